@@ -1,0 +1,34 @@
+// Builds everything: assembles the WebAssembly kernels, then bundles the CLI, the demo and the bench.
+import { build } from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import wabtInit from 'wabt';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const wabt = await wabtInit();
+for (const wat of ['src/engine/backend/cpu/gemm.wat']) {
+  const src = fs.readFileSync(path.join(root, wat), 'utf8');
+  const mod = wabt.parseWat(wat, src, { simd: true, threads: true });
+  const { buffer } = mod.toBinary({});
+  const out = path.join(root, 'build', path.basename(wat).replace('.wat', '.wasm'));
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, buffer);
+  mod.destroy();
+}
+
+export const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: 'linked',
+  loader: { '.wasm': 'binary' },
+  logLevel: 'warning',
+  external: ['webgpu'],
+};
+if (process.argv[1] && process.argv[1].endsWith('build.mjs')) await build({
+  ...common,
+  entryPoints: { cli: 'src/cli/main.ts', demo: 'src/demo.ts', bench: 'src/bench.ts', index: 'src/engine/index.ts' },
+  outdir: path.join(root, 'dist'),
+  absWorkingDir: root,
+});

@@ -1,0 +1,25 @@
+// Bundles each test/*.test.ts with esbuild (Node 20 cannot run TypeScript) and runs them with `node --test`,
+// passing the files explicitly (Node 20's runner does not expand globs).
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { common } from './build.mjs';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const only = process.argv.slice(2);
+const files = fs
+  .readdirSync(path.join(root, 'test'))
+  .filter((f) => f.endsWith('.test.ts'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+const outdir = path.join(root, 'dist-test');
+fs.rmSync(outdir, { recursive: true, force: true });
+await build({ ...common, entryPoints: files.map((f) => path.join('test', f)), outdir, absWorkingDir: root });
+const outs = files.map((f) => path.join(outdir, f.replace(/\.ts$/, '.js')));
+const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=1', ...outs], {
+  stdio: 'inherit',
+  cwd: root,
+  env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+});
+process.exit(r.status ?? 1);

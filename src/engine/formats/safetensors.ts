@@ -1,0 +1,276 @@
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}},
+ * then the raw data. Headers are checked against the file before any tensor is read, and tensors are read
+ * one at a time from disk, so a model never has to fit in memory twice.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+import { DType, DTYPE_BYTES, TypedArray, toF32 } from './dtype';
+
+export interface TensorInfo {
+  dtype: DType;
+  shape: number[];
+  begin: number; // byte offset from the start of the data section
+  end: number;
+}
+
+export interface HostTensor {
+  dtype: DType;
+  shape: number[];
+  data: TypedArray;
+}
+
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export class SafetensorsFile {
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly metadata: Record<string, string> = {};
+  private dataStart = 0;
+
+  constructor(readonly file: string) {
+    if (file.endsWith('.bin') || file.endsWith('.pt') || file.endsWith('.pth') || file.endsWith('.ckpt'))
+      throw new UserError(
+        'pickle checkpoints are refused: loading them can run arbitrary code. Convert the model to safetensors first',
+        file,
+      );
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e: any) {
+      throw new UserError(e.code === 'ENOENT' ? 'file not found' : `cannot open (${e.code})`, file);
+    }
+    try {
+      this.parse(fd, fs.fstatSync(fd).size);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private parse(fd: number, size: number): void {
+    const bad = (msg: string) => new UserError(`not a valid safetensors file: ${msg}`, this.file);
+    if (size < 8) throw bad(`truncated: ${size} bytes, shorter than the 8-byte header length`);
+    const lenBuf = Buffer.alloc(8);
+    fs.readSync(fd, lenBuf, 0, 8, 0);
+    const n = lenBuf.readBigUInt64LE(0);
+    if (n > BigInt(size - 8)) throw bad(`header length ${n} is larger than the file (${size} bytes)`);
+    if (n > BigInt(MAX_HEADER)) throw bad(`header length ${n} exceeds ${MAX_HEADER} bytes`);
+    const headerLen = Number(n);
+    const hbuf = Buffer.alloc(headerLen);
+    fs.readSync(fd, hbuf, 0, headerLen, 8);
+    let header: any;
+    try {
+      header = JSON.parse(hbuf.toString('utf8'));
+    } catch {
+      throw bad('header is not JSON');
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not an object');
+    this.dataStart = 8 + headerLen;
+    const dataSize = size - this.dataStart;
+    const spans: [number, number, string][] = [];
+    for (const [name, v] of Object.entries<any>(header)) {
+      if (name === '__metadata__') {
+        Object.assign(this.metadata, v ?? {});
+        continue;
+      }
+      if (!v || typeof v !== 'object') throw bad(`tensor "${name}" has no description`);
+      const dtype = v.dtype as DType;
+      if (!(dtype in DTYPE_BYTES))
+        throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(v.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+      const shape = v.shape;
+      if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
+        throw bad(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
+      const off = v.data_offsets;
+      if (!Array.isArray(off) || off.length !== 2 || !off.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
+        throw bad(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
+      const [begin, end] = off as [number, number];
+      const want = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[dtype];
+      if (end < begin || end - begin !== want)
+        throw bad(`tensor "${name}" spans ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${want}`);
+      if (end > dataSize)
+        throw bad(`tensor "${name}" ends at byte ${end} of the data, past its end (${dataSize} bytes; truncated file?)`);
+      this.tensors.set(name, { dtype, shape, begin, end });
+      spans.push([begin, end, name]);
+    }
+    spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (let i = 1; i < spans.length; i++)
+      if (spans[i][0] < spans[i - 1][1])
+        throw bad(`tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap`);
+  }
+
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) throw new UserError(`no tensor named "${name}"`, this.file);
+    return t;
+  }
+
+  read(name: string): HostTensor {
+    const t = this.info(name);
+    const bytes = t.end - t.begin;
+    const buf = new ArrayBuffer(bytes);
+    const fd = fs.openSync(this.file, 'r');
+    try {
+      let done = 0;
+      while (done < bytes) {
+        const got = fs.readSync(fd, new Uint8Array(buf, done), 0, bytes - done, this.dataStart + t.begin + done);
+        if (got === 0) throw new UserError(`truncated while reading "${name}"`, this.file);
+        done += got;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { dtype: t.dtype, shape: t.shape, data: typedView(t.dtype, buf) };
+  }
+
+  /** A float tensor as f32, whatever it is stored as. */
+  readF32(name: string): Float32Array {
+    const t = this.read(name);
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16')
+      throw new UserError(`tensor "${name}" is ${t.dtype}, expected a float type`, this.file);
+    return toF32(t.dtype, t.data);
+  }
+}
+
+function typedView(dtype: DType, buf: ArrayBuffer): TypedArray {
+  switch (dtype) {
+    case 'F32':
+      return new Float32Array(buf);
+    case 'F16':
+    case 'BF16':
+      return new Uint16Array(buf);
+    case 'U8':
+      return new Uint8Array(buf);
+    case 'I32':
+      return new Int32Array(buf);
+    case 'I64':
+      return new BigInt64Array(buf);
+  }
+}
+
+/** All the tensors of a model folder: one `model.safetensors`, or shards listed by `model.safetensors.index.json`. */
+export class TensorStore {
+  private where = new Map<string, SafetensorsFile>();
+  readonly files: SafetensorsFile[] = [];
+
+  constructor(readonly dir: string, single = 'model.safetensors') {
+    const index = path.join(dir, `${single}.index.json`);
+    if (fs.existsSync(index)) {
+      let map: Record<string, string>;
+      try {
+        map = JSON.parse(fs.readFileSync(index, 'utf8')).weight_map;
+      } catch (e: any) {
+        throw new UserError(`not a valid index (${e.message})`, index);
+      }
+      if (!map || typeof map !== 'object') throw new UserError('has no weight_map', index);
+      const opened = new Map<string, SafetensorsFile>();
+      for (const [name, shard] of Object.entries(map)) {
+        if (typeof shard !== 'string' || shard.includes('..') || path.isAbsolute(shard))
+          throw new UserError(`weight_map entry for "${name}" is not a file in the folder`, index);
+        let f = opened.get(shard);
+        if (!f) {
+          f = new SafetensorsFile(path.join(dir, shard));
+          opened.set(shard, f);
+          this.files.push(f);
+        }
+        if (!f.tensors.has(name)) throw new UserError(`index lists "${name}" but the shard does not hold it`, f.file);
+        this.where.set(name, f);
+      }
+      return;
+    }
+    const file = path.join(dir, single);
+    if (!fs.existsSync(file)) {
+      const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+      const pickle = entries.find((e) => /\.(bin|pt|pth|ckpt)$/.test(e));
+      if (pickle)
+        throw new UserError(
+          'pickle checkpoints are refused: loading them can run arbitrary code. Convert the model to safetensors first',
+          path.join(dir, pickle),
+        );
+      const other = entries.filter((e) => e.endsWith('.safetensors'));
+      if (other.length === 1) return this.addFile(path.join(dir, other[0]));
+      throw new UserError(`no ${single} or ${single}.index.json found`, dir);
+    }
+    this.addFile(file);
+  }
+
+  private addFile(file: string): void {
+    const f = new SafetensorsFile(file);
+    this.files.push(f);
+    for (const n of f.tensors.keys()) this.where.set(n, f);
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+  names(): string[] {
+    return [...this.where.keys()];
+  }
+  info(name: string): TensorInfo & { file: string } {
+    const f = this.fileOf(name);
+    return { ...f.info(name), file: f.file };
+  }
+  read(name: string): HostTensor {
+    return this.fileOf(name).read(name);
+  }
+  readF32(name: string): Float32Array {
+    return this.fileOf(name).readF32(name);
+  }
+  private fileOf(name: string): SafetensorsFile {
+    const f = this.where.get(name);
+    if (!f) throw new UserError(`the model has no tensor "${name}"`, this.dir);
+    return f;
+  }
+}
+
+export interface TensorToWrite {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** the data, or a function that produces it when the writer reaches this tensor (streaming writes) */
+  data: TypedArray | (() => TypedArray);
+}
+
+/**
+ * Write a safetensors file atomically. Tensors given as functions are produced one at a time while writing,
+ * so a merge streams through a model without holding it.
+ */
+export function writeSafetensors(file: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // the data starts 8-byte aligned
+  const hbytes = Buffer.from(json, 'utf8');
+  const pad = (8 - (hbytes.length % 8)) % 8;
+  const head = Buffer.alloc(8 + hbytes.length + pad, 0x20);
+  head.writeBigUInt64LE(BigInt(hbytes.length + pad), 0);
+  hbytes.copy(head, 8);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, head);
+    for (const t of tensors) {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+      if (data.byteLength !== want) throw new Error(`tensor ${t.name}: ${data.byteLength} bytes, expected ${want}`);
+      fs.writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,1 @@
+declare module '*.wasm' { const bytes: Uint8Array; export default bytes; }

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { WasmGemm, matmulRef, GemmArgs } from '../src/engine/backend/cpu/gemm';
+import { Rng } from '../src/engine/util/rng';
+import { assertClose } from './helpers';
+
+const rng = new Rng(1);
+const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
+
+test('wasm gemm matches the reference in every transpose, on shapes that are not tile multiples', () => {
+  const g = new WasmGemm(2);
+  try {
+    for (const [M, N, K] of [
+      [1, 1, 1],
+      [3, 5, 7],
+      [4, 8, 16],
+      [17, 9, 300],
+      [65, 130, 513],
+      [1, 64, 33],
+      [200, 3, 64],
+    ]) {
+      for (const transA of [false, true])
+        for (const transB of [false, true])
+          for (const [alpha, beta] of [
+            [1, 0],
+            [0.5, 1],
+            [-2, 0.25],
+          ]) {
+            const a = rand(M * K);
+            const b = rand(K * N);
+            const c0 = rand(M * N);
+            const args: GemmArgs = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
+            const want = { ...args, c: c0.slice() };
+            g.gemm(args);
+            matmulRef(want);
+            assertClose(args.c, want.c, 2e-6 * K * (Math.abs(alpha) + 1), 1e-5, `M=${M} N=${N} K=${K} tA=${transA} tB=${transB}`);
+          }
+    }
+  } finally {
+    g.dispose();
+  }
+});
+
+test('wasm gemm splits large problems across threads with identical results', () => {
+  const one = new WasmGemm(1);
+  const two = new WasmGemm(2);
+  try {
+    const [M, N, K] = [130, 260, 96];
+    const a = rand(M * K);
+    const b = rand(K * N);
+    const c1 = new Float32Array(M * N);
+    const c2 = new Float32Array(M * N);
+    one.gemm({ M, N, K, a, b, c: c1 });
+    two.gemm({ M, N, K, a, b, c: c2 });
+    assert.deepEqual(c1, c2);
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+});
