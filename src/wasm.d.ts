@@ -1,1 +1,1 @@
-declare module '*.wasm' { const bytes: Uint8Array; export default bytes; }
+declare module '*.wasm' { const bytes: Uint8Array<ArrayBuffer>; export default bytes; }

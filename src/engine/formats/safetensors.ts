@@ -191,7 +191,10 @@ export class TensorStore {
           path.join(dir, pickle),
         );
       const other = entries.filter((e) => e.endsWith('.safetensors'));
-      if (other.length === 1) return this.addFile(path.join(dir, other[0]));
+      if (other.length === 1) {
+        this.addFile(path.join(dir, other[0]));
+        return;
+      }
       throw new UserError(`no ${single} or ${single}.index.json found`, dir);
     }
     this.addFile(file);

@@ -1,0 +1,317 @@
+/**
+ * The CPU backend: matmuls (linear layers, LoRA, attention) in the WebAssembly SIMD gemm on all cores, the rest
+ * in the TypeScript reference ops. With `{ wasm: false }` every matmul runs in the reference loops instead,
+ * which is how the tests check the fast path against the spec on whole models.
+ */
+import {
+  AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel,
+} from '../backend';
+import { WasmGemm, matmulRef, GemmArgs } from './gemm';
+import * as ref from './reference';
+import { Rng } from '../../util/rng';
+
+export class CpuTensor implements Tensor {
+  constructor(readonly shape: number[], readonly data: Float32Array, readonly tag: MemTag) {}
+}
+
+export interface CpuOptions {
+  wasm?: boolean;
+  threads?: number;
+}
+
+let shared: WasmGemm | undefined;
+
+export class CpuBackend implements Backend {
+  readonly name: string;
+  readonly mem = new MemTracker();
+  private gemmImpl: (g: GemmArgs) => void;
+  private live = new Set<CpuTensor>();
+
+  constructor(opts: CpuOptions = {}) {
+    if (opts.wasm === false) {
+      this.name = 'cpu-reference';
+      this.gemmImpl = matmulRef;
+    } else {
+      const g = opts.threads ? new WasmGemm(opts.threads) : (shared ??= new WasmGemm());
+      this.name = `cpu (WebAssembly SIMD, ${g.threads} thread${g.threads > 1 ? 's' : ''})`;
+      this.gemmImpl = (a) => g.gemm(a);
+    }
+  }
+
+  private make(shape: number[], data: Float32Array, tag: MemTag): CpuTensor {
+    const t = new CpuTensor(shape, data, tag);
+    this.mem.alloc(tag, data.byteLength);
+    this.live.add(t);
+    return t;
+  }
+  private d(t: Tensor): Float32Array {
+    return (t as CpuTensor).data;
+  }
+
+  upload(data: Float32Array, shape: number[], tag: MemTag): Tensor {
+    if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} values for shape [${shape}]`);
+    return this.make(shape, data, tag);
+  }
+  zeros(shape: number[], tag: MemTag): Tensor {
+    return this.make(shape, new Float32Array(numel(shape)), tag);
+  }
+  read(t: Tensor): Float32Array {
+    return this.d(t);
+  }
+  write(t: Tensor, data: Float32Array): void {
+    this.d(t).set(data);
+  }
+  free(...ts: (Tensor | undefined | null)[]): void {
+    for (const t of ts) {
+      if (!t || !this.live.has(t as CpuTensor)) continue;
+      this.live.delete(t as CpuTensor);
+      this.mem.free(t.tag, this.d(t).byteLength);
+    }
+  }
+
+  private gemm(g: GemmArgs): void {
+    this.gemmImpl(g);
+  }
+
+  linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+    const [N, K] = x.shape;
+    const M = w.shape[0];
+    if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
+    const y = this.make([N, M], new Float32Array(N * M), 'activations');
+    this.gemm({ M: N, N: M, K, a: this.d(x), b: this.d(w), transB: true, c: this.d(y) });
+    if (b) {
+      const yd = this.d(y);
+      const bd = this.d(b);
+      for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) yd[n * M + m] += bd[m];
+    }
+    return y;
+  }
+
+  linearBackward(dy: Tensor, w: Tensor, into?: Tensor): Tensor {
+    const [N, M] = dy.shape;
+    const K = w.shape[1];
+    const dx = into ?? this.make([N, K], new Float32Array(N * K), 'activations');
+    this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.d(w), c: this.d(dx), beta: into ? 1 : 0 });
+    return dx;
+  }
+
+  matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
+    const M = o.transA ? a.shape[1] : a.shape[0];
+    const K = o.transA ? a.shape[0] : a.shape[1];
+    const N = o.transB ? b.shape[0] : b.shape[1];
+    const Kb = o.transB ? b.shape[1] : b.shape[0];
+    if (K !== Kb) throw new Error(`matmul: inner dims ${K} != ${Kb}`);
+    const out = o.out ?? this.make([M, N], new Float32Array(M * N), tag);
+    this.gemm({
+      M, N, K, a: this.d(a), b: this.d(b), transA: o.transA, transB: o.transB,
+      alpha: o.alpha ?? 1, beta: o.out ? (o.beta ?? 1) : 0, c: this.d(out),
+    });
+    return out;
+  }
+
+  embedding(ids: Int32Array, table: Tensor): Tensor {
+    const C = table.shape[1];
+    return this.make([ids.length, C], ref.embeddingForward(ids, this.d(table), C), 'activations');
+  }
+
+  rmsnorm(x: Tensor, w: Tensor, eps: number) {
+    const C = w.shape[0];
+    const N = numel(x.shape) / C;
+    const r = ref.rmsnormForward(this.d(x), this.d(w), N, C, eps);
+    return { y: this.make([...x.shape], r.y, 'activations'), rstd: this.make([N], r.rstd, 'activations') };
+  }
+
+  rmsnormBackward(dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): Tensor {
+    const C = w.shape[0];
+    const N = numel(x.shape) / C;
+    return this.make([...x.shape], ref.rmsnormBackward(this.d(dy), this.d(x), this.d(w), this.d(rstd), N, C), 'activations');
+  }
+
+  rope(x: Tensor, heads: number, pos: Int32Array, t: RopeTables, inverse: boolean): Tensor {
+    const N = x.shape[0];
+    const D = x.shape[1] / heads;
+    return this.make([...x.shape], ref.ropeForward(this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse), 'activations');
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
+    const { B, Tq, Tk, H, KV, D } = p;
+    const qd = this.d(q), kd = this.d(k), vd = this.d(v);
+    const out = new Float32Array(B * Tq * H * D);
+    const probs = new Float32Array(B * H * Tq * Tk);
+    const Q = new Float32Array(Tq * D), Kh = new Float32Array(Tk * D), Vh = new Float32Array(Tk * D);
+    const O = new Float32Array(Tq * D);
+    const g = H / KV;
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        const kh = Math.floor(h / g);
+        gather(qd, Q, b * Tq, Tq, H, h, D);
+        if (h % g === 0) {
+          gather(kd, Kh, b * Tk, Tk, KV, kh, D);
+          gather(vd, Vh, b * Tk, Tk, KV, kh, D);
+        }
+        const P = probs.subarray((b * H + h) * Tq * Tk, (b * H + h + 1) * Tq * Tk); // (Tq, Tk)
+        this.gemm({ M: Tq, N: Tk, K: D, a: Q, b: Kh, transB: true, alpha: 1 / Math.sqrt(D), c: P });
+        softmaxMasked(P, p);
+        this.gemm({ M: Tq, N: D, K: Tk, a: P, b: Vh, c: O });
+        scatter(O, out, b * Tq, Tq, H, h, D, false);
+      }
+    return { out: this.make([B * Tq, H * D], out, 'activations'), saved: this.make([B, H, Tq, Tk], probs, 'activations') };
+  }
+
+  attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape) {
+    const { B, Tq, Tk, H, KV, D } = p;
+    const qd = this.d(q), kd = this.d(k), vd = this.d(v), dod = this.d(dout), probs = this.d(saved);
+    const dq = new Float32Array(qd.length), dk = new Float32Array(kd.length), dv = new Float32Array(vd.length);
+    const Q = new Float32Array(Tq * D), Kh = new Float32Array(Tk * D), Vh = new Float32Array(Tk * D);
+    const dO = new Float32Array(Tq * D), dP = new Float32Array(Tq * Tk);
+    const dQ = new Float32Array(Tq * D), dK = new Float32Array(Tk * D), dV = new Float32Array(Tk * D);
+    const g = H / KV;
+    const scale = 1 / Math.sqrt(D);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        const kh = Math.floor(h / g);
+        gather(qd, Q, b * Tq, Tq, H, h, D);
+        gather(dod, dO, b * Tq, Tq, H, h, D);
+        gather(kd, Kh, b * Tk, Tk, KV, kh, D);
+        gather(vd, Vh, b * Tk, Tk, KV, kh, D);
+        const P = probs.subarray((b * H + h) * Tq * Tk, (b * H + h + 1) * Tq * Tk);
+        this.gemm({ M: Tq, N: Tk, K: D, a: dO, b: Vh, transB: true, c: dP }); // dP = dO·Vᵀ
+        this.gemm({ M: Tk, N: D, K: Tq, a: P, b: dO, transA: true, c: dV }); // dV = Pᵀ·dO
+        for (let i = 0; i < Tq; i++) {
+          const o = i * Tk;
+          let dot = 0;
+          for (let j = 0; j < Tk; j++) dot += dP[o + j] * P[o + j];
+          for (let j = 0; j < Tk; j++) dP[o + j] = P[o + j] * (dP[o + j] - dot) * scale; // dS
+        }
+        this.gemm({ M: Tq, N: D, K: Tk, a: dP, b: Kh, c: dQ }); // dQ = dS·K
+        this.gemm({ M: Tk, N: D, K: Tq, a: dP, b: Q, transA: true, c: dK }); // dK = dSᵀ·Q
+        scatter(dQ, dq, b * Tq, Tq, H, h, D, false);
+        scatter(dK, dk, b * Tk, Tk, KV, kh, D, true);
+        scatter(dV, dv, b * Tk, Tk, KV, kh, D, true);
+      }
+    return {
+      dq: this.make([...q.shape], dq, 'activations'),
+      dk: this.make([...k.shape], dk, 'activations'),
+      dv: this.make([...v.shape], dv, 'activations'),
+    };
+  }
+
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    return this.make([...gate.shape], ref.swigluForward(this.d(gate), this.d(up)), 'activations');
+  }
+  swigluBackward(dh: Tensor, gate: Tensor, up: Tensor) {
+    const r = ref.swigluBackward(this.d(dh), this.d(gate), this.d(up));
+    return { dgate: this.make([...gate.shape], r.dgate, 'activations'), dup: this.make([...up.shape], r.dup, 'activations') };
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    const x = this.d(a), y = this.d(b);
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
+    return this.make([...a.shape], out, 'activations');
+  }
+  addInPlace(a: Tensor, b: Tensor, s = 1): void {
+    const x = this.d(a), y = this.d(b);
+    if (s === 1) for (let i = 0; i < x.length; i++) x[i] += y[i];
+    else for (let i = 0; i < x.length; i++) x[i] += s * y[i];
+  }
+  scaleInPlace(a: Tensor, s: number): void {
+    const x = this.d(a);
+    for (let i = 0; i < x.length; i++) x[i] *= s;
+  }
+  dropout(x: Tensor, p: number, seed: number) {
+    if (p <= 0) return { y: x, mask: null };
+    const rng = new Rng(seed);
+    const xd = this.d(x);
+    const mask = new Float32Array(xd.length);
+    const y = new Float32Array(xd.length);
+    const keep = 1 / (1 - p);
+    for (let i = 0; i < xd.length; i++) {
+      mask[i] = rng.next() >= p ? keep : 0;
+      y[i] = xd[i] * mask[i];
+    }
+    return { y: this.make([...x.shape], y, 'activations'), mask: this.make([...x.shape], mask, 'activations') };
+  }
+  mul(a: Tensor, b: Tensor): Tensor {
+    const x = this.d(a), y = this.d(b);
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < x.length; i++) out[i] = x[i] * y[i];
+    return this.make([...a.shape], out, 'activations');
+  }
+  sliceRows(x: Tensor, start: number, count: number): Tensor {
+    const C = x.shape[1];
+    return this.make([count, C], this.d(x).slice(start * C, (start + count) * C), 'activations');
+  }
+  concatRows(a: Tensor, b: Tensor): Tensor {
+    const out = new Float32Array(numel(a.shape) + numel(b.shape));
+    out.set(this.d(a));
+    out.set(this.d(b), numel(a.shape));
+    return this.make([a.shape[0] + b.shape[0], a.shape[1]], out, a.tag);
+  }
+  crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
+    const V = logits.shape[1];
+    const r = ref.crossEntropy(this.d(logits), targets, V, gradScale);
+    return {
+      loss: this.make([1], Float32Array.of(r.loss), 'workspace'),
+      count: r.count,
+      dlogits: this.make([...logits.shape], r.dlogits, 'activations'),
+    };
+  }
+  sumSquares(x: Tensor): Tensor {
+    const d = this.d(x);
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[i] * d[i];
+    return this.make([1], Float32Array.of(s), 'workspace');
+  }
+  adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
+    const pd = this.d(p), gd = this.d(g), md = this.d(m), vd = this.d(v);
+    const bc1 = 1 - hp.beta1 ** hp.step;
+    const bc2 = 1 - hp.beta2 ** hp.step;
+    const stepSize = hp.lr / bc1;
+    const decay = 1 - hp.lr * hp.weightDecay;
+    const sbc2 = Math.sqrt(bc2);
+    for (let i = 0; i < pd.length; i++) {
+      md[i] = hp.beta1 * md[i] + (1 - hp.beta1) * gd[i];
+      vd[i] = hp.beta2 * vd[i] + (1 - hp.beta2) * gd[i] * gd[i];
+      pd[i] = pd[i] * decay - (stepSize * md[i]) / (Math.sqrt(vd[i]) / sbc2 + hp.eps);
+    }
+  }
+
+  dispose(): void {
+    for (const t of [...this.live]) this.free(t);
+  }
+}
+
+/** rows [r0, r0+T) of head h of x (rows, heads·D) into dst (T, D) */
+function gather(x: Float32Array, dst: Float32Array, r0: number, T: number, heads: number, h: number, D: number): void {
+  for (let t = 0; t < T; t++) {
+    const o = ((r0 + t) * heads + h) * D;
+    dst.set(x.subarray(o, o + D), t * D);
+  }
+}
+
+function scatter(src: Float32Array, x: Float32Array, r0: number, T: number, heads: number, h: number, D: number, add: boolean): void {
+  for (let t = 0; t < T; t++) {
+    const o = ((r0 + t) * heads + h) * D;
+    if (!add) x.set(src.subarray(t * D, t * D + D), o);
+    else for (let d = 0; d < D; d++) x[o + d] += src[t * D + d];
+  }
+}
+
+/** scores (Tq, Tk) → probabilities in place, with the causal (and sliding-window) mask */
+function softmaxMasked(S: Float32Array, p: AttnShape): void {
+  const { Tq, Tk } = p;
+  for (let i = 0; i < Tq; i++) {
+    const o = i * Tk;
+    let max = -Infinity;
+    for (let j = 0; j < Tk; j++) if (ref.visible(p, i, j) && S[o + j] > max) max = S[o + j];
+    let sum = 0;
+    for (let j = 0; j < Tk; j++) {
+      const e = ref.visible(p, i, j) ? Math.exp(S[o + j] - max) : 0;
+      S[o + j] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let j = 0; j < Tk; j++) S[o + j] *= inv;
+  }
+}

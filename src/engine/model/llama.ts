@@ -1,0 +1,317 @@
+/**
+ * The Llama-family decoder (llama, mistral, qwen2, qwen3), forward and backward, written against the Backend
+ * interface only. Backward computes gradients for the LoRA parameters and the activations; the base weights are
+ * frozen, so no weight gradients exist for them.
+ *
+ * Rows are tokens: x is (N, C) with N = B·T, row n = b·T + t.
+ */
+import { AttnShape, Backend, RopeTables, Tensor } from '../backend/backend';
+import { ModelSpec } from '../formats/config';
+import { LinearName } from '../lora/config';
+import { LoraAdapter, LoraModule } from '../lora/adapter';
+import { modulePath } from '../lora/config';
+import { LayerWeights, LinearWeights, ModelWeights } from './weights';
+import { ropeTables } from './rope';
+
+interface Norm {
+  y: Tensor;
+  rstd: Tensor;
+}
+
+/** what a LoRA linear keeps for its backward pass */
+interface LoraSave {
+  xd: Tensor; // (N, in) the dropped-out input (x itself when p = 0)
+  mask: Tensor | null; // (N, in)
+  h: Tensor; // (N, r) = xd·Aᵀ
+}
+
+interface LayerActs {
+  x: Tensor; // (N, C) layer input
+  n1: Norm;
+  qRaw?: Tensor; // (N, H·D) before q_norm (qwen3)
+  kRaw?: Tensor;
+  qn?: Norm;
+  kn?: Norm;
+  q: Tensor; // (N, H·D) after RoPE
+  k: Tensor; // (N, KV·D) after RoPE
+  v: Tensor; // (N, KV·D)
+  attn: { out: Tensor; saved: Tensor };
+  x2: Tensor; // (N, C) after the attention residual
+  n2: Norm;
+  gate: Tensor; // (N, FF)
+  up: Tensor;
+  h: Tensor; // (N, FF) swiglu output
+  lora: Map<LinearName, LoraSave>;
+}
+
+interface Ctx {
+  B: number;
+  T: number; // new positions per sequence
+  pos: Int32Array; // (B·T) position of each row
+  train: boolean;
+  seed: number;
+  save: boolean;
+  cache?: KVCache;
+}
+
+/** per layer K and V (after RoPE) of the positions seen so far, batch 1 */
+export interface KVCache {
+  len: number;
+  k: (Tensor | null)[];
+  v: (Tensor | null)[];
+}
+
+export interface Acts {
+  layers: LayerActs[];
+  xL: Tensor; // (N, C) last layer output
+  nf: Norm; // final norm
+}
+
+export class LlamaModel {
+  adapter: LoraAdapter | null = null;
+  adapterEnabled = true;
+  private rope: RopeTables | null = null;
+  private ropeLen = 0;
+
+  constructor(readonly spec: ModelSpec, readonly w: ModelWeights, readonly be: Backend) {}
+
+  private tables(P: number): RopeTables {
+    if (P > this.ropeLen) {
+      const len = Math.max(P, 2 * this.ropeLen, 64);
+      const t = ropeTables(this.spec, len);
+      if (this.rope) this.be.free(this.rope.cos, this.rope.sin);
+      this.rope = { cos: this.be.upload(t.cos, [len, t.cos.length / len], 'workspace'), sin: this.be.upload(t.sin, [len, t.sin.length / len], 'workspace') };
+      this.ropeLen = len;
+    }
+    return this.rope!;
+  }
+
+  private lora(layer: number, name: LinearName): LoraModule | undefined {
+    if (!this.adapter || !this.adapterEnabled) return undefined;
+    return this.adapter.modules.get(modulePath(layer, name));
+  }
+
+  /** y = x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ */
+  private linFwd(x: Tensor, lw: LinearWeights, layer: number, name: LinearName, ctx: Ctx, saves: Map<LinearName, LoraSave>): Tensor {
+    const be = this.be;
+    const y = be.linear(x, lw.w, lw.b);
+    const m = this.lora(layer, name);
+    if (m) {
+      const p = ctx.train ? this.adapter!.config.dropout : 0;
+      const { y: xd, mask } = be.dropout(x, p, mix(ctx.seed, layer * 16 + LINEAR_INDEX[name]));
+      const h = be.matmul(xd, m.A, { transB: true }, 'activations'); // (N, r)
+      be.matmul(h, m.B, { transB: true, alpha: m.scale, out: y, beta: 1 }, 'activations');
+      if (ctx.save) saves.set(name, { xd, mask, h });
+      else be.free(h, xd === x ? null : xd, mask);
+    }
+    return y;
+  }
+
+  /** dx (+)= dy·W, and the LoRA gradients: dB += s·dyᵀ·h, dA += (s·dy·B)ᵀ·xd */
+  private linBwd(dy: Tensor, lw: LinearWeights, layer: number, name: LinearName, saves: Map<LinearName, LoraSave>, into?: Tensor): Tensor {
+    const be = this.be;
+    const dx = be.linearBackward(dy, lw.w, into);
+    const m = this.lora(layer, name);
+    const s = saves.get(name);
+    if (m && s) {
+      be.matmul(dy, s.h, { transA: true, alpha: m.scale, out: m.dB!, beta: 1 }, 'lora');
+      const dh = be.matmul(dy, m.B, { alpha: m.scale }, 'activations'); // (N, r)
+      be.matmul(dh, s.xd, { transA: true, out: m.dA!, beta: 1 }, 'lora');
+      if (!s.mask) be.matmul(dh, m.A, { out: dx, beta: 1 }, 'activations');
+      else {
+        const dxd = be.matmul(dh, m.A, {}, 'activations');
+        const dmasked = be.mul(dxd, s.mask);
+        be.addInPlace(dx, dmasked);
+        be.free(dxd, dmasked);
+      }
+      be.free(dh);
+    }
+    return dx;
+  }
+
+  private layerFwd(l: number, x: Tensor, ctx: Ctx): { out: Tensor; acts?: LayerActs } {
+    const be = this.be;
+    const { heads: H, kvHeads: KV, headDim: D, rmsEps: eps } = this.spec;
+    const W: LayerWeights = this.w.layers[l];
+    const saves = new Map<LinearName, LoraSave>();
+    const n1 = be.rmsnorm(x, W.inNorm, eps);
+    let qRaw = this.linFwd(n1.y, W.lin.q_proj, l, 'q_proj', ctx, saves);
+    let kRaw = this.linFwd(n1.y, W.lin.k_proj, l, 'k_proj', ctx, saves);
+    const v = this.linFwd(n1.y, W.lin.v_proj, l, 'v_proj', ctx, saves);
+    let qn: Norm | undefined, kn: Norm | undefined;
+    let qIn = qRaw, kIn = kRaw;
+    if (W.qNorm && W.kNorm) {
+      qn = be.rmsnorm(qRaw, W.qNorm, eps);
+      kn = be.rmsnorm(kRaw, W.kNorm, eps);
+      qIn = qn.y;
+      kIn = kn.y;
+    }
+    const tables = this.tables((ctx.cache?.len ?? 0) + ctx.T + 1);
+    const q = be.rope(qIn, H, ctx.pos, tables, false);
+    let k = be.rope(kIn, KV, ctx.pos, tables, false);
+    let vAll = v;
+    let Tk = ctx.T;
+    if (ctx.cache) {
+      const c = ctx.cache;
+      if (c.k[l]) {
+        const kc = be.concatRows(c.k[l]!, k), vc = be.concatRows(c.v[l]!, v);
+        be.free(c.k[l], c.v[l], k, v);
+        k = kc;
+        vAll = vc;
+      }
+      c.k[l] = k;
+      c.v[l] = vAll;
+      Tk = c.len + ctx.T;
+    }
+    const p: AttnShape = { B: ctx.B, Tq: ctx.T, Tk, H, KV, D, window: this.spec.slidingWindow };
+    const attn = be.attention(q, k, vAll, p);
+    const o = this.linFwd(attn.out, W.lin.o_proj, l, 'o_proj', ctx, saves);
+    const x2 = be.add(x, o);
+    be.free(o);
+    const n2 = be.rmsnorm(x2, W.postNorm, eps);
+    const gate = this.linFwd(n2.y, W.lin.gate_proj, l, 'gate_proj', ctx, saves);
+    const up = this.linFwd(n2.y, W.lin.up_proj, l, 'up_proj', ctx, saves);
+    const h = be.swiglu(gate, up);
+    const down = this.linFwd(h, W.lin.down_proj, l, 'down_proj', ctx, saves);
+    const out = be.add(x2, down);
+    be.free(down);
+    if (ctx.save)
+      return { out, acts: { x, n1, qRaw: qn ? qRaw : undefined, kRaw: kn ? kRaw : undefined, qn, kn, q, k, v, attn, x2, n2, gate, up, h, lora: saves } };
+    be.free(n1.y, n1.rstd, qn?.y, qn?.rstd, kn?.y, kn?.rstd, qRaw, kRaw, q, attn.out, attn.saved, x2, n2.y, n2.rstd, gate, up, h);
+    if (!ctx.cache) be.free(k, v);
+    return { out };
+  }
+
+  private layerBwd(l: number, a: LayerActs, dOut: Tensor, pos: Int32Array, B: number, T: number): Tensor {
+    const be = this.be;
+    const { heads: H, kvHeads: KV, headDim: D } = this.spec;
+    const W = this.w.layers[l];
+    const s = a.lora;
+    // MLP
+    const dh = this.linBwd(dOut, W.lin.down_proj, l, 'down_proj', s);
+    const { dgate, dup } = be.swigluBackward(dh, a.gate, a.up);
+    const dn2 = this.linBwd(dgate, W.lin.gate_proj, l, 'gate_proj', s);
+    this.linBwd(dup, W.lin.up_proj, l, 'up_proj', s, dn2);
+    const dx2 = be.rmsnormBackward(dn2, a.x2, W.postNorm, a.n2.rstd);
+    be.addInPlace(dx2, dOut);
+    be.free(dh, dgate, dup, dn2);
+    // attention
+    const dattn = this.linBwd(dx2, W.lin.o_proj, l, 'o_proj', s);
+    const p: AttnShape = { B, Tq: T, Tk: T, H, KV, D, window: this.spec.slidingWindow };
+    const g = be.attentionBackward(dattn, a.q, a.k, a.v, a.attn.saved, p);
+    const tables = this.tables(T + 1);
+    let dq = be.rope(g.dq, H, pos, tables, true);
+    let dk = be.rope(g.dk, KV, pos, tables, true);
+    if (a.qn && a.kn) {
+      const dqr = be.rmsnormBackward(dq, a.qRaw!, W.qNorm!, a.qn.rstd);
+      const dkr = be.rmsnormBackward(dk, a.kRaw!, W.kNorm!, a.kn.rstd);
+      be.free(dq, dk);
+      dq = dqr;
+      dk = dkr;
+    }
+    const dn1 = this.linBwd(dq, W.lin.q_proj, l, 'q_proj', s);
+    this.linBwd(dk, W.lin.k_proj, l, 'k_proj', s, dn1);
+    this.linBwd(g.dv, W.lin.v_proj, l, 'v_proj', s, dn1);
+    const dx = be.rmsnormBackward(dn1, a.x, W.inNorm, a.n1.rstd);
+    be.addInPlace(dx, dx2);
+    be.free(dattn, g.dq, g.dk, g.dv, dq, dk, dn1, dx2);
+    return dx;
+  }
+
+  private freeActs(a: LayerActs): void {
+    const be = this.be;
+    be.free(a.x, a.n1.y, a.n1.rstd, a.qRaw, a.kRaw, a.qn?.y, a.qn?.rstd, a.kn?.y, a.kn?.rstd, a.q, a.k, a.v);
+    be.free(a.attn.out, a.attn.saved, a.x2, a.n2.y, a.n2.rstd, a.gate, a.up, a.h);
+    for (const [, sv] of a.lora) be.free(sv.h, sv.mask, sv.xd);
+  }
+
+  /** Hidden states of the final norm for ids (B·T), positions 0..T−1 per sequence (or after the cache). */
+  forward(ids: Int32Array, B: number, T: number, opts: { train?: boolean; seed?: number; save?: boolean; cache?: KVCache } = {}) {
+    const be = this.be;
+    const start = opts.cache?.len ?? 0;
+    const pos = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = start + t;
+    const ctx: Ctx = { B, T, pos, train: !!opts.train, seed: opts.seed ?? 0, save: !!opts.save, cache: opts.cache };
+    let x = be.embedding(ids, this.w.embed);
+    const layers: LayerActs[] = [];
+    for (let l = 0; l < this.spec.layers; l++) {
+      const r = this.layerFwd(l, x, ctx);
+      if (r.acts) layers.push(r.acts);
+      else be.free(x);
+      x = r.out;
+    }
+    if (opts.cache) opts.cache.len += T;
+    const nf = be.rmsnorm(x, this.w.norm, this.spec.rmsEps);
+    return { acts: { layers, xL: x, nf } as Acts, pos };
+  }
+
+  /** logits (N, V) of the final hidden states */
+  logits(nf: Tensor): Tensor {
+    return this.be.linear(nf, this.w.lmHead);
+  }
+
+  /**
+   * One forward and backward pass. targets (B·T), −1 where not scored. The loss is the sum over scored tokens;
+   * gradients of (loss · gradScale) are added into the adapter's dA/dB.
+   */
+  lossAndGrad(ids: Int32Array, targets: Int32Array, B: number, T: number, gradScale: number, seed: number): { loss: Tensor; count: number } {
+    const be = this.be;
+    const { acts, pos } = this.forward(ids, B, T, { train: true, seed, save: true });
+    const logits = this.logits(acts.nf.y);
+    const ce = be.crossEntropy(logits, targets, gradScale);
+    be.free(logits);
+    const dnf = be.linearBackward(ce.dlogits, this.w.lmHead);
+    be.free(ce.dlogits);
+    let dx = be.rmsnormBackward(dnf, acts.xL, this.w.norm, acts.nf.rstd);
+    be.free(dnf, acts.xL, acts.nf.y, acts.nf.rstd);
+    for (let l = this.spec.layers - 1; l >= 0; l--) {
+      const a = acts.layers[l];
+      const dxi = this.layerBwd(l, a, dx, pos, B, T);
+      this.freeActs(a);
+      be.free(dx);
+      dx = dxi;
+    }
+    be.free(dx);
+    return { loss: ce.loss, count: ce.count };
+  }
+
+  /** Summed cross-entropy over targets ≥ 0, no gradients. */
+  loss(ids: Int32Array, targets: Int32Array, B: number, T: number): { loss: Tensor; count: number } {
+    const be = this.be;
+    const { acts } = this.forward(ids, B, T);
+    const logits = this.logits(acts.nf.y);
+    be.free(acts.xL, acts.nf.y, acts.nf.rstd);
+    const ce = be.crossEntropy(logits, targets, 0);
+    be.free(logits, ce.dlogits);
+    return { loss: ce.loss, count: ce.count };
+  }
+
+  newCache(): KVCache {
+    return { len: 0, k: new Array(this.spec.layers).fill(null), v: new Array(this.spec.layers).fill(null) };
+  }
+
+  freeCache(c: KVCache): void {
+    this.be.free(...c.k, ...c.v);
+  }
+
+  /** Feed ids (batch 1) after the cached positions; returns the logits (1, V) of the last one. */
+  step(ids: Int32Array, cache: KVCache): Tensor {
+    const be = this.be;
+    const { acts } = this.forward(ids, 1, ids.length, { cache });
+    const last = be.sliceRows(acts.nf.y, ids.length - 1, 1);
+    be.free(acts.xL, acts.nf.y, acts.nf.rstd);
+    const logits = this.logits(last);
+    be.free(last);
+    return logits;
+  }
+}
+
+const LINEAR_INDEX: Record<LinearName, number> = { q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6 };
+
+/** a 32-bit hash of two integers, for per-module dropout seeds */
+function mix(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return (h ^ (h >>> 12)) >>> 0;
+}
