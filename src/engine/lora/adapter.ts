@@ -1,7 +1,7 @@
 /** A LoRA adapter in memory: per targeted linear, A (r, in) and B (out, r) on the backend, with PEFT's init. */
 import { Backend, Tensor } from '../backend/backend';
 import { ModelSpec } from '../formats/config';
-import { linearShape } from '../model/weights';
+import { ModelWeights, linearShape } from '../model/weights';
 import { Rng } from '../util/rng';
 import { LINEAR_NAMES, LinearName, LoraConfig, alphaFor, isTarget, loraScale, modulePath, rankFor } from './config';
 
@@ -79,5 +79,13 @@ export class LoraAdapter {
 
   free(be: Backend): void {
     for (const m of this.modules.values()) be.free(m.A, m.B, m.dA, m.dB);
+  }
+}
+
+/** W += sign·s·B·A for every module of the adapter, in place on the loaded weights (merge, or unmerge with −1). */
+export function mergeInPlace(adapter: LoraAdapter, weights: ModelWeights, be: Backend, sign: 1 | -1): void {
+  for (const m of adapter.modules.values()) {
+    const w = weights.layers[m.layer].lin[m.name].w; // (out, in)
+    be.matmul(m.B, m.A, { alpha: sign * m.scale, out: w, beta: 1 }, 'weights');
   }
 }

@@ -6,7 +6,7 @@
 import {
   AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel,
 } from '../backend';
-import { WasmGemm, matmulRef, GemmArgs } from './gemm';
+import { WasmGemm, matmulRef, GemmArgs, sharedGemm } from './gemm';
 import * as ref from './reference';
 import { Rng } from '../../util/rng';
 
@@ -19,8 +19,6 @@ export interface CpuOptions {
   threads?: number;
 }
 
-let shared: WasmGemm | undefined;
-
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly mem = new MemTracker();
@@ -32,7 +30,7 @@ export class CpuBackend implements Backend {
       this.name = 'cpu-reference';
       this.gemmImpl = matmulRef;
     } else {
-      const g = opts.threads ? new WasmGemm(opts.threads) : (shared ??= new WasmGemm());
+      const g = opts.threads ? new WasmGemm(opts.threads) : sharedGemm();
       this.name = `cpu (WebAssembly SIMD, ${g.threads} thread${g.threads > 1 ? 's' : ''})`;
       this.gemmImpl = (a) => g.gemm(a);
     }

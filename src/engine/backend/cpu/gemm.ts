@@ -165,6 +165,12 @@ export class WasmGemm {
   }
 }
 
+let shared: WasmGemm | undefined;
+/** one process-wide instance (its workers live as long as the process) */
+export function sharedGemm(): WasmGemm {
+  return (shared ??= new WasmGemm());
+}
+
 function defaultThreads(): number {
   const env = Number(process.env.LORAKIT_THREADS);
   if (Number.isInteger(env) && env > 0) return env;

@@ -1,0 +1,103 @@
+/**
+ * Merge one or more LoRA adapters into a base model: W' = W + Σᵢ wᵢ·sᵢ·Bᵢ·Aᵢ for every targeted linear. The
+ * merged model is a normal Hugging Face folder written beside the base (never over it), streamed one tensor at a
+ * time, with the same file layout, config and tokenizer files.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sharedGemm } from '../backend/cpu/gemm';
+import { UserError } from '../errors';
+import { DType, DTYPE_BYTES, fromF32, parseFloatDType, toF32 } from '../formats/dtype';
+import { loadSpec } from '../formats/config';
+import { TensorStore, TensorToWrite, writeSafetensors } from '../formats/safetensors';
+import { writeDirAtomic, readJson } from '../util/fsx';
+import { alphaFor, loraScale } from './config';
+import { readAdapterConfig, readAdapterTensors } from './peft';
+
+export interface MergeOptions {
+  model: string;
+  adapters: { dir: string; weight: number }[];
+  out: string;
+  dtype?: 'f32' | 'f16' | 'bf16';
+}
+
+export interface MergeReport {
+  out: string;
+  mergedModules: number;
+  tensors: number;
+  dtype: string;
+  files: string[];
+}
+
+export function mergeAdapters(o: MergeOptions): MergeReport {
+  const model = path.resolve(o.model);
+  const out = path.resolve(o.out);
+  if (out === model || out.startsWith(model + path.sep))
+    throw new UserError('the merged model must be written outside the base model folder (the base is never modified)', o.out);
+  if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
+  const spec = loadSpec(model);
+  const store = new TensorStore(model);
+  // delta terms per weight name: (B, A, factor)
+  const deltas = new Map<string, { A: Float32Array; B: Float32Array; r: number; inF: number; outF: number; f: number }[]>();
+  for (const a of o.adapters) {
+    const cfg = readAdapterConfig(a.dir);
+    for (const [p, t] of readAdapterTensors(a.dir, spec)) {
+      const list = deltas.get(`${p}.weight`) ?? [];
+      list.push({ ...t, f: a.weight * loraScale(alphaFor(cfg, p), t.r, cfg.useRslora) });
+      deltas.set(`${p}.weight`, list);
+    }
+  }
+  const unmerged = [...deltas.keys()].filter((n) => !store.has(n));
+  if (unmerged.length) throw new UserError(`adapter modules not found in the model: ${unmerged.join(', ')}`, o.adapters[0].dir);
+  const outDtype: DType | undefined = o.dtype ? parseFloatDType(o.dtype) : undefined;
+  const g = sharedGemm();
+  const files = store.files.map((f) => f.file);
+  let count = 0;
+  writeDirAtomic(out, (tmp) => {
+    for (const src of store.files) {
+      const names = src.names();
+      const tensors: TensorToWrite[] = names.map((name) => {
+        const info = src.info(name);
+        const isFloat = info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16';
+        const dtype = isFloat && outDtype ? outDtype : info.dtype;
+        return {
+          name, dtype, shape: info.shape,
+          data: () => {
+            const t = src.read(name);
+            const list = deltas.get(name);
+            if (!isFloat) return t.data;
+            if (!list) return dtype === t.dtype ? t.data : fromF32(dtype, toF32(t.dtype, t.data));
+            const w = toF32(t.dtype, t.data).slice(); // (out, in)
+            for (const d of list) g.gemm({ M: d.outF, N: d.inF, K: d.r, a: d.B, b: d.A, c: w, alpha: d.f, beta: 1 });
+            for (let i = 0; i < w.length; i++)
+              if (!Number.isFinite(w[i])) throw new UserError(`merging makes "${name}" non-finite; nothing was written`, o.adapters[0].dir);
+            count++;
+            return fromF32(dtype, w);
+          },
+        };
+      });
+      writeSafetensors(path.join(tmp, path.basename(src.file)), tensors, { format: 'pt' });
+    }
+    // everything else in the folder (config, tokenizer, generation config, index) comes along
+    for (const entry of fs.readdirSync(model)) {
+      const from = path.join(model, entry);
+      if (entry.endsWith('.safetensors') || !fs.statSync(from).isFile()) continue;
+      if (/\.(bin|pt|pth|ckpt)$/.test(entry)) continue;
+      fs.copyFileSync(from, path.join(tmp, entry));
+    }
+    if (outDtype) {
+      const cfg = readJson(path.join(model, 'config.json'));
+      cfg.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[outDtype as 'F32'];
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+      const idx = path.join(tmp, 'model.safetensors.index.json');
+      if (fs.existsSync(idx)) {
+        const j = readJson(idx);
+        let total = 0;
+        for (const n of store.names()) total += store.info(n).shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[outDtype];
+        j.metadata = { ...(j.metadata ?? {}), total_size: total };
+        fs.writeFileSync(idx, JSON.stringify(j, null, 2) + '\n');
+      }
+    }
+  });
+  return { out, mergedModules: count, tensors: store.names().length, dtype: outDtype ?? 'as stored', files: files.map((f) => path.basename(f)) };
+}

@@ -1,0 +1,30 @@
+/** Opening a model folder: spec, weights on a backend, tokenizer, and optionally a PEFT adapter. */
+import { Backend } from './backend/backend';
+import { LoraAdapter } from './lora/adapter';
+import { loadAdapter } from './lora/peft';
+import { LlamaModel } from './model/llama';
+import { loadModel } from './model/weights';
+import { TextTokenizer } from './formats/tokenizer';
+import { UserError } from './errors';
+import * as fs from 'node:fs';
+
+export interface OpenModel {
+  model: LlamaModel;
+  tokenizer: TextTokenizer;
+  dir: string;
+}
+
+export function openModel(dir: string, be: Backend, adapterDir?: string): OpenModel {
+  if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
+  if (!fs.statSync(dir).isDirectory()) throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
+  const { spec, weights } = loadModel(dir, be);
+  const tokenizer = TextTokenizer.load(dir);
+  const model = new LlamaModel(spec, weights, be);
+  if (adapterDir) model.adapter = loadAdapter(adapterDir, spec, be);
+  return { model, tokenizer, dir };
+}
+
+export function attachAdapter(model: LlamaModel, adapter: LoraAdapter): void {
+  model.adapter = adapter;
+  model.adapterEnabled = true;
+}

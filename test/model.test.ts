@@ -1,0 +1,162 @@
+// The model and LoRA: PEFT's own invariants, the WebAssembly path against the reference on whole models, and a
+// finite-difference check of the LoRA gradients through the whole network.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { CpuBackend } from '../src/engine/backend/cpu/cpu';
+import { Backend } from '../src/engine/backend/backend';
+import { makeTinyModel, TinyModelOptions } from '../src/engine/fixtures/model';
+import { openModel } from '../src/engine/session';
+import { LoraAdapter, mergeInPlace } from '../src/engine/lora/adapter';
+import { defaultLoraConfig, LoraConfig } from '../src/engine/lora/config';
+import { loadAdapter, saveAdapter } from '../src/engine/lora/peft';
+import { LlamaModel } from '../src/engine/model/llama';
+import { Rng } from '../src/engine/util/rng';
+import { assertClose, tmpDir } from './helpers';
+
+function setup(opts: TinyModelOptions, be: Backend, lora: Partial<LoraConfig> = {}) {
+  const dir = path.join(tmpDir('model'), 'm');
+  makeTinyModel(dir, opts);
+  const { model } = openModel(dir, be);
+  model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0, ...lora }), be, new Rng(3));
+  return { dir, model };
+}
+
+function ids(n: number, V: number, seed = 1): Int32Array {
+  const r = new Rng(seed);
+  return Int32Array.from({ length: n }, () => Math.floor(r.next() * V));
+}
+
+function logitsOf(m: LlamaModel, x: Int32Array, B: number, T: number): Float32Array {
+  const { acts } = m.forward(x, B, T);
+  return m.be.read(m.logits(acts.nf.y)).slice();
+}
+
+/** make B non-zero so the adapter does something */
+function randomizeB(m: LlamaModel, seed = 5, s = 0.05) {
+  const r = new Rng(seed);
+  for (const mod of m.adapter!.modules.values()) m.be.write(mod.B, Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => s * r.normal()));
+}
+
+const VARIANTS: [string, TinyModelOptions][] = [
+  ['llama untied f32', { modelType: 'llama' }],
+  ['llama tied bf16', { modelType: 'llama', tied: true, dtype: 'BF16' }],
+  ['qwen2 (q/k/v bias)', { modelType: 'qwen2' }],
+  ['qwen3 (q/k norm)', { modelType: 'qwen3', headDim: 24 }],
+  ['mistral (sliding window 3)', { modelType: 'mistral', slidingWindow: 3 }],
+  ['llama3 rope scaling', { modelType: 'llama', ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } }],
+];
+
+for (const [name, opts] of VARIANTS) {
+  test(`PEFT invariants: ${name}`, () => {
+    const be = new CpuBackend();
+    const { model: m, dir } = setup(opts, be);
+    const V = m.spec.vocabSize;
+    const x = ids(2 * 9, V);
+    // B = 0 gives exactly the base output
+    m.adapterEnabled = false;
+    const base = logitsOf(m, x, 2, 9);
+    m.adapterEnabled = true;
+    assert.deepEqual(logitsOf(m, x, 2, 9), base);
+    // a non-zero adapter changes the output
+    randomizeB(m);
+    const adapted = logitsOf(m, x, 2, 9);
+    let diff = 0;
+    for (let i = 0; i < base.length; i++) diff = Math.max(diff, Math.abs(adapted[i] - base[i]));
+    assert.ok(diff > 1e-3, `adapter changed logits by only ${diff}`);
+    // save → load gives identical logits
+    const adir = path.join(path.dirname(dir), 'adapter');
+    saveAdapter(adir, m.adapter!, be);
+    const loaded = loadAdapter(adir, m.spec, be);
+    const orig = m.adapter!;
+    m.adapter = loaded;
+    assert.deepEqual(logitsOf(m, x, 2, 9), adapted);
+    // merged equals unmerged; unmerge restores the base
+    m.adapterEnabled = false;
+    mergeInPlace(loaded, m.w, be, 1);
+    assertClose(logitsOf(m, x, 2, 9), adapted, 2e-5, 2e-5, 'merged vs unmerged');
+    mergeInPlace(loaded, m.w, be, -1);
+    assertClose(logitsOf(m, x, 2, 9), base, 2e-5, 2e-5, 'unmerged vs base');
+    m.adapter = orig;
+  });
+}
+
+test('trainable parameter count is exact', () => {
+  const be = new CpuBackend();
+  // hidden 64, heads 4 (D 16), kv 2, FF 176, 2 layers
+  const C = 64, Q = 64, KVd = 32, FF = 176, L = 2;
+  const perLayer = (r: number) => r * (C + Q) + r * (C + KVd) * 2 + r * (Q + C) + r * (C + FF) * 2 + r * (FF + C);
+  const { model: m } = setup({}, be, { r: 4 });
+  assert.equal(m.adapter!.trainableCount(), L * perLayer(4));
+  const { model: m2 } = setup({}, be, { r: 8, targetModules: ['q_proj', 'v_proj'] });
+  assert.equal(m2.adapter!.trainableCount(), L * (8 * (C + Q) + 8 * (C + KVd)));
+  assert.deepEqual(m2.adapter!.targetNames(), ['q_proj', 'v_proj']);
+});
+
+test('rsLoRA scales by alpha/sqrt(r)', () => {
+  const be = new CpuBackend();
+  const { model: m } = setup({}, be, { r: 16, alpha: 8, useRslora: true });
+  for (const mod of m.adapter!.modules.values()) assert.equal(mod.scale, 8 / 4);
+  const { model: m2 } = setup({}, be, { r: 16, alpha: 8 });
+  for (const mod of m2.adapter!.modules.values()) assert.equal(mod.scale, 0.5);
+});
+
+test('the WebAssembly backend matches the reference backend: loss and every LoRA gradient', () => {
+  const opts: TinyModelOptions = { modelType: 'qwen2', layers: 2 };
+  const grads: Float32Array[][] = [];
+  const losses: number[] = [];
+  for (const be of [new CpuBackend({ wasm: false }), new CpuBackend({ threads: 2 })]) {
+    const { model: m } = setup(opts, be, { dropout: 0.1 });
+    randomizeB(m);
+    m.adapter!.allocGrads(be);
+    const x = ids(3 * 11, m.spec.vocabSize, 2);
+    const t = ids(3 * 11, m.spec.vocabSize, 3);
+    t[4] = -1;
+    const { loss, count } = m.lossAndGrad(x, t, 3, 11, 1 / 32, 42);
+    assert.equal(count, 32);
+    losses.push(be.read(loss)[0]);
+    grads.push(m.adapter!.params().map((p) => be.read(p.g()!).slice()));
+  }
+  assert.ok(Math.abs(losses[0] - losses[1]) < 1e-4 * Math.abs(losses[0]), `${losses}`);
+  grads[0].forEach((g, i) => assertClose(grads[1][i], g, 1e-6, 1e-3, `grad ${i}`));
+});
+
+for (const [name, opts] of VARIANTS)
+  test(`LoRA gradients match finite differences through the whole model: ${name}`, () => {
+    const be = new CpuBackend({ wasm: false });
+    const { model: m } = setup({ ...opts, layers: 2, hidden: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: opts.headDim ? 12 : 8, vocab: 300 }, be, {
+      r: 2,
+    });
+    randomizeB(m, 9, 0.2);
+    m.adapter!.allocGrads(be);
+    const B = 2, T = 7;
+    const x = ids(B * T, m.spec.vocabSize, 4);
+    const t = ids(B * T, m.spec.vocabSize, 5);
+    const { count } = m.lossAndGrad(x, t, B, T, 1, 0);
+    const params = m.adapter!.params();
+    const g = params.map((p) => be.read(p.g()!).slice());
+    const lossAt = () => {
+      const r = m.loss(x, t, B, T);
+      return be.read(r.loss)[0] / count;
+    };
+    // directional derivatives along random directions over all LoRA parameters at once
+    const rng = new Rng(11);
+    for (let trial = 0; trial < 3; trial++) {
+      const dirs = params.map((p) => Float32Array.from({ length: be.read(p.t).length }, () => rng.normal()));
+      let norm = 0;
+      dirs.forEach((d) => d.forEach((v) => (norm += v * v)));
+      dirs.forEach((d) => d.forEach((v, j) => (d[j] = v / Math.sqrt(norm)))); // a unit direction
+      let analytic = 0;
+      dirs.forEach((d, i) => d.forEach((v, j) => (analytic += (v * g[i][j]) / count)));
+      const h = 1e-3;
+      const orig = params.map((p) => be.read(p.t).slice());
+      const shift = (s: number) => params.forEach((p, i) => be.write(p.t, orig[i].map((v, j) => v + s * dirs[i][j])));
+      shift(h);
+      const lp = lossAt();
+      shift(-h);
+      const lm = lossAt();
+      shift(0);
+      const numeric = (lp - lm) / (2 * h);
+      assert.ok(Math.abs(numeric - analytic) < 2e-2 * Math.abs(analytic) + 1e-4, `trial ${trial}: numeric ${numeric} vs analytic ${analytic}`);
+    }
+  });
