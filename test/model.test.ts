@@ -160,3 +160,34 @@ for (const [name, opts] of VARIANTS)
       assert.ok(Math.abs(numeric - analytic) < 2e-2 * Math.abs(analytic) + 1e-4, `trial ${trial}: numeric ${numeric} vs analytic ${analytic}`);
     }
   });
+
+for (const [name, opts] of VARIANTS)
+  test(`a training step frees every activation it allocates: ${name}`, () => {
+    const be = new CpuBackend();
+    const { model: m } = setup(opts, be, { dropout: 0.1 });
+    m.adapter!.allocGrads(be);
+    const x = ids(2 * 8, m.spec.vocabSize);
+    for (let i = 0; i < 2; i++) {
+      const r = m.lossAndGrad(x, x, 2, 8, 1, i);
+      be.free(r.loss);
+      assert.equal(be.mem.live.activations, 0);
+    }
+    assert.ok(be.mem.peak.activations > 0);
+  });
+
+test('KV-cached decoding gives the same logits as a full forward pass', () => {
+  const be = new CpuBackend();
+  const { model: m } = setup({ modelType: 'qwen3' }, be);
+  randomizeB(m);
+  const x = ids(12, m.spec.vocabSize, 8);
+  const full = logitsOf(m, x, 1, 12);
+  const V = m.spec.vocabSize;
+  const cache = m.newCache();
+  const first = be.read(m.step(x.subarray(0, 5), cache)).slice();
+  assertClose(first, full.subarray(4 * V, 5 * V), 1e-5, 1e-4, 'prefill');
+  for (let t = 5; t < 12; t++) {
+    const l = be.read(m.step(x.subarray(t, t + 1), cache)).slice();
+    assertClose(l, full.subarray(t * V, (t + 1) * V), 1e-5, 1e-4, `position ${t}`);
+  }
+  m.freeCache(cache);
+});

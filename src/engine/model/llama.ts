@@ -149,6 +149,9 @@ export class LlamaModel {
     const tables = this.tables((ctx.cache?.len ?? 0) + ctx.T + 1);
     const q = be.rope(qIn, H, ctx.pos, tables, false);
     let k = be.rope(kIn, KV, ctx.pos, tables, false);
+    // the backward pass needs only the q/k-norm inputs (and rstd), never the pre-RoPE values themselves
+    be.free(qn?.y, kn?.y);
+    if (!qn) be.free(qRaw, kRaw);
     let vAll = v;
     let Tk = ctx.T;
     if (ctx.cache) {

@@ -1,0 +1,244 @@
+/** The CLI's commands: each parses its flags, calls the engine, and prints a summary or one JSON object. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BackendName, BACKEND_NAMES, createBackend } from '../engine/backend/select';
+import { UserError } from '../engine/errors';
+import { loadSpec } from '../engine/formats/config';
+import { evaluateFile } from '../engine/evaluate';
+import { estimateMemory, formatBytes } from '../engine/estimate';
+import { generate } from '../engine/generate';
+import { defaultLoraConfig, LoraConfig, parseTargets } from '../engine/lora/config';
+import { mergeAdapters } from '../engine/lora/merge';
+import { openModel } from '../engine/session';
+import { ScheduleName, SCHEDULES } from '../engine/train/schedule';
+import { TrainConfig, train } from '../engine/train/trainer';
+import { describe } from './info';
+import { FlagSpec, Parsed, UsageError, need, parseFlags } from './args';
+
+interface Command {
+  help: string;
+  run(argv: string[]): Promise<void>;
+}
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const err = (s: string) => process.stderr.write(s + '\n');
+
+const LORA_FLAGS: FlagSpec = {
+  rank: 'number', alpha: 'number', dropout: 'number', targets: 'string', rslora: 'boolean',
+  'seq-len': 'number', batch: 'number', quant: 'string', 'double-quant': 'boolean',
+};
+
+function loraFrom(p: Parsed): LoraConfig {
+  return defaultLoraConfig({
+    r: (p.rank as number) ?? 8,
+    alpha: (p.alpha as number) ?? 16,
+    dropout: (p.dropout as number) ?? 0.05,
+    targetModules: p.targets ? parseTargets(p.targets as string) : 'all-linear',
+    useRslora: !!p.rslora,
+  });
+}
+
+function noQuant(p: Parsed): void {
+  if (p.quant !== undefined && p.quant !== 'none')
+    throw new UserError(`--quant ${p.quant}: 4-bit bases (QLoRA) are not in this version yet; use --quant none`);
+  if (p['double-quant']) throw new UserError('--double-quant needs --quant nf4|fp4, which is not in this version yet');
+}
+
+function backendFrom(p: Parsed): BackendName {
+  const b = (p.backend as string) ?? 'auto';
+  if (!BACKEND_NAMES.includes(b as BackendName)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
+  return b as BackendName;
+}
+
+const trainCmd: Command = {
+  help: `lorakit train --model DIR --data PATH [options]
+
+  --data PATH          a folder (honours .gitignore), a .txt/.md file, or .jsonl (text | prompt+completion | messages | input_ids)
+  --out DIR            run folder (default runs/<time>): run.json, metrics.jsonl, checkpoints/, adapter/
+  --rank 8 --alpha 16 --dropout 0.05 --targets all-linear|q_proj,v_proj,… --rslora
+  --seq-len 512 --batch 4 --grad-accum 1 --lr 2e-4 --steps N | --epochs E (default 1 epoch)
+  --warmup 0.03 (fraction, or steps if ≥ 1) --schedule cosine|linear|constant --weight-decay 0 --max-grad-norm 1
+  --eval-split 0.05 --eval-every N --seed 0 --checkpoint-every N --keep-checkpoints 3
+  --resume             continue the run in --out from its last checkpoint
+  --backend auto|cpu|cpu-reference|webgpu   --json
+`,
+  async run(argv) {
+    const p = parseFlags(argv, {
+      ...LORA_FLAGS, model: 'string', data: 'string', out: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number',
+      epochs: 'number', warmup: 'number', schedule: 'string', 'eval-split': 'number', 'eval-every': 'number', seed: 'number',
+      'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
+      'max-grad-norm': 'number', 'weight-decay': 'number',
+    });
+    noQuant(p);
+    const schedule = (p.schedule as string) ?? 'cosine';
+    if (!SCHEDULES.includes(schedule as ScheduleName)) throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}`);
+    if (p.steps !== undefined && p.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
+    const cfg: TrainConfig = {
+      model: need<string>(p, 'model'),
+      data: need<string>(p, 'data'),
+      out: (p.out as string) ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
+      lora: loraFrom(p),
+      seqLen: (p['seq-len'] as number) ?? 512,
+      batch: (p.batch as number) ?? 4,
+      gradAccum: (p['grad-accum'] as number) ?? 1,
+      lr: (p.lr as number) ?? 2e-4,
+      steps: p.steps as number | undefined,
+      epochs: p.epochs as number | undefined,
+      warmup: (p.warmup as number) ?? 0.03,
+      schedule: schedule as ScheduleName,
+      evalSplit: (p['eval-split'] as number) ?? 0.05,
+      evalEvery: p['eval-every'] as number | undefined,
+      seed: (p.seed as number) ?? 0,
+      checkpointEvery: p['checkpoint-every'] as number | undefined,
+      keepCheckpoints: (p['keep-checkpoints'] as number) ?? 3,
+      maxGradNorm: (p['max-grad-norm'] as number) ?? 1,
+      weightDecay: (p['weight-decay'] as number) ?? 0,
+      backend: backendFrom(p),
+    };
+    const ac = new AbortController();
+    const onSig = () => {
+      err('stopping after this step (checkpoint will be kept)…');
+      ac.abort();
+    };
+    process.once('SIGINT', onSig);
+    process.once('SIGTERM', onSig);
+    const r = await train(cfg, {
+      resume: !!p.resume,
+      signal: ac.signal,
+      events: {
+        onLog: (l) => err(l),
+        onStep: (m) => {
+          const eta = ((m.total_steps - m.step) * m.step_ms) / 1000;
+          err(`step ${m.step}/${m.total_steps}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  grad_norm ${m.grad_norm.toFixed(3)}  ${m.tokens_per_s.toFixed(0)} tok/s  peak ${formatBytes(m.mem.total)}  ETA ${fmtTime(eta)}`);
+        },
+        onEval: (m) => err(`eval @ step ${m.step}: loss ${m.eval_loss.toFixed(4)}  ppl ${m.eval_perplexity.toFixed(2)}  (${m.eval_tokens} tokens)`),
+        onCheckpoint: (d) => err(`checkpoint: ${d}`),
+      },
+    });
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+    if (p.json) out(JSON.stringify(r));
+    else {
+      out(`${r.status}: ${r.steps} steps on ${r.backend}`);
+      out(`train loss ${r.firstLoss?.toFixed(4)} → ${r.finalLoss?.toFixed(4)}` + (r.firstEvalLoss !== undefined ? `; eval loss ${r.firstEvalLoss.toFixed(4)} → ${r.finalEvalLoss?.toFixed(4)}` : ''));
+      out(`peak memory ${formatBytes(r.peakMem.total)}; run folder ${r.runDir}`);
+      if (r.adapterDir) out(`adapter: ${r.adapterDir}`);
+      else out(`last checkpoint: ${r.lastCheckpoint} (continue with --resume)`);
+    }
+  },
+};
+
+const evalCmd: Command = {
+  help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len 2048] [--backend …] [--json]
+  → {"loss": mean next-token cross-entropy over all scored tokens, "perplexity", "tokens", "sequences"}
+  Each example is scored on its own (pieces of at most --seq-len tokens).
+`,
+  async run(argv) {
+    const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', json: 'boolean', quant: 'string', 'double-quant': 'boolean' });
+    noQuant(p);
+    const seqLen = (p['seq-len'] as number) ?? 2048;
+    if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
+    const { be } = createBackend(backendFrom(p));
+    const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
+    const r = evaluateFile(model, tokenizer, need(p, 'data'), seqLen);
+    if (p.json) out(JSON.stringify(r));
+    else out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
+  },
+};
+
+const generateCmd: Command = {
+  help: `lorakit generate --model DIR --prompt TEXT [--adapter DIR] [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--json]
+`,
+  async run(argv) {
+    const p = parseFlags(argv, {
+      model: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', temperature: 'number', 'top-p': 'number',
+      seed: 'number', backend: 'string', json: 'boolean',
+    });
+    const { be } = createBackend(backendFrom(p));
+    const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
+    const prompt = need<string>(p, 'prompt');
+    const g = generate(model, tokenizer, prompt, {
+      maxNewTokens: (p['max-new-tokens'] as number) ?? 64,
+      temperature: (p.temperature as number) ?? 0,
+      topP: (p['top-p'] as number) ?? 1,
+      seed: (p.seed as number) ?? 0,
+      onText: p.json ? undefined : (d) => process.stdout.write(d),
+    });
+    if (p.json) out(JSON.stringify(g));
+    else {
+      out('');
+      err(`(${g.newTokens} tokens, ${g.tokensPerS.toFixed(1)} tok/s${p.adapter ? ', with adapter' : ''})`);
+    }
+  },
+};
+
+const mergeCmd: Command = {
+  help: `lorakit merge --model DIR --adapter DIR [--adapter DIR2 … --weights 0.7,0.3] --out DIR [--dtype f32|f16|bf16] [--json]
+  Writes W + Σ wᵢ·(alphaᵢ/rᵢ)·Bᵢ·Aᵢ as a new Hugging Face folder; the base is never modified.
+`,
+  async run(argv) {
+    const p = parseFlags(argv, { model: 'string', adapter: 'list', weights: 'string', out: 'string', dtype: 'string', json: 'boolean' });
+    const adapters = need<string[]>(p, 'adapter');
+    let weights = adapters.map(() => 1);
+    if (p.weights !== undefined) {
+      weights = (p.weights as string).split(',').map(Number);
+      if (weights.length !== adapters.length || weights.some((w) => !Number.isFinite(w)))
+        throw new UsageError(`--weights needs ${adapters.length} comma-separated numbers, one per --adapter`);
+    }
+    const dtype = p.dtype as string | undefined;
+    if (dtype !== undefined && !['f32', 'f16', 'bf16'].includes(dtype)) throw new UsageError('--dtype must be f32, f16 or bf16');
+    const r = mergeAdapters({ model: need(p, 'model'), adapters: adapters.map((dir, i) => ({ dir, weight: weights[i] })), out: need(p, 'out'), dtype: dtype as 'f32' | undefined });
+    if (p.json) out(JSON.stringify(r));
+    else out(`merged ${r.mergedModules} weights from ${adapters.length} adapter(s) into ${r.out} (dtype ${r.dtype})`);
+  },
+};
+
+const estimateCmd: Command = {
+  help: `lorakit estimate --model DIR [--rank 8] [--targets …] [--seq-len 512] [--batch 4] [--dropout 0.05] [--json]
+  → bytes per tag (weights, lora, optimizer, activations, workspace), the total, and whether it fits the device
+`,
+  async run(argv) {
+    const p = parseFlags(argv, { ...LORA_FLAGS, model: 'string', json: 'boolean', backend: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number' });
+    noQuant(p);
+    const spec = loadSpec(need(p, 'model'));
+    const lora = loraFrom(p);
+    if (!(Number.isInteger(lora.r) && lora.r > 0)) throw new UserError(`--rank must be a positive integer, got ${lora.r}`);
+    const e = estimateMemory({ spec, lora, seqLen: (p['seq-len'] as number) ?? 512, batch: (p.batch as number) ?? 4 });
+    if (p.json) out(JSON.stringify(e));
+    else {
+      for (const [k, v] of Object.entries(e.bytes)) out(`${k.padEnd(12)} ${formatBytes(v)}`);
+      out(`${e.fits ? 'fits' : 'does NOT fit'} in ${e.device.name}: ${formatBytes(e.device.bytes)}`);
+      out(`parameters: base ${e.params.base.toLocaleString('en')}, trainable ${e.params.trainable.toLocaleString('en')}`);
+    }
+  },
+};
+
+const infoCmd: Command = {
+  help: `lorakit info --model DIR|FILE [--json]
+  Describes a model folder (architecture, parameters, dtypes, tokenizer), a .safetensors file, or a PEFT adapter folder.
+`,
+  async run(argv) {
+    const p = parseFlags(argv, { model: 'string', json: 'boolean' });
+    const target = need<string>(p, 'model');
+    if (!fs.existsSync(target)) throw new UserError('not found', target);
+    const d = describe(target);
+    if (p.json) out(JSON.stringify(d));
+    else out(d.text);
+  },
+};
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(0)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  train: trainCmd,
+  eval: evalCmd,
+  generate: generateCmd,
+  merge: mergeCmd,
+  estimate: estimateCmd,
+  info: infoCmd,
+};

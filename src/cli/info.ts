@@ -1,0 +1,53 @@
+/** `lorakit info`: what a model folder, a safetensors file or an adapter folder holds. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadSpec } from '../engine/formats/config';
+import { SafetensorsFile, TensorStore } from '../engine/formats/safetensors';
+import { TextTokenizer } from '../engine/formats/tokenizer';
+import { readAdapterConfig } from '../engine/lora/peft';
+import { formatBytes } from '../engine/estimate';
+import { DTYPE_BYTES } from '../engine/formats/dtype';
+
+export function describe(target: string): Record<string, unknown> & { text: string } {
+  if (fs.statSync(target).isFile()) {
+    const f = new SafetensorsFile(target);
+    const tensors = f.names().map((n) => ({ name: n, ...f.info(n) }));
+    const lines = tensors.map((t) => `${t.name}  ${t.dtype}  [${t.shape.join(', ')}]`);
+    return { kind: 'safetensors', file: target, tensors, metadata: f.metadata, text: `${target}: ${tensors.length} tensors\n${lines.join('\n')}` };
+  }
+  if (fs.existsSync(path.join(target, 'adapter_config.json'))) {
+    const c = readAdapterConfig(target);
+    const f = new SafetensorsFile(path.join(target, 'adapter_model.safetensors'));
+    let params = 0;
+    for (const n of f.names()) params += f.info(n).shape.reduce((a, b) => a * b, 1);
+    const text = `PEFT LoRA adapter: r=${c.r}, alpha=${c.alpha}, rsLoRA=${c.useRslora}, targets ${JSON.stringify(c.targetModules)}\n` +
+      `${f.names().length / 2} modules, ${params.toLocaleString('en')} parameters; base model ${c.baseModel ?? '(not recorded)'}`;
+    return { kind: 'adapter', config: c, modules: f.names().length / 2, params, text };
+  }
+  const spec = loadSpec(target);
+  const store = new TensorStore(target);
+  const dtypes: Record<string, number> = {};
+  let params = 0;
+  let bytes = 0;
+  for (const n of store.names()) {
+    const i = store.info(n);
+    const k = i.shape.reduce((a, b) => a * b, 1);
+    params += k;
+    bytes += k * DTYPE_BYTES[i.dtype];
+    dtypes[i.dtype] = (dtypes[i.dtype] ?? 0) + k;
+  }
+  let tokenizer: Record<string, unknown> = { present: false };
+  try {
+    const t = TextTokenizer.load(target);
+    tokenizer = { present: true, vocab: t.vocabSize, eos: t.eosId, bos: t.bosId, chatTemplate: t.hasChatTemplate() };
+  } catch (e: any) {
+    tokenizer = { present: false, error: e.message };
+  }
+  const text = [
+    `${spec.modelType}: ${spec.layers} layers, hidden ${spec.hidden}, MLP ${spec.intermediate}, heads ${spec.heads} (kv ${spec.kvHeads}, dim ${spec.headDim}), vocab ${spec.vocabSize}`,
+    `parameters: ${params.toLocaleString('en')} in ${store.files.length} file(s), ${formatBytes(bytes)}; dtypes ${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en')}`).join(', ')}`,
+    `rope theta ${spec.rope.theta}${spec.rope.scaling ? `, scaling ${spec.rope.scaling.type} ×${spec.rope.scaling.factor}` : ''}; tied embeddings ${spec.tieEmbeddings}; q/k/v bias ${spec.qkvBias}; q/k norm ${spec.qkNorm}`,
+    tokenizer.present ? `tokenizer: ${tokenizer.vocab} tokens, eos ${tokenizer.eos}, bos ${tokenizer.bos ?? 'none'}, chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}` : `tokenizer: ${tokenizer.error}`,
+  ].join('\n');
+  return { kind: 'model', spec, params, bytes, dtypes, files: store.files.map((f) => path.basename(f.file)), tokenizer, text };
+}

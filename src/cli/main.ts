@@ -1,0 +1,73 @@
+/**
+ * `lorakit` — the engine, headless. Exit status: 0 on success, 1 on a user error (one line naming the file and
+ * the problem), 2 on bad usage. With --json, one JSON object goes to stdout and progress to stderr.
+ */
+import { UserError } from '../engine/errors';
+import { VERSION } from '../engine/version';
+import { UsageError } from './args';
+import { COMMANDS } from './commands';
+
+const HELP = `lorakit ${VERSION} — LoRA fine-tuning of Hugging Face Llama-family models on your own machine
+
+Usage: lorakit <command> [options]      (lorakit <command> --help for its options)
+
+Commands:
+  train      fine-tune a LoRA adapter on a folder, a text file or JSONL
+  eval       mean next-token loss and perplexity of a model (+ adapter) on data
+  generate   complete a prompt with the model, with or without an adapter
+  merge      merge one or more adapters (weighted) into a new full model folder
+  estimate   memory needed to train, by tag, before loading anything
+  info       describe a model folder, a safetensors file or an adapter
+
+Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json.
+Adapters are PEFT folders: adapter_config.json + adapter_model.safetensors.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    if (cmd === 'quantize') process.stderr.write('lorakit: quantize is not in this version yet (QLoRA support is planned)\n');
+    else process.stderr.write(`lorakit: unknown command "${cmd}"\n\n${HELP}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(c.help);
+    return 0;
+  }
+  try {
+    await c.run(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`lorakit ${cmd}: ${e.message}\n\n${c.help}`);
+      return 2;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`lorakit: error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** Run the CLI on process.argv and set the exit code. */
+export function cli(): void {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e) => {
+      process.stderr.write(`lorakit: internal error: ${e?.stack ?? e}\n`);
+      process.exitCode = 70;
+    },
+  );
+}
+
+if (require.main === module) cli();

@@ -1,0 +1,221 @@
+/**
+ * Training data: a folder, a text file, or JSONL in four forms, tokenized into examples whose tokens carry a
+ * "scored" flag (loss on completions and assistant turns only), then split and packed into seq_len windows.
+ *
+ * JSONL forms, one object per line:
+ *   {"text": "..."}                                   every token scored
+ *   {"prompt": "...", "completion": "..."}            completion tokens (and EOS) scored
+ *   {"messages": [{"role", "content"}, ...]}          chat template; assistant turns scored
+ *   {"input_ids": [...], "labels"?: [...]}            pre-tokenized; labels −100 are not scored
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+import { ChatMessage, TextTokenizer } from '../formats/tokenizer';
+import { Rng } from '../util/rng';
+import { SkippedFile, asText, readFolder, summarizeSkipped } from './folder';
+
+export interface Example {
+  ids: number[];
+  /** scored[i]: is ids[i] a prediction target */
+  scored: boolean[];
+  source: string;
+}
+
+export interface LoadedData {
+  examples: Example[];
+  skipped: SkippedFile[];
+  kind: 'folder' | 'text' | 'jsonl';
+  files: number;
+}
+
+export function loadExamples(p: string, tok: TextTokenizer, vocabSize: number): LoadedData {
+  if (!fs.existsSync(p)) throw new UserError('data not found', p);
+  const st = fs.statSync(p);
+  if (st.isDirectory()) {
+    const f = readFolder(p);
+    if (f.files.length === 0)
+      throw new UserError(`no text files to train on (${summarizeSkipped(f.skipped)})`, p);
+    const eos = tok.eosId;
+    const examples = f.files.map((file) => {
+      const ids = tok.encode(`${file.path}\n${file.text}`);
+      if (eos !== undefined) ids.push(eos);
+      return { ids, scored: ids.map(() => true), source: file.path };
+    });
+    return { examples, skipped: f.skipped, kind: 'folder', files: f.files.length };
+  }
+  const buf = fs.readFileSync(p);
+  const t = asText(buf);
+  if ('reason' in t) throw new UserError(`${t.reason}; training data must be UTF-8 text`, p);
+  if (p.endsWith('.jsonl') || p.endsWith('.json')) return { examples: parseJsonl(t.text, p, tok, vocabSize), skipped: [], kind: 'jsonl', files: 1 };
+  const ids = tok.encode(t.text);
+  if (tok.eosId !== undefined) ids.push(tok.eosId);
+  if (ids.length < 2) throw new UserError('the text is too short to train on', p);
+  return { examples: [{ ids, scored: ids.map(() => true), source: path.basename(p) }], skipped: [], kind: 'text', files: 1 };
+}
+
+function parseJsonl(text: string, file: string, tok: TextTokenizer, vocabSize: number): Example[] {
+  const out: Example[] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    const n = i + 1;
+    if (!line.trim()) return;
+    let row: any;
+    try {
+      row = JSON.parse(line);
+    } catch (e: any) {
+      throw new UserError(`line ${n}: not valid JSON (${e.message})`, file);
+    }
+    const bad = (msg: string) => new UserError(`line ${n}: ${msg}`, file);
+    if (!row || typeof row !== 'object' || Array.isArray(row)) throw bad('expected a JSON object');
+    const source = `${path.basename(file)}:${n}`;
+    if (typeof row.text === 'string') out.push(textExample(row.text, tok, source));
+    else if ('prompt' in row || 'completion' in row) {
+      if (typeof row.prompt !== 'string' || typeof row.completion !== 'string') throw bad('"prompt" and "completion" must both be strings');
+      out.push(completionExample(row.prompt, row.completion, tok, source));
+    } else if ('messages' in row) out.push(chatExample(row.messages, tok, source, bad));
+    else if ('input_ids' in row) out.push(idsExample(row, vocabSize, source, bad));
+    else throw bad('expected one of the fields "text", "prompt"+"completion", "messages" or "input_ids"');
+  });
+  if (out.length === 0) throw new UserError('no examples (the file is empty)', file);
+  return out;
+}
+
+function textExample(text: string, tok: TextTokenizer, source: string): Example {
+  const ids = tok.encode(text);
+  if (tok.eosId !== undefined) ids.push(tok.eosId);
+  return { ids, scored: ids.map(() => true), source };
+}
+
+/** prompt tokens (with the tokenizer's specials, e.g. BOS) unscored, then completion + EOS scored */
+function completionExample(prompt: string, completion: string, tok: TextTokenizer, source: string): Example {
+  const p = tok.encode(prompt);
+  const c = tok.encode(completion, false);
+  if (tok.eosId !== undefined) c.push(tok.eosId);
+  return { ids: [...p, ...c], scored: [...p.map(() => false), ...c.map(() => true)], source };
+}
+
+/**
+ * The conversation rendered by the chat template, cut where each message begins. An assistant message's
+ * header (the generation prompt) is unscored; its content through the template's end-of-turn is scored.
+ */
+function chatExample(messages: unknown, tok: TextTokenizer, source: string, bad: (m: string) => Error): Example {
+  if (!Array.isArray(messages) || messages.length === 0) throw bad('"messages" must be a non-empty array');
+  for (const m of messages)
+    if (!m || typeof m.role !== 'string' || typeof m.content !== 'string') throw bad('each message needs string "role" and "content"');
+  const msgs = messages as ChatMessage[];
+  const ids: number[] = [];
+  const scored: boolean[] = [];
+  let prev = '';
+  const push = (text: string, s: boolean) => {
+    if (!text.startsWith(prev)) throw bad('the chat template does not render conversations prefix by prefix; cannot locate assistant turns');
+    const part = text.slice(prev.length);
+    const t = tok.encode(part, ids.length === 0);
+    ids.push(...t);
+    for (let i = 0; i < t.length; i++) scored.push(s);
+    prev = text;
+  };
+  for (let i = 0; i < msgs.length; i++) {
+    if (msgs[i].role === 'assistant') push(tok.applyChat(msgs.slice(0, i), true), false);
+    push(tok.applyChat(msgs.slice(0, i + 1)), msgs[i].role === 'assistant');
+  }
+  return { ids, scored, source };
+}
+
+function idsExample(row: any, vocabSize: number, source: string, bad: (m: string) => Error): Example {
+  const ids = row.input_ids;
+  if (!Array.isArray(ids) || ids.length === 0) throw bad('"input_ids" must be a non-empty array of token ids');
+  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw bad(`token id ${JSON.stringify(id)} is out of range [0, ${vocabSize})`);
+  let scored = ids.map(() => true);
+  if (row.labels !== undefined) {
+    if (!Array.isArray(row.labels) || row.labels.length !== ids.length) throw bad('"labels" must be an array as long as "input_ids"');
+    scored = row.labels.map((l: number) => l !== -100);
+  }
+  return { ids, scored, source };
+}
+
+export interface Windows {
+  count: number;
+  T: number;
+  inputs: Int32Array; // (count, T)
+  targets: Int32Array; // (count, T), −1 where nothing is scored
+}
+
+/**
+ * Pack examples into windows of T inputs: the token stream is cut every T tokens and each window predicts the
+ * next T tokens (so every token is a target exactly once). The tail is padded with `pad` and unscored.
+ */
+export function pack(examples: Example[], T: number, pad: number): Windows {
+  const stream: number[] = [];
+  const scored: boolean[] = [];
+  for (const e of examples) {
+    for (let i = 0; i < e.ids.length; i++) {
+      stream.push(e.ids[i]);
+      scored.push(e.scored[i]);
+    }
+  }
+  const count = Math.max(0, Math.ceil((stream.length - 1) / T));
+  const inputs = new Int32Array(count * T).fill(pad);
+  const targets = new Int32Array(count * T).fill(-1);
+  for (let w = 0; w < count; w++)
+    for (let t = 0; t < T; t++) {
+      const i = w * T + t;
+      if (i + 1 >= stream.length) break;
+      inputs[w * T + t] = stream[i];
+      if (scored[i + 1]) targets[w * T + t] = stream[i + 1];
+    }
+  return { count, T, inputs, targets };
+}
+
+/**
+ * Deterministic split: examples are shuffled with the seed and the first ⌈n·fraction⌉ held out. A single long
+ * example (one text file) is split by windows instead, so there is always something to evaluate on.
+ */
+export function splitExamples(examples: Example[], fraction: number, seed: number): { train: Example[]; eval: Example[] } {
+  if (fraction <= 0 || examples.length === 0) return { train: examples, eval: [] };
+  if (examples.length < 2) return { train: examples, eval: [] };
+  const order = new Rng(seed ^ 0x5eed).shuffle([...examples.keys()]);
+  const nEval = Math.min(examples.length - 1, Math.max(1, Math.ceil(examples.length * fraction)));
+  const evalSet = new Set(order.slice(0, nEval));
+  return { train: examples.filter((_, i) => !evalSet.has(i)), eval: examples.filter((_, i) => evalSet.has(i)) };
+}
+
+/** Hold out windows (for single-document data) deterministically. */
+export function splitWindows(w: Windows, fraction: number, seed: number): { train: Windows; eval: Windows } {
+  const order = new Rng(seed ^ 0x5eed).shuffle([...Array(w.count).keys()]);
+  const nEval = fraction > 0 && w.count > 1 ? Math.min(w.count - 1, Math.max(1, Math.ceil(w.count * fraction))) : 0;
+  const take = (idx: number[]): Windows => {
+    const inputs = new Int32Array(idx.length * w.T);
+    const targets = new Int32Array(idx.length * w.T);
+    idx.forEach((src, i) => {
+      inputs.set(w.inputs.subarray(src * w.T, (src + 1) * w.T), i * w.T);
+      targets.set(w.targets.subarray(src * w.T, (src + 1) * w.T), i * w.T);
+    });
+    return { count: idx.length, T: w.T, inputs, targets };
+  };
+  const evalIdx = order.slice(0, nEval).sort((a, b) => a - b);
+  const ev = new Set(evalIdx);
+  return { train: take([...Array(w.count).keys()].filter((i) => !ev.has(i))), eval: take(evalIdx) };
+}
+
+export interface PreparedData {
+  train: Windows;
+  eval: Windows;
+  examples: number;
+  tokens: number;
+  skipped: SkippedFile[];
+  kind: LoadedData['kind'];
+  files: number;
+}
+
+export function prepareData(p: string, tok: TextTokenizer, vocabSize: number, T: number, evalSplit: number, seed: number): PreparedData {
+  const d = loadExamples(p, tok, vocabSize);
+  const pad = tok.eosId ?? 0;
+  const tokens = d.examples.reduce((s, e) => s + e.ids.length, 0);
+  const split = splitExamples(d.examples, evalSplit, seed);
+  let train = pack(split.train, T, pad);
+  let ev = pack(split.eval, T, pad);
+  if (split.eval.length === 0 && evalSplit > 0) ({ train, eval: ev } = splitWindows(train, evalSplit, seed));
+  if (train.count === 0) throw new UserError('not enough tokens to make one training window', p);
+  return { train, eval: ev, examples: d.examples.length, tokens, skipped: d.skipped, kind: d.kind, files: d.files };
+}

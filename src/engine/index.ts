@@ -1,0 +1,24 @@
+/** lorakit's engine as a library: what the CLI and the VS Code sidecar call. */
+export * from './errors';
+export * from './backend/backend';
+export { createBackend, BACKEND_NAMES } from './backend/select';
+export type { BackendName } from './backend/select';
+export { CpuBackend } from './backend/cpu/cpu';
+export * from './formats/config';
+export * from './formats/safetensors';
+export { TextTokenizer } from './formats/tokenizer';
+export * from './lora/config';
+export { LoraAdapter, mergeInPlace } from './lora/adapter';
+export { saveAdapter, loadAdapter, readAdapterConfig } from './lora/peft';
+export { mergeAdapters } from './lora/merge';
+export { LlamaModel } from './model/llama';
+export { openModel } from './session';
+export { train, validateTrainConfig } from './train/trainer';
+export type { TrainConfig, TrainResult, StepMetrics, EvalMetrics } from './train/trainer';
+export { evaluateFile } from './evaluate';
+export { estimateMemory, formatBytes } from './estimate';
+export { generate } from './generate';
+export { prepareData, loadExamples } from './data/dataset';
+export { readFolder, summarizeSkipped } from './data/folder';
+export { makeTinyModel, makeDatasets } from './fixtures/model';
+export { VERSION } from './version';

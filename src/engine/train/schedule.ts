@@ -1,0 +1,19 @@
+/**
+ * Learning-rate schedules with Hugging Face's semantics: the rate for optimizer step s (0-based) rises linearly
+ * over `warmup` steps from 0, then follows cosine, linear or constant decay to the end.
+ */
+export type ScheduleName = 'cosine' | 'linear' | 'constant';
+export const SCHEDULES: ScheduleName[] = ['cosine', 'linear', 'constant'];
+
+export function lrAt(s: number, total: number, warmup: number, peak: number, kind: ScheduleName): number {
+  if (s < warmup) return (peak * s) / Math.max(1, warmup);
+  if (kind === 'constant') return peak;
+  const progress = (s - warmup) / Math.max(1, total - warmup);
+  if (kind === 'linear') return peak * Math.max(0, 1 - progress);
+  return peak * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+/** warmup given as a fraction of the run (< 1) or a number of steps (≥ 1) */
+export function warmupSteps(warmup: number, total: number): number {
+  return warmup < 1 ? Math.ceil(warmup * total) : Math.floor(warmup);
+}
