@@ -1,0 +1,153 @@
+// The trainer: loss falls, resume is exact, NaN/Inf stops with the last checkpoint kept, cancellation
+// checkpoints, the adapter is a PEFT adapter, and merging gives base + adapter.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeTinyModel } from '../src/engine/fixtures/model';
+import { TrainConfig, train } from '../src/engine/train/trainer';
+import { defaultLoraConfig } from '../src/engine/lora/config';
+import { SafetensorsFile } from '../src/engine/formats/safetensors';
+import { mergeAdapters } from '../src/engine/lora/merge';
+import { CpuBackend } from '../src/engine/backend/cpu/cpu';
+import { openModel } from '../src/engine/session';
+import { evaluateFile } from '../src/engine/evaluate';
+import { UserError } from '../src/engine/errors';
+import { assertClose, tmpDir } from './helpers';
+
+const root = tmpDir('trainer');
+const model = path.join(root, 'model');
+makeTinyModel(model, { modelType: 'llama', std: 0.1 });
+const data = path.join(root, 'data');
+fs.mkdirSync(data);
+for (let i = 0; i < 8; i++)
+  fs.writeFileSync(path.join(data, `doc${i}.md`), `Document ${i}. The adapter learns the shape of the data one step at a time. `.repeat(6));
+
+function cfg(over: Partial<TrainConfig>): TrainConfig {
+  return {
+    model, data, out: path.join(root, 'run'), lora: defaultLoraConfig({ r: 4, alpha: 8, dropout: 0.1 }),
+    seqLen: 32, batch: 2, gradAccum: 2, lr: 3e-3, steps: 6, warmup: 0.2, schedule: 'cosine', evalSplit: 0.2, seed: 1,
+    checkpointEvery: 3, keepCheckpoints: 3, maxGradNorm: 1, weightDecay: 0.01, backend: 'cpu', ...over,
+  };
+}
+
+test('training on a folder lowers the eval loss and writes a PEFT adapter and a full run folder', async () => {
+  const out = path.join(root, 'fall');
+  const r = await train(cfg({ out, steps: 25, lr: 1e-2, checkpointEvery: 10 }));
+  assert.equal(r.status, 'completed');
+  assert.ok(r.finalEvalLoss! < r.firstEvalLoss! - 0.2, `eval loss ${r.firstEvalLoss} → ${r.finalEvalLoss}`);
+  // PEFT format: config fields, key names and shapes
+  const c = JSON.parse(fs.readFileSync(path.join(out, 'adapter', 'adapter_config.json'), 'utf8'));
+  assert.equal(c.peft_type, 'LORA');
+  assert.equal(c.task_type, 'CAUSAL_LM');
+  assert.equal(c.r, 4);
+  assert.equal(c.lora_alpha, 8);
+  assert.equal(c.bias, 'none');
+  assert.equal(c.use_rslora, false);
+  assert.deepEqual(c.target_modules, ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+  const st = new SafetensorsFile(path.join(out, 'adapter', 'adapter_model.safetensors'));
+  assert.equal(st.names().length, 2 * 7 * 2);
+  assert.deepEqual(st.info('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight').shape, [4, 64]);
+  assert.deepEqual(st.info('base_model.model.model.layers.1.mlp.down_proj.lora_B.weight').shape, [64, 4]);
+  assert.deepEqual(st.info('base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight').shape, [32, 4]);
+  // the run folder
+  const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(run.status, 'completed');
+  assert.equal(run.config.seed, 1);
+  const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const steps = rows.filter((x) => 'loss' in x);
+  assert.equal(steps.length, 25);
+  for (const k of ['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'mem']) assert.ok(k in steps[0], k);
+  assert.ok(steps[0].mem.activations > 0 && steps[0].mem.optimizer > 0);
+  assert.ok(rows.some((x) => 'eval_loss' in x));
+  assert.deepEqual(fs.readdirSync(path.join(out, 'checkpoints')).sort(), ['step-10', 'step-20', 'step-25']);
+});
+
+test('a run stopped at step k and resumed ends with the same adapter as an uninterrupted run', async () => {
+  const full = path.join(root, 'full');
+  await train(cfg({ out: full }));
+  const part = path.join(root, 'part');
+  const ac = new AbortController();
+  const r1 = await train(cfg({ out: part }), { signal: ac.signal, events: { onStep: (m) => m.step === 4 && ac.abort() } });
+  assert.equal(r1.status, 'cancelled');
+  assert.equal(r1.steps, 4);
+  assert.ok(fs.existsSync(path.join(part, 'checkpoints', 'step-4', 'optimizer.safetensors')));
+  assert.ok(!fs.existsSync(path.join(part, 'adapter')));
+  const r2 = await train(cfg({ out: part }), { resume: true });
+  assert.equal(r2.status, 'completed');
+  const a = fs.readFileSync(path.join(full, 'adapter', 'adapter_model.safetensors'));
+  const b = fs.readFileSync(path.join(part, 'adapter', 'adapter_model.safetensors'));
+  assert.ok(a.equals(b), 'resumed adapter differs from the uninterrupted one');
+  const rows = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => 'loss' in x).map((x) => x.loss);
+  assert.deepEqual(rows(part), rows(full));
+});
+
+test('resume refuses a changed configuration, and a fresh run refuses a used folder', async () => {
+  const out = path.join(root, 'full');
+  await assert.rejects(train(cfg({ out, lr: 1e-3 }), { resume: true }), /cannot resume: lr was 0.003 in this run, now 0.001/);
+  await assert.rejects(train(cfg({ out })), /already holds a run; pass --resume/);
+  await assert.rejects(train(cfg({ out: path.join(root, 'none') }), { resume: true }), /nothing to resume/);
+});
+
+test('NaN/Inf stops the run without applying the update and keeps the last good checkpoint', async () => {
+  const out = path.join(root, 'nan');
+  await assert.rejects(
+    train(cfg({ out, lr: 1e38, steps: 20, checkpointEvery: 1, warmup: 0, maxGradNorm: 0 })),
+    (e: unknown) => e instanceof UserError && /NaN\/Inf/.test(e.message) && /Last good checkpoint: .*step-\d+/.test(e.message),
+  );
+  const ck = fs.readdirSync(path.join(out, 'checkpoints'));
+  assert.ok(ck.length >= 1);
+  for (const c of ck) {
+    const st = new SafetensorsFile(path.join(out, 'checkpoints', c, 'adapter_model.safetensors'));
+    for (const n of st.names()) assert.ok(st.readF32(n).every(Number.isFinite), `${c}/${n} holds non-finite values`);
+  }
+});
+
+test('bad training settings are refused before anything is written', async () => {
+  const out = path.join(root, 'bad');
+  await assert.rejects(train(cfg({ out, lora: defaultLoraConfig({ r: 0 }) })), /rank must be a positive integer, got 0/);
+  await assert.rejects(train(cfg({ out, lr: -1 })), /--lr must be a positive number, got -1/);
+  assert.ok(!fs.existsSync(out));
+});
+
+test('merge gives a model whose loss equals base + adapter, and a weighted merge of two adapters', async () => {
+  const a1 = path.join(root, 'fall', 'adapter');
+  const a2 = path.join(root, 'full', 'adapter');
+  const evalData = path.join(data, 'doc0.md');
+  const be = new CpuBackend();
+  const withAdapter = (dir: string) => {
+    const o = openModel(model, be, dir);
+    return evaluateFile(o.model, o.tokenizer, evalData, 64).loss;
+  };
+  const merged = path.join(root, 'merged');
+  mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: merged });
+  const m = openModel(merged, be);
+  assertClose([evaluateFile(m.model, m.tokenizer, evalData, 64).loss], [withAdapter(a1)], 1e-5, 1e-5, 'merged vs adapter');
+  // weighted: W + 0.7·Δ1 + 0.3·Δ2 equals scaling each adapter's scale in memory
+  const merged2 = path.join(root, 'merged2');
+  mergeAdapters({ model, adapters: [{ dir: a1, weight: 0.7 }, { dir: a2, weight: 0.3 }], out: merged2, dtype: 'f32' });
+  const o = openModel(model, be, a1);
+  const { loadAdapter } = await import('../src/engine/lora/peft');
+  const { mergeInPlace } = await import('../src/engine/lora/adapter');
+  const ad2 = loadAdapter(a2, o.model.spec, be);
+  for (const mod of o.model.adapter!.modules.values()) mod.scale *= 0.7;
+  for (const mod of ad2.modules.values()) mod.scale *= 0.3;
+  mergeInPlace(o.model.adapter!, o.model.w, be, 1);
+  mergeInPlace(ad2, o.model.w, be, 1);
+  o.model.adapterEnabled = false;
+  const m2 = openModel(merged2, be);
+  assertClose([evaluateFile(m2.model, m2.tokenizer, evalData, 64).loss], [evaluateFile(o.model, o.tokenizer, evalData, 64).loss], 1e-5, 1e-5, 'weighted');
+  // the base is untouched and merging over it is refused
+  assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: model }), /outside the base model folder/);
+  assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: merged }), /exists and is not empty/);
+});
+
+test('an adapter made for another model is refused, naming the module', async () => {
+  const other = path.join(root, 'other');
+  makeTinyModel(other, { modelType: 'llama', hidden: 32, heads: 2, kvHeads: 1 });
+  const be = new CpuBackend();
+  assert.throws(() => openModel(other, be, path.join(root, 'fall', 'adapter')), /module "model\.layers\.0\.self_attn\.q_proj": lora_A is \[4,64\] and lora_B is \[64,4\], but this model needs \[r, 32\] and \[32, r\]/);
+  const deep = path.join(root, 'deep');
+  makeTinyModel(deep, { modelType: 'llama', layers: 1 });
+  assert.throws(() => openModel(deep, be, path.join(root, 'fall', 'adapter')), /module "model\.layers\.1\.self_attn\.q_proj" does not exist in this model/);
+});
