@@ -301,15 +301,15 @@ function softmaxMasked(S: Float32Array, p: AttnShape): void {
   const { Tq, Tk } = p;
   for (let i = 0; i < Tq; i++) {
     const o = i * Tk;
+    const hi = i + Tk - Tq; // the last visible key (causal)
+    const lo = p.window === undefined ? 0 : Math.max(0, hi - p.window + 1);
     let max = -Infinity;
-    for (let j = 0; j < Tk; j++) if (ref.visible(p, i, j) && S[o + j] > max) max = S[o + j];
+    for (let j = lo; j <= hi; j++) if (S[o + j] > max) max = S[o + j];
     let sum = 0;
-    for (let j = 0; j < Tk; j++) {
-      const e = ref.visible(p, i, j) ? Math.exp(S[o + j] - max) : 0;
-      S[o + j] = e;
-      sum += e;
-    }
+    for (let j = lo; j <= hi; j++) sum += S[o + j] = Math.exp(S[o + j] - max);
     const inv = 1 / sum;
-    for (let j = 0; j < Tk; j++) S[o + j] *= inv;
+    for (let j = 0; j < lo; j++) S[o + j] = 0;
+    for (let j = lo; j <= hi; j++) S[o + j] *= inv;
+    for (let j = hi + 1; j < Tk; j++) S[o + j] = 0;
   }
 }

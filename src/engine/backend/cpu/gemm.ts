@@ -43,7 +43,7 @@ export function matmulRef(g: GemmArgs): void {
 const GEN = 0;
 const DONE = 1;
 const ARGS = 4;
-const STRIDE = 12;
+const STRIDE = 12; // 11 args + active flag
 
 const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
@@ -56,28 +56,30 @@ for (;;) {
   Atomics.wait(c, 0, seen);
   seen = Atomics.load(c, 0);
   const o = ${ARGS} + index * ${STRIDE};
-  if (c[o + 9] === 1) gemm(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8]);
+  if (c[o + 11] === 1) gemm(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10]);
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
 }
 `;
 
-type GemmFn = (pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number) => void;
+type GemmFn = (pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number, lda: number, M: number) => void;
 
 export class WasmGemm {
   private memory: WebAssembly.Memory;
   private gemmFn: GemmFn;
+  private packBt: (src: number, K: number, N: number, dst: number) => void;
   private ctl: Int32Array;
   private workers: Worker[] = [];
   private f32!: Float32Array;
   /** multiply-adds below which one thread is faster than waking the others */
-  static PARALLEL_MIN = 1 << 18;
+  static PARALLEL_MIN = 1 << 21;
 
   constructor(readonly threads = defaultThreads()) {
     const module = new WebAssembly.Module(gemmWasm);
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
     const inst = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.gemmFn = inst.exports.gemm as GemmFn;
+    this.packBt = inst.exports.pack_bt as (src: number, K: number, N: number, dst: number) => void;
     const sab = new SharedArrayBuffer((ARGS + STRIDE * Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
     for (let w = 1; w < threads; w++) {
@@ -109,14 +111,21 @@ export class WasmGemm {
     }
     const Mp = (M + 3) & ~3;
     const Np = (N + 7) & ~7;
+    // A is copied as is (row-major, read in place by the kernel) unless transposed, when it is packed
     const pa = 0;
-    const pb = Mp * K * 4;
+    const lda = g.transA ? 0 : K * 4;
+    const pb = (g.transA ? Mp * K : M * K) * 4;
     const pc = pb + Np * K * 4;
-    this.ensure(pc + Mp * Np * 4);
+    const raw = pc + Mp * Np * 4; // Wᵀ operands are copied here as they are, then packed in WebAssembly
+    this.ensure(raw + (g.transB ? N * K * 4 : 0));
     const f = this.f32;
-    packA(f, pa >> 2, g.a, M, K, !!g.transA);
-    packB(f, pb >> 2, g.b, N, K, !!g.transB);
-    this.run(pa, pb, pc, K, Np, Mp / 4, Np / 8, M * N * K);
+    if (g.transA) packA(f, pa >> 2, g.a, M, K, true);
+    else f.set(g.a.length === M * K ? g.a : g.a.subarray(0, M * K), pa >> 2);
+    if (g.transB) {
+      f.set(g.b.length === N * K ? g.b : g.b.subarray(0, N * K), raw >> 2);
+      this.packBt(raw, K, N, pb);
+    } else packB(f, pb >> 2, g.b, N, K);
+    this.run(pa, pb, pc, K, Np, Mp / 4, Np / 8, M * N * K, lda, M);
     // copy out with alpha/beta
     const c = g.c;
     const base = pc >> 2;
@@ -129,9 +138,9 @@ export class WasmGemm {
     }
   }
 
-  private run(pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number): void {
+  private run(pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number, lda: number, M: number): void {
     const n = work < WasmGemm.PARALLEL_MIN ? 1 : Math.min(this.threads, Math.max(mPanels, nPanels));
-    if (n <= 1) return this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels);
+    if (n <= 1) return this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M);
     // split the larger panel dimension into n contiguous ranges
     const byRows = mPanels >= nPanels;
     const total = byRows ? mPanels : nPanels;
@@ -140,17 +149,17 @@ export class WasmGemm {
     for (let w = 1; w < this.threads; w++) {
       const o = ARGS + w * STRIDE;
       const active = w < n;
-      c[o + 9] = active ? 1 : 0;
+      c[o + 11] = active ? 1 : 0;
       if (!active) continue;
       const [r0, r1] = range(w);
-      c.set([pa, pb, pc, K, Np, byRows ? r0 : 0, byRows ? r1 : mPanels, byRows ? 0 : r0, byRows ? nPanels : r1], o);
+      c.set([pa, pb, pc, K, Np, byRows ? r0 : 0, byRows ? r1 : mPanels, byRows ? 0 : r0, byRows ? nPanels : r1, lda, M], o);
     }
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     const [r0, r1] = range(0);
-    if (byRows) this.gemmFn(pa, pb, pc, K, Np, r0, r1, 0, nPanels);
-    else this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, r0, r1);
+    if (byRows) this.gemmFn(pa, pb, pc, K, Np, r0, r1, 0, nPanels, lda, M);
+    else this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, r0, r1, lda, M);
     const want = this.threads - 1;
     for (;;) {
       const d = Atomics.load(c, DONE);
@@ -196,23 +205,25 @@ function packA(f: Float32Array, off: number, a: Float32Array, M: number, K: numb
   }
 }
 
-/** op(B) (K, N) into 8-column panels, k-major; columns past N are zero. */
-function packB(f: Float32Array, off: number, b: Float32Array, N: number, K: number, trans: boolean): void {
+/** B (K, N) into 8-column panels, k-major; columns past N are zero. (Bᵀ operands are packed by pack_bt.) */
+function packB(f: Float32Array, off: number, b: Float32Array, N: number, K: number): void {
   const panels = (N + 7) >> 3;
   for (let p = 0; p < panels; p++) {
     const base = off + p * K * 8;
     const full = p * 8 + 8 <= N;
-    if (!trans && full) {
-      for (let k = 0; k < K; k++) f.set(b.subarray(k * N + p * 8, k * N + p * 8 + 8), base + k * 8);
+    if (full) {
+      for (let k = 0; k < K; k++) {
+        const s = k * N + p * 8;
+        const d = base + k * 8;
+        f[d] = b[s]; f[d + 1] = b[s + 1]; f[d + 2] = b[s + 2]; f[d + 3] = b[s + 3];
+        f[d + 4] = b[s + 4]; f[d + 5] = b[s + 5]; f[d + 6] = b[s + 6]; f[d + 7] = b[s + 7];
+      }
       continue;
     }
     for (let cidx = 0; cidx < 8; cidx++) {
       const col = p * 8 + cidx;
       if (col >= N) {
         for (let k = 0; k < K; k++) f[base + k * 8 + cidx] = 0;
-      } else if (trans) {
-        const src = col * K;
-        for (let k = 0; k < K; k++) f[base + k * 8 + cidx] = b[src + k];
       } else {
         for (let k = 0; k < K; k++) f[base + k * 8 + cidx] = b[k * N + col];
       }

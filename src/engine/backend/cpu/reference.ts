@@ -203,11 +203,11 @@ export function crossEntropy(logits: Float32Array, targets: Int32Array, V: numbe
     let max = -Infinity;
     for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
     let sum = 0;
-    for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - max);
-    const lse = max + Math.log(sum);
-    loss += lse - logits[o + t];
+    for (let j = 0; j < V; j++) sum += dlogits[o + j] = Math.exp(logits[o + j] - max);
+    loss += max + Math.log(sum) - logits[o + t];
     count++;
-    for (let j = 0; j < V; j++) dlogits[o + j] = Math.exp(logits[o + j] - lse) * gradScale;
+    const k = gradScale / sum;
+    for (let j = 0; j < V; j++) dlogits[o + j] *= k; // softmax · gradScale
     dlogits[o + t] -= gradScale;
   }
   return { loss, count, dlogits };
