@@ -72,7 +72,7 @@ export class WasmGemm {
   private workers: Worker[] = [];
   private f32!: Float32Array;
   /** multiply-adds below which one thread is faster than waking the others */
-  static PARALLEL_MIN = 1 << 21;
+  static PARALLEL_MIN = 1 << 23;
 
   constructor(readonly threads = defaultThreads()) {
     const module = new WebAssembly.Module(gemmWasm);

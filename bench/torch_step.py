@@ -1,0 +1,113 @@
+"""The bench's PyTorch peer: the same LoRA training step as lorakit's reference workload, in plain PyTorch.
+
+A Llama-shaped decoder written out here (no transformers needed, so Debian's python3-torch works), frozen f32
+base weights, LoRA (r, alpha) on every linear layer of every block, AdamW on the LoRA parameters, one optimizer
+step per batch. Prints one JSON object: tokens/s, step time, torch version, BLAS, threads.
+
+usage: torch_step.py VOCAB HIDDEN FF LAYERS HEADS KV_HEADS SEQ BATCH RANK STEPS THREADS
+"""
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+V, C, FF, L, H, KV, T, B, R, STEPS, THREADS = map(int, sys.argv[1:12])
+torch.set_num_threads(THREADS)
+torch.manual_seed(0)
+D = C // H
+
+
+class LoraLinear(torch.nn.Module):
+    def __init__(self, inp, out, r, alpha):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(out, inp) * 0.02, requires_grad=False)
+        self.lora_A = torch.nn.Parameter(torch.empty(r, inp).uniform_(-1 / math.sqrt(inp), 1 / math.sqrt(inp)))
+        self.lora_B = torch.nn.Parameter(torch.zeros(out, r))
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return F.linear(x, self.weight) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scale
+
+
+def rms(x, w, eps=1e-6):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def rope(x, cos, sin):
+    x1, x2 = x[..., : D // 2], x[..., D // 2:]
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (LoraLinear(C, H * D, R, 2 * R), LoraLinear(C, KV * D, R, 2 * R),
+                                          LoraLinear(C, KV * D, R, 2 * R), LoraLinear(H * D, C, R, 2 * R))
+        self.gate, self.up, self.down = LoraLinear(C, FF, R, 2 * R), LoraLinear(C, FF, R, 2 * R), LoraLinear(FF, C, R, 2 * R)
+        self.n1 = torch.nn.Parameter(torch.ones(C), requires_grad=False)
+        self.n2 = torch.nn.Parameter(torch.ones(C), requires_grad=False)
+
+    def forward(self, x, cos, sin):
+        h = rms(x, self.n1)
+        q = self.q(h).view(B, T, H, D).transpose(1, 2)
+        k = self.k(h).view(B, T, KV, D).transpose(1, 2)
+        v = self.v(h).view(B, T, KV, D).transpose(1, 2)
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        k = k.repeat_interleave(H // KV, dim=1)
+        v = v.repeat_interleave(H // KV, dim=1)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        a = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * D)
+        x = x + self.o(a)
+        h = rms(x, self.n2)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Parameter(torch.randn(V, C) * 0.02, requires_grad=False)
+        self.blocks = torch.nn.ModuleList([Block() for _ in range(L)])
+        self.norm = torch.nn.Parameter(torch.ones(C), requires_grad=False)
+        self.head = torch.nn.Parameter(torch.randn(V, C) * 0.02, requires_grad=False)
+        inv = 1.0 / (10000 ** (torch.arange(0, D, 2).float() / D))
+        f = torch.outer(torch.arange(T).float(), inv)
+        emb = torch.cat((f, f), dim=-1)
+        self.cos, self.sin = emb.cos(), emb.sin()
+
+    def forward(self, ids, targets):
+        x = self.embed[ids]
+        for b in self.blocks:
+            x = b(x, self.cos, self.sin)
+        logits = F.linear(rms(x, self.norm), self.head)
+        return F.cross_entropy(logits.view(-1, V), targets.view(-1))
+
+
+model = Model()
+params = [p for p in model.parameters() if p.requires_grad]
+opt = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.0)
+ids = torch.randint(0, V, (B, T))
+times = []
+for step in range(STEPS + 2):
+    t0 = time.perf_counter()
+    loss = model(ids, torch.roll(ids, -1, 1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if step >= 2:
+        times.append(time.perf_counter() - t0)
+step_s = sorted(times)[len(times) // 2]
+cfg = torch.__config__.show()
+blas = "MKL" if "MKL" in cfg and "BLAS_INFO=mkl" in cfg else ("OpenBLAS" if "open" in cfg.lower() else "unknown")
+try:
+    import ctypes.util
+    if blas == "unknown" and ctypes.util.find_library("openblas"):
+        blas = "OpenBLAS (system)"
+except Exception:
+    pass
+print(json.dumps({"tokens_per_s": B * T / step_s, "step_ms": step_s * 1000, "torch": torch.__version__, "blas": blas,
+                  "threads": torch.get_num_threads(), "trainable": sum(p.numel() for p in params), "loss": float(loss)}))
