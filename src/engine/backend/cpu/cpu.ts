@@ -7,6 +7,7 @@ import {
   AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel,
 } from '../backend';
 import { WasmGemm, matmulRef, GemmArgs, sharedGemm } from './gemm';
+import { attentionBackwardWasm, attentionForwardWasm } from './attention';
 import * as ref from './reference';
 import { Rng } from '../../util/rng';
 
@@ -23,16 +24,30 @@ export class CpuBackend implements Backend {
   readonly name: string;
   readonly mem = new MemTracker();
   private gemmImpl: (g: GemmArgs) => void;
+  private wasm: WasmGemm | null = null;
   private live = new Set<CpuTensor>();
+  private wasmBytes = 0;
 
   constructor(opts: CpuOptions = {}) {
     if (opts.wasm === false) {
       this.name = 'cpu-reference';
       this.gemmImpl = matmulRef;
     } else {
-      const g = opts.threads ? new WasmGemm(opts.threads) : sharedGemm();
+      const g = (this.wasm = opts.threads ? new WasmGemm(opts.threads) : sharedGemm());
       this.name = `cpu (WebAssembly SIMD, ${g.threads} thread${g.threads > 1 ? 's' : ''})`;
-      this.gemmImpl = (a) => g.gemm(a);
+      this.gemmImpl = (a) => {
+        g.gemm(a);
+        this.syncWorkspace();
+      };
+    }
+  }
+
+  /** The WebAssembly memory (kernel operands and scratch) counts as workspace; it grows and is kept. */
+  private syncWorkspace(): void {
+    const b = this.wasm!.bytes();
+    if (b > this.wasmBytes) {
+      this.mem.alloc('workspace', b - this.wasmBytes);
+      this.wasmBytes = b;
     }
   }
 
@@ -132,65 +147,19 @@ export class CpuBackend implements Backend {
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
-    const { B, Tq, Tk, H, KV, D } = p;
-    const qd = this.d(q), kd = this.d(k), vd = this.d(v);
-    const out = new Float32Array(B * Tq * H * D);
-    const probs = new Float32Array(B * H * Tq * Tk);
-    const Q = new Float32Array(Tq * D), Kh = new Float32Array(Tk * D), Vh = new Float32Array(Tk * D);
-    const O = new Float32Array(Tq * D);
-    const g = H / KV;
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++) {
-        const kh = Math.floor(h / g);
-        gather(qd, Q, b * Tq, Tq, H, h, D);
-        if (h % g === 0) {
-          gather(kd, Kh, b * Tk, Tk, KV, kh, D);
-          gather(vd, Vh, b * Tk, Tk, KV, kh, D);
-        }
-        const P = probs.subarray((b * H + h) * Tq * Tk, (b * H + h + 1) * Tq * Tk); // (Tq, Tk)
-        this.gemm({ M: Tq, N: Tk, K: D, a: Q, b: Kh, transB: true, alpha: 1 / Math.sqrt(D), c: P });
-        softmaxMasked(P, p);
-        this.gemm({ M: Tq, N: D, K: Tk, a: P, b: Vh, c: O });
-        scatter(O, out, b * Tq, Tq, H, h, D, false);
-      }
-    return { out: this.make([B * Tq, H * D], out, 'activations'), saved: this.make([B, H, Tq, Tk], probs, 'activations') };
+    const r = this.wasm ? attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p) : ref.attentionForward(this.d(q), this.d(k), this.d(v), p);
+    if (this.wasm) this.syncWorkspace();
+    return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations') };
   }
 
   attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape) {
-    const { B, Tq, Tk, H, KV, D } = p;
-    const qd = this.d(q), kd = this.d(k), vd = this.d(v), dod = this.d(dout), probs = this.d(saved);
-    const dq = new Float32Array(qd.length), dk = new Float32Array(kd.length), dv = new Float32Array(vd.length);
-    const Q = new Float32Array(Tq * D), Kh = new Float32Array(Tk * D), Vh = new Float32Array(Tk * D);
-    const dO = new Float32Array(Tq * D), dP = new Float32Array(Tq * Tk);
-    const dQ = new Float32Array(Tq * D), dK = new Float32Array(Tk * D), dV = new Float32Array(Tk * D);
-    const g = H / KV;
-    const scale = 1 / Math.sqrt(D);
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++) {
-        const kh = Math.floor(h / g);
-        gather(qd, Q, b * Tq, Tq, H, h, D);
-        gather(dod, dO, b * Tq, Tq, H, h, D);
-        gather(kd, Kh, b * Tk, Tk, KV, kh, D);
-        gather(vd, Vh, b * Tk, Tk, KV, kh, D);
-        const P = probs.subarray((b * H + h) * Tq * Tk, (b * H + h + 1) * Tq * Tk);
-        this.gemm({ M: Tq, N: Tk, K: D, a: dO, b: Vh, transB: true, c: dP }); // dP = dO·Vᵀ
-        this.gemm({ M: Tk, N: D, K: Tq, a: P, b: dO, transA: true, c: dV }); // dV = Pᵀ·dO
-        for (let i = 0; i < Tq; i++) {
-          const o = i * Tk;
-          let dot = 0;
-          for (let j = 0; j < Tk; j++) dot += dP[o + j] * P[o + j];
-          for (let j = 0; j < Tk; j++) dP[o + j] = P[o + j] * (dP[o + j] - dot) * scale; // dS
-        }
-        this.gemm({ M: Tq, N: D, K: Tk, a: dP, b: Kh, c: dQ }); // dQ = dS·K
-        this.gemm({ M: Tk, N: D, K: Tq, a: dP, b: Q, transA: true, c: dK }); // dK = dSᵀ·Q
-        scatter(dQ, dq, b * Tq, Tq, H, h, D, false);
-        scatter(dK, dk, b * Tk, Tk, KV, kh, D, true);
-        scatter(dV, dv, b * Tk, Tk, KV, kh, D, true);
-      }
+    const args = [this.d(dout), this.d(q), this.d(k), this.d(v), this.d(saved), p] as const;
+    const r = this.wasm ? attentionBackwardWasm(this.wasm, ...args) : ref.attentionBackward(...args);
+    if (this.wasm) this.syncWorkspace();
     return {
-      dq: this.make([...q.shape], dq, 'activations'),
-      dk: this.make([...k.shape], dk, 'activations'),
-      dv: this.make([...v.shape], dv, 'activations'),
+      dq: this.make([...q.shape], r.dq, 'activations'),
+      dk: this.make([...k.shape], r.dk, 'activations'),
+      dv: this.make([...v.shape], r.dv, 'activations'),
     };
   }
 
@@ -280,36 +249,3 @@ export class CpuBackend implements Backend {
   }
 }
 
-/** rows [r0, r0+T) of head h of x (rows, heads·D) into dst (T, D) */
-function gather(x: Float32Array, dst: Float32Array, r0: number, T: number, heads: number, h: number, D: number): void {
-  for (let t = 0; t < T; t++) {
-    const o = ((r0 + t) * heads + h) * D;
-    dst.set(x.subarray(o, o + D), t * D);
-  }
-}
-
-function scatter(src: Float32Array, x: Float32Array, r0: number, T: number, heads: number, h: number, D: number, add: boolean): void {
-  for (let t = 0; t < T; t++) {
-    const o = ((r0 + t) * heads + h) * D;
-    if (!add) x.set(src.subarray(t * D, t * D + D), o);
-    else for (let d = 0; d < D; d++) x[o + d] += src[t * D + d];
-  }
-}
-
-/** scores (Tq, Tk) → probabilities in place, with the causal (and sliding-window) mask */
-function softmaxMasked(S: Float32Array, p: AttnShape): void {
-  const { Tq, Tk } = p;
-  for (let i = 0; i < Tq; i++) {
-    const o = i * Tk;
-    const hi = i + Tk - Tq; // the last visible key (causal)
-    const lo = p.window === undefined ? 0 : Math.max(0, hi - p.window + 1);
-    let max = -Infinity;
-    for (let j = lo; j <= hi; j++) if (S[o + j] > max) max = S[o + j];
-    let sum = 0;
-    for (let j = lo; j <= hi; j++) sum += S[o + j] = Math.exp(S[o + j] - max);
-    const inv = 1 / sum;
-    for (let j = 0; j < lo; j++) S[o + j] = 0;
-    for (let j = lo; j <= hi; j++) S[o + j] *= inv;
-    for (let j = hi + 1; j < Tk; j++) S[o + j] = 0;
-  }
-}

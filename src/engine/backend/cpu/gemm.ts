@@ -43,31 +43,34 @@ export function matmulRef(g: GemmArgs): void {
 const GEN = 0;
 const DONE = 1;
 const ARGS = 4;
-const STRIDE = 12; // 11 args + active flag
+const STRIDE = 13; // 12 args + mode (0 idle, 1 gemm, 2 a range of jobs)
 
 const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctl, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const gemm = inst.exports.gemm;
+const { gemm, gemm_jobs } = inst.exports;
 const c = new Int32Array(ctl);
 let seen = 0;
 for (;;) {
   Atomics.wait(c, 0, seen);
   seen = Atomics.load(c, 0);
   const o = ${ARGS} + index * ${STRIDE};
-  if (c[o + 11] === 1) gemm(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10]);
+  if (c[o + 12] === 1) gemm(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
+  else if (c[o + 12] === 2) gemm_jobs(c[o], c[o + 1], c[o + 2]);
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
 }
 `;
 
-type GemmFn = (pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number, lda: number, M: number) => void;
+type GemmFn = (pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number, lda: number, M: number, acc: number) => void;
 
 export class WasmGemm {
   private memory: WebAssembly.Memory;
   private gemmFn: GemmFn;
-  private packBt: (src: number, K: number, N: number, dst: number) => void;
+  private packBt: (src: number, K: number, N: number, dst: number, lds: number) => void;
+  private x: Record<string, Function>;
+  private arenaTop = 0;
   private ctl: Int32Array;
   private workers: Worker[] = [];
   private f32!: Float32Array;
@@ -79,7 +82,8 @@ export class WasmGemm {
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
     const inst = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.gemmFn = inst.exports.gemm as GemmFn;
-    this.packBt = inst.exports.pack_bt as (src: number, K: number, N: number, dst: number) => void;
+    this.packBt = inst.exports.pack_bt as (src: number, K: number, N: number, dst: number, lds: number) => void;
+    this.x = inst.exports as unknown as Record<string, Function>;
     const sab = new SharedArrayBuffer((ARGS + STRIDE * Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
     for (let w = 1; w < threads; w++) {
@@ -111,36 +115,48 @@ export class WasmGemm {
     }
     const Mp = (M + 3) & ~3;
     const Np = (N + 7) & ~7;
-    // A is copied as is (row-major, read in place by the kernel) unless transposed, when it is packed
-    const pa = 0;
+    // A is copied as is and read in place by the kernel, or (transposed) copied and packed in WebAssembly;
+    // B is copied and packed in WebAssembly. Layout: [A or Apack][Bpack][C][raw A][raw B]
+    this.arenaReset();
     const lda = g.transA ? 0 : K * 4;
-    const pb = (g.transA ? Mp * K : M * K) * 4;
-    const pc = pb + Np * K * 4;
-    const raw = pc + Mp * Np * 4; // Wᵀ operands are copied here as they are, then packed in WebAssembly
-    this.ensure(raw + (g.transB ? N * K * 4 : 0));
+    const pa = this.alloc(g.transA ? Mp * K : M * K);
+    const pb = this.alloc(Np * K);
+    const pc = this.alloc(Mp * Np);
+    const rawA = g.transA ? this.alloc(M * K) : 0;
+    const rawB = this.alloc(N * K);
     const f = this.f32;
-    if (g.transA) packA(f, pa >> 2, g.a, M, K, true);
-    else f.set(g.a.length === M * K ? g.a : g.a.subarray(0, M * K), pa >> 2);
-    if (g.transB) {
-      f.set(g.b.length === N * K ? g.b : g.b.subarray(0, N * K), raw >> 2);
-      this.packBt(raw, K, N, pb);
-    } else packB(f, pb >> 2, g.b, N, K);
-    this.run(pa, pb, pc, K, Np, Mp / 4, Np / 8, M * N * K, lda, M);
-    // copy out with alpha/beta
+    const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
+    const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
+    if (g.transA) {
+      f.set(a, rawA >> 2);
+      this.x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
+    } else f.set(a, pa >> 2);
+    f.set(b, rawB >> 2);
+    if (g.transB) this.packBt(rawB, K, N, pb, K * 4); // B is (N, K)
+    else this.x.pack_b(rawB, K, N, N * 4, pb); // B is (K, N)
+    // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B
+    const acc = beta === 1 ? 1 : 0;
     const c = g.c;
+    if (acc) {
+      for (let i = 0; i < M; i++) f.set(c.subarray(i * N, i * N + N), (pc >> 2) + i * Np);
+      if (alpha !== 1) this.x.scale(pb, Np * K, alpha);
+    }
+    this.run(pa, pb, pc, K, Np, Mp / 4, Np / 8, M * N * K, lda, M, acc);
     const base = pc >> 2;
     for (let i = 0; i < M; i++) {
       const src = base + i * Np;
       const dst = i * N;
-      if (beta === 0 && alpha === 1) c.set(f.subarray(src, src + N), dst);
-      else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
+      if (acc || alpha === 1) {
+        if (beta === 0 || acc) c.set(f.subarray(src, src + N), dst);
+        else for (let j = 0; j < N; j++) c[dst + j] = f[src + j] + beta * c[dst + j];
+      } else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
       else for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j] + beta * c[dst + j];
     }
   }
 
-  private run(pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number, lda: number, M: number): void {
+  private run(pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number, lda: number, M: number, acc: number): void {
     const n = work < WasmGemm.PARALLEL_MIN ? 1 : Math.min(this.threads, Math.max(mPanels, nPanels));
-    if (n <= 1) return this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M);
+    if (n <= 1) return this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M, acc);
     // split the larger panel dimension into n contiguous ranges
     const byRows = mPanels >= nPanels;
     const total = byRows ? mPanels : nPanels;
@@ -149,22 +165,91 @@ export class WasmGemm {
     for (let w = 1; w < this.threads; w++) {
       const o = ARGS + w * STRIDE;
       const active = w < n;
-      c[o + 11] = active ? 1 : 0;
+      c[o + 12] = active ? 1 : 0;
       if (!active) continue;
       const [r0, r1] = range(w);
-      c.set([pa, pb, pc, K, Np, byRows ? r0 : 0, byRows ? r1 : mPanels, byRows ? 0 : r0, byRows ? nPanels : r1, lda, M], o);
+      c.set([pa, pb, pc, K, Np, byRows ? r0 : 0, byRows ? r1 : mPanels, byRows ? 0 : r0, byRows ? nPanels : r1, lda, M, acc], o);
     }
-    Atomics.store(c, DONE, 0);
-    Atomics.add(c, GEN, 1);
-    Atomics.notify(c, GEN);
+    this.wake();
     const [r0, r1] = range(0);
-    if (byRows) this.gemmFn(pa, pb, pc, K, Np, r0, r1, 0, nPanels, lda, M);
-    else this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, r0, r1, lda, M);
+    if (byRows) this.gemmFn(pa, pb, pc, K, Np, r0, r1, 0, nPanels, lda, M, acc);
+    else this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, r0, r1, lda, M, acc);
+    this.join();
+  }
+
+  // ---- the arena: operands that stay in WebAssembly memory across several kernels (attention) ----
+
+  /** Start a new arena (everything allocated before is forgotten). */
+  arenaReset(): void {
+    this.arenaTop = 0;
+  }
+  /** Reserve `floats` f32s (16-byte aligned); returns the byte offset. Call mem() again after allocating. */
+  alloc(floats: number): number {
+    const off = this.arenaTop;
+    this.arenaTop += ((floats * 4 + 15) & ~15) + 32; // 32 bytes of slack: kernels may read a vector past the end
+    this.ensure(this.arenaTop);
+    return off;
+  }
+  /** Copy host data into the arena; returns the byte offset. */
+  put(data: Float32Array): number {
+    const off = this.alloc(data.length);
+    this.f32.set(data, off >> 2);
+    return off;
+  }
+  /** The memory as f32 (a fresh view after any growth). */
+  mem(): Float32Array {
+    if (this.f32.buffer !== this.memory.buffer) this.view();
+    return this.f32;
+  }
+  /** Bytes of WebAssembly memory held (it grows, never shrinks). */
+  bytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+  packBtAt(src: number, K: number, N: number, lds: number, dst: number): void {
+    this.packBt(src, K, N, dst, lds);
+  }
+  packBAt(src: number, K: number, N: number, lds: number, dst: number): void {
+    this.x.pack_b(src, K, N, lds, dst);
+  }
+  packAtAt(src: number, lds: number, M: number, K: number, dst: number): void {
+    this.x.pack_at(src, lds, M, K, dst);
+  }
+
+  /**
+   * Run a table of independent gemm jobs (12 i32 each, see gemm.wat) split across the threads by job.
+   * `jobs` rows: [pa, pb, pc, K, Np, i0, i1, j0, j1, lda, M, acc].
+   */
+  runJobs(jobs: number[][]): void {
+    if (jobs.length === 0) return;
+    const table = this.alloc(jobs.length * 12);
+    const i32 = new Int32Array(this.memory.buffer, table, jobs.length * 12);
+    jobs.forEach((j, n) => i32.set(j, n * 12));
+    const n = Math.min(this.threads, jobs.length);
+    const c = this.ctl;
+    const range = (t: number) => [Math.floor((t * jobs.length) / n), Math.floor(((t + 1) * jobs.length) / n)];
+    for (let w = 1; w < this.threads; w++) {
+      const o = ARGS + w * STRIDE;
+      c[o + 12] = w < n ? 2 : 0;
+      if (w < n) c.set([table, ...range(w)], o);
+    }
+    this.wake();
+    const [r0, r1] = range(0);
+    this.x.gemm_jobs(table, r0, r1);
+    this.join();
+  }
+
+  private wake(): void {
+    Atomics.store(this.ctl, DONE, 0);
+    Atomics.add(this.ctl, GEN, 1);
+    Atomics.notify(this.ctl, GEN);
+  }
+
+  private join(): void {
     const want = this.threads - 1;
     for (;;) {
-      const d = Atomics.load(c, DONE);
+      const d = Atomics.load(this.ctl, DONE);
       if (d >= want) break;
-      Atomics.wait(c, DONE, d, 1000);
+      Atomics.wait(this.ctl, DONE, d, 1000);
     }
   }
 
@@ -184,49 +269,4 @@ function defaultThreads(): number {
   const env = Number(process.env.LORAKIT_THREADS);
   if (Number.isInteger(env) && env > 0) return env;
   return Math.max(1, Math.min(16, os.availableParallelism?.() ?? os.cpus().length));
-}
-
-/** op(A) (M, K) into 4-row panels, k-major; rows past M are zero. */
-function packA(f: Float32Array, off: number, a: Float32Array, M: number, K: number, trans: boolean): void {
-  const panels = (M + 3) >> 2;
-  for (let p = 0; p < panels; p++) {
-    const base = off + p * K * 4;
-    for (let r = 0; r < 4; r++) {
-      const row = p * 4 + r;
-      if (row >= M) {
-        for (let k = 0; k < K; k++) f[base + k * 4 + r] = 0;
-      } else if (trans) {
-        for (let k = 0; k < K; k++) f[base + k * 4 + r] = a[k * M + row];
-      } else {
-        const src = row * K;
-        for (let k = 0; k < K; k++) f[base + k * 4 + r] = a[src + k];
-      }
-    }
-  }
-}
-
-/** B (K, N) into 8-column panels, k-major; columns past N are zero. (Bᵀ operands are packed by pack_bt.) */
-function packB(f: Float32Array, off: number, b: Float32Array, N: number, K: number): void {
-  const panels = (N + 7) >> 3;
-  for (let p = 0; p < panels; p++) {
-    const base = off + p * K * 8;
-    const full = p * 8 + 8 <= N;
-    if (full) {
-      for (let k = 0; k < K; k++) {
-        const s = k * N + p * 8;
-        const d = base + k * 8;
-        f[d] = b[s]; f[d + 1] = b[s + 1]; f[d + 2] = b[s + 2]; f[d + 3] = b[s + 3];
-        f[d + 4] = b[s + 4]; f[d + 5] = b[s + 5]; f[d + 6] = b[s + 6]; f[d + 7] = b[s + 7];
-      }
-      continue;
-    }
-    for (let cidx = 0; cidx < 8; cidx++) {
-      const col = p * 8 + cidx;
-      if (col >= N) {
-        for (let k = 0; k < K; k++) f[base + k * 8 + cidx] = 0;
-      } else {
-        for (let k = 0; k < K; k++) f[base + k * 8 + cidx] = b[k * N + col];
-      }
-    }
-  }
 }

@@ -5,14 +5,15 @@
 ;;          lda > 0: row-major with a row stride of lda bytes, read in place (rows past M repeat row M−1)
 ;;   Bpack: ceil(N/8) panels, panel j = K rows of 8 floats (k-major): B[k][8j+c] at (j*K + k)*8 + c
 ;;   C:     row-major, Mp × Np (padded to 4 and 8), row stride Np floats
-;; Panels [i0,i1) × [j0,j1) are computed; the first K block overwrites C, so C needs no clearing.
+;; Panels [i0,i1) × [j0,j1) are computed; the first K block overwrites C (so C needs no clearing) unless acc = 1,
+;; when the product is added to what C holds.
 ;; K is cut into blocks of 256 and rows into blocks of 16 panels so that a B sub-panel (8 KiB) stays in L1
 ;; and an A block (64 KiB) in L2.
 (module
   (import "env" "memory" (memory 1 65536 shared))
-  (func (export "gemm")
+  (func $gemm (export "gemm")
     (param $pa i32) (param $pb i32) (param $pc i32) (param $K i32) (param $Np i32)
-    (param $i0 i32) (param $i1 i32) (param $j0 i32) (param $j1 i32) (param $lda i32) (param $M i32)
+    (param $i0 i32) (param $i1 i32) (param $j0 i32) (param $j1 i32) (param $lda i32) (param $M i32) (param $acc i32)
     (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $row i32)
     (local $k0 i32) (local $kl i32) (local $ib i32) (local $ie i32) (local $i i32) (local $j i32)
     (local $ap i32) (local $bp i32) (local $cp i32) (local $kend i32) (local $rs i32)
@@ -40,7 +41,7 @@
             (local.set $cp (i32.add (local.get $pc)
               (i32.add (i32.mul (i32.shl (local.get $i) (i32.const 2)) (local.get $rs))
                        (i32.shl (local.get $j) (i32.const 5)))))
-            (if (i32.eqz (local.get $k0))
+            (if (i32.and (i32.eqz (local.get $k0)) (i32.eqz (local.get $acc)))
               (then
                 (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
                 (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
@@ -129,15 +130,15 @@
       (br $kloop)))
   )
 
-  ;; Pack op(B) = Wᵀ for W (N rows × K, row-major at $src) into 8-column panels, k-major, at $dst.
+  ;; Pack op(B) = Wᵀ for W (N rows × K, row stride $lds bytes, at $src) into 8-column panels, k-major, at $dst.
   ;; Rows of W past N give zero columns. Four k at a time: 8 row loads, two 4×4 transposes, 8 stores.
-  (func (export "pack_bt") (param $src i32) (param $K i32) (param $N i32) (param $dst i32)
+  (func (export "pack_bt") (param $src i32) (param $K i32) (param $N i32) (param $dst i32) (param $lds i32)
     (local $p i32) (local $panels i32) (local $k i32) (local $c i32) (local $row i32) (local $rs i32)
     (local $s0 i32) (local $s1 i32) (local $s2 i32) (local $s3 i32) (local $s4 i32) (local $s5 i32) (local $s6 i32) (local $s7 i32)
     (local $d i32) (local $k4 i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (local.set $rs (i32.shl (local.get $K) (i32.const 2)))
+    (local.set $rs (local.get $lds))
     (local.set $panels (i32.shr_u (i32.add (local.get $N) (i32.const 7)) (i32.const 3)))
     (local.set $k4 (i32.and (local.get $K) (i32.const -4)))
     (local.set $p (i32.const 0))
@@ -224,5 +225,112 @@
             (br $kl2)))))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $ploop)))
+  )
+
+  ;; Pack B (K rows × N, row stride $lds bytes, at $src) into 8-column panels, k-major; columns past N are zero.
+  (func (export "pack_b") (param $src i32) (param $K i32) (param $N i32) (param $lds i32) (param $dst i32)
+    (local $p i32) (local $panels i32) (local $k i32) (local $c i32) (local $s i32) (local $d i32)
+    (local.set $panels (i32.shr_u (i32.add (local.get $N) (i32.const 7)) (i32.const 3)))
+    (local.set $p (i32.const 0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+      (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
+      (local.set $s (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 5))))
+      (local.set $k (i32.const 0))
+      (if (i32.le_u (i32.shl (i32.add (local.get $p) (i32.const 1)) (i32.const 3)) (local.get $N))
+        (then
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $k) (local.get $K)))
+            (v128.store (local.get $d) (v128.load (local.get $s)))
+            (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s)))
+            (local.set $s (i32.add (local.get $s) (local.get $lds)))
+            (local.set $d (i32.add (local.get $d) (i32.const 32)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kl))))
+        (else
+          (block $kd2 (loop $kl2
+            (br_if $kd2 (i32.ge_u (local.get $k) (local.get $K)))
+            (local.set $c (i32.const 0))
+            (block $cd (loop $cl
+              (br_if $cd (i32.ge_u (local.get $c) (i32.const 8)))
+              (f32.store (i32.add (local.get $d) (i32.shl (local.get $c) (i32.const 2)))
+                (if (result f32) (i32.lt_u (i32.add (i32.shl (local.get $p) (i32.const 3)) (local.get $c)) (local.get $N))
+                  (then (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+                  (else (f32.const 0))))
+              (local.set $c (i32.add (local.get $c) (i32.const 1)))
+              (br $cl)))
+            (local.set $s (i32.add (local.get $s) (local.get $lds)))
+            (local.set $d (i32.add (local.get $d) (i32.const 32)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kl2)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop)))
+  )
+
+  ;; Pack op(A) = Xᵀ for X (K rows × M, row stride $lds bytes, at $src) into 4-row panels, k-major:
+  ;; panel i, row k = X[k][4i..4i+3], one 16-byte copy; rows of op(A) past M are zero.
+  (func (export "pack_at") (param $src i32) (param $lds i32) (param $M i32) (param $K i32) (param $dst i32)
+    (local $p i32) (local $panels i32) (local $k i32) (local $r i32) (local $s i32) (local $d i32)
+    (local.set $panels (i32.shr_u (i32.add (local.get $M) (i32.const 3)) (i32.const 2)))
+    (local.set $p (i32.const 0))
+    (block $pdone (loop $ploop
+      (br_if $pdone (i32.ge_u (local.get $p) (local.get $panels)))
+      (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 4)))))
+      (local.set $s (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 4))))
+      (local.set $k (i32.const 0))
+      (if (i32.le_u (i32.shl (i32.add (local.get $p) (i32.const 1)) (i32.const 2)) (local.get $M))
+        (then
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $k) (local.get $K)))
+            (v128.store (local.get $d) (v128.load (local.get $s)))
+            (local.set $s (i32.add (local.get $s) (local.get $lds)))
+            (local.set $d (i32.add (local.get $d) (i32.const 16)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kl))))
+        (else
+          (block $kd2 (loop $kl2
+            (br_if $kd2 (i32.ge_u (local.get $k) (local.get $K)))
+            (local.set $r (i32.const 0))
+            (block $rd (loop $rl
+              (br_if $rd (i32.ge_u (local.get $r) (i32.const 4)))
+              (f32.store (i32.add (local.get $d) (i32.shl (local.get $r) (i32.const 2)))
+                (if (result f32) (i32.lt_u (i32.add (i32.shl (local.get $p) (i32.const 2)) (local.get $r)) (local.get $M))
+                  (then (f32.load (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 2)))))
+                  (else (f32.const 0))))
+              (local.set $r (i32.add (local.get $r) (i32.const 1)))
+              (br $rl)))
+            (local.set $s (i32.add (local.get $s) (local.get $lds)))
+            (local.set $d (i32.add (local.get $d) (i32.const 16)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kl2)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ploop)))
+  )
+
+  ;; Run jobs [j0, j1) of a table of gemm calls, 12 i32 each: pa pb pc K Np i0 i1 j0 j1 lda M acc.
+  (func (export "gemm_jobs") (param $table i32) (param $j0 i32) (param $j1 i32)
+    (local $t i32)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j0) (local.get $j1)))
+      (local.set $t (i32.add (local.get $table) (i32.mul (local.get $j0) (i32.const 48))))
+      (call $gemm
+        (i32.load offset=0 (local.get $t)) (i32.load offset=4 (local.get $t)) (i32.load offset=8 (local.get $t))
+        (i32.load offset=12 (local.get $t)) (i32.load offset=16 (local.get $t)) (i32.load offset=20 (local.get $t))
+        (i32.load offset=24 (local.get $t)) (i32.load offset=28 (local.get $t)) (i32.load offset=32 (local.get $t))
+        (i32.load offset=36 (local.get $t)) (i32.load offset=40 (local.get $t)) (i32.load offset=44 (local.get $t)))
+      (local.set $j0 (i32.add (local.get $j0) (i32.const 1)))
+      (br $next)))
+  )
+
+  ;; x[0..n) *= alpha (n a multiple of 4, 16-byte aligned)
+  (func (export "scale") (param $x i32) (param $n i32) (param $alpha f32)
+    (local $end i32) (local $a v128)
+    (local.set $a (f32x4.splat (local.get $alpha)))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+      (v128.store (local.get $x) (f32x4.mul (v128.load (local.get $x)) (local.get $a)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (br $l)))
   )
 )
