@@ -39,25 +39,30 @@ export function matmulRef(g: GemmArgs): void {
     }
 }
 
-// Control block layout (Int32 slots): [0] generation, [1] done count, then per worker 9 args at 4 + w*12.
+// Control block (Int32 slots): [0] generation, [1] done count, [4..17) the call's arguments, then one mode slot
+// per worker (0 idle, 1 gemm_steal, 2 jobs_steal).
 const GEN = 0;
 const DONE = 1;
 const ARGS = 4;
-const STRIDE = 13; // 12 args + mode (0 idle, 1 gemm, 2 a range of jobs)
+const MODES = ARGS + 13;
+/** byte address in WebAssembly memory of the work-stealing counter; the arena starts after it */
+const COUNTER = 0;
+const ARENA = 64;
 
 const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctl, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const { gemm, gemm_jobs } = inst.exports;
+const { gemm_steal, jobs_steal } = inst.exports;
 const c = new Int32Array(ctl);
 let seen = 0;
 for (;;) {
   Atomics.wait(c, 0, seen);
   seen = Atomics.load(c, 0);
-  const o = ${ARGS} + index * ${STRIDE};
-  if (c[o + 12] === 1) gemm(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
-  else if (c[o + 12] === 2) gemm_jobs(c[o], c[o + 1], c[o + 2]);
+  const o = ${MODES} + index;
+  const a = c.subarray(${ARGS}, ${ARGS} + 13);
+  if (c[o] === 1) gemm_steal(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
+  else if (c[o] === 2) jobs_steal(a[0], a[1], a[2]);
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
 }
@@ -70,7 +75,7 @@ export class WasmGemm {
   private gemmFn: GemmFn;
   private packBt: (src: number, K: number, N: number, dst: number, lds: number) => void;
   private x: Record<string, Function>;
-  private arenaTop = 0;
+  private arenaTop = ARENA;
   private ctl: Int32Array;
   private workers: Worker[] = [];
   private f32!: Float32Array;
@@ -84,7 +89,7 @@ export class WasmGemm {
     this.gemmFn = inst.exports.gemm as GemmFn;
     this.packBt = inst.exports.pack_bt as (src: number, K: number, N: number, dst: number, lds: number) => void;
     this.x = inst.exports as unknown as Record<string, Function>;
-    const sab = new SharedArrayBuffer((ARGS + STRIDE * Math.max(1, threads)) * 4);
+    const sab = new SharedArrayBuffer((MODES + Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
     for (let w = 1; w < threads; w++) {
       const worker = new Worker(WORKER_SRC, { eval: true, workerData: { module, memory: this.memory, ctl: sab, index: w } });
@@ -157,31 +162,36 @@ export class WasmGemm {
   private run(pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number, lda: number, M: number, acc: number): void {
     const n = work < WasmGemm.PARALLEL_MIN ? 1 : Math.min(this.threads, Math.max(mPanels, nPanels));
     if (n <= 1) return this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M, acc);
-    // split the larger panel dimension into n contiguous ranges
+    // the larger panel dimension is cut into about four chunks per thread, taken from a shared counter
     const byRows = mPanels >= nPanels;
-    const total = byRows ? mPanels : nPanels;
+    const chunk = Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n)));
+    this.dispatch(1, n, [pa, pb, pc, K, Np, mPanels, nPanels, lda, M, acc, COUNTER, chunk, byRows ? 1 : 0]);
+  }
+
+  /** Start `n` threads (this one included) on kernel `mode` with `args`, and wait for all of them. */
+  private dispatch(mode: 1 | 2, n: number, args: number[]): void {
+    Atomics.store(new Int32Array(this.memory.buffer, COUNTER, 1), 0, 0);
     const c = this.ctl;
-    const range = (t: number) => [Math.floor((t * total) / n), Math.floor(((t + 1) * total) / n)];
-    for (let w = 1; w < this.threads; w++) {
-      const o = ARGS + w * STRIDE;
-      const active = w < n;
-      c[o + 12] = active ? 1 : 0;
-      if (!active) continue;
-      const [r0, r1] = range(w);
-      c.set([pa, pb, pc, K, Np, byRows ? r0 : 0, byRows ? r1 : mPanels, byRows ? 0 : r0, byRows ? nPanels : r1, lda, M, acc], o);
+    c.set(args, ARGS);
+    for (let w = 1; w < this.threads; w++) c[MODES + w] = w < n ? mode : 0;
+    Atomics.store(c, DONE, 0);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    if (mode === 1) (this.x.gemm_steal as (...a: number[]) => void)(...args);
+    else (this.x.jobs_steal as (...a: number[]) => void)(...args);
+    const want = this.threads - 1;
+    for (;;) {
+      const d = Atomics.load(c, DONE);
+      if (d >= want) break;
+      Atomics.wait(c, DONE, d, 1000);
     }
-    this.wake();
-    const [r0, r1] = range(0);
-    if (byRows) this.gemmFn(pa, pb, pc, K, Np, r0, r1, 0, nPanels, lda, M, acc);
-    else this.gemmFn(pa, pb, pc, K, Np, 0, mPanels, r0, r1, lda, M, acc);
-    this.join();
   }
 
   // ---- the arena: operands that stay in WebAssembly memory across several kernels (attention) ----
 
   /** Start a new arena (everything allocated before is forgotten). */
   arenaReset(): void {
-    this.arenaTop = 0;
+    this.arenaTop = ARENA;
   }
   /** Reserve `floats` f32s (16-byte aligned); returns the byte offset. Call mem() again after allocating. */
   alloc(floats: number): number {
@@ -224,33 +234,7 @@ export class WasmGemm {
     const table = this.alloc(jobs.length * 12);
     const i32 = new Int32Array(this.memory.buffer, table, jobs.length * 12);
     jobs.forEach((j, n) => i32.set(j, n * 12));
-    const n = Math.min(this.threads, jobs.length);
-    const c = this.ctl;
-    const range = (t: number) => [Math.floor((t * jobs.length) / n), Math.floor(((t + 1) * jobs.length) / n)];
-    for (let w = 1; w < this.threads; w++) {
-      const o = ARGS + w * STRIDE;
-      c[o + 12] = w < n ? 2 : 0;
-      if (w < n) c.set([table, ...range(w)], o);
-    }
-    this.wake();
-    const [r0, r1] = range(0);
-    this.x.gemm_jobs(table, r0, r1);
-    this.join();
-  }
-
-  private wake(): void {
-    Atomics.store(this.ctl, DONE, 0);
-    Atomics.add(this.ctl, GEN, 1);
-    Atomics.notify(this.ctl, GEN);
-  }
-
-  private join(): void {
-    const want = this.threads - 1;
-    for (;;) {
-      const d = Atomics.load(this.ctl, DONE);
-      if (d >= want) break;
-      Atomics.wait(this.ctl, DONE, d, 1000);
-    }
+    this.dispatch(2, Math.min(this.threads, jobs.length), [table, jobs.length, COUNTER]);
   }
 
   dispose(): void {

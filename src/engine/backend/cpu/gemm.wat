@@ -308,7 +308,7 @@
   )
 
   ;; Run jobs [j0, j1) of a table of gemm calls, 12 i32 each: pa pb pc K Np i0 i1 j0 j1 lda M acc.
-  (func (export "gemm_jobs") (param $table i32) (param $j0 i32) (param $j1 i32)
+  (func $gemm_jobs (export "gemm_jobs") (param $table i32) (param $j0 i32) (param $j1 i32)
     (local $t i32)
     (block $done (loop $next
       (br_if $done (i32.ge_u (local.get $j0) (local.get $j1)))
@@ -332,5 +332,37 @@
       (v128.store (local.get $x) (f32x4.mul (v128.load (local.get $x)) (local.get $a)))
       (local.set $x (i32.add (local.get $x) (i32.const 16)))
       (br $l)))
+  )
+
+  ;; Work-stealing gemm: threads take chunks of $chunk panels (of rows when $byRows, else of columns) from the
+  ;; shared counter at $ctr until none are left, so a thread that is descheduled slows nobody down.
+  (func (export "gemm_steal")
+    (param $pa i32) (param $pb i32) (param $pc i32) (param $K i32) (param $Np i32)
+    (param $mP i32) (param $nP i32) (param $lda i32) (param $M i32) (param $acc i32)
+    (param $ctr i32) (param $chunk i32) (param $byRows i32)
+    (local $c i32) (local $lo i32) (local $hi i32) (local $total i32)
+    (local.set $total (select (local.get $mP) (local.get $nP) (local.get $byRows)))
+    (block $done (loop $next
+      (local.set $c (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)))
+      (local.set $lo (i32.mul (local.get $c) (local.get $chunk)))
+      (br_if $done (i32.ge_u (local.get $lo) (local.get $total)))
+      (local.set $hi (i32.add (local.get $lo) (local.get $chunk)))
+      (if (i32.gt_u (local.get $hi) (local.get $total)) (then (local.set $hi (local.get $total))))
+      (if (local.get $byRows)
+        (then (call $gemm (local.get $pa) (local.get $pb) (local.get $pc) (local.get $K) (local.get $Np)
+                (local.get $lo) (local.get $hi) (i32.const 0) (local.get $nP) (local.get $lda) (local.get $M) (local.get $acc)))
+        (else (call $gemm (local.get $pa) (local.get $pb) (local.get $pc) (local.get $K) (local.get $Np)
+                (i32.const 0) (local.get $mP) (local.get $lo) (local.get $hi) (local.get $lda) (local.get $M) (local.get $acc))))
+      (br $next)))
+  )
+
+  ;; Work-stealing job table: threads take jobs one by one from the counter at $ctr.
+  (func (export "jobs_steal") (param $table i32) (param $count i32) (param $ctr i32)
+    (local $j i32)
+    (block $done (loop $next
+      (local.set $j (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)))
+      (br_if $done (i32.ge_u (local.get $j) (local.get $count)))
+      (call $gemm_jobs (local.get $table) (local.get $j) (i32.add (local.get $j) (i32.const 1)))
+      (br $next)))
   )
 )
