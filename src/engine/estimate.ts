@@ -48,7 +48,7 @@ export function estimateMemory(e: EstimateInput): Estimate {
   trainable *= L;
   const params = baseParams(spec);
   // saved per layer and token: x, n1.y, q, k, v, attn.out, x2, n2.y, gate, up, h (+ rstd ×2, qk-norm copies)
-  const perToken = 4 * C + 2 * H * D + 2 * KV * D + 3 * FF + 2 + (spec.qkNorm ? 2 * (H * D + KV * D) + 2 * H : 0) + loraActs;
+  const perToken = 4 * C + 2 * H * D + 2 * KV * D + 3 * FF + 2 + (spec.qkNorm ? H * D + KV * D + H + KV : 0) + loraActs;
   const probs = e.batch * H * T * T; // attention probabilities kept for the backward pass
   const saved = L * (N * perToken + probs);
   const top = N * (2 * C + 1); // last hidden state and final norm
@@ -58,12 +58,36 @@ export function estimateMemory(e: EstimateInput): Estimate {
     lora: 2 * trainable * f, // weights and gradients
     optimizer: 2 * trainable * f,
     activations: (saved + top + lossPeak) * f,
-    workspace: 2 * Math.max(64, 2 * T) * (D / 2) * f, // RoPE tables
+    workspace: 2 * Math.max(64, 2 * T) * (D / 2) * f + wasmArenaBytes(spec, e.batch, T), // RoPE tables, kernel memory
     total: 0,
   };
   bytes.total = bytes.weights + bytes.lora + bytes.optimizer + bytes.activations + bytes.workspace;
   const device = { name: 'cpu (system memory)', bytes: os.totalmem() };
   return { bytes, params: { base: params, trainable }, device, fits: bytes.total < 0.9 * device.bytes };
+}
+
+const up4 = (n: number) => (n + 3) & ~3;
+const up8 = (n: number) => (n + 7) & ~7;
+
+/**
+ * The CPU backend's WebAssembly memory: the largest set of operands one kernel call holds there (see gemm.ts and
+ * attention.ts for the layouts), in 64 KiB pages; it starts at 1 MiB and grows, never shrinks.
+ */
+export function wasmArenaBytes(spec: ModelSpec, B: number, T: number): number {
+  const { hidden: C, intermediate: FF, heads: H, kvHeads: KV, headDim: D, vocabSize: V } = spec;
+  const N = B * T;
+  // one gemm C (M × n) = A (M × K) · B: A in place, B raw and packed, C padded
+  const gemm = (M: number, n: number, K: number) => M * K + 2 * up8(n) * K + up4(M) * up8(n);
+  const shapes: [number, number][] = [[H * D, C], [KV * D, C], [C, H * D], [FF, C], [C, FF], [V, C]];
+  let floats = 0;
+  for (const [out, inp] of shapes) floats = Math.max(floats, gemm(N, out, inp), gemm(N, inp, out));
+  const NpT = up8(T), NpD = up8(D);
+  const attn =
+    N * (2 * H * D + 2 * KV * D) + B * H * T * T + B * KV * (NpT * D + NpD * T) +
+    B * H * (2 * up4(T) * T + 2 * NpD * T + up4(T) * NpT + 3 * up4(T) * NpD);
+  floats = Math.max(floats, attn);
+  const pages = Math.ceil((64 + floats * 4) / 65536);
+  return Math.max(16, pages) * 65536;
 }
 
 export function formatBytes(n: number): string {

@@ -1,0 +1,45 @@
+// The memory estimate (from config.json alone) against the tracker's measured peak of a real training step.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { CpuBackend } from '../src/engine/backend/cpu/cpu';
+import { MEM_TAGS } from '../src/engine/backend/backend';
+import { estimateMemory } from '../src/engine/estimate';
+import { makeTinyModel, TinyModelOptions } from '../src/engine/fixtures/model';
+import { LoraAdapter } from '../src/engine/lora/adapter';
+import { defaultLoraConfig, LoraConfig } from '../src/engine/lora/config';
+import { openModel } from '../src/engine/session';
+import { Rng } from '../src/engine/util/rng';
+import { tmpDir } from './helpers';
+
+const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number][] = [
+  ['llama, all-linear, dropout', { modelType: 'llama' }, { r: 8, dropout: 0.1 }, 2, 48],
+  ['qwen3, q/v only, no dropout', { modelType: 'qwen3', headDim: 24 }, { r: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, 3, 33],
+  ['qwen2 tied, long sequence', { modelType: 'qwen2', tied: true, configVocab: 1024 }, { r: 16, dropout: 0.05 }, 1, 200],
+];
+
+for (const [name, opts, lora, B, T] of CASES)
+  test(`the estimate is within 5% of the measured peak of each tag, and bounds the total: ${name}`, () => {
+    const dir = path.join(tmpDir('est'), 'm');
+    makeTinyModel(dir, opts);
+    const be = new CpuBackend({ threads: 2 }); // a fresh WebAssembly memory, so its growth is this run's
+    const { model } = openModel(dir, be);
+    const cfg = defaultLoraConfig(lora);
+    model.adapter = LoraAdapter.create(model.spec, cfg, be, new Rng(0));
+    model.adapter.allocGrads(be);
+    for (const p of model.adapter.params()) be.zeros([...p.t.shape], 'optimizer'), be.zeros([...p.t.shape], 'optimizer');
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % 300);
+    const r = model.lossAndGrad(ids, ids, B, T, 1 / (B * T), 1);
+    be.free(r.loss);
+    const est = estimateMemory({ spec: model.spec, lora: cfg, seqLen: T, batch: B });
+    const all = [...MEM_TAGS, 'total'] as const;
+    const report = all.map((t) => `${t} ${est.bytes[t]}/${be.mem.peak[t]}`).join(', ');
+    for (const tag of MEM_TAGS) {
+      const got = be.mem.peak[tag];
+      const want = est.bytes[tag];
+      assert.ok(Math.abs(want - got) <= 0.05 * got, `${tag}: estimate ${want}, measured ${got} (estimate/measured: ${report})`);
+    }
+    // the total is the sum of the tags' peaks: an upper bound, since they need not peak at the same moment
+    assert.ok(est.bytes.total >= be.mem.peak.total && est.bytes.total <= 1.15 * be.mem.peak.total, report);
+    be.dispose();
+  });
