@@ -123,3 +123,26 @@ test('train → eval --json → merge → eval: the merged model scores as base 
   for (const k of ['weights', 'lora', 'optimizer', 'activations', 'workspace', 'total']) assert.ok(e.bytes[k] > 0, k);
   assert.equal(typeof e.fits, 'boolean');
 });
+
+test('Ctrl-C during training keeps a checkpoint, exits 130, and --resume finishes the run', async () => {
+  const { spawn } = await import('node:child_process');
+  const run = path.join(root, 'sigint');
+  const args = ['train', '--model', model, '--data', ds.text, '--out', run, '--steps', '400', '--seq-len', '32', '--batch', '2'];
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let sent = false;
+  child.stderr.on('data', (d) => {
+    err += d;
+    if (!sent && /step 2\/400/.test(err)) sent = child.kill('SIGINT'); // once: a second Ctrl-C quits at once
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130, err);
+  assert.match(err, /stopping after this step/);
+  const ck = fs.readdirSync(path.join(run, 'checkpoints'));
+  assert.equal(ck.length, 1);
+  assert.ok(!fs.existsSync(path.join(run, 'adapter')));
+  const r = lorakit(...args, '--resume', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, new RegExp(`resumed from .*${ck[0]}`));
+  assert.equal(JSON.parse(r.out).steps, 400);
+});

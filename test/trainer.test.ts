@@ -87,6 +87,14 @@ test('resume refuses a changed configuration, and a fresh run refuses a used fol
   await assert.rejects(train(cfg({ out, lr: 1e-3 }), { resume: true }), /cannot resume: lr was 0.003 in this run, now 0.001/);
   await assert.rejects(train(cfg({ out })), /already holds a run; pass --resume/);
   await assert.rejects(train(cfg({ out: path.join(root, 'none') }), { resume: true }), /nothing to resume/);
+  // the same flags over edited data cannot continue exactly, so they are refused
+  const edited = path.join(root, 'edited');
+  fs.cpSync(data, edited, { recursive: true });
+  const part = path.join(root, 'part2');
+  const ac = new AbortController();
+  await train(cfg({ out: part, data: edited }), { signal: ac.signal, events: { onStep: () => ac.abort() } });
+  fs.appendFileSync(path.join(edited, 'doc0.md'), 'a new sentence that changes the tokens');
+  await assert.rejects(train(cfg({ out: part, data: edited }), { resume: true }), /cannot resume: the training data changed since this run started/);
 });
 
 test('NaN/Inf stops the run without applying the update and keeps the last good checkpoint', async () => {

@@ -125,6 +125,7 @@ const trainCmd: Command = {
       if (r.adapterDir) out(`adapter: ${r.adapterDir}`);
       else out(`last checkpoint: ${r.lastCheckpoint} (continue with --resume)`);
     }
+    if (r.status === 'cancelled') process.exitCode = 130;
   },
 };
 

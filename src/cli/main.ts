@@ -62,7 +62,9 @@ export async function main(argv: string[]): Promise<number> {
 /** Run the CLI on process.argv and set the exit code. */
 export function cli(): void {
   main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
+    (code) => {
+      if (code !== 0 || !process.exitCode) process.exitCode = code; // a command may have set its own (130: cancelled)
+    },
     (e) => {
       process.stderr.write(`lorakit: internal error: ${e?.stack ?? e}\n`);
       process.exitCode = 70;

@@ -4,6 +4,7 @@
  *
  * Run folder: run.json, metrics.jsonl, checkpoints/step-N/, adapter/ (the final PEFT adapter).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Backend, MemFigures, Tensor } from '../backend/backend';
@@ -150,6 +151,12 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
     `data: ${data.examples} examples from ${data.files} file(s), ${data.tokens} tokens → ${data.train.count} train / ${data.eval.count} eval windows of ${cfg.seqLen}` +
       (data.kind === 'folder' ? `; ${summarizeSkipped(data.skipped)}` : ''),
   );
+  const dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
+  if (resumeFrom) {
+    const was = readJson(runFile).data?.hash;
+    if (was && was !== dataHash)
+      throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${dataHash}, the run's to ${was})`, cfg.data);
+  }
   const perStep = cfg.batch * cfg.gradAccum;
   const totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? 1) * data.train.count) / perStep));
   const warmup = warmupSteps(cfg.warmup, totalSteps);
@@ -174,7 +181,7 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
     node: process.version,
     backend: be.name,
     model: { dir: path.resolve(cfg.model), ...spec },
-    data: { kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
+    data: { hash: dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
     totalSteps,
     warmupSteps: warmup,
     trainableParams: adapter.trainableCount(),

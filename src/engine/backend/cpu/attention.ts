@@ -24,16 +24,8 @@ export function attentionForwardWasm(g: WasmGemm, q: Float32Array, k: Float32Arr
   const NpD = up8(D);
   g.arenaReset();
   const qo = g.put(q), ko = g.put(k), vo = g.put(v);
-  const kPack: number[] = [], vPack: number[] = [], S: number[] = [], O: number[] = [];
-  for (let b = 0; b < B; b++)
-    for (let kh = 0; kh < KV; kh++) {
-      const kp = g.alloc(NpT * D);
-      g.packBtAt(ko + (b * Tk * KV + kh) * D * 4, D, Tk, KV * D * 4, kp); // Kᵀ (D, Tk)
-      const vp = g.alloc(NpD * Tk);
-      g.packBAt(vo + (b * Tk * KV + kh) * D * 4, Tk, D, KV * D * 4, vp); // V (Tk, D)
-      kPack.push(kp);
-      vPack.push(vp);
-    }
+  const S: number[] = [], O: number[] = [];
+  const [kPack, vPack] = packHeads(g, ko, vo, p); // Kᵀ (D, Tk) and V (Tk, D) per (batch, kv head)
   const scores: number[][] = [];
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
@@ -70,17 +62,8 @@ export function attentionBackwardWasm(
   const NpD = up8(D);
   g.arenaReset();
   const qo = g.put(q), ko = g.put(k), vo = g.put(v), doo = g.put(dout), po = g.put(probs);
-  const vtPack: number[] = [], kPack: number[] = [];
-  for (let b = 0; b < B; b++)
-    for (let kh = 0; kh < KV; kh++) {
-      const vt = g.alloc(NpT * D);
-      g.packBtAt(vo + (b * Tk * KV + kh) * D * 4, D, Tk, KV * D * 4, vt); // Vᵀ (D, Tk)
-      const kp = g.alloc(NpD * Tk);
-      g.packBAt(ko + (b * Tk * KV + kh) * D * 4, Tk, D, KV * D * 4, kp); // K (Tk, D)
-      vtPack.push(vt);
-      kPack.push(kp);
-    }
-  const dP: number[] = [], dV: number[] = [], dQ: number[] = [], dK: number[] = [], qPack: number[] = [], doPack: number[] = [];
+  const [vtPack, kPack] = packHeads(g, vo, ko, p); // Vᵀ (D, Tk) and K (Tk, D) per (batch, kv head)
+  const dP: number[] = [], dV: number[] = [], dQ: number[] = [], dK: number[] = [];
   const first: number[][] = [];
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
@@ -91,7 +74,6 @@ export function attentionBackwardWasm(
       g.packAtAt(Pbh, Tk * 4, Tk, Tq, pT); // Pᵀ (Tk, Tq)
       const dob = g.alloc(NpD * Tq);
       g.packBAt(doo + (b * Tq * H + h) * D * 4, Tq, D, H * D * 4, dob); // dO (Tq, D)
-      doPack.push(dob);
       dP.push(g.alloc(up4(Tq) * NpT));
       dV.push(g.alloc(up4(Tk) * NpD));
       first.push(job(doo + (b * Tq * H + h) * D * 4, vtPack[bk], dP[bh], D, NpT, Tq, H * D * 4)); // dP = dO·Vᵀ
@@ -121,7 +103,6 @@ export function attentionBackwardWasm(
       g.packAtAt(dP[bh], NpT * 4, Tk, Tq, sT); // dSᵀ (Tk, Tq)
       const qb = g.alloc(NpD * Tq);
       g.packBAt(qo + (b * Tq * H + h) * D * 4, Tq, D, H * D * 4, qb); // Q (Tq, D)
-      qPack.push(qb);
       dQ.push(g.alloc(up4(Tq) * NpD));
       dK.push(g.alloc(up4(Tk) * NpD));
       second.push(job(dP[bh], kPack[bk], dQ[bh], Tk, NpD, Tq, NpT * 4)); // dQ = dS·K
@@ -139,6 +120,24 @@ export function attentionBackwardWasm(
       scatterRows(f, dV[bh] >> 2, NpD, dv, b * Tk, Tk, KV, kh, D, true);
     }
   return { dq, dk, dv };
+}
+
+/**
+ * Per (batch, kv head), in that order: head `tOff` of a (B·Tk, KV·D) operand packed transposed, (D, Tk) as
+ * Bᵀ, and head `nOff` packed as is, (Tk, D) as B.
+ */
+function packHeads(g: WasmGemm, tOff: number, nOff: number, p: AttnShape): [number[], number[]] {
+  const { B, Tk, KV, D } = p;
+  const t: number[] = [], n: number[] = [];
+  for (let b = 0; b < B; b++)
+    for (let kh = 0; kh < KV; kh++) {
+      const head = (b * Tk * KV + kh) * D * 4;
+      t.push(g.alloc(up8(Tk) * D));
+      g.packBtAt(tOff + head, D, Tk, KV * D * 4, t[t.length - 1]);
+      n.push(g.alloc(up8(D) * Tk));
+      g.packBAt(nOff + head, Tk, D, KV * D * 4, n[n.length - 1]);
+    }
+  return [t, n];
 }
 
 /** masked, scaled softmax over rows of S (row stride ld floats) in place; the probabilities also go to out */
