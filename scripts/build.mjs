@@ -6,7 +6,7 @@ import wabtInit from 'wabt';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const wabt = await wabtInit();
-for (const wat of ['src/engine/backend/cpu/gemm.wat']) {
+for (const wat of ['src/engine/backend/cpu/gemm.wat', 'src/engine/backend/cpu/elementwise.wat']) {
   const src = fs.readFileSync(path.join(root, wat), 'utf8');
   const mod = wabt.parseWat(wat, src, { simd: true, threads: true });
   const { buffer } = mod.toBinary({});

@@ -130,3 +130,26 @@ test('the memory tracker counts live and peak bytes by tag', () => {
   assert.equal(be.mem.peak.total, 416);
   be.free(w);
 });
+
+test('WebAssembly cross-entropy and SwiGLU match the reference (odd sizes, ±30 logits, masked rows)', () => {
+  const be = new CpuBackend({ threads: 2 });
+  const N = 7, V = 1003;
+  const logits = rand(N * V, 10);
+  logits[5] = 30;
+  logits[V + 7] = -30;
+  const targets = Int32Array.from([5, -1, 1002, 0, 17, -1, 500]);
+  const want = ref.crossEntropy(logits, targets, V, 0.25);
+  const got = be.crossEntropy(be.upload(logits.slice(), [N, V], 'activations'), targets, 0.25);
+  assert.equal(got.count, want.count);
+  assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
+  assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
+  const n = 4099;
+  const gate = rand(n, 4), up = rand(n), dh = rand(n);
+  const h = be.swiglu(be.upload(gate, [n], 'activations'), be.upload(up, [n], 'activations'));
+  assertClose(be.read(h), ref.swigluForward(gate, up), 1e-6, 1e-5, 'swiglu');
+  const bw = be.swigluBackward(be.upload(dh, [n], 'activations'), be.upload(gate, [n], 'activations'), be.upload(up, [n], 'activations'));
+  const wb = ref.swigluBackward(dh, gate, up);
+  assertClose(be.read(bw.dgate), wb.dgate, 1e-6, 1e-5, 'dgate');
+  assertClose(be.read(bw.dup), wb.dup, 1e-6, 1e-5, 'dup');
+  be.dispose();
+});

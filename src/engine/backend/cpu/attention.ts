@@ -35,10 +35,12 @@ export function attentionForwardWasm(g: WasmGemm, q: Float32Array, k: Float32Arr
       scores.push(job(qo + (b * Tq * H + h) * D * 4, kPack[bk], S[S.length - 1], D, NpT, Tq, H * D * 4));
     }
   g.runJobs(scores);
-  const f = g.mem();
   const probs = new Float32Array(B * H * Tq * Tk);
-  const scale = 1 / Math.sqrt(D);
-  for (let bh = 0; bh < B * H; bh++) softmaxRows(f, S[bh] >> 2, NpT, probs, bh * Tq * Tk, p, scale);
+  for (let bh = 0; bh < B * H; bh++) {
+    g.ew.softmax_causal(S[bh], Tq, Tk, NpT, p.window ?? 0, 1 / Math.sqrt(D));
+    const f = g.mem();
+    for (let i = 0; i < Tq; i++) probs.set(f.subarray((S[bh] >> 2) + i * NpT, (S[bh] >> 2) + i * NpT + Tk), (bh * Tq + i) * Tk);
+  }
   const outs: number[][] = [];
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
@@ -81,19 +83,7 @@ export function attentionBackwardWasm(
     }
   g.runJobs(first);
   // dS = P ⊙ (dP − Σⱼ dP·P) · scale, written over dP
-  const scale = 1 / Math.sqrt(D);
-  let f = g.mem();
-  for (let bh = 0; bh < B * H; bh++) {
-    const base = dP[bh] >> 2;
-    const pb = (po >> 2) + bh * Tq * Tk;
-    for (let i = 0; i < Tq; i++) {
-      const o = base + i * NpT;
-      const pr = pb + i * Tk;
-      let dot = 0;
-      for (let j = 0; j < Tk; j++) dot += f[o + j] * f[pr + j];
-      for (let j = 0; j < Tk; j++) f[o + j] = f[pr + j] * (f[o + j] - dot) * scale;
-    }
-  }
+  for (let bh = 0; bh < B * H; bh++) g.ew.softmax_backward(dP[bh], NpT, po + bh * Tq * Tk * 4, Tk, Tq, Tk, 1 / Math.sqrt(D));
   const second: number[][] = [];
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
@@ -109,7 +99,7 @@ export function attentionBackwardWasm(
       second.push(job(sT, qb, dK[bh], Tq, NpD, Tk, 0)); // dK = dSᵀ·Q
     }
   g.runJobs(second);
-  f = g.mem();
+  const f = g.mem();
   const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
@@ -138,25 +128,6 @@ function packHeads(g: WasmGemm, tOff: number, nOff: number, p: AttnShape): [numb
       g.packBAt(nOff + head, Tk, D, KV * D * 4, n[n.length - 1]);
     }
   return [t, n];
-}
-
-/** masked, scaled softmax over rows of S (row stride ld floats) in place; the probabilities also go to out */
-function softmaxRows(f: Float32Array, base: number, ld: number, out: Float32Array, outBase: number, p: AttnShape, scale: number): void {
-  const { Tq, Tk } = p;
-  for (let i = 0; i < Tq; i++) {
-    const o = base + i * ld;
-    const hi = i + Tk - Tq; // the last visible key (causal)
-    const lo = p.window === undefined ? 0 : Math.max(0, hi - p.window + 1);
-    let max = -Infinity;
-    for (let j = lo; j <= hi; j++) if (f[o + j] > max) max = f[o + j];
-    let sum = 0;
-    for (let j = lo; j <= hi; j++) sum += f[o + j] = Math.exp((f[o + j] - max) * scale);
-    const inv = 1 / sum;
-    for (let j = 0; j < lo; j++) f[o + j] = 0;
-    for (let j = lo; j <= hi; j++) f[o + j] *= inv;
-    for (let j = hi + 1; j < Tk; j++) f[o + j] = 0;
-    out.set(f.subarray(o, o + Tk), outBase + i * Tk);
-  }
 }
 
 /** rows of a (T × ld) block into head h of x (rows, heads·D), or added to it */

@@ -164,11 +164,29 @@ export class CpuBackend implements Backend {
   }
 
   swiglu(gate: Tensor, up: Tensor): Tensor {
-    return this.make([...gate.shape], ref.swigluForward(this.d(gate), this.d(up)), 'activations');
+    const g = this.wasm;
+    if (!g) return this.make([...gate.shape], ref.swigluForward(this.d(gate), this.d(up)), 'activations');
+    const n = this.d(gate).length;
+    g.arenaReset();
+    const go = g.put(this.d(gate)), uo = g.put(this.d(up)), ho = g.alloc(n);
+    g.ew.swiglu(go, uo, ho, (n + 3) & ~3);
+    return this.make([...gate.shape], g.mem().slice(ho >> 2, (ho >> 2) + n), 'activations');
   }
   swigluBackward(dh: Tensor, gate: Tensor, up: Tensor) {
-    const r = ref.swigluBackward(this.d(dh), this.d(gate), this.d(up));
-    return { dgate: this.make([...gate.shape], r.dgate, 'activations'), dup: this.make([...up.shape], r.dup, 'activations') };
+    const g = this.wasm;
+    if (!g) {
+      const r = ref.swigluBackward(this.d(dh), this.d(gate), this.d(up));
+      return { dgate: this.make([...gate.shape], r.dgate, 'activations'), dup: this.make([...up.shape], r.dup, 'activations') };
+    }
+    const n = this.d(gate).length;
+    g.arenaReset();
+    const dho = g.put(this.d(dh)), go = g.put(this.d(gate)), uo = g.put(this.d(up));
+    g.ew.swiglu_backward(dho, go, uo, (n + 3) & ~3);
+    const f = g.mem();
+    return {
+      dgate: this.make([...gate.shape], f.slice(go >> 2, (go >> 2) + n), 'activations'),
+      dup: this.make([...up.shape], f.slice(uo >> 2, (uo >> 2) + n), 'activations'),
+    };
   }
 
   add(a: Tensor, b: Tensor): Tensor {
@@ -217,7 +235,7 @@ export class CpuBackend implements Backend {
   }
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
     const V = logits.shape[1];
-    const r = ref.crossEntropy(this.d(logits), targets, V, gradScale);
+    const r = this.wasm ? crossEntropyWasm(this.wasm, this.d(logits), targets, V, gradScale) : ref.crossEntropy(this.d(logits), targets, V, gradScale);
     return {
       loss: this.make([1], Float32Array.of(r.loss), 'workspace'),
       count: r.count,
@@ -249,3 +267,24 @@ export class CpuBackend implements Backend {
   }
 }
 
+
+/** reference.crossEntropy's twin on the WebAssembly kernels: the gradient in place, the loss from per-row stats */
+function crossEntropyWasm(g: WasmGemm, logits: Float32Array, targets: Int32Array, V: number, gradScale: number) {
+  const N = targets.length;
+  g.arenaReset();
+  const xo = g.put(logits);
+  const to = g.alloc(N);
+  const so = g.alloc(6 * N); // (max, logit[target]) f64 pairs, then the sums
+  new Int32Array(g.mem().buffer, to, N).set(targets);
+  g.ew.cross_entropy(xo, N, V, to, gradScale, so);
+  const f = g.mem();
+  const stats = new Float64Array(f.buffer, so, 3 * N);
+  let loss = 0;
+  let count = 0;
+  for (let n = 0; n < N; n++)
+    if (targets[n] >= 0) {
+      loss += stats[2 * n] + Math.log(stats[2 * N + n]) - stats[2 * n + 1];
+      count++;
+    }
+  return { loss, count, dlogits: f.slice(xo >> 2, (xo >> 2) + N * V) };
+}

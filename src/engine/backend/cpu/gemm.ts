@@ -8,6 +8,7 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import gemmWasm from '../../../../build/gemm.wasm';
+import elementwiseWasm from '../../../../build/elementwise.wasm';
 
 export interface GemmArgs {
   M: number;
@@ -68,6 +69,15 @@ for (;;) {
 }
 `;
 
+/** elementwise.wat's exports: pointers are byte offsets into the shared memory */
+export interface Elementwise {
+  softmax_causal(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number): void;
+  softmax_backward(dp: number, ldd: number, pp: number, ldp: number, Tq: number, Tk: number, scale: number): void;
+  cross_entropy(x: number, N: number, V: number, t: number, g: number, stats: number): void;
+  swiglu(g: number, u: number, h: number, n: number): void;
+  swiglu_backward(dh: number, g: number, u: number, n: number): void;
+}
+
 type GemmFn = (pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number, lda: number, M: number, acc: number) => void;
 
 export class WasmGemm {
@@ -76,6 +86,8 @@ export class WasmGemm {
   private packBt: (src: number, K: number, N: number, dst: number, lds: number) => void;
   private x: Record<string, Function>;
   private arenaTop = ARENA;
+  /** the elementwise kernels (elementwise.wat), on the same memory; main thread only */
+  ew: Elementwise;
   private ctl: Int32Array;
   private workers: Worker[] = [];
   private f32!: Float32Array;
@@ -89,6 +101,8 @@ export class WasmGemm {
     this.gemmFn = inst.exports.gemm as GemmFn;
     this.packBt = inst.exports.pack_bt as (src: number, K: number, N: number, dst: number, lds: number) => void;
     this.x = inst.exports as unknown as Record<string, Function>;
+    const ew = new WebAssembly.Instance(new WebAssembly.Module(elementwiseWasm), { env: { memory: this.memory } });
+    this.ew = ew.exports as unknown as Elementwise;
     const sab = new SharedArrayBuffer((MODES + Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
     for (let w = 1; w < threads; w++) {
