@@ -19,7 +19,7 @@ const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number][] =
 ];
 
 for (const [name, opts, lora, B, T] of CASES)
-  test(`the estimate is within 5% of the measured peak of each tag, and bounds the total: ${name}`, () => {
+  test(`the estimate is within 5% of the measured peak, by tag and in total: ${name}`, () => {
     const dir = path.join(tmpDir('est'), 'm');
     makeTinyModel(dir, opts);
     const be = new CpuBackend({ threads: 2 }); // a fresh WebAssembly memory, so its growth is this run's
@@ -34,12 +34,10 @@ for (const [name, opts, lora, B, T] of CASES)
     const est = estimateMemory({ spec: model.spec, lora: cfg, seqLen: T, batch: B });
     const all = [...MEM_TAGS, 'total'] as const;
     const report = all.map((t) => `${t} ${est.bytes[t]}/${be.mem.peak[t]}`).join(', ');
-    for (const tag of MEM_TAGS) {
+    for (const tag of all) {
       const got = be.mem.peak[tag];
       const want = est.bytes[tag];
       assert.ok(Math.abs(want - got) <= 0.05 * got, `${tag}: estimate ${want}, measured ${got} (estimate/measured: ${report})`);
     }
-    // the total is the sum of the tags' peaks: an upper bound, since they need not peak at the same moment
-    assert.ok(est.bytes.total >= be.mem.peak.total && est.bytes.total <= 1.15 * be.mem.peak.total, report);
     be.dispose();
   });

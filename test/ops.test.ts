@@ -153,3 +153,27 @@ test('WebAssembly cross-entropy and SwiGLU match the reference (odd sizes, ±30 
   assertClose(be.read(bw.dup), wb.dup, 1e-6, 1e-5, 'dup');
   be.dispose();
 });
+
+test('attention processed one head at a time (a tiny scratch budget) gives the same results', async () => {
+  const { setAttnChunkBytes, ATTN_CHUNK_BYTES } = await import('../src/engine/backend/cpu/attention');
+  const keep = ATTN_CHUNK_BYTES;
+  setAttnChunkBytes(1024);
+  try {
+    const shape = { B: 2, Tq: 9, Tk: 9, H: 4, KV: 2, D: 8 };
+    const be = new CpuBackend({ threads: 2 });
+    const { B, Tq, Tk, H, KV, D } = shape;
+    const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
+    const want = ref.attentionForward(q, k, v, shape);
+    const wantB = ref.attentionBackward(g, q, k, v, want.probs, shape);
+    const tq = be.upload(q, [B * Tq, H * D], 'activations'), tk = be.upload(k, [B * Tk, KV * D], 'activations'), tv = be.upload(v, [B * Tk, KV * D], 'activations');
+    const got = be.attention(tq, tk, tv, shape);
+    assertClose(be.read(got.out), want.out, 1e-5, 1e-4, 'out');
+    const gb = be.attentionBackward(be.upload(g, [B * Tq, H * D], 'activations'), tq, tk, tv, got.saved, shape);
+    assertClose(be.read(gb.dq), wantB.dq, 1e-5, 1e-4, 'dq');
+    assertClose(be.read(gb.dk), wantB.dk, 1e-5, 1e-4, 'dk');
+    assertClose(be.read(gb.dv), wantB.dv, 1e-5, 1e-4, 'dv');
+    be.dispose();
+  } finally {
+    setAttnChunkBytes(keep);
+  }
+});

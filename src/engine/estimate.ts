@@ -8,6 +8,7 @@ import { MemFigures } from './backend/backend';
 import { ModelSpec } from './formats/config';
 import { LINEAR_NAMES, LoraConfig, isTarget, modulePath, rankFor } from './lora/config';
 import { expectedTensors, linearShape } from './model/weights';
+import { attnScratchFloats, headsPerChunk } from './backend/cpu/attention';
 
 export interface EstimateInput {
   spec: ModelSpec;
@@ -49,8 +50,8 @@ export function estimateMemory(e: EstimateInput): Estimate {
   const params = baseParams(spec);
   // saved per layer and token: x, n1.y, q, k, v, attn.out, x2, n2.y, gate, up, h (+ rstd ×2, qk-norm copies)
   const perToken = 4 * C + 2 * H * D + 2 * KV * D + 3 * FF + 2 + (spec.qkNorm ? H * D + KV * D + H + KV : 0) + loraActs;
-  const probs = e.batch * H * T * T; // attention probabilities kept for the backward pass
-  const saved = L * (N * perToken + probs);
+  const lse = e.batch * H * T; // attention keeps each row's log-sum-exp, not the probabilities
+  const saved = L * (N * perToken + lse);
   const top = N * (2 * C + 1); // last hidden state and final norm
   const lossPeak = 2 * N * V; // logits and their gradient exist together
   const bytes = {
@@ -58,10 +59,16 @@ export function estimateMemory(e: EstimateInput): Estimate {
     lora: 2 * trainable * f, // weights and gradients
     optimizer: 2 * trainable * f,
     activations: (saved + top + lossPeak) * f,
-    workspace: 2 * Math.max(64, 2 * T) * (D / 2) * f + wasmArenaBytes(spec, e.batch, T), // RoPE tables, kernel memory
+    workspace: 0,
     total: 0,
   };
-  bytes.total = bytes.weights + bytes.lora + bytes.optimizer + bytes.activations + bytes.workspace;
+  const rope = 2 * Math.max(64, 2 * T) * (D / 2) * f;
+  const arena = wasmArenaBytes(spec, lora, e.batch, T);
+  bytes.workspace = rope + arena.all;
+  // activations peak at the loss, when the kernel memory has reached its forward size; the backward pass may
+  // grow that memory later, while the logits are gone
+  const fixed = bytes.weights + bytes.lora + bytes.optimizer + rope;
+  bytes.total = fixed + Math.max(bytes.activations + arena.forward, bytes.activations - lossPeak * f + arena.all);
   const device = { name: 'cpu (system memory)', bytes: os.totalmem() };
   return { bytes, params: { base: params, trainable }, device, fits: bytes.total < 0.9 * device.bytes };
 }
@@ -69,25 +76,40 @@ export function estimateMemory(e: EstimateInput): Estimate {
 const up4 = (n: number) => (n + 3) & ~3;
 const up8 = (n: number) => (n + 7) & ~7;
 
+/** floats one gemm call holds in WebAssembly memory: A (in place, or raw + packed), B raw + packed, C padded */
+function gemmFloats(M: number, n: number, K: number, transA: boolean): number {
+  return (transA ? up4(M) * K + M * K : M * K) + 2 * up8(n) * K + up4(M) * up8(n);
+}
+
+const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;
+
 /**
- * The CPU backend's WebAssembly memory: the largest set of operands one kernel call holds there (see gemm.ts and
- * attention.ts for the layouts), in 64 KiB pages; it starts at 1 MiB and grows, never shrinks.
+ * The CPU backend's WebAssembly memory: the largest set of operands one kernel call holds there (see gemm.ts,
+ * attention.ts and crossEntropyWasm for the layouts), in 64 KiB pages. It starts at 1 MiB and grows, never
+ * shrinks: `forward` is what it has reached when the loss is computed, `all` after the backward pass.
  */
-export function wasmArenaBytes(spec: ModelSpec, B: number, T: number): number {
+export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: number): { forward: number; all: number } {
   const { hidden: C, intermediate: FF, heads: H, kvHeads: KV, headDim: D, vocabSize: V } = spec;
   const N = B * T;
-  // one gemm C (M × n) = A (M × K) · B: A in place, B raw and packed, C padded
-  const gemm = (M: number, n: number, K: number) => M * K + 2 * up8(n) * K + up4(M) * up8(n);
-  const shapes: [number, number][] = [[H * D, C], [KV * D, C], [C, H * D], [FF, C], [C, FF], [V, C]];
-  let floats = 0;
-  for (const [out, inp] of shapes) floats = Math.max(floats, gemm(N, out, inp), gemm(N, inp, out));
+  let fwd = Math.max(gemmFloats(N, V, C, false), N * V + 7 * N, 3 * N * FF);
+  let bwd = gemmFloats(N, C, V, false);
+  for (const name of LINEAR_NAMES) {
+    const [out, inp] = linearShape(spec, name);
+    fwd = Math.max(fwd, gemmFloats(N, out, inp, false));
+    bwd = Math.max(bwd, gemmFloats(N, inp, out, false));
+    if (!isTarget(lora, modulePath(0, name))) continue;
+    const r = rankFor(lora, modulePath(0, name));
+    fwd = Math.max(fwd, gemmFloats(N, r, inp, false), gemmFloats(N, out, r, false));
+    bwd = Math.max(bwd, gemmFloats(out, r, N, true), gemmFloats(N, r, out, false), gemmFloats(r, inp, N, true), gemmFloats(N, inp, r, false));
+  }
+  // attention: inputs, per-(batch, kv head) packs, then one chunk of heads' scratch (see attention.ts)
   const NpT = up8(T), NpD = up8(D);
-  const attn =
-    N * (2 * H * D + 2 * KV * D) + B * H * T * T + B * KV * (NpT * D + NpD * T) +
-    B * H * (2 * up4(T) * T + 2 * NpD * T + up4(T) * NpT + 3 * up4(T) * NpD);
-  floats = Math.max(floats, attn);
-  const pages = Math.ceil((64 + floats * 4) / 65536);
-  return Math.max(16, pages) * 65536;
+  const scratch = attnScratchFloats({ B, Tq: T, Tk: T, H, KV, D });
+  const heads = (perHead: number) => Math.min(B * H, headsPerChunk(perHead));
+  const slack = 16 * (B * KV * 3 + 12 * B * H); // alignment and end padding of each allocation
+  fwd = Math.max(fwd, N * (H * D + 2 * KV * D) + B * KV * (NpT * D + NpD * T) + heads(scratch.forward) * scratch.forward + slack);
+  bwd = Math.max(bwd, N * (2 * H * D + 2 * KV * D) + B * H * T + B * KV * (2 * NpT * D + NpD * T) + heads(scratch.backward) * scratch.backward + slack);
+  return { forward: pages(fwd), all: pages(Math.max(fwd, bwd)) };
 }
 
 export function formatBytes(n: number): string {

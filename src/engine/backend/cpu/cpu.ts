@@ -146,10 +146,15 @@ export class CpuBackend implements Backend {
     return this.make([...x.shape], ref.ropeForward(this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse), 'activations');
   }
 
+  /** saved: the rows' log-sum-exp (B, H, Tq) on the WebAssembly path, the probabilities (B, H, Tq, Tk) on the reference */
   attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
-    const r = this.wasm ? attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p) : ref.attentionForward(this.d(q), this.d(k), this.d(v), p);
-    if (this.wasm) this.syncWorkspace();
-    return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations') };
+    if (!this.wasm) {
+      const r = ref.attentionForward(this.d(q), this.d(k), this.d(v), p);
+      return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations') };
+    }
+    const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p);
+    this.syncWorkspace();
+    return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq], r.lse, 'activations') };
   }
 
   attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape) {

@@ -71,7 +71,8 @@ for (;;) {
 
 /** elementwise.wat's exports: pointers are byte offsets into the shared memory */
 export interface Elementwise {
-  softmax_causal(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number): void;
+  softmax_causal(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, stats: number): void;
+  softmax_recompute(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, lse: number): void;
   softmax_backward(dp: number, ldd: number, pp: number, ldp: number, Tq: number, Tk: number, scale: number): void;
   cross_entropy(x: number, N: number, V: number, t: number, g: number, stats: number): void;
   swiglu(g: number, u: number, h: number, n: number): void;
@@ -213,6 +214,13 @@ export class WasmGemm {
     this.arenaTop += ((floats * 4 + 15) & ~15) + 32; // 32 bytes of slack: kernels may read a vector past the end
     this.ensure(this.arenaTop);
     return off;
+  }
+  /** The arena's current top, to release back to later (everything allocated after it is dropped). */
+  mark(): number {
+    return this.arenaTop;
+  }
+  release(mark: number): void {
+    this.arenaTop = mark;
   }
   /** Copy host data into the arena; returns the byte offset. */
   put(data: Float32Array): number {
