@@ -58,3 +58,25 @@ test('wasm gemm splits large problems across threads with identical results', ()
     two.dispose();
   }
 });
+
+test('products too large for the WebAssembly memory run in blocks of columns and K, with the same result', () => {
+  const g = new WasmGemm(2);
+  const keep = WasmGemm.MAX_BYTES;
+  WasmGemm.MAX_BYTES = 24 * 1024; // forces blocks on these shapes
+  try {
+    for (const [M, N, K] of [[33, 70, 130], [5, 300, 17]])
+      for (const transA of [false, true])
+        for (const transB of [false, true])
+          for (const [alpha, beta] of [[1, 0], [0.5, 1], [2, -0.5]]) {
+            const a = rand(M * K), b = rand(K * N), c0 = rand(M * N);
+            const got = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
+            const want = { ...got, c: c0.slice() };
+            g.gemm(got);
+            matmulRef(want);
+            assertClose(got.c, want.c, 2e-6 * K * 3, 1e-5, `blocked M=${M} N=${N} K=${K} tA=${transA} tB=${transB} α=${alpha} β=${beta}`);
+          }
+  } finally {
+    WasmGemm.MAX_BYTES = keep;
+    g.dispose();
+  }
+});

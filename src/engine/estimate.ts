@@ -9,6 +9,7 @@ import { ModelSpec } from './formats/config';
 import { LINEAR_NAMES, LoraConfig, isTarget, modulePath, rankFor } from './lora/config';
 import { expectedTensors, linearShape } from './model/weights';
 import { attnScratchFloats, headsPerChunk } from './backend/cpu/attention';
+import { WasmGemm } from './backend/cpu/gemm';
 
 export interface EstimateInput {
   spec: ModelSpec;
@@ -78,7 +79,8 @@ const up8 = (n: number) => (n + 7) & ~7;
 
 /** floats one gemm call holds in WebAssembly memory: A (in place, or raw + packed), B raw + packed, C padded */
 function gemmFloats(M: number, n: number, K: number, transA: boolean): number {
-  return (transA ? up4(M) * K + M * K : M * K) + 2 * up8(n) * K + up4(M) * up8(n);
+  const whole = (transA ? up4(M) * K + M * K : M * K) + 2 * up8(n) * K + up4(M) * up8(n);
+  return Math.min(whole, WasmGemm.MAX_BYTES / 4); // larger products run in blocks of at most that
 }
 
 const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;

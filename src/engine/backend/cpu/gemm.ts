@@ -94,6 +94,8 @@ export class WasmGemm {
   private f32!: Float32Array;
   /** multiply-adds below which one thread is faster than waking the others */
   static PARALLEL_MIN = 1 << 23;
+  /** the most WebAssembly memory one product may take before it is cut into blocks (settable for tests) */
+  static MAX_BYTES = 1 << 30;
 
   constructor(readonly threads = defaultThreads()) {
     const module = new WebAssembly.Module(gemmWasm);
@@ -124,15 +126,58 @@ export class WasmGemm {
     if (this.f32.buffer !== this.memory.buffer || this.f32.length * 4 < bytes) this.view();
   }
 
+  /** floats of WebAssembly memory one call holds: A (+ its packed copy), B raw + packed, C padded */
+  private static floats(M: number, N: number, K: number, transA: boolean): number {
+    const Mp = (M + 3) & ~3, Np = (N + 7) & ~7;
+    return (transA ? Mp * K + M * K : M * K) + 2 * Np * K + Mp * Np;
+  }
+
   gemm(g: GemmArgs): void {
     const { M, N, K } = g;
-    const alpha = g.alpha ?? 1;
     const beta = g.beta ?? 0;
     if (M === 0 || N === 0) return;
     if (K === 0) {
       for (let i = 0; i < M * N; i++) g.c[i] = beta === 0 ? 0 : beta * g.c[i];
       return;
     }
+    if (WasmGemm.floats(M, N, K, !!g.transA) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
+    else this.gemmWhole(g);
+  }
+
+  /**
+   * A product too large for the WebAssembly memory (a large vocabulary's LM head, say) runs as blocks of
+   * columns of C and of K, each block's operands copied out of A and B, its partial products added up.
+   */
+  private gemmBlocked(g: GemmArgs): void {
+    const { M, N, K } = g;
+    const tA = !!g.transA, tB = !!g.transB;
+    let nb = (N + 7) & ~7, kb = K;
+    while (WasmGemm.floats(M, nb, kb, tA) * 4 > WasmGemm.MAX_BYTES && (nb > 8 || kb > 4)) {
+      if (nb > 8 && (nb >= kb || kb <= 4)) nb = Math.max(8, ((nb >> 1) + 7) & ~7);
+      else kb = Math.max(4, kb >> 1);
+    }
+    const at = (i: number, k: number) => (tA ? g.a[k * M + i] : g.a[i * K + k]);
+    const bt = (k: number, j: number) => (tB ? g.b[j * K + k] : g.b[k * N + j]);
+    for (let n0 = 0; n0 < N; n0 += nb) {
+      const n = Math.min(nb, N - n0);
+      const c = new Float32Array(M * n);
+      if ((g.beta ?? 0) !== 0) for (let i = 0; i < M; i++) c.set(g.c.subarray(i * N + n0, i * N + n0 + n), i * n);
+      for (let k0 = 0; k0 < K; k0 += kb) {
+        const k = Math.min(kb, K - k0);
+        const a = new Float32Array(M * k); // op(A)[:, k0:k0+k], row-major
+        for (let i = 0; i < M; i++) for (let kk = 0; kk < k; kk++) a[i * k + kk] = at(i, k0 + kk);
+        const b = new Float32Array(k * n); // op(B)[k0:k0+k, n0:n0+n], row-major
+        for (let kk = 0; kk < k; kk++) for (let j = 0; j < n; j++) b[kk * n + j] = bt(k0 + kk, n0 + j);
+        this.gemmWhole({ M, N: n, K: k, a, b, c, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
+      }
+      for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
+    }
+  }
+
+  private gemmWhole(g: GemmArgs): void {
+    const { M, N, K } = g;
+    const alpha = g.alpha ?? 1;
+    const beta = g.beta ?? 0;
     const Mp = (M + 3) & ~3;
     const Np = (N + 7) & ~7;
     // A is copied as is and read in place by the kernel, or (transposed) copied and packed in WebAssembly;
