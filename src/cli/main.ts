@@ -61,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Run the CLI on process.argv and set the exit code. */
 export function cli(): void {
+  // `lorakit info … | head` closes the pipe early: that is not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       if (code !== 0 || !process.exitCode) process.exitCode = code; // a command may have set its own (130: cancelled)

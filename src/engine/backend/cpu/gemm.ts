@@ -94,8 +94,11 @@ export class WasmGemm {
   private f32!: Float32Array;
   /** multiply-adds below which one thread is faster than waking the others */
   static PARALLEL_MIN = 1 << 23;
-  /** the most WebAssembly memory one product may take before it is cut into blocks (settable for tests) */
-  static MAX_BYTES = 1 << 30;
+  /**
+   * The most WebAssembly memory one product may take before it is cut into blocks (settable for tests). The memory
+   * never shrinks, so this also bounds what the kernels keep.
+   */
+  static MAX_BYTES = 256 << 20;
 
   constructor(readonly threads = defaultThreads()) {
     const module = new WebAssembly.Module(gemmWasm);
@@ -156,21 +159,26 @@ export class WasmGemm {
       if (nb > 8 && (nb >= kb || kb <= 4)) nb = Math.max(8, ((nb >> 1) + 7) & ~7);
       else kb = Math.max(4, kb >> 1);
     }
-    const at = (i: number, k: number) => (tA ? g.a[k * M + i] : g.a[i * K + k]);
-    const bt = (k: number, j: number) => (tB ? g.b[j * K + k] : g.b[k * N + j]);
+    nb = Math.min(nb, N);
+    // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
+    const rowsOf = (x: Float32Array, cols: number, r0: number, rows: number, c0: number, w: number) => {
+      if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols);
+      const out = new Float32Array(rows * w);
+      for (let r = 0; r < rows; r++) out.set(x.subarray((r0 + r) * cols + c0, (r0 + r) * cols + c0 + w), r * w);
+      return out;
+    };
     for (let n0 = 0; n0 < N; n0 += nb) {
       const n = Math.min(nb, N - n0);
-      const c = new Float32Array(M * n);
-      if ((g.beta ?? 0) !== 0) for (let i = 0; i < M; i++) c.set(g.c.subarray(i * N + n0, i * N + n0 + n), i * n);
+      const whole = n === N;
+      const c = whole ? g.c : new Float32Array(M * n);
+      if (!whole && (g.beta ?? 0) !== 0) for (let i = 0; i < M; i++) c.set(g.c.subarray(i * N + n0, i * N + n0 + n), i * n);
       for (let k0 = 0; k0 < K; k0 += kb) {
         const k = Math.min(kb, K - k0);
-        const a = new Float32Array(M * k); // op(A)[:, k0:k0+k], row-major
-        for (let i = 0; i < M; i++) for (let kk = 0; kk < k; kk++) a[i * k + kk] = at(i, k0 + kk);
-        const b = new Float32Array(k * n); // op(B)[k0:k0+k, n0:n0+n], row-major
-        for (let kk = 0; kk < k; kk++) for (let j = 0; j < n; j++) b[kk * n + j] = bt(k0 + kk, n0 + j);
-        this.gemmWhole({ M, N: n, K: k, a, b, c, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
+        const a = tA ? rowsOf(g.a, M, k0, k, 0, M) : rowsOf(g.a, K, 0, M, k0, k); // (k, M) or (M, k)
+        const b = tB ? rowsOf(g.b, K, n0, n, k0, k) : rowsOf(g.b, N, k0, k, n0, n); // (n, k) or (k, n)
+        this.gemmWhole({ M, N: n, K: k, a, b, c, transA: tA, transB: tB, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
       }
-      for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
+      if (!whole) for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
     }
   }
 
