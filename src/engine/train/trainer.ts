@@ -126,176 +126,209 @@ export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): {
 
 export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {}): Promise<TrainResult> {
   validateTrainConfig(cfg);
-  const log = opts.events?.onLog ?? (() => {});
+  const ev = opts.events ?? {};
+  const log = ev.onLog ?? (() => {});
   const runDir = path.resolve(cfg.out);
-  const runFile = path.join(runDir, 'run.json');
-  let resumeFrom: string | undefined;
-  if (opts.resume) {
-    if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
-    const prev = readJson(runFile).config as TrainConfig;
-    for (const k of RESUME_KEYS)
-      if (JSON.stringify(prev[k]) !== JSON.stringify(cfg[k]))
-        throw new UserError(`cannot resume: ${k} was ${JSON.stringify(prev[k])} in this run, now ${JSON.stringify(cfg[k])}`, runFile);
-    resumeFrom = latestCheckpoint(runDir);
-    if (!resumeFrom) log('no checkpoint found; starting from step 0');
-  } else if (fs.existsSync(path.join(runDir, 'metrics.jsonl')) || fs.existsSync(path.join(runDir, 'adapter'))) {
-    throw new UserError('the output folder already holds a run; pass --resume to continue it, or choose another --out', runDir);
-  }
-
+  const resumeFrom = checkRunFolder(cfg, runDir, !!opts.resume, log);
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend);
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer } = openModel(cfg.model, be);
-  const spec = model.spec;
-  const data: PreparedData = prepareData(cfg.data, tokenizer, spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
+  const data = prepareData(cfg.data, tokenizer, model.spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
   log(
     `data: ${data.examples} examples from ${data.files} file(s), ${data.tokens} tokens → ${data.train.count} train / ${data.eval.count} eval windows of ${cfg.seqLen}` +
       (data.kind === 'folder' ? `; ${summarizeSkipped(data.skipped)}` : ''),
   );
-  const dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
-  if (resumeFrom) {
-    const was = readJson(runFile).data?.hash;
-    if (was && was !== dataHash)
-      throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${dataHash}, the run's to ${was})`, cfg.data);
-  }
-  const perStep = cfg.batch * cfg.gradAccum;
-  const totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? 1) * data.train.count) / perStep));
-  const warmup = warmupSteps(cfg.warmup, totalSteps);
-  const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
-  const adapter = LoraAdapter.create(spec, lora, be, new Rng(cfg.seed));
-  model.adapter = adapter;
-  adapter.allocGrads(be);
-  const params = adapter.params();
-  const opt: OptState = {
-    m: params.map((p) => be.zeros([...p.t.shape], 'optimizer')),
-    v: params.map((p) => be.zeros([...p.t.shape], 'optimizer')),
-  };
-  let state: TrainerState = { step: 0, totalSteps, cursor: 0, rng: { seed: cfg.seed, step: 0 } };
-  if (resumeFrom) {
-    state = loadCheckpoint(resumeFrom, adapter, opt, be);
-    log(`resumed from ${resumeFrom} (step ${state.step} of ${totalSteps})`);
-  }
-  fs.mkdirSync(runDir, { recursive: true });
-  writeJsonAtomic(runFile, {
-    config: cfg,
-    lorakit: VERSION,
-    node: process.version,
-    backend: be.name,
-    model: { dir: path.resolve(cfg.model), ...spec },
-    data: { hash: dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
-    totalSteps,
-    warmupSteps: warmup,
-    trainableParams: adapter.trainableCount(),
-    started: new Date().toISOString(),
-  });
-  const metricsFile = path.join(runDir, 'metrics.jsonl');
-  keepMetricsThrough(metricsFile, state.step);
-  const appendMetric = (row: object) => fs.appendFileSync(metricsFile, JSON.stringify(row) + '\n');
-  log(`training ${adapter.trainableCount()} LoRA parameters (r=${lora.r}, ${adapter.modules.size} modules) for ${totalSteps} steps`);
-
-  const result: TrainResult = {
-    status: 'completed', runDir, steps: state.step, peakMem: be.mem.peak, trainableParams: adapter.trainableCount(), backend: be.name,
-  };
-  const runEval = (step: number) => {
-    if (data.eval.count === 0) return;
-    const e = evaluateWindows(model, data.eval, cfg.batch);
-    const row: EvalMetrics = { step, eval_loss: e.loss, eval_perplexity: Math.exp(e.loss), eval_tokens: e.tokens };
-    appendMetric(row);
-    opts.events?.onEval?.(row);
-    result.firstEvalLoss ??= e.loss;
-    result.finalEvalLoss = e.loss;
-  };
-  const checkpoint = () => {
-    state.rng.step = state.step;
-    const dir = saveCheckpoint(runDir, state, adapter, opt, be, cfg.keepCheckpoints);
-    result.lastCheckpoint = dir;
-    opts.events?.onCheckpoint?.(dir, state.step);
-  };
-
-  if (state.step === 0) runEval(0);
-  const nTrain = data.train.count;
-  const T = cfg.seqLen;
-  const orders = new Map<number, number[]>();
-  const windowAt = (cursor: number) => {
-    const epoch = Math.floor(cursor / nTrain);
-    let order = orders.get(epoch);
-    if (!order) {
-      order = new Rng((cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(nTrain).keys()]);
-      orders.clear();
-      orders.set(epoch, order);
-    }
-    return order[cursor % nTrain];
-  };
-  const t0 = performance.now();
-  const overallPeak: MemFigures = { ...be.mem.peak };
-  const inputs = new Int32Array(cfg.batch * T);
-  const targets = new Int32Array(cfg.batch * T);
-  while (state.step < totalSteps) {
+  const run = new Run(cfg, model, data, runDir, ev);
+  if (resumeFrom) run.resume(resumeFrom);
+  run.start();
+  if (run.state.step === 0) run.evaluate(0);
+  while (run.state.step < run.totalSteps) {
     if (opts.signal?.aborted) {
-      checkpoint();
-      result.status = 'cancelled';
-      log(`cancelled at step ${state.step}; checkpoint kept at ${result.lastCheckpoint}`);
+      run.checkpoint();
+      run.result.status = 'cancelled';
+      log(`cancelled at step ${run.state.step}; checkpoint kept at ${run.result.lastCheckpoint}`);
       break;
     }
+    run.step();
+    const s = run.state.step;
+    const evalEvery = cfg.evalEvery ?? Math.max(1, Math.floor(run.totalSteps / 5));
+    if (s % evalEvery === 0 || s === run.totalSteps) run.evaluate(s);
+    if ((cfg.checkpointEvery && s % cfg.checkpointEvery === 0) || s === run.totalSteps) run.checkpoint();
+    await new Promise((r) => setImmediate(r)); // let cancellation and IPC in
+  }
+  return run.finish();
+}
+
+/** Refuse a used folder without --resume, or a resume whose settings changed; returns the checkpoint to resume. */
+function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: (l: string) => void): string | undefined {
+  const runFile = path.join(runDir, 'run.json');
+  if (!resume) {
+    if (fs.existsSync(path.join(runDir, 'metrics.jsonl')) || fs.existsSync(path.join(runDir, 'adapter')))
+      throw new UserError('the output folder already holds a run; pass --resume to continue it, or choose another --out', runDir);
+    return undefined;
+  }
+  if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
+  const prev = readJson(runFile).config as TrainConfig;
+  for (const k of RESUME_KEYS)
+    if (JSON.stringify(prev[k]) !== JSON.stringify(cfg[k]))
+      throw new UserError(`cannot resume: ${k} was ${JSON.stringify(prev[k])} in this run, now ${JSON.stringify(cfg[k])}`, runFile);
+  const ck = latestCheckpoint(runDir);
+  if (!ck) log('no checkpoint found; starting from step 0');
+  return ck;
+}
+
+/** One training run's state: the adapter, optimizer moments, counters, metrics file and result. */
+class Run {
+  readonly be: Backend;
+  readonly adapter: LoraAdapter;
+  readonly params: ReturnType<LoraAdapter['params']>;
+  readonly opt: OptState;
+  readonly totalSteps: number;
+  readonly warmup: number;
+  readonly perStep: number;
+  readonly dataHash: string;
+  readonly result: TrainResult;
+  state: TrainerState;
+  private readonly runFile: string;
+  private readonly metricsFile: string;
+  private readonly peak: MemFigures;
+  private readonly t0 = performance.now();
+  private order: { epoch: number; idx: number[] } = { epoch: -1, idx: [] };
+
+  constructor(readonly cfg: TrainConfig, readonly model: LlamaModel, readonly data: PreparedData, readonly runDir: string, readonly ev: TrainEvents) {
+    const be = (this.be = model.be);
+    this.runFile = path.join(runDir, 'run.json');
+    this.metricsFile = path.join(runDir, 'metrics.jsonl');
+    this.perStep = cfg.batch * cfg.gradAccum;
+    this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? 1) * data.train.count) / this.perStep));
+    this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
+    this.dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
+    const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
+    this.adapter = model.adapter = LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
+    this.adapter.allocGrads(be);
+    this.params = this.adapter.params();
+    this.opt = { m: this.params.map((p) => be.zeros([...p.t.shape], 'optimizer')), v: this.params.map((p) => be.zeros([...p.t.shape], 'optimizer')) };
+    this.state = { step: 0, totalSteps: this.totalSteps, cursor: 0, rng: { seed: cfg.seed, step: 0 } };
+    this.result = { status: 'completed', runDir, steps: 0, peakMem: be.mem.peak, trainableParams: this.adapter.trainableCount(), backend: be.name };
+    this.peak = { ...be.mem.peak };
+  }
+
+  resume(dir: string): void {
+    const was = readJson(this.runFile).data?.hash;
+    if (was && was !== this.dataHash)
+      throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`, this.cfg.data);
+    this.state = loadCheckpoint(dir, this.adapter, this.opt, this.be);
+    this.result.steps = this.state.step;
+    this.ev.onLog?.(`resumed from ${dir} (step ${this.state.step} of ${this.totalSteps})`);
+  }
+
+  /** run.json, and metrics.jsonl cut back to the step the run starts from */
+  start(): void {
+    const { cfg, data, adapter } = this;
+    fs.mkdirSync(this.runDir, { recursive: true });
+    writeJsonAtomic(this.runFile, {
+      config: cfg, lorakit: VERSION, node: process.version, backend: this.be.name,
+      model: { dir: path.resolve(cfg.model), ...this.model.spec },
+      data: { hash: this.dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
+      totalSteps: this.totalSteps, warmupSteps: this.warmup, trainableParams: adapter.trainableCount(), started: new Date().toISOString(),
+    });
+    keepMetricsThrough(this.metricsFile, this.state.step);
+    this.ev.onLog?.(`training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`);
+  }
+
+  private append(row: object): void {
+    fs.appendFileSync(this.metricsFile, JSON.stringify(row) + '\n');
+  }
+
+  evaluate(step: number): void {
+    if (this.data.eval.count === 0) return;
+    const e = evaluateWindows(this.model, this.data.eval, this.cfg.batch);
+    const row: EvalMetrics = { step, eval_loss: e.loss, eval_perplexity: Math.exp(e.loss), eval_tokens: e.tokens };
+    this.append(row);
+    this.ev.onEval?.(row);
+    this.result.firstEvalLoss ??= e.loss;
+    this.result.finalEvalLoss = e.loss;
+  }
+
+  checkpoint(): void {
+    this.state.rng.step = this.state.step;
+    const dir = saveCheckpoint(this.runDir, this.state, this.adapter, this.opt, this.be, this.cfg.keepCheckpoints);
+    this.result.lastCheckpoint = dir;
+    this.ev.onCheckpoint?.(dir, this.state.step);
+  }
+
+  /** the training window at a position of the data stream: a seeded shuffle per epoch */
+  private windowAt(cursor: number): number {
+    const n = this.data.train.count;
+    const epoch = Math.floor(cursor / n);
+    if (this.order.epoch !== epoch) this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
+    return this.order.idx[cursor % n];
+  }
+
+  /** One optimizer step: gradAccum micro-batches, the NaN/Inf guard, clipping, AdamW, a metrics row. */
+  step(): void {
+    const { cfg, be, params, state } = this;
+    const T = cfg.seqLen;
     const ts = performance.now();
     be.mem.resetPeak();
     const micro: { inputs: Int32Array; targets: Int32Array }[] = [];
     let scored = 0;
     for (let a = 0; a < cfg.gradAccum; a++) {
+      const inputs = new Int32Array(cfg.batch * T);
+      const targets = new Int32Array(cfg.batch * T);
       for (let b = 0; b < cfg.batch; b++) {
-        const w = windowAt(state.cursor + a * cfg.batch + b);
-        inputs.set(data.train.inputs.subarray(w * T, (w + 1) * T), b * T);
-        targets.set(data.train.targets.subarray(w * T, (w + 1) * T), b * T);
+        const w = this.windowAt(state.cursor + a * cfg.batch + b);
+        inputs.set(this.data.train.inputs.subarray(w * T, (w + 1) * T), b * T);
+        targets.set(this.data.train.targets.subarray(w * T, (w + 1) * T), b * T);
       }
       for (const t of targets) if (t >= 0) scored++;
-      micro.push({ inputs: inputs.slice(), targets: targets.slice() });
+      micro.push({ inputs, targets });
     }
-    adapter.zeroGrads(be);
+    this.adapter.zeroGrads(be);
     let lossSum = 0;
-    for (let a = 0; a < micro.length; a++) {
-      const r = model.lossAndGrad(micro[a].inputs, micro[a].targets, cfg.batch, T, 1 / Math.max(1, scored), mixSeed(cfg.seed, state.step, a));
+    micro.forEach((m, a) => {
+      const r = this.model.lossAndGrad(m.inputs, m.targets, cfg.batch, T, 1 / Math.max(1, scored), mixSeed(cfg.seed, state.step, a));
       lossSum += be.read(r.loss)[0];
       be.free(r.loss);
-    }
+    });
     const loss = lossSum / Math.max(1, scored);
     const gradNorm = globalNorm(be, params.map((p) => p.g()!));
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      const last = result.lastCheckpoint ?? (latestCheckpoint(runDir) || 'none');
-      throw new UserError(`step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`, runDir);
+      const last = this.result.lastCheckpoint ?? (latestCheckpoint(this.runDir) || 'none');
+      throw new UserError(`step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`, this.runDir);
     }
-    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm) {
-      const s = cfg.maxGradNorm / (gradNorm + 1e-6);
-      for (const p of params) be.scaleInPlace(p.g()!, s);
-    }
-    const lr = lrAt(state.step, totalSteps, warmup, cfg.lr, cfg.schedule);
-    params.forEach((p, i) => be.adamw(p.t, p.g()!, opt.m[i], opt.v[i], { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 }));
+    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm) for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
+    const lr = lrAt(state.step, this.totalSteps, this.warmup, cfg.lr, cfg.schedule);
+    params.forEach((p, i) => be.adamw(p.t, p.g()!, this.opt.m[i], this.opt.v[i], { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 }));
     state.step++;
-    state.cursor += perStep;
+    state.cursor += this.perStep;
     const stepMs = performance.now() - ts;
+    const mem = { ...be.mem.peak }; // this step's peak, by tag
+    for (const k of Object.keys(this.peak) as (keyof MemFigures)[]) this.peak[k] = Math.max(this.peak[k], mem[k]);
     const row: StepMetrics = {
-      step: state.step, total_steps: totalSteps, loss, lr, grad_norm: gradNorm,
-      tokens_per_s: (perStep * T * 1000) / stepMs, step_ms: stepMs, mem: be.mem.peak, elapsed_s: (performance.now() - t0) / 1000,
+      step: state.step, total_steps: this.totalSteps, loss, lr, grad_norm: gradNorm, tokens_per_s: (this.perStep * T * 1000) / stepMs,
+      step_ms: stepMs, mem, elapsed_s: (performance.now() - this.t0) / 1000,
     };
-    row.mem = { ...be.mem.peak }; // this step's peak, by tag
-    for (const k of Object.keys(overallPeak) as (keyof MemFigures)[]) overallPeak[k] = Math.max(overallPeak[k], row.mem[k]);
-    appendMetric(row);
-    opts.events?.onStep?.(row);
-    result.firstLoss ??= loss;
-    result.finalLoss = loss;
-    result.steps = state.step;
-    const evalEvery = cfg.evalEvery ?? Math.max(1, Math.floor(totalSteps / 5));
-    if (state.step % evalEvery === 0 || state.step === totalSteps) runEval(state.step);
-    if ((cfg.checkpointEvery && state.step % cfg.checkpointEvery === 0) || state.step === totalSteps) checkpoint();
-    await new Promise((r) => setImmediate(r)); // let cancellation and IPC in
+    this.append(row);
+    this.ev.onStep?.(row);
+    this.result.firstLoss ??= loss;
+    this.result.finalLoss = loss;
+    this.result.steps = state.step;
   }
-  if (result.status === 'completed') {
-    result.adapterDir = path.join(runDir, 'adapter');
-    saveAdapter(result.adapterDir, adapter, be, { 'README.md': adapterReadme(cfg, result) });
-    log(`adapter written to ${result.adapterDir}`);
+
+  /** The final adapter (when completed) and the run's closing lines in run.json. */
+  finish(): TrainResult {
+    const r = this.result;
+    if (r.status === 'completed') {
+      r.adapterDir = path.join(this.runDir, 'adapter');
+      saveAdapter(r.adapterDir, this.adapter, this.be, { 'README.md': adapterReadme(this.cfg, r) });
+      this.ev.onLog?.(`adapter written to ${r.adapterDir}`);
+    }
+    r.peakMem = this.peak;
+    const run = readJson(this.runFile);
+    writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, peakMem: r.peakMem });
+    return r;
   }
-  result.peakMem = overallPeak;
-  const run = readJson(runFile);
-  writeJsonAtomic(runFile, { ...run, status: result.status, finished: new Date().toISOString(), steps: state.step, peakMem: result.peakMem });
-  return result;
 }
 
 /** √Σ‖g‖² over all gradients */

@@ -82,7 +82,7 @@ export function attentionForwardWasm(g: WasmGemm, q: Float32Array, k: Float32Arr
 export function attentionBackwardWasm(
   g: WasmGemm, dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, p: AttnShape,
 ) {
-  const { B, Tq, Tk, H, KV, D } = p;
+  const { Tq, Tk, H, KV, D } = p;
   const grp = H / KV;
   const NpT = up8(Tk), NpD = up8(D);
   const scale = 1 / Math.sqrt(D);
