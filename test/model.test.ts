@@ -191,3 +191,29 @@ test('KV-cached decoding gives the same logits as a full forward pass', () => {
   }
   m.freeCache(cache);
 });
+
+test('the LM head scored in row chunks gives the same loss and gradients as all rows at once', async () => {
+  const { setLogitsChunkFloats, LOGITS_CHUNK_FLOATS } = await import('../src/engine/model/llama');
+  const be = new CpuBackend();
+  const { model: m } = setup({ modelType: 'llama' }, be);
+  randomizeB(m);
+  m.adapter!.allocGrads(be);
+  const x = ids(3 * 7, m.spec.vocabSize, 12);
+  const run = () => {
+    m.adapter!.zeroGrads(be);
+    const r = m.lossAndGrad(x, x, 3, 7, 0.1, 0);
+    return { loss: be.read(r.loss)[0], count: r.count, grads: m.adapter!.params().map((p) => be.read(p.g()!).slice()), eval: be.read(m.loss(x, x, 3, 7).loss)[0] };
+  };
+  const whole = run();
+  const keep = LOGITS_CHUNK_FLOATS;
+  setLogitsChunkFloats(m.spec.vocabSize * 4); // four rows at a time: 21 rows in 6 chunks
+  try {
+    const chunked = run();
+    assert.equal(chunked.count, whole.count);
+    assert.ok(Math.abs(chunked.loss - whole.loss) < 1e-4 * whole.loss);
+    assert.ok(Math.abs(chunked.eval - whole.eval) < 1e-4 * whole.eval);
+    chunked.grads.forEach((g, i) => assertClose(g, whole.grads[i], 1e-7, 1e-4, `grad ${i}`));
+  } finally {
+    setLogitsChunkFloats(keep);
+  }
+});

@@ -8,6 +8,7 @@ import { MemFigures } from './backend/backend';
 import { ModelSpec } from './formats/config';
 import { LINEAR_NAMES, LoraConfig, isTarget, modulePath, rankFor } from './lora/config';
 import { expectedTensors, linearShape } from './model/weights';
+import { LOGITS_CHUNK_FLOATS } from './model/llama';
 import { attnScratchFloats, headsPerChunk } from './backend/cpu/attention';
 import { WasmGemm } from './backend/cpu/gemm';
 
@@ -54,7 +55,10 @@ export function estimateMemory(e: EstimateInput): Estimate {
   const lse = e.batch * H * T; // attention keeps each row's log-sum-exp, not the probabilities
   const saved = L * (N * perToken + lse);
   const top = N * (2 * C + 1); // last hidden state and final norm
-  const lossPeak = 2 * N * V; // logits and their gradient exist together
+  // the LM head scores rows in chunks (llama.ts headLoss): the hidden-state gradient, then one chunk's logits,
+  // their gradient and, when the batch is cut, the chunk's slice of hidden states
+  const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V)));
+  const lossPeak = N * C + 2 * rows * V + (rows < N ? rows * C : 0);
   const bytes = {
     weights: params * f,
     lora: 2 * trainable * f, // weights and gradients
@@ -74,14 +78,10 @@ export function estimateMemory(e: EstimateInput): Estimate {
   return { bytes, params: { base: params, trainable }, device, fits: bytes.total < 0.9 * device.bytes };
 }
 
-const up4 = (n: number) => (n + 3) & ~3;
 const up8 = (n: number) => (n + 7) & ~7;
 
-/** floats one gemm call holds in WebAssembly memory: A (in place, or raw + packed), B raw + packed, C padded */
-function gemmFloats(M: number, n: number, K: number, transA: boolean): number {
-  const whole = (transA ? up4(M) * K + M * K : M * K) + 2 * up8(n) * K + up4(M) * up8(n);
-  return Math.min(whole, WasmGemm.MAX_BYTES / 4); // larger products run in blocks of at most that
-}
+/** floats one gemm call holds in WebAssembly memory (gemm.ts: A in place or packed, B raw + packed, C padded) */
+const gemmFloats = (M: number, n: number, K: number, transA: boolean) => WasmGemm.arenaFloats(M, n, K, transA);
 
 const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;
 
@@ -93,8 +93,9 @@ const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 655
 export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: number): { forward: number; all: number } {
   const { hidden: C, intermediate: FF, heads: H, kvHeads: KV, headDim: D, vocabSize: V } = spec;
   const N = B * T;
-  let fwd = Math.max(gemmFloats(N, V, C, false), N * V + 7 * N, 3 * N * FF);
-  let bwd = gemmFloats(N, C, V, false);
+  const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V))); // the LM head's row chunks
+  let fwd = Math.max(gemmFloats(rows, V, C, false), rows * V + 7 * rows, 3 * N * FF);
+  let bwd = gemmFloats(rows, C, V, false);
   for (const name of LINEAR_NAMES) {
     const [out, inp] = linearShape(spec, name);
     fwd = Math.max(fwd, gemmFloats(N, out, inp, false));

@@ -109,6 +109,8 @@ export interface Backend {
   mul(a: Tensor, b: Tensor): Tensor;
   /** rows [start, start+count) of a 2-D tensor, as a new tensor */
   sliceRows(x: Tensor, start: number, count: number): Tensor;
+  /** overwrite rows [start, start + src rows) of dst with src */
+  setRows(dst: Tensor, start: number, src: Tensor): void;
   /** rows of a then rows of b, as a new tensor */
   concatRows(a: Tensor, b: Tensor): Tensor;
   /** summed cross-entropy over targets ≥ 0 (a 1-element tensor) and dlogits scaled by gradScale */

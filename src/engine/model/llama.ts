@@ -260,11 +260,8 @@ export class LlamaModel {
   lossAndGrad(ids: Int32Array, targets: Int32Array, B: number, T: number, gradScale: number, seed: number): { loss: Tensor; count: number } {
     const be = this.be;
     const { acts, pos } = this.forward(ids, B, T, { train: true, seed, save: true });
-    const logits = this.logits(acts.nf.y);
-    const ce = be.crossEntropy(logits, targets, gradScale);
-    be.free(logits);
-    const dnf = be.linearBackward(ce.dlogits, this.w.lmHead);
-    be.free(ce.dlogits);
+    const dnf = be.zeros([B * T, this.spec.hidden], 'activations');
+    const ce = this.headLoss(acts.nf.y, targets, gradScale, dnf);
     let dx = be.rmsnormBackward(dnf, acts.xL, this.w.norm, acts.nf.rstd);
     be.free(dnf, acts.xL, acts.nf.y, acts.nf.rstd);
     for (let l = this.spec.layers - 1; l >= 0; l--) {
@@ -275,18 +272,46 @@ export class LlamaModel {
       dx = dxi;
     }
     be.free(dx);
-    return { loss: ce.loss, count: ce.count };
+    return ce;
+  }
+
+  /**
+   * The LM head and cross-entropy over row chunks of the final hidden states (N, C), so the (N, V) logits never
+   * exist whole: each chunk's logits and their gradient live only while it is scored. With `dnf`, the gradient of
+   * the hidden states is written into it.
+   */
+  private headLoss(nf: Tensor, targets: Int32Array, gradScale: number, dnf?: Tensor): { loss: Tensor; count: number } {
+    const be = this.be;
+    const N = nf.shape[0];
+    const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / this.spec.vocabSize)));
+    const loss = be.zeros([1], 'workspace');
+    let count = 0;
+    for (let r0 = 0; r0 < N; r0 += rows) {
+      const n = Math.min(rows, N - r0);
+      const x = rows === N ? nf : be.sliceRows(nf, r0, n);
+      const logits = this.logits(x);
+      const ce = be.crossEntropy(logits, targets.subarray(r0, r0 + n), gradScale);
+      be.free(logits);
+      be.addInPlace(loss, ce.loss);
+      count += ce.count;
+      if (dnf) {
+        const d = be.linearBackward(ce.dlogits, this.w.lmHead); // (n, C)
+        be.setRows(dnf, r0, d);
+        be.free(d);
+      }
+      be.free(ce.loss, ce.dlogits, x === nf ? null : x);
+    }
+    return { loss, count };
   }
 
   /** Summed cross-entropy over targets ≥ 0, no gradients. */
   loss(ids: Int32Array, targets: Int32Array, B: number, T: number): { loss: Tensor; count: number } {
     const be = this.be;
     const { acts } = this.forward(ids, B, T);
-    const logits = this.logits(acts.nf.y);
-    be.free(acts.xL, acts.nf.y, acts.nf.rstd);
-    const ce = be.crossEntropy(logits, targets, 0);
-    be.free(logits, ce.dlogits);
-    return { loss: ce.loss, count: ce.count };
+    be.free(acts.xL);
+    const ce = this.headLoss(acts.nf.y, targets, 0);
+    be.free(acts.nf.y, acts.nf.rstd);
+    return ce;
   }
 
   newCache(): KVCache {
@@ -307,6 +332,12 @@ export class LlamaModel {
     be.free(last);
     return logits;
   }
+}
+
+/** logits computed at a time (rows × vocabulary): 64 MiB of f32 (settable for tests) */
+export let LOGITS_CHUNK_FLOATS = 16 << 20;
+export function setLogitsChunkFloats(n: number): void {
+  LOGITS_CHUNK_FLOATS = n;
 }
 
 const LINEAR_INDEX: Record<LinearName, number> = { q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6 };

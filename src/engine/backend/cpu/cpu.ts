@@ -232,6 +232,9 @@ export class CpuBackend implements Backend {
     const C = x.shape[1];
     return this.make([count, C], this.d(x).slice(start * C, (start + count) * C), 'activations');
   }
+  setRows(dst: Tensor, start: number, src: Tensor): void {
+    this.d(dst).set(this.d(src), start * dst.shape[1]);
+  }
   concatRows(a: Tensor, b: Tensor): Tensor {
     const out = new Float32Array(numel(a.shape) + numel(b.shape));
     out.set(this.d(a));

@@ -130,7 +130,7 @@ export class WasmGemm {
   }
 
   /** floats of WebAssembly memory one call holds: A (+ its packed copy), B raw + packed, C padded */
-  private static floats(M: number, N: number, K: number, transA: boolean): number {
+  static floats(M: number, N: number, K: number, transA: boolean): number {
     const Mp = (M + 3) & ~3, Np = (N + 7) & ~7;
     return (transA ? Mp * K + M * K : M * K) + 2 * Np * K + Mp * Np;
   }
@@ -151,15 +151,26 @@ export class WasmGemm {
    * A product too large for the WebAssembly memory (a large vocabulary's LM head, say) runs as blocks of
    * columns of C and of K, each block's operands copied out of A and B, its partial products added up.
    */
-  private gemmBlocked(g: GemmArgs): void {
-    const { M, N, K } = g;
-    const tA = !!g.transA, tB = !!g.transB;
+  /** the blocks [columns, K] a product is cut into so that each fits MAX_BYTES ([N, K]: not cut) */
+  static blocks(M: number, N: number, K: number, transA: boolean): [number, number] {
     let nb = (N + 7) & ~7, kb = K;
-    while (WasmGemm.floats(M, nb, kb, tA) * 4 > WasmGemm.MAX_BYTES && (nb > 8 || kb > 4)) {
+    while (WasmGemm.floats(M, nb, kb, transA) * 4 > WasmGemm.MAX_BYTES && (nb > 8 || kb > 4)) {
       if (nb > 8 && (nb >= kb || kb <= 4)) nb = Math.max(8, ((nb >> 1) + 7) & ~7);
       else kb = Math.max(4, kb >> 1);
     }
-    nb = Math.min(nb, N);
+    return [Math.min(nb, N), kb];
+  }
+
+  /** floats of WebAssembly memory a product takes, cut into blocks or not */
+  static arenaFloats(M: number, N: number, K: number, transA: boolean): number {
+    const [nb, kb] = WasmGemm.blocks(M, N, K, transA);
+    return WasmGemm.floats(M, nb, kb, transA);
+  }
+
+  private gemmBlocked(g: GemmArgs): void {
+    const { M, N, K } = g;
+    const tA = !!g.transA, tB = !!g.transB;
+    const [nb, kb] = WasmGemm.blocks(M, N, K, tA);
     // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
     const rowsOf = (x: Float32Array, cols: number, r0: number, rows: number, c0: number, w: number) => {
       if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols);
