@@ -160,7 +160,7 @@ A ratio above 1 means PyTorch is faster.
 ${memRows.join('\n')}
 | total | ${formatBytes(est.bytes.total)} | ${formatBytes(run.peak.total)} | ${pct(est.bytes.total, run.peak.total)} |
 
-Process RSS peak during the run: ${formatBytes(run.rssPeak)} (includes Node itself, the WebAssembly gemm workspace and freed-but-not-collected arrays, which the tracker does not count).
+Process RSS peak during the run: ${formatBytes(run.rssPeak)}. The tracker counts the engine's tensors and the kernels' WebAssembly memory; RSS adds Node itself, the model file's read buffers and arrays freed but not yet collected.
 
 ## Matmul alone (fp32, GFLOP/s, median of 5)
 
