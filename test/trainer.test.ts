@@ -115,6 +115,7 @@ test('bad training settings are refused before anything is written', async () =>
   const out = path.join(root, 'bad');
   await assert.rejects(train(cfg({ out, lora: defaultLoraConfig({ r: 0 }) })), /rank must be a positive integer, got 0/);
   await assert.rejects(train(cfg({ out, lr: -1 })), /--lr must be a positive number, got -1/);
+  await assert.rejects(train(cfg({ out, seqLen: 4096 })), /--seq-len 4096 is longer than the model's max_position_embeddings \(2048\)/);
   assert.ok(!fs.existsSync(out));
 });
 
@@ -148,6 +149,20 @@ test('merge gives a model whose loss equals base + adapter, and a weighted merge
   // the base is untouched and merging over it is refused
   assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: model }), /outside the base model folder/);
   assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: merged }), /exists and is not empty/);
+});
+
+test('a tokenizer larger than the model\'s vocabulary is refused', () => {
+  const m = path.join(root, 'smallvocab');
+  fs.cpSync(model, m, { recursive: true });
+  const c = JSON.parse(fs.readFileSync(path.join(m, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(m, 'config.json'), JSON.stringify({ ...c, vocab_size: 100 }));
+  assert.throws(() => openModel(m, new CpuBackend({ wasm: false })), /the model has no tensor|has shape \[384,64\], config.json implies \[100,64\]/);
+  // with matching tensors but a larger tokenizer
+  const tok = JSON.parse(fs.readFileSync(path.join(m, 'tokenizer.json'), 'utf8'));
+  tok.model.vocab['extra-token'] = 384;
+  fs.writeFileSync(path.join(m, 'config.json'), JSON.stringify(c));
+  fs.writeFileSync(path.join(m, 'tokenizer.json'), JSON.stringify(tok));
+  assert.throws(() => openModel(m, new CpuBackend({ wasm: false })), /the tokenizer has 385 tokens but config.json's vocab_size is 384/);
 });
 
 test('an adapter made for another model is refused, naming the module', async () => {

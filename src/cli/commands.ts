@@ -132,7 +132,8 @@ const trainCmd: Command = {
 const evalCmd: Command = {
   help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len 2048] [--backend …] [--json]
   → {"loss": mean next-token cross-entropy over all scored tokens, "perplexity", "tokens", "sequences"}
-  Each example is scored on its own (pieces of at most --seq-len tokens).
+  Each example is scored on its own (pieces of at most --seq-len tokens, and never longer than the model's
+  max_position_embeddings).
 `,
   async run(argv) {
     const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', json: 'boolean', quant: 'string', 'double-quant': 'boolean' });
@@ -141,7 +142,7 @@ const evalCmd: Command = {
     if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
     const { be } = createBackend(backendFrom(p));
     const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
-    const r = evaluateFile(model, tokenizer, need(p, 'data'), seqLen);
+    const r = evaluateFile(model, tokenizer, need(p, 'data'), Math.min(seqLen, model.spec.maxPositions));
     if (p.json) out(JSON.stringify(r));
     else out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
   },

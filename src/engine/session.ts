@@ -19,6 +19,8 @@ export function openModel(dir: string, be: Backend, adapterDir?: string): OpenMo
   if (!fs.statSync(dir).isDirectory()) throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
   const { spec, weights } = loadModel(dir, be);
   const tokenizer = TextTokenizer.load(dir);
+  if (tokenizer.vocabSize > spec.vocabSize)
+    throw new UserError(`the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${spec.vocabSize}: they do not belong together`, dir);
   const model = new LlamaModel(spec, weights, be);
   if (adapterDir) model.adapter = loadAdapter(adapterDir, spec, be);
   return { model, tokenizer, dir };
