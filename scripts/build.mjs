@@ -8,7 +8,13 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const wabt = await wabtInit();
 for (const wat of ['src/engine/backend/cpu/gemm.wat', 'src/engine/backend/cpu/elementwise.wat']) {
   const src = fs.readFileSync(path.join(root, wat), 'utf8');
-  const mod = wabt.parseWat(wat, src, { simd: true, threads: true });
+  let mod;
+  try {
+    mod = wabt.parseWat(wat, src, { simd: true, threads: true });
+  } catch (e) {
+    console.error(String(e.message ?? e));
+    process.exit(1);
+  }
   const { buffer } = mod.toBinary({});
   const out = path.join(root, 'build', path.basename(wat).replace('.wat', '.wasm'));
   fs.mkdirSync(path.dirname(out), { recursive: true });

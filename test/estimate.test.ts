@@ -16,6 +16,7 @@ const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number][] =
   ['llama, all-linear, dropout', { modelType: 'llama' }, { r: 8, dropout: 0.1 }, 2, 48],
   ['qwen3, q/v only, no dropout', { modelType: 'qwen3', headDim: 24 }, { r: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, 3, 33],
   ['qwen2 tied, long sequence', { modelType: 'qwen2', tied: true, configVocab: 1024 }, { r: 16, dropout: 0.05 }, 1, 200],
+  ['llama bf16 (matrices held as bf16)', { modelType: 'llama', dtype: 'BF16' }, { r: 8, dropout: 0.1 }, 2, 40],
 ];
 
 for (const [name, opts, lora, B, T] of CASES)
@@ -41,3 +42,22 @@ for (const [name, opts, lora, B, T] of CASES)
     }
     be.dispose();
   });
+
+test('bf16 checkpoints keep their weight matrices in bf16: half the memory, the same numbers as widening them first', () => {
+  const root = tmpDir('bf16');
+  makeTinyModel(path.join(root, 'b'), { modelType: 'llama', dtype: 'BF16' });
+  makeTinyModel(path.join(root, 'f'), { modelType: 'llama', dtype: 'F32' });
+  const beB = new CpuBackend({ threads: 2 });
+  const beF = new CpuBackend({ threads: 2 });
+  const b = openModel(path.join(root, 'b'), beB).model;
+  openModel(path.join(root, 'f'), beF);
+  const norms = b.spec.layers * 2 * b.spec.hidden * 4 + b.spec.hidden * 4; // norm weights stay f32
+  assert.equal(beB.mem.live.weights - norms, (beF.mem.live.weights - norms) / 2);
+  // the same model with every matrix widened to f32 in memory gives the same logits
+  const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 37) % 300);
+  const logits = () => beB.read(b.logits(b.forward(ids, 1, 12).acts.nf.y)).slice();
+  const before = logits();
+  for (const l of b.w.layers) for (const lin of Object.values(l.lin)) lin.w = beB.toF32(lin.w);
+  (b.w as { lmHead: unknown }).lmHead = beB.toF32(b.w.lmHead);
+  assert.deepEqual(logits(), before);
+});

@@ -26,6 +26,13 @@ export interface Estimate {
   fits: boolean;
 }
 
+/** held weights: matrices in bf16 when the checkpoint is bf16, everything else (and f16 checkpoints) in f32 */
+export function weightBytes(spec: ModelSpec): number {
+  let n = 0;
+  for (const [, shape] of expectedTensors(spec)) n += shape.reduce((a, b) => a * b, 1) * (shape.length === 2 && bf16Weights(spec) ? 2 : 4);
+  return n;
+}
+
 export function baseParams(spec: ModelSpec): number {
   let n = 0;
   for (const [, shape] of expectedTensors(spec)) n += shape.reduce((a, b) => a * b, 1);
@@ -60,7 +67,7 @@ export function estimateMemory(e: EstimateInput): Estimate {
   const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V)));
   const lossPeak = N * C + 2 * rows * V + (rows < N ? rows * C : 0);
   const bytes = {
-    weights: params * f,
+    weights: weightBytes(spec),
     lora: 2 * trainable * f, // weights and gradients
     optimizer: 2 * trainable * f,
     activations: (saved + top + lossPeak) * f,
@@ -81,7 +88,10 @@ export function estimateMemory(e: EstimateInput): Estimate {
 const up8 = (n: number) => (n + 7) & ~7;
 
 /** floats one gemm call holds in WebAssembly memory (gemm.ts: A in place or packed, B raw + packed, C padded) */
-const gemmFloats = (M: number, n: number, K: number, transA: boolean) => WasmGemm.arenaFloats(M, n, K, transA);
+const gemmFloats = (M: number, n: number, K: number, transA: boolean, bf16B = false) => WasmGemm.arenaFloats(M, n, K, transA, bf16B);
+
+/** weight matrices stay bf16 on the CPU when the checkpoint is bf16 (config.json's torch_dtype tells) */
+const bf16Weights = (spec: ModelSpec) => /bfloat16|bf16/i.test(spec.torchDtype ?? '');
 
 const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;
 
@@ -94,12 +104,13 @@ export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: 
   const { hidden: C, intermediate: FF, heads: H, kvHeads: KV, headDim: D, vocabSize: V } = spec;
   const N = B * T;
   const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V))); // the LM head's row chunks
-  let fwd = Math.max(gemmFloats(rows, V, C, false), rows * V + 7 * rows, 3 * N * FF);
-  let bwd = gemmFloats(rows, C, V, false);
+  const bf = bf16Weights(spec);
+  let fwd = Math.max(gemmFloats(rows, V, C, false, bf), rows * V + 7 * rows, 3 * N * FF);
+  let bwd = gemmFloats(rows, C, V, false, bf);
   for (const name of LINEAR_NAMES) {
     const [out, inp] = linearShape(spec, name);
-    fwd = Math.max(fwd, gemmFloats(N, out, inp, false));
-    bwd = Math.max(bwd, gemmFloats(N, inp, out, false));
+    fwd = Math.max(fwd, gemmFloats(N, out, inp, false, bf));
+    bwd = Math.max(bwd, gemmFloats(N, inp, out, false, bf));
     if (!isTarget(lora, modulePath(0, name))) continue;
     const r = rankFor(lora, modulePath(0, name));
     fwd = Math.max(fwd, gemmFloats(N, r, inp, false), gemmFloats(N, out, r, false));

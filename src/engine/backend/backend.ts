@@ -5,6 +5,7 @@
  * change.
  */
 import type { AttnShape } from './cpu/reference';
+import type { HostTensor } from '../formats/safetensors';
 export type { AttnShape } from './cpu/reference';
 
 export const MEM_TAGS = ['weights', 'lora', 'optimizer', 'activations', 'workspace'] as const;
@@ -72,6 +73,13 @@ export interface Backend {
   readonly mem: MemTracker;
 
   upload(data: Float32Array, shape: number[], tag: MemTag): Tensor;
+  /**
+   * A frozen base weight matrix as read from the file, kept in its stored precision where the backend computes
+   * from it directly (bf16 on the CPU: half the memory of f32); otherwise converted to f32.
+   */
+  uploadWeight(t: HostTensor, shape: number[]): Tensor;
+  /** the tensor itself when f32, else an f32 copy (the original is freed): for writing into a weight */
+  toF32(t: Tensor): Tensor;
   zeros(shape: number[], tag: MemTag): Tensor;
   /** the tensor's values on the host (a copy for device backends) */
   read(t: Tensor): Float32Array;

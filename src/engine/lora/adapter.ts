@@ -85,7 +85,8 @@ export class LoraAdapter {
 /** W += sign·s·B·A for every module of the adapter, in place on the loaded weights (merge, or unmerge with −1). */
 export function mergeInPlace(adapter: LoraAdapter, weights: ModelWeights, be: Backend, sign: 1 | -1): void {
   for (const m of adapter.modules.values()) {
-    const w = weights.layers[m.layer].lin[m.name].w; // (out, in)
-    be.matmul(m.B, m.A, { alpha: sign * m.scale, out: w, beta: 1 }, 'weights');
+    const lin = weights.layers[m.layer].lin[m.name];
+    lin.w = be.toF32(lin.w); // (out, in); a bf16 weight is merged in f32, not rounded back
+    be.matmul(m.B, m.A, { alpha: sign * m.scale, out: lin.w, beta: 1 }, 'weights');
   }
 }

@@ -92,7 +92,11 @@ export function loadModel(dir: string, be: Backend): LoadedModel {
     if (info.shape.join(',') !== shape.join(','))
       throw new UserError(`tensor "${name}" has shape [${info.shape}], config.json implies [${shape}]`, info.file);
   }
-  const get = (name: string) => be.upload(store.readF32(name), want.get(name)!, 'weights');
+  // matrices keep their stored precision where the backend can use it; norms and biases are small: f32
+  const get = (name: string) => {
+    const shape = want.get(name)!;
+    return shape.length === 2 ? be.uploadWeight(store.read(name), shape) : be.upload(store.readF32(name), shape, 'weights');
+  };
   const embed = get('model.embed_tokens.weight');
   const layers: LayerWeights[] = [];
   for (let l = 0; l < spec.layers; l++) {

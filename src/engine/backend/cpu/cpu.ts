@@ -10,9 +10,12 @@ import { WasmGemm, matmulRef, GemmArgs, sharedGemm } from './gemm';
 import { attentionBackwardWasm, attentionForwardWasm } from './attention';
 import * as ref from './reference';
 import { Rng } from '../../util/rng';
+import { bf16ToF32, toF32 } from '../../formats/dtype';
+import type { HostTensor } from '../../formats/safetensors';
 
+/** f32 data, or bf16 bits (Uint16Array) for base weight matrices stored that way */
 export class CpuTensor implements Tensor {
-  constructor(readonly shape: number[], readonly data: Float32Array, readonly tag: MemTag) {}
+  constructor(readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag) {}
 }
 
 export interface CpuOptions {
@@ -51,13 +54,20 @@ export class CpuBackend implements Backend {
     }
   }
 
-  private make(shape: number[], data: Float32Array, tag: MemTag): CpuTensor {
+  private make(shape: number[], data: Float32Array | Uint16Array, tag: MemTag): CpuTensor {
     const t = new CpuTensor(shape, data, tag);
     this.mem.alloc(tag, data.byteLength);
     this.live.add(t);
     return t;
   }
+  /** f32 data (every tensor but a bf16 weight matrix) */
   private d(t: Tensor): Float32Array {
+    const x = (t as CpuTensor).data;
+    if (!(x instanceof Float32Array)) throw new Error(`internal: a bf16 tensor [${t.shape}] reached an op that needs f32`);
+    return x;
+  }
+  /** the data as stored: f32, or bf16 bits that the gemm widens while packing */
+  private raw(t: Tensor): Float32Array | Uint16Array {
     return (t as CpuTensor).data;
   }
 
@@ -68,8 +78,20 @@ export class CpuBackend implements Backend {
   zeros(shape: number[], tag: MemTag): Tensor {
     return this.make(shape, new Float32Array(numel(shape)), tag);
   }
+  uploadWeight(t: HostTensor, shape: number[]): Tensor {
+    if (t.dtype === 'BF16') return this.make(shape, t.data as Uint16Array, 'weights');
+    return this.make(shape, toF32(t.dtype, t.data), 'weights');
+  }
+  toF32(t: Tensor): Tensor {
+    const x = this.raw(t);
+    if (x instanceof Float32Array) return t;
+    const out = this.make([...t.shape], bf16ToF32(x), t.tag);
+    this.free(t);
+    return out;
+  }
   read(t: Tensor): Float32Array {
-    return this.d(t);
+    const x = this.raw(t);
+    return x instanceof Float32Array ? x : bf16ToF32(x);
   }
   write(t: Tensor, data: Float32Array): void {
     this.d(t).set(data);
@@ -78,7 +100,7 @@ export class CpuBackend implements Backend {
     for (const t of ts) {
       if (!t || !this.live.has(t as CpuTensor)) continue;
       this.live.delete(t as CpuTensor);
-      this.mem.free(t.tag, this.d(t).byteLength);
+      this.mem.free(t.tag, this.raw(t).byteLength);
     }
   }
 
@@ -91,7 +113,7 @@ export class CpuBackend implements Backend {
     const M = w.shape[0];
     if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
     const y = this.make([N, M], new Float32Array(N * M), 'activations');
-    this.gemm({ M: N, N: M, K, a: this.d(x), b: this.d(w), transB: true, c: this.d(y) });
+    this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), transB: true, c: this.d(y) });
     if (b) {
       const yd = this.d(y);
       const bd = this.d(b);
@@ -104,7 +126,7 @@ export class CpuBackend implements Backend {
     const [N, M] = dy.shape;
     const K = w.shape[1];
     const dx = into ?? this.make([N, K], new Float32Array(N * K), 'activations');
-    this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.d(w), c: this.d(dx), beta: into ? 1 : 0 });
+    this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), c: this.d(dx), beta: into ? 1 : 0 });
     return dx;
   }
 
@@ -124,7 +146,15 @@ export class CpuBackend implements Backend {
 
   embedding(ids: Int32Array, table: Tensor): Tensor {
     const C = table.shape[1];
-    return this.make([ids.length, C], ref.embeddingForward(ids, this.d(table), C), 'activations');
+    const t = this.raw(table);
+    if (t instanceof Float32Array) return this.make([ids.length, C], ref.embeddingForward(ids, t, C), 'activations');
+    const out = new Float32Array(ids.length * C); // rows of a bf16 table, widened
+    const V = table.shape[0];
+    for (let n = 0; n < ids.length; n++) {
+      if (!(ids[n] >= 0 && ids[n] < V)) throw new RangeError(`token id ${ids[n]} is outside the embedding table (${V} rows)`);
+      bf16ToF32(t.subarray(ids[n] * C, ids[n] * C + C), out.subarray(n * C, n * C + C));
+    }
+    return this.make([ids.length, C], out, 'activations');
   }
 
   rmsnorm(x: Tensor, w: Tensor, eps: number) {

@@ -7,6 +7,7 @@
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { bf16ToF32 } from '../../formats/dtype';
 import gemmWasm from '../../../../build/gemm.wasm';
 import elementwiseWasm from '../../../../build/elementwise.wasm';
 
@@ -15,7 +16,7 @@ export interface GemmArgs {
   N: number;
   K: number;
   a: Float32Array; // op(A) is (M, K): A is (M, K), or (K, M) when transA
-  b: Float32Array; // op(B) is (K, N): B is (K, N), or (N, K) when transB
+  b: Float32Array | Uint16Array; // op(B) is (K, N): B is (K, N), or (N, K) when transB; bf16 bits as Uint16Array
   transA?: boolean;
   transB?: boolean;
   c: Float32Array; // (M, N)
@@ -25,7 +26,8 @@ export interface GemmArgs {
 
 /** The reference: three loops, obviously correct. */
 export function matmulRef(g: GemmArgs): void {
-  const { M, N, K, a, b, c } = g;
+  const { M, N, K, a, c } = g;
+  const b = g.b instanceof Uint16Array ? bf16ToF32(g.b) : g.b;
   const alpha = g.alpha ?? 1;
   const beta = g.beta ?? 0;
   for (let i = 0; i < M; i++)
@@ -130,9 +132,9 @@ export class WasmGemm {
   }
 
   /** floats of WebAssembly memory one call holds: A (+ its packed copy), B raw + packed, C padded */
-  static floats(M: number, N: number, K: number, transA: boolean): number {
+  static floats(M: number, N: number, K: number, transA: boolean, bf16B = false): number {
     const Mp = (M + 3) & ~3, Np = (N + 7) & ~7;
-    return (transA ? Mp * K + M * K : M * K) + 2 * Np * K + Mp * Np;
+    return (transA ? Mp * K + M * K : M * K) + 2 * Np * K + Mp * Np + (bf16B ? (N * K + 1) >> 1 : 0);
   }
 
   gemm(g: GemmArgs): void {
@@ -143,7 +145,7 @@ export class WasmGemm {
       for (let i = 0; i < M * N; i++) g.c[i] = beta === 0 ? 0 : beta * g.c[i];
       return;
     }
-    if (WasmGemm.floats(M, N, K, !!g.transA) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
+    if (WasmGemm.floats(M, N, K, !!g.transA, g.b instanceof Uint16Array) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
     else this.gemmWhole(g);
   }
 
@@ -152,9 +154,9 @@ export class WasmGemm {
    * columns of C and of K, each block's operands copied out of A and B, its partial products added up.
    */
   /** the blocks [columns, K] a product is cut into so that each fits MAX_BYTES ([N, K]: not cut) */
-  static blocks(M: number, N: number, K: number, transA: boolean): [number, number] {
+  static blocks(M: number, N: number, K: number, transA: boolean, bf16B = false): [number, number] {
     let nb = (N + 7) & ~7, kb = K;
-    while (WasmGemm.floats(M, nb, kb, transA) * 4 > WasmGemm.MAX_BYTES && (nb > 8 || kb > 4)) {
+    while (WasmGemm.floats(M, nb, kb, transA, bf16B) * 4 > WasmGemm.MAX_BYTES && (nb > 8 || kb > 4)) {
       if (nb > 8 && (nb >= kb || kb <= 4)) nb = Math.max(8, ((nb >> 1) + 7) & ~7);
       else kb = Math.max(4, kb >> 1);
     }
@@ -162,19 +164,19 @@ export class WasmGemm {
   }
 
   /** floats of WebAssembly memory a product takes, cut into blocks or not */
-  static arenaFloats(M: number, N: number, K: number, transA: boolean): number {
-    const [nb, kb] = WasmGemm.blocks(M, N, K, transA);
-    return WasmGemm.floats(M, nb, kb, transA);
+  static arenaFloats(M: number, N: number, K: number, transA: boolean, bf16B = false): number {
+    const [nb, kb] = WasmGemm.blocks(M, N, K, transA, bf16B);
+    return WasmGemm.floats(M, nb, kb, transA, bf16B);
   }
 
   private gemmBlocked(g: GemmArgs): void {
     const { M, N, K } = g;
     const tA = !!g.transA, tB = !!g.transB;
-    const [nb, kb] = WasmGemm.blocks(M, N, K, tA);
+    const [nb, kb] = WasmGemm.blocks(M, N, K, tA, g.b instanceof Uint16Array);
     // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
-    const rowsOf = (x: Float32Array, cols: number, r0: number, rows: number, c0: number, w: number) => {
-      if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols);
-      const out = new Float32Array(rows * w);
+    const rowsOf = <T extends Float32Array | Uint16Array>(x: T, cols: number, r0: number, rows: number, c0: number, w: number): T => {
+      if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols) as T;
+      const out = (x instanceof Float32Array ? new Float32Array(rows * w) : new Uint16Array(rows * w)) as T;
       for (let r = 0; r < rows; r++) out.set(x.subarray((r0 + r) * cols + c0, (r0 + r) * cols + c0 + w), r * w);
       return out;
     };
@@ -208,14 +210,18 @@ export class WasmGemm {
     const pc = this.alloc(Mp * Np);
     const rawA = g.transA ? this.alloc(M * K) : 0;
     const rawB = this.alloc(N * K);
+    const bf16 = g.b instanceof Uint16Array ? this.alloc((N * K + 1) >> 1) : 0; // bf16 bits, widened into rawB
     const f = this.f32;
     const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
     const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
+    if (b instanceof Uint16Array) {
+      new Uint16Array(this.memory.buffer, bf16, N * K).set(b);
+      this.x.widen_bf16(bf16, N * K, rawB);
+    } else f.set(b, rawB >> 2);
     if (g.transA) {
       f.set(a, rawA >> 2);
       this.x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
     } else f.set(a, pa >> 2);
-    f.set(b, rawB >> 2);
     if (g.transB) this.packBt(rawB, K, N, pb, K * 4); // B is (N, K)
     else this.x.pack_b(rawB, K, N, N * 4, pb); // B is (K, N)
     // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B

@@ -365,4 +365,21 @@
       (call $gemm_jobs (local.get $table) (local.get $j) (i32.add (local.get $j) (i32.const 1)))
       (br $next)))
   )
+
+  ;; bf16 bits (n u16 at $src) → f32 at $dst: each value is its bits shifted into the high half
+  (func (export "widen_bf16") (param $src i32) (param $n i32) (param $dst i32)
+    (local $i i32)
+    (block $d (loop $l
+      (br_if $d (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (i32x4.shl (v128.load16x4_u (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_s (local.get $i) (local.get $n)))
+      (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (i32.shl (i32.load16_u (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l2)))
+  )
 )
