@@ -146,3 +146,11 @@ test('Ctrl-C during training keeps a checkpoint, exits 130, and --resume finishe
   assert.match(r.err, new RegExp(`resumed from .*${ck[0]}`));
   assert.equal(JSON.parse(r.out).steps, 400);
 });
+
+test('eval cuts long examples into overlapping pieces: every token after the first is scored once', () => {
+  const whole = JSON.parse(lorakit('eval', '--model', model, '--data', ds.ids, '--json').out);
+  const cut = JSON.parse(lorakit('eval', '--model', model, '--data', ds.ids, '--seq-len', '8', '--json').out);
+  assert.equal(cut.tokens, whole.tokens);
+  assert.ok(cut.sequences > whole.sequences);
+  assert.equal(lorakit('eval', '--model', model, '--data', ds.ids, '--seq-len', '1').code, 1);
+});

@@ -1,7 +1,7 @@
 /**
  * `lorakit eval`: mean next-token cross-entropy over every scored token. Each example is scored on its own
- * (labels are the inputs shifted by one); examples longer than seqLen are cut into seqLen-token pieces, each
- * scored on its own.
+ * (labels are the inputs shifted by one); an example longer than seqLen is cut into seqLen-token pieces that
+ * overlap by one token, so every token after the first is predicted exactly once, each piece on its own.
  */
 import { loadExamples } from './data/dataset';
 import { TextTokenizer } from './formats/tokenizer';
@@ -20,7 +20,7 @@ export function evaluateFile(model: LlamaModel, tok: TextTokenizer, data: string
   let tokens = 0;
   let sequences = 0;
   for (const e of examples) {
-    for (let s = 0; s + 1 < e.ids.length; s += seqLen) {
+    for (let s = 0; s + 1 < e.ids.length; s += seqLen - 1) {
       const n = Math.min(seqLen, e.ids.length - s); // inputs ids[s..s+n), the last has no target inside the piece
       const inputs = Int32Array.from(e.ids.slice(s, s + n));
       const targets = new Int32Array(n).fill(-1);

@@ -135,6 +135,7 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   const { model, tokenizer } = openModel(cfg.model, be);
   if (cfg.seqLen > model.spec.maxPositions)
     throw new UserError(`--seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions})`, cfg.model);
+  log(`reading and tokenizing ${cfg.data}…`);
   const data = prepareData(cfg.data, tokenizer, model.spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
   log(
     `data: ${data.examples} examples from ${data.files} file(s), ${data.tokens} tokens → ${data.train.count} train / ${data.eval.count} eval windows of ${cfg.seqLen}` +
