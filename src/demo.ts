@@ -53,15 +53,15 @@ async function main() {
   console.log(`   adapter (PEFT format): ${path.relative(root, r.adapterDir!)}/`);
   const { be } = createBackend('auto');
   const { model: m, tokenizer } = openModel(model, be, r.adapterDir);
-  const show = (label: string) => {
-    const g = generate(m, tokenizer, PROMPT, { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seed: 1 });
+  const show = async (label: string) => {
+    const g = await generate(m, tokenizer, PROMPT, { maxNewTokens: 40, temperature: 0.8, topP: 0.95, seed: 1 });
     console.log(`\n   ${label}:\n   ${JSON.stringify(PROMPT + g.text)}`);
   };
   console.log(`\n4. a sampled completion of ${JSON.stringify(PROMPT)} (temperature 0.8, top-p 0.95, seed 1)`);
   m.adapterEnabled = false;
-  show('base model (random weights)');
+  await show('base model (random weights)');
   m.adapterEnabled = true;
-  show('base model + the adapter just trained');
+  await show('base model + the adapter just trained');
   console.log(`\ndone in ${((Date.now() - t0) / 1000).toFixed(0)} s. Try: npx lorakit generate --model ${path.relative(root, model)} --adapter ${path.relative(root, r.adapterDir!)} --prompt "const "`);
 }
 

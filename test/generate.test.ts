@@ -38,21 +38,25 @@ test('temperature 1 sampling follows the softmax, and a seed repeats it', () => 
   assert.deepEqual(a, b);
 });
 
-test('generate: the same seed gives the same text, the adapter changes it, and bad settings are refused', () => {
+test('generate: the same seed gives the same text, the adapter changes it, it can be cancelled, and bad settings are refused', async () => {
   const dir = path.join(tmpDir('gen'), 'm');
   makeTinyModel(dir, { modelType: 'qwen2', std: 0.3 });
   const be = new CpuBackend();
   const { model, tokenizer } = openModel(dir, be);
   const opts = { maxNewTokens: 12, temperature: 0.9, topP: 0.9, seed: 4 };
-  const g1 = generate(model, tokenizer, 'The quick', opts);
-  assert.equal(generate(model, tokenizer, 'The quick', opts).text, g1.text);
+  const g1 = await generate(model, tokenizer, 'The quick', opts);
+  assert.equal((await generate(model, tokenizer, 'The quick', opts)).text, g1.text);
   assert.ok(g1.newTokens <= 12);
   model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ r: 4 }), be, new Rng(1));
   for (const m of model.adapter.modules.values()) be.write(m.B, Float32Array.from({ length: m.B.shape[0] * m.B.shape[1] }, () => 0.5));
   const greedy = { maxNewTokens: 12 };
-  const withA = generate(model, tokenizer, 'The quick', greedy).ids;
+  const withA = (await generate(model, tokenizer, 'The quick', greedy)).ids;
   model.adapterEnabled = false;
-  assert.notDeepEqual(generate(model, tokenizer, 'The quick', greedy).ids, withA);
-  assert.throws(() => generate(model, tokenizer, 'x', { topP: 0 }), /--top-p must be in \(0, 1\]/);
-  assert.throws(() => generate(model, tokenizer, 'x', { temperature: -1 }), /--temperature must be ≥ 0/);
+  assert.notDeepEqual((await generate(model, tokenizer, 'The quick', greedy)).ids, withA);
+  const ac = new AbortController();
+  let seen = 0;
+  const cut = await generate(model, tokenizer, 'The quick', { maxNewTokens: 50, signal: ac.signal, onText: () => ++seen === 3 && ac.abort() });
+  assert.ok(cut.newTokens < 50 && cut.newTokens >= 3, `${cut.newTokens} tokens`);
+  await assert.rejects(generate(model, tokenizer, 'x', { topP: 0 }), /--top-p must be in \(0, 1\]/);
+  await assert.rejects(generate(model, tokenizer, 'x', { temperature: -1 }), /--temperature must be ≥ 0/);
 });

@@ -159,7 +159,7 @@ const generateCmd: Command = {
     const { be } = createBackend(backendFrom(p));
     const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
     const prompt = need<string>(p, 'prompt');
-    const g = generate(model, tokenizer, prompt, {
+    const g = await generate(model, tokenizer, prompt, {
       maxNewTokens: (p['max-new-tokens'] as number) ?? 64,
       temperature: (p.temperature as number) ?? 0,
       topP: (p['top-p'] as number) ?? 1,

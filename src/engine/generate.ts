@@ -11,6 +11,8 @@ export interface GenerateOptions {
   topP?: number;
   seed?: number;
   onText?: (delta: string) => void;
+  /** stop early (between tokens); the text so far is returned */
+  signal?: AbortSignal;
 }
 
 export interface Generation {
@@ -45,7 +47,8 @@ export function sample(logits: Float32Array, n: number, temperature: number, top
   return order[keep - 1];
 }
 
-export function generate(model: LlamaModel, tok: TextTokenizer, prompt: string, o: GenerateOptions = {}): Generation {
+/** Generate a completion, yielding to the event loop between tokens so that a caller can cancel or stream. */
+export async function generate(model: LlamaModel, tok: TextTokenizer, prompt: string, o: GenerateOptions = {}): Promise<Generation> {
   const maxNew = o.maxNewTokens ?? 64;
   const temperature = o.temperature ?? 0;
   const topP = o.topP ?? 1;
@@ -78,6 +81,8 @@ export function generate(model: LlamaModel, tok: TextTokenizer, prompt: string, 
         }
       }
       feed = Int32Array.of(next);
+      await new Promise((r) => setImmediate(r));
+      if (o.signal?.aborted) break;
     }
   } finally {
     model.freeCache(cache);
