@@ -99,23 +99,26 @@ for (const shape of [
     fdCheck('attention/v', v, (x) => ref.attentionForward(q, k, x, shape).out, g, dv);
   });
 
-  test(`cpu backend attention (gemm path) matches the reference ${label}`, () => {
-    const be = new CpuBackend({ threads: 2 });
-    const { B, Tq, Tk, H, KV, D } = shape;
-    const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
-    const want = ref.attentionForward(q, k, v, shape);
-    const wantB = ref.attentionBackward(g, q, k, v, want.probs, shape);
-    const tq = be.upload(q, [B * Tq, H * D], 'activations');
-    const tk = be.upload(k, [B * Tk, KV * D], 'activations');
-    const tv = be.upload(v, [B * Tk, KV * D], 'activations');
-    const got = be.attention(tq, tk, tv, shape);
-    assertClose(be.read(got.out), want.out, 1e-5, 1e-4, 'out');
-    const gb = be.attentionBackward(be.upload(g, [B * Tq, H * D], 'activations'), tq, tk, tv, got.saved, shape);
-    assertClose(be.read(gb.dq), wantB.dq, 1e-5, 1e-4, 'dq');
-    assertClose(be.read(gb.dk), wantB.dk, 1e-5, 1e-4, 'dk');
-    assertClose(be.read(gb.dv), wantB.dv, 1e-5, 1e-4, 'dv');
-    be.dispose();
-  });
+  test(`cpu backend attention (WebAssembly path) matches the reference ${label}`, () => attentionParity(shape));
+}
+
+/** the CPU backend's attention, forward and backward, against the reference on random inputs */
+function attentionParity(shape: ref.AttnShape): void {
+  const be = new CpuBackend({ threads: 2 });
+  const { B, Tq, Tk, H, KV, D } = shape;
+  const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
+  const want = ref.attentionForward(q, k, v, shape);
+  const wantB = ref.attentionBackward(g, q, k, v, want.probs, shape);
+  const tq = be.upload(q, [B * Tq, H * D], 'activations');
+  const tk = be.upload(k, [B * Tk, KV * D], 'activations');
+  const tv = be.upload(v, [B * Tk, KV * D], 'activations');
+  const got = be.attention(tq, tk, tv, shape);
+  assertClose(be.read(got.out), want.out, 1e-5, 1e-4, 'out');
+  const gb = be.attentionBackward(be.upload(g, [B * Tq, H * D], 'activations'), tq, tk, tv, got.saved, shape);
+  assertClose(be.read(gb.dq), wantB.dq, 1e-5, 1e-4, 'dq');
+  assertClose(be.read(gb.dk), wantB.dk, 1e-5, 1e-4, 'dk');
+  assertClose(be.read(gb.dv), wantB.dv, 1e-5, 1e-4, 'dv');
+  be.dispose();
 }
 
 test('the memory tracker counts live and peak bytes by tag', () => {
@@ -159,20 +162,7 @@ test('attention processed one head at a time (a tiny scratch budget) gives the s
   const keep = ATTN_CHUNK_BYTES;
   setAttnChunkBytes(1024);
   try {
-    const shape = { B: 2, Tq: 9, Tk: 9, H: 4, KV: 2, D: 8 };
-    const be = new CpuBackend({ threads: 2 });
-    const { B, Tq, Tk, H, KV, D } = shape;
-    const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
-    const want = ref.attentionForward(q, k, v, shape);
-    const wantB = ref.attentionBackward(g, q, k, v, want.probs, shape);
-    const tq = be.upload(q, [B * Tq, H * D], 'activations'), tk = be.upload(k, [B * Tk, KV * D], 'activations'), tv = be.upload(v, [B * Tk, KV * D], 'activations');
-    const got = be.attention(tq, tk, tv, shape);
-    assertClose(be.read(got.out), want.out, 1e-5, 1e-4, 'out');
-    const gb = be.attentionBackward(be.upload(g, [B * Tq, H * D], 'activations'), tq, tk, tv, got.saved, shape);
-    assertClose(be.read(gb.dq), wantB.dq, 1e-5, 1e-4, 'dq');
-    assertClose(be.read(gb.dk), wantB.dk, 1e-5, 1e-4, 'dk');
-    assertClose(be.read(gb.dv), wantB.dv, 1e-5, 1e-4, 'dv');
-    be.dispose();
+    attentionParity({ B: 2, Tq: 9, Tk: 9, H: 4, KV: 2, D: 8 });
   } finally {
     setAttnChunkBytes(keep);
   }
