@@ -84,7 +84,7 @@ export function parseSpec(c: any, file = 'config.json'): ModelSpec {
     rmsEps: typeof c.rms_norm_eps === 'number' ? c.rms_norm_eps : 1e-6,
     rope: parseRope(c, file),
     maxPositions: c.max_position_embeddings ?? 2048,
-    tieEmbeddings: c.tie_word_embeddings ?? (mt === 'llama' || mt === 'mistral' ? false : false),
+    tieEmbeddings: c.tie_word_embeddings ?? false, // the default of every supported architecture
     qkvBias: mt === 'qwen2' || attentionBias,
     oBias: mt !== 'qwen2' && attentionBias,
     mlpBias: c.mlp_bias === true,

@@ -1,7 +1,8 @@
 /**
- * The CPU backend: matmuls (linear layers, LoRA, attention) in the WebAssembly SIMD gemm on all cores, the rest
- * in the TypeScript reference ops. With `{ wasm: false }` every matmul runs in the reference loops instead,
- * which is how the tests check the fast path against the spec on whole models.
+ * The CPU backend: matmuls (linear layers, LoRA, attention) in the WebAssembly SIMD gemm on all cores;
+ * softmax, cross-entropy and SwiGLU in WebAssembly SIMD on this thread; the rest (norms, RoPE, AdamW, …) in the
+ * TypeScript reference ops. With `{ wasm: false }` everything runs in the reference ops instead, which is how
+ * the tests check the fast paths against the spec on whole models.
  */
 import {
   AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel,
@@ -205,6 +206,7 @@ export class CpuBackend implements Backend {
     g.arenaReset();
     const go = g.put(this.d(gate)), uo = g.put(this.d(up)), ho = g.alloc(n);
     g.ew.swiglu(go, uo, ho, (n + 3) & ~3);
+    this.syncWorkspace();
     return this.make([...gate.shape], g.mem().slice(ho >> 2, (ho >> 2) + n), 'activations');
   }
   swigluBackward(dh: Tensor, gate: Tensor, up: Tensor) {
@@ -217,6 +219,7 @@ export class CpuBackend implements Backend {
     g.arenaReset();
     const dho = g.put(this.d(dh)), go = g.put(this.d(gate)), uo = g.put(this.d(up));
     g.ew.swiglu_backward(dho, go, uo, (n + 3) & ~3);
+    this.syncWorkspace();
     const f = g.mem();
     return {
       dgate: this.make([...gate.shape], f.slice(go >> 2, (go >> 2) + n), 'activations'),
@@ -274,6 +277,7 @@ export class CpuBackend implements Backend {
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
     const V = logits.shape[1];
     const r = this.wasm ? crossEntropyWasm(this.wasm, this.d(logits), targets, V, gradScale) : ref.crossEntropy(this.d(logits), targets, V, gradScale);
+    if (this.wasm) this.syncWorkspace();
     return {
       loss: this.make([1], Float32Array.of(r.loss), 'workspace'),
       count: r.count,
