@@ -43,11 +43,13 @@ export function matmulRef(g: GemmArgs): void {
 }
 
 // Control block (Int32 slots): [0] generation, [1] done count, [4..17) the call's arguments, then one mode slot
-// per worker (0 idle, 1 gemm_steal, 2 jobs_steal).
+// per worker (0 idle, 1 gemm_steal, 2 jobs_steal, 3 gemv_steal).
 const GEN = 0;
 const DONE = 1;
 const ARGS = 4;
 const MODES = ARGS + 13;
+/** products with at most this many rows of x·Wᵀ (decoding) take the matrix-vector path */
+const GEMV_MAX_ROWS = 4;
 /** byte address in WebAssembly memory of the work-stealing counter; the arena starts after it */
 const COUNTER = 0;
 const ARENA = 64;
@@ -56,7 +58,7 @@ const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctl, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const { gemm_steal, jobs_steal } = inst.exports;
+const { gemm_steal, jobs_steal, gemv_steal } = inst.exports;
 const c = new Int32Array(ctl);
 let seen = 0;
 for (;;) {
@@ -66,6 +68,7 @@ for (;;) {
   const a = c.subarray(${ARGS}, ${ARGS} + 13);
   if (c[o] === 1) gemm_steal(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
   else if (c[o] === 2) jobs_steal(a[0], a[1], a[2]);
+  else if (c[o] === 3) gemv_steal(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
 }
@@ -145,8 +148,41 @@ export class WasmGemm {
       for (let i = 0; i < M * N; i++) g.c[i] = beta === 0 ? 0 : beta * g.c[i];
       return;
     }
-    if (WasmGemm.floats(M, N, K, !!g.transA, g.b instanceof Uint16Array) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
+    if (g.transB && !g.transA && M <= GEMV_MAX_ROWS) this.gemv(g);
+    else if (WasmGemm.floats(M, N, K, !!g.transA, g.b instanceof Uint16Array) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
     else this.gemmWhole(g);
+  }
+
+  /**
+   * x·Wᵀ for a few rows (decoding): no packing, W read once straight from a copy of its rows, in blocks of rows
+   * that fit MAX_BYTES, threads taking rows from a counter.
+   */
+  private gemv(g: GemmArgs): void {
+    const { M, N, K } = g;
+    const alpha = g.alpha ?? 1;
+    const beta = g.beta ?? 0;
+    const bf16 = g.b instanceof Uint16Array;
+    const perRow = K * (bf16 ? 2 : 4) + M * 4;
+    const rows = Math.max(1, Math.min(N, Math.floor((WasmGemm.MAX_BYTES - M * K * 4) / perRow)));
+    for (let n0 = 0; n0 < N; n0 += rows) {
+      const n = Math.min(rows, N - n0);
+      this.arenaReset();
+      const xo = this.put(g.a.length === M * K ? g.a : g.a.subarray(0, M * K));
+      const wo = this.alloc(bf16 ? (n * K + 1) >> 1 : n * K);
+      const yo = this.alloc(M * n);
+      const w = g.b.subarray(n0 * K, (n0 + n) * K);
+      if (w instanceof Uint16Array) new Uint16Array(this.memory.buffer, wo, n * K).set(w);
+      else this.f32.set(w, wo >> 2);
+      const threads = n * K < WasmGemm.PARALLEL_MIN / 4 ? 1 : this.threads;
+      const chunk = Math.max(1, Math.ceil(n / (8 * threads)));
+      this.dispatch(3, threads, [xo, M, wo, bf16 ? 1 : 0, K, n, yo, COUNTER, chunk]);
+      const f = this.mem();
+      for (let m = 0; m < M; m++)
+        for (let j = 0; j < n; j++) {
+          const i = m * N + n0 + j;
+          g.c[i] = alpha * f[(yo >> 2) + m * n + j] + (beta === 0 ? 0 : beta * g.c[i]);
+        }
+    }
   }
 
   /**
@@ -254,7 +290,7 @@ export class WasmGemm {
   }
 
   /** Start `n` threads (this one included) on kernel `mode` with `args`, and wait for all of them. */
-  private dispatch(mode: 1 | 2, n: number, args: number[]): void {
+  private dispatch(mode: 1 | 2 | 3, n: number, args: number[]): void {
     Atomics.store(new Int32Array(this.memory.buffer, COUNTER, 1), 0, 0);
     const c = this.ctl;
     c.set(args, ARGS);
@@ -262,8 +298,8 @@ export class WasmGemm {
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    if (mode === 1) (this.x.gemm_steal as (...a: number[]) => void)(...args);
-    else (this.x.jobs_steal as (...a: number[]) => void)(...args);
+    const kernel = ['', 'gemm_steal', 'jobs_steal', 'gemv_steal'][mode];
+    (this.x[kernel] as (...a: number[]) => void)(...args);
     const want = this.threads - 1;
     for (;;) {
       const d = Atomics.load(c, DONE);
