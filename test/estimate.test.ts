@@ -17,6 +17,7 @@ const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number][] =
   ['qwen3, q/v only, no dropout', { modelType: 'qwen3', headDim: 24 }, { r: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, 3, 33],
   ['qwen2 tied, long sequence', { modelType: 'qwen2', tied: true, configVocab: 1024 }, { r: 16, dropout: 0.05 }, 1, 200],
   ['llama bf16 (matrices held as bf16)', { modelType: 'llama', dtype: 'BF16' }, { r: 8, dropout: 0.1 }, 2, 40],
+  ['mistral f16 (matrices held as f16)', { modelType: 'mistral', dtype: 'F16' }, { r: 4, dropout: 0 }, 2, 24],
 ];
 
 for (const [name, opts, lora, B, T] of CASES)
@@ -43,9 +44,10 @@ for (const [name, opts, lora, B, T] of CASES)
     be.dispose();
   });
 
-test('bf16 checkpoints keep their weight matrices in bf16: half the memory, the same numbers as widening them first', () => {
-  const root = tmpDir('bf16');
-  makeTinyModel(path.join(root, 'b'), { modelType: 'llama', dtype: 'BF16' });
+for (const dtype of ['BF16', 'F16'] as const)
+test(`${dtype} checkpoints keep their weight matrices in ${dtype}: half the memory, the same numbers as widening them first`, () => {
+  const root = tmpDir('half');
+  makeTinyModel(path.join(root, 'b'), { modelType: 'llama', dtype });
   makeTinyModel(path.join(root, 'f'), { modelType: 'llama', dtype: 'F32' });
   const beB = new CpuBackend({ threads: 2 });
   const beF = new CpuBackend({ threads: 2 });

@@ -81,19 +81,24 @@ test('products too large for the WebAssembly memory run in blocks of columns and
   }
 });
 
-test('bf16 B operands (weights kept in bf16) are widened exactly, in the matrix and matrix-vector paths', async () => {
-  const { f32ToBf16 } = await import('../src/engine/formats/dtype');
+test('half-float B operands (weights kept in bf16 or f16) are widened exactly, in the matrix and matrix-vector paths', async () => {
+  const { f32ToBf16, f32ToF16 } = await import('../src/engine/formats/dtype');
   const g = new WasmGemm(2);
   try {
     for (const [M, N, K] of [[1, 37, 67], [3, 16, 8], [4, 300, 130], [5, 20, 9], [17, 33, 64]])
-      for (const transB of [true, false]) {
+      for (const transB of [true, false])
+      for (const bHalf of ['bf16', 'f16'] as const) {
         const a = rand(M * K);
-        const b = f32ToBf16(rand(K * N));
-        const got = { M, N, K, a, b, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
+        const f = rand(K * N);
+        f[0] = 3e-6; // an f16 subnormal
+        f[1] = -65504; // the largest f16
+        f[2] = -0;
+        const b = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
+        const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
         const want = { ...got, c: new Float32Array(M * N) };
         g.gemm(got);
         matmulRef(want);
-        assertClose(got.c, want.c, 2e-6 * K, 1e-5, `bf16 M=${M} N=${N} K=${K} tB=${transB}`);
+        assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB}`);
       }
   } finally {
     g.dispose();

@@ -30,6 +30,7 @@ function python(jobs: unknown[][]): any[] {
 const VARIANTS: [string, TinyModelOptions][] = [
   ['llama', { modelType: 'llama' }],
   ['llama-tied-bf16', { modelType: 'llama', tied: true, dtype: 'BF16' }],
+  ['qwen3-f16', { modelType: 'qwen3', dtype: 'F16' }],
   ['qwen2', { modelType: 'qwen2', shards: 2 }],
   ['qwen3', { modelType: 'qwen3', headDim: 24 }],
   ['mistral-window', { modelType: 'mistral', slidingWindow: 6 }],

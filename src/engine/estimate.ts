@@ -26,7 +26,7 @@ export interface Estimate {
   fits: boolean;
 }
 
-/** held weights: matrices in bf16 when the checkpoint is bf16, everything else (and f16 checkpoints) in f32 */
+/** held weights: matrices in their half precision when the checkpoint is bf16/f16, everything else in f32 */
 export function weightBytes(spec: ModelSpec): number {
   let n = 0;
   for (const [, shape] of expectedTensors(spec)) n += shape.reduce((a, b) => a * b, 1) * (shape.length === 2 && bf16Weights(spec) ? 2 : 4);
@@ -90,8 +90,8 @@ const up8 = (n: number) => (n + 7) & ~7;
 /** floats one gemm call holds in WebAssembly memory (gemm.ts: A in place or packed, B raw + packed, C padded) */
 const gemmFloats = (M: number, n: number, K: number, transA: boolean, bf16B = false) => WasmGemm.arenaFloats(M, n, K, transA, bf16B);
 
-/** weight matrices stay bf16 on the CPU when the checkpoint is bf16 (config.json's torch_dtype tells) */
-const bf16Weights = (spec: ModelSpec) => /bfloat16|bf16/i.test(spec.torchDtype ?? '');
+/** weight matrices stay in half precision on the CPU when the checkpoint is bf16 or f16 (torch_dtype tells) */
+const bf16Weights = (spec: ModelSpec) => /bfloat16|bf16|float16|f16|half/i.test(spec.torchDtype ?? '');
 
 const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;
 

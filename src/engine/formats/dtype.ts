@@ -6,7 +6,7 @@ export type TypedArray = Float32Array | Uint16Array | Uint8Array | Int32Array | 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-export function bf16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
+export function bf16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
   const d = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
   for (let i = 0; i < src.length; i++) d[i] = src[i] << 16;
   return dst;
@@ -32,7 +32,7 @@ export function f16ToF32One(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-export function f16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
+export function f16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
   for (let i = 0; i < src.length; i++) dst[i] = f16ToF32One(src[i]);
   return dst;
 }

@@ -11,12 +11,12 @@ import { WasmGemm, matmulRef, GemmArgs, sharedGemm } from './gemm';
 import { attentionBackwardWasm, attentionForwardWasm } from './attention';
 import * as ref from './reference';
 import { Rng } from '../../util/rng';
-import { bf16ToF32, toF32 } from '../../formats/dtype';
+import { bf16ToF32, f16ToF32, toF32 } from '../../formats/dtype';
 import type { HostTensor } from '../../formats/safetensors';
 
-/** f32 data, or bf16 bits (Uint16Array) for base weight matrices stored that way */
+/** f32 data, or half-float bits (Uint16Array: bf16 or f16) for base weight matrices stored that way */
 export class CpuTensor implements Tensor {
-  constructor(readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag) {}
+  constructor(readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag, readonly half: 'bf16' | 'f16' = 'bf16') {}
 }
 
 export interface CpuOptions {
@@ -80,19 +80,32 @@ export class CpuBackend implements Backend {
     return this.make(shape, new Float32Array(numel(shape)), tag);
   }
   uploadWeight(t: HostTensor, shape: number[]): Tensor {
-    if (t.dtype === 'BF16') return this.make(shape, t.data as Uint16Array, 'weights');
+    if (t.dtype === 'BF16' || t.dtype === 'F16') {
+      const w = this.make(shape, t.data as Uint16Array, 'weights');
+      return t.dtype === 'F16' ? this.relabel(w, 'f16') : w;
+    }
     return this.make(shape, toF32(t.dtype, t.data), 'weights');
+  }
+  private relabel(t: CpuTensor, half: 'bf16' | 'f16'): CpuTensor {
+    const out = new CpuTensor(t.shape, t.data, t.tag, half);
+    this.live.delete(t);
+    this.live.add(out);
+    return out;
   }
   toF32(t: Tensor): Tensor {
     const x = this.raw(t);
     if (x instanceof Float32Array) return t;
-    const out = this.make([...t.shape], bf16ToF32(x), t.tag);
+    const out = this.make([...t.shape], this.widen(t as CpuTensor), t.tag);
     this.free(t);
     return out;
   }
+  private widen(t: CpuTensor, from = 0, to = t.data.length, dst?: Float32Array): Float32Array {
+    const x = (t.data as Uint16Array).subarray(from, to);
+    return t.half === 'f16' ? f16ToF32(x, dst) : bf16ToF32(x, dst);
+  }
   read(t: Tensor): Float32Array {
     const x = this.raw(t);
-    return x instanceof Float32Array ? x : bf16ToF32(x);
+    return x instanceof Float32Array ? x : this.widen(t as CpuTensor);
   }
   write(t: Tensor, data: Float32Array): void {
     this.d(t).set(data);
@@ -114,7 +127,7 @@ export class CpuBackend implements Backend {
     const M = w.shape[0];
     if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
     const y = this.make([N, M], new Float32Array(N * M), 'activations');
-    this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), transB: true, c: this.d(y) });
+    this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), bHalf: (w as CpuTensor).half, transB: true, c: this.d(y) });
     if (b) {
       const yd = this.d(y);
       const bd = this.d(b);
@@ -127,7 +140,7 @@ export class CpuBackend implements Backend {
     const [N, M] = dy.shape;
     const K = w.shape[1];
     const dx = into ?? this.make([N, K], new Float32Array(N * K), 'activations');
-    this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), c: this.d(dx), beta: into ? 1 : 0 });
+    this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), bHalf: (w as CpuTensor).half, c: this.d(dx), beta: into ? 1 : 0 });
     return dx;
   }
 
@@ -149,11 +162,11 @@ export class CpuBackend implements Backend {
     const C = table.shape[1];
     const t = this.raw(table);
     if (t instanceof Float32Array) return this.make([ids.length, C], ref.embeddingForward(ids, t, C), 'activations');
-    const out = new Float32Array(ids.length * C); // rows of a bf16 table, widened
+    const out = new Float32Array(ids.length * C); // rows of a half-float table, widened
     const V = table.shape[0];
     for (let n = 0; n < ids.length; n++) {
       if (!(ids[n] >= 0 && ids[n] < V)) throw new RangeError(`token id ${ids[n]} is outside the embedding table (${V} rows)`);
-      bf16ToF32(t.subarray(ids[n] * C, ids[n] * C + C), out.subarray(n * C, n * C + C));
+      this.widen(table as CpuTensor, ids[n] * C, ids[n] * C + C, out.subarray(n * C, n * C + C));
     }
     return this.make([ids.length, C], out, 'activations');
   }

@@ -7,7 +7,10 @@
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { bf16ToF32 } from '../../formats/dtype';
+import { bf16ToF32, f16ToF32 } from '../../formats/dtype';
+
+/** 0: B is f32; 1: bf16 bits; 2: f16 bits */
+const halfKind = (g: GemmArgs) => (g.b instanceof Uint16Array ? (g.bHalf === 'f16' ? 2 : 1) : 0);
 import gemmWasm from '../../../../build/gemm.wasm';
 import elementwiseWasm from '../../../../build/elementwise.wasm';
 
@@ -16,7 +19,9 @@ export interface GemmArgs {
   N: number;
   K: number;
   a: Float32Array; // op(A) is (M, K): A is (M, K), or (K, M) when transA
-  b: Float32Array | Uint16Array; // op(B) is (K, N): B is (K, N), or (N, K) when transB; bf16 bits as Uint16Array
+  b: Float32Array | Uint16Array; // op(B) is (K, N): B is (K, N), or (N, K) when transB; half floats as Uint16Array
+  /** what a Uint16Array B holds: bf16 (the default) or f16 bits */
+  bHalf?: 'bf16' | 'f16';
   transA?: boolean;
   transB?: boolean;
   c: Float32Array; // (M, N)
@@ -27,7 +32,7 @@ export interface GemmArgs {
 /** The reference: three loops, obviously correct. */
 export function matmulRef(g: GemmArgs): void {
   const { M, N, K, a, c } = g;
-  const b = g.b instanceof Uint16Array ? bf16ToF32(g.b) : g.b;
+  const b = g.b instanceof Uint16Array ? (g.bHalf === 'f16' ? f16ToF32(g.b) : bf16ToF32(g.b)) : g.b;
   const alpha = g.alpha ?? 1;
   const beta = g.beta ?? 0;
   for (let i = 0; i < M; i++)
@@ -149,7 +154,7 @@ export class WasmGemm {
       return;
     }
     if (g.transB && !g.transA && M <= GEMV_MAX_ROWS) this.gemv(g);
-    else if (WasmGemm.floats(M, N, K, !!g.transA, g.b instanceof Uint16Array) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
+    else if (WasmGemm.floats(M, N, K, !!g.transA, halfKind(g) > 0) * 4 > WasmGemm.MAX_BYTES) this.gemmBlocked(g);
     else this.gemmWhole(g);
   }
 
@@ -161,7 +166,8 @@ export class WasmGemm {
     const { M, N, K } = g;
     const alpha = g.alpha ?? 1;
     const beta = g.beta ?? 0;
-    const bf16 = g.b instanceof Uint16Array;
+    const kind = halfKind(g);
+    const bf16 = kind > 0; // any half type: two bytes a value
     const perRow = K * (bf16 ? 2 : 4) + M * 4;
     const rows = Math.max(1, Math.min(N, Math.floor((WasmGemm.MAX_BYTES - M * K * 4) / perRow)));
     for (let n0 = 0; n0 < N; n0 += rows) {
@@ -175,7 +181,7 @@ export class WasmGemm {
       else this.f32.set(w, wo >> 2);
       const threads = n * K < WasmGemm.PARALLEL_MIN / 4 ? 1 : this.threads;
       const chunk = Math.max(1, Math.ceil(n / (8 * threads)));
-      this.dispatch(3, threads, [xo, M, wo, bf16 ? 1 : 0, K, n, yo, COUNTER, chunk]);
+      this.dispatch(3, threads, [xo, M, wo, kind, K, n, yo, COUNTER, chunk]);
       const f = this.mem();
       for (let m = 0; m < M; m++)
         for (let j = 0; j < n; j++) {
@@ -208,7 +214,7 @@ export class WasmGemm {
   private gemmBlocked(g: GemmArgs): void {
     const { M, N, K } = g;
     const tA = !!g.transA, tB = !!g.transB;
-    const [nb, kb] = WasmGemm.blocks(M, N, K, tA, g.b instanceof Uint16Array);
+    const [nb, kb] = WasmGemm.blocks(M, N, K, tA, halfKind(g) > 0);
     // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
     const rowsOf = <T extends Float32Array | Uint16Array>(x: T, cols: number, r0: number, rows: number, c0: number, w: number): T => {
       if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols) as T;
@@ -225,7 +231,7 @@ export class WasmGemm {
         const k = Math.min(kb, K - k0);
         const a = tA ? rowsOf(g.a, M, k0, k, 0, M) : rowsOf(g.a, K, 0, M, k0, k); // (k, M) or (M, k)
         const b = tB ? rowsOf(g.b, K, n0, n, k0, k) : rowsOf(g.b, N, k0, k, n0, n); // (n, k) or (k, n)
-        this.gemmWhole({ M, N: n, K: k, a, b, c, transA: tA, transB: tB, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
+        this.gemmWhole({ M, N: n, K: k, a, b, c, transA: tA, transB: tB, bHalf: g.bHalf, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
       }
       if (!whole) for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
     }
@@ -246,13 +252,15 @@ export class WasmGemm {
     const pc = this.alloc(Mp * Np);
     const rawA = g.transA ? this.alloc(M * K) : 0;
     const rawB = this.alloc(N * K);
-    const bf16 = g.b instanceof Uint16Array ? this.alloc((N * K + 1) >> 1) : 0; // bf16 bits, widened into rawB
+    const half = halfKind(g);
+    const bf16 = half ? this.alloc((N * K + 1) >> 1) : 0; // half-float bits, widened into rawB
     const f = this.f32;
     const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
     const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
     if (b instanceof Uint16Array) {
       new Uint16Array(this.memory.buffer, bf16, N * K).set(b);
-      this.x.widen_bf16(bf16, N * K, rawB);
+      if (half === 1) this.x.widen_bf16(bf16, N * K, rawB);
+      else this.x.widen_f16(bf16, N * K, rawB);
     } else f.set(b, rawB >> 2);
     if (g.transA) {
       f.set(a, rawA >> 2);

@@ -383,7 +383,7 @@
       (br $l2)))
   )
 
-  ;; y (M × N) = x (M × K) · Wᵀ for small M (decoding one token): W (N × K, f32, or bf16 bits when $bf16) is read
+  ;; y (M × N) = x (M × K) · Wᵀ for small M (decoding one token): W (N × K; $bf16: 0 f32, 1 bf16, 2 f16 bits) is read
   ;; once, row by row; threads take chunks of $chunk rows of W from the counter at $ctr.
   (func (export "gemv_steal") (param $x i32) (param $M i32) (param $w i32) (param $bf16 i32) (param $K i32) (param $N i32)
         (param $y i32) (param $ctr i32) (param $chunk i32)
@@ -407,9 +407,11 @@
           (local.set $k (i32.const 0))
           (block $kdone (loop $ks
             (br_if $kdone (i32.ge_u (local.get $k) (local.get $k4)))
-            (if (local.get $bf16)
+            (if (i32.eq (local.get $bf16) (i32.const 1))
               (then (local.set $wv (i32x4.shl (v128.load16x4_u (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1)))) (i32.const 16))))
-              (else (local.set $wv (v128.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2)))))))
+              (else (if (i32.eq (local.get $bf16) (i32.const 2))
+                (then (local.set $wv (call $f16x4 (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1))))))
+                (else (local.set $wv (v128.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2)))))))))
             (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $wv) (v128.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2)))))))
             (local.set $k (i32.add (local.get $k) (i32.const 4)))
             (br $ks)))
@@ -418,9 +420,11 @@
           (block $tdone (loop $ts
             (br_if $tdone (i32.ge_u (local.get $k) (local.get $K)))
             (local.set $s (f32.add (local.get $s) (f32.mul
-              (if (result f32) (local.get $bf16)
+              (if (result f32) (i32.eq (local.get $bf16) (i32.const 1))
                 (then (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1)))) (i32.const 16))))
-                (else (f32.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2))))))
+                (else (if (result f32) (i32.eq (local.get $bf16) (i32.const 2))
+                  (then (f32x4.extract_lane 0 (call $f16x4 (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1))))))
+                  (else (f32.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2))))))))
               (f32.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2)))))))
             (local.set $k (i32.add (local.get $k) (i32.const 1)))
             (br $ts)))
@@ -430,5 +434,31 @@
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
         (br $rows)))
       (br $next)))
+  )
+
+  ;; four f16 values (bits at $p) as f32x4: shift the exponent and mantissa into place and rescale by 2^112
+  ;; (exact for normal and subnormal values), then inf/NaN get the all-ones exponent and the sign goes back on
+  (func $f16x4 (param $p i32) (result v128)
+    (local $h v128) (local $em v128) (local $v v128) (local $f v128)
+    (local.set $h (v128.load16x4_u (local.get $p)))
+    (local.set $em (v128.and (local.get $h) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)))
+    (local.set $v (i32x4.shl (local.get $em) (i32.const 13)))
+    (local.set $f (f32x4.mul (local.get $v) (v128.const i32x4 0x77800000 0x77800000 0x77800000 0x77800000)))
+    (local.set $f (v128.bitselect
+      (v128.or (local.get $v) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))
+      (local.get $f)
+      (i32x4.ge_u (local.get $em) (v128.const i32x4 0x7c00 0x7c00 0x7c00 0x7c00))))
+    (v128.or (local.get $f) (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)) (i32.const 16)))
+  )
+
+  ;; f16 bits (n u16 at $src) → f32 at $dst (n padded up to 4: the tail reads past the end, into slack)
+  (func (export "widen_f16") (param $src i32) (param $n i32) (param $dst i32)
+    (local $i i32)
+    (block $d (loop $l
+      (br_if $d (i32.ge_s (local.get $i) (local.get $n)))
+      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (call $f16x4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
   )
 )
