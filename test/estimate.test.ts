@@ -45,21 +45,21 @@ for (const [name, opts, lora, B, T] of CASES)
   });
 
 for (const dtype of ['BF16', 'F16'] as const)
-test(`${dtype} checkpoints keep their weight matrices in ${dtype}: half the memory, the same numbers as widening them first`, () => {
-  const root = tmpDir('half');
-  makeTinyModel(path.join(root, 'b'), { modelType: 'llama', dtype });
-  makeTinyModel(path.join(root, 'f'), { modelType: 'llama', dtype: 'F32' });
-  const beB = new CpuBackend({ threads: 2 });
-  const beF = new CpuBackend({ threads: 2 });
-  const b = openModel(path.join(root, 'b'), beB).model;
-  openModel(path.join(root, 'f'), beF);
-  const norms = b.spec.layers * 2 * b.spec.hidden * 4 + b.spec.hidden * 4; // norm weights stay f32
-  assert.equal(beB.mem.live.weights - norms, (beF.mem.live.weights - norms) / 2);
-  // the same model with every matrix widened to f32 in memory gives the same logits
-  const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 37) % 300);
-  const logits = () => beB.read(b.logits(b.forward(ids, 1, 12).acts.nf.y)).slice();
-  const before = logits();
-  for (const l of b.w.layers) for (const lin of Object.values(l.lin)) lin.w = beB.toF32(lin.w);
-  (b.w as { lmHead: unknown }).lmHead = beB.toF32(b.w.lmHead);
-  assert.deepEqual(logits(), before);
-});
+  test(`${dtype} checkpoints keep their weight matrices in ${dtype}: half the memory, the same numbers as widening them first`, () => {
+    const root = tmpDir('half');
+    makeTinyModel(path.join(root, 'b'), { modelType: 'llama', dtype });
+    makeTinyModel(path.join(root, 'f'), { modelType: 'llama', dtype: 'F32' });
+    const beB = new CpuBackend({ threads: 2 });
+    const beF = new CpuBackend({ threads: 2 });
+    const b = openModel(path.join(root, 'b'), beB).model;
+    openModel(path.join(root, 'f'), beF);
+    const norms = b.spec.layers * 2 * b.spec.hidden * 4 + b.spec.hidden * 4; // norm weights stay f32
+    assert.equal(beB.mem.live.weights - norms, (beF.mem.live.weights - norms) / 2);
+    // the same model with every matrix widened to f32 in memory gives the same logits
+    const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 37) % 300);
+    const logits = () => beB.read(b.logits(b.forward(ids, 1, 12).acts.nf.y)).slice();
+    const before = logits();
+    for (const l of b.w.layers) for (const lin of Object.values(l.lin)) lin.w = beB.toF32(lin.w);
+    (b.w as { lmHead: unknown }).lmHead = beB.toF32(b.w.lmHead);
+    assert.deepEqual(logits(), before);
+  });
