@@ -12,15 +12,17 @@ import { openModel } from '../src/engine/session';
 import { Rng } from '../src/engine/util/rng';
 import { tmpDir } from './helpers';
 
-const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number][] = [
+const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number, boolean?][] = [
   ['llama, all-linear, dropout', { modelType: 'llama' }, { r: 8, dropout: 0.1 }, 2, 48],
   ['qwen3, q/v only, no dropout', { modelType: 'qwen3', headDim: 24 }, { r: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, 3, 33],
   ['qwen2 tied, long sequence', { modelType: 'qwen2', tied: true, configVocab: 1024 }, { r: 16, dropout: 0.05 }, 1, 200],
   ['llama bf16 (matrices held as bf16)', { modelType: 'llama', dtype: 'BF16' }, { r: 8, dropout: 0.1 }, 2, 40],
   ['mistral f16 (matrices held as f16)', { modelType: 'mistral', dtype: 'F16' }, { r: 4, dropout: 0 }, 2, 24],
+  ['llama, gradient checkpointing, 4 layers', { modelType: 'llama', layers: 4 }, { r: 8, dropout: 0.1 }, 2, 48, true],
+  ['qwen2, gradient checkpointing, large vocabulary', { modelType: 'qwen2', layers: 3, configVocab: 4096 }, { r: 8, dropout: 0 }, 2, 64, true],
 ];
 
-for (const [name, opts, lora, B, T] of CASES)
+for (const [name, opts, lora, B, T, ckpt] of CASES)
   test(`the estimate is within 5% of the measured peak, by tag and in total: ${name}`, () => {
     const dir = path.join(tmpDir('est'), 'm');
     makeTinyModel(dir, opts);
@@ -31,9 +33,9 @@ for (const [name, opts, lora, B, T] of CASES)
     model.adapter.allocGrads(be);
     for (const p of model.adapter.params()) be.zeros([...p.t.shape], 'optimizer'), be.zeros([...p.t.shape], 'optimizer');
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % 300);
-    const r = model.lossAndGrad(ids, ids, B, T, 1 / (B * T), 1);
+    const r = model.lossAndGrad(ids, ids, B, T, 1 / (B * T), 1, !!ckpt);
     be.free(r.loss);
-    const est = estimateMemory({ spec: model.spec, lora: cfg, seqLen: T, batch: B });
+    const est = estimateMemory({ spec: model.spec, lora: cfg, seqLen: T, batch: B, gradCheckpoint: !!ckpt });
     const all = [...MEM_TAGS, 'total'] as const;
     const report = all.map((t) => `${t} ${est.bytes[t]}/${be.mem.peak[t]}`).join(', ');
     for (const tag of all) {

@@ -217,3 +217,25 @@ test('the LM head scored in row chunks gives the same loss and gradients as all 
     setLogitsChunkFloats(keep);
   }
 });
+
+test('gradient checkpointing gives bit-identical loss and gradients with less activation memory', () => {
+  const be = new CpuBackend();
+  const { model: m } = setup({ modelType: 'qwen3', layers: 4 }, be, { dropout: 0.1 });
+  randomizeB(m);
+  m.adapter!.allocGrads(be);
+  const x = ids(2 * 16, m.spec.vocabSize, 21);
+  const run = (ckpt: boolean) => {
+    m.adapter!.zeroGrads(be);
+    be.mem.resetPeak();
+    const r = m.lossAndGrad(x, x, 2, 16, 1 / 32, 7, ckpt);
+    const out = { loss: be.read(r.loss)[0], grads: m.adapter!.params().map((p) => be.read(p.g()!).slice()), peak: be.mem.peak.activations };
+    be.free(r.loss);
+    assert.equal(be.mem.live.activations, 0);
+    return out;
+  };
+  const plain = run(false);
+  const ckpt = run(true);
+  assert.equal(ckpt.loss, plain.loss);
+  ckpt.grads.forEach((g, i) => assert.deepEqual(g, plain.grads[i]));
+  assert.ok(ckpt.peak < 0.7 * plain.peak, `activation peak ${ckpt.peak} vs ${plain.peak}`);
+});

@@ -82,6 +82,13 @@ test('a run stopped at step k and resumed ends with the same adapter as an unint
   assert.deepEqual(rows(part), rows(full));
 });
 
+test('--grad-checkpoint trains the same adapter, bit for bit', async () => {
+  const out = path.join(root, 'ckpt');
+  await train(cfg({ out, gradCheckpoint: true }));
+  const a = fs.readFileSync(path.join(root, 'full', 'adapter', 'adapter_model.safetensors'));
+  assert.ok(a.equals(fs.readFileSync(path.join(out, 'adapter', 'adapter_model.safetensors'))));
+});
+
 test('resume refuses a changed configuration, and a fresh run refuses a used folder', async () => {
   const out = path.join(root, 'full');
   await assert.rejects(train(cfg({ out, lr: 1e-3 }), { resume: true }), /cannot resume: lr was 0.003 in this run, now 0.001/);

@@ -59,6 +59,7 @@ const trainCmd: Command = {
   --seq-len 512 --batch 4 --grad-accum 1 --lr 2e-4 --steps N | --epochs E (default 1 epoch)
   --warmup 0.03 (fraction, or steps if ≥ 1) --schedule cosine|linear|constant --weight-decay 0 --max-grad-norm 1
   --eval-split 0.05 --eval-every N --seed 0 --checkpoint-every N --keep-checkpoints 3
+  --grad-checkpoint    keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower
   --resume             continue the run in --out from its last checkpoint
   --backend auto|cpu|cpu-reference|webgpu   --json
 `,
@@ -67,7 +68,7 @@ const trainCmd: Command = {
       ...LORA_FLAGS, model: 'string', data: 'string', out: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number',
       epochs: 'number', warmup: 'number', schedule: 'string', 'eval-split': 'number', 'eval-every': 'number', seed: 'number',
       'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
-      'max-grad-norm': 'number', 'weight-decay': 'number',
+      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean',
     });
     noQuant(p);
     const schedule = (p.schedule as string) ?? 'cosine';
@@ -94,6 +95,7 @@ const trainCmd: Command = {
       maxGradNorm: (p['max-grad-norm'] as number) ?? 1,
       weightDecay: (p['weight-decay'] as number) ?? 0,
       backend: backendFrom(p),
+      gradCheckpoint: !!p['grad-checkpoint'],
     };
     const ac = new AbortController();
     const onSig = () => {
@@ -196,16 +198,16 @@ const mergeCmd: Command = {
 };
 
 const estimateCmd: Command = {
-  help: `lorakit estimate --model DIR [--rank 8] [--targets …] [--seq-len 512] [--batch 4] [--dropout 0.05] [--json]
+  help: `lorakit estimate --model DIR [--rank 8] [--targets …] [--seq-len 512] [--batch 4] [--dropout 0.05] [--grad-checkpoint] [--json]
   → bytes per tag (weights, lora, optimizer, activations, workspace), the total, and whether it fits the device
 `,
   async run(argv) {
-    const p = parseFlags(argv, { ...LORA_FLAGS, model: 'string', json: 'boolean', backend: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number' });
+    const p = parseFlags(argv, { ...LORA_FLAGS, model: 'string', json: 'boolean', backend: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number', 'grad-checkpoint': 'boolean' });
     noQuant(p);
     const spec = loadSpec(need(p, 'model'));
     const lora = loraFrom(p);
     if (!(Number.isInteger(lora.r) && lora.r > 0)) throw new UserError(`--rank must be a positive integer, got ${lora.r}`);
-    const e = estimateMemory({ spec, lora, seqLen: (p['seq-len'] as number) ?? 512, batch: (p.batch as number) ?? 4 });
+    const e = estimateMemory({ spec, lora, seqLen: (p['seq-len'] as number) ?? 512, batch: (p.batch as number) ?? 4, gradCheckpoint: !!p['grad-checkpoint'] });
     if (p.json) out(JSON.stringify(e));
     else {
       for (const [k, v] of Object.entries(e.bytes)) out(`${k.padEnd(12)} ${formatBytes(v)}`);

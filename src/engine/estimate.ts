@@ -17,6 +17,7 @@ export interface EstimateInput {
   lora: LoraConfig;
   seqLen: number;
   batch: number;
+  gradCheckpoint?: boolean;
 }
 
 export interface Estimate {
@@ -60,17 +61,24 @@ export function estimateMemory(e: EstimateInput): Estimate {
   // saved per layer and token: x, n1.y, q, k, v, attn.out, x2, n2.y, gate, up, h (+ rstd ×2, qk-norm copies)
   const perToken = 4 * C + 2 * H * D + 2 * KV * D + 3 * FF + 2 + (spec.qkNorm ? H * D + KV * D + H + KV : 0) + loraActs;
   const lse = e.batch * H * T; // attention keeps each row's log-sum-exp, not the probabilities
-  const saved = L * (N * perToken + lse);
+  // with checkpointing, the forward pass keeps each layer's input; one layer's activations are rebuilt at a time
+  const saved = e.gradCheckpoint ? L * N * C + N * (perToken - C) + lse : L * (N * perToken + lse);
   const top = N * (2 * C + 1); // last hidden state and final norm
   // the LM head scores rows in chunks (llama.ts headLoss): the hidden-state gradient, then one chunk's logits,
   // their gradient and, when the batch is cut, the chunk's slice of hidden states
   const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V)));
   const lossPeak = N * C + 2 * rows * V + (rows < N ? rows * C : 0);
+  // without checkpointing the peak is at the loss, every layer's activations saved; with it, either at the loss
+  // (layer inputs only) or in the last layer's backward pass (its rebuilt activations, dx and the SwiGLU gradients)
+  const activationPeak = () =>
+    e.gradCheckpoint
+      ? Math.max(L * N * C + top + lossPeak, saved + N * C + N * (3 * FF + C))
+      : saved + top + lossPeak;
   const bytes = {
     weights: weightBytes(spec),
     lora: 2 * trainable * f, // weights and gradients
     optimizer: 2 * trainable * f,
-    activations: (saved + top + lossPeak) * f,
+    activations: activationPeak() * f,
     workspace: 0,
     total: 0,
   };
