@@ -118,6 +118,22 @@ test('NaN/Inf stops the run without applying the update and keeps the last good 
   }
 });
 
+test('the memory estimate is checked before loading: checkpointing turns on when it makes the run fit, else a refusal with numbers', async () => {
+  const { estimateMemory } = await import('../src/engine/estimate');
+  const { loadSpec } = await import('../src/engine/formats/config');
+  const c = cfg({ out: path.join(root, 'mem1'), steps: 2, checkpointEvery: undefined });
+  const est = (gc: boolean) => estimateMemory({ spec: loadSpec(model), lora: c.lora, seqLen: c.seqLen, batch: c.batch, gradCheckpoint: gc }).bytes.total;
+  const between = Math.floor((est(true) + est(false)) / 2);
+  const lines: string[] = [];
+  const r = await train({ ...c, maxMemory: between }, { events: { onLog: (l) => lines.push(l) } });
+  assert.equal(r.status, 'completed');
+  assert.ok(lines.some((l) => /turning on gradient checkpointing/.test(l)), lines.join('\n'));
+  assert.equal(JSON.parse(fs.readFileSync(path.join(root, 'mem1', 'run.json'), 'utf8')).config.gradCheckpoint, true);
+  const out = path.join(root, 'mem2');
+  await assert.rejects(train({ ...c, out, maxMemory: Math.floor(est(true) / 2) }), /this run needs about .* even with gradient checkpointing .* try a smaller --batch or --seq-len/);
+  assert.ok(!fs.existsSync(out));
+});
+
 test('bad training settings are refused before anything is written', async () => {
   const out = path.join(root, 'bad');
   await assert.rejects(train(cfg({ out, lora: defaultLoraConfig({ r: 0 }) })), /rank must be a positive integer, got 0/);

@@ -59,7 +59,9 @@ const trainCmd: Command = {
   --seq-len 512 --batch 4 --grad-accum 1 --lr 2e-4 --steps N | --epochs E (default 1 epoch)
   --warmup 0.03 (fraction, or steps if ≥ 1) --schedule cosine|linear|constant --weight-decay 0 --max-grad-norm 1
   --eval-split 0.05 --eval-every N --seed 0 --checkpoint-every N --keep-checkpoints 3
-  --grad-checkpoint    keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower
+  --grad-checkpoint    keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower;
+                       turned on by itself when the estimate does not fit otherwise
+  --max-memory GiB     the memory the run must fit in (default 90% of RAM); checked before loading
   --resume             continue the run in --out from its last checkpoint
   --backend auto|cpu|cpu-reference|webgpu   --json
 `,
@@ -68,7 +70,7 @@ const trainCmd: Command = {
       ...LORA_FLAGS, model: 'string', data: 'string', out: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number',
       epochs: 'number', warmup: 'number', schedule: 'string', 'eval-split': 'number', 'eval-every': 'number', seed: 'number',
       'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
-      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean',
+      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number',
     });
     noQuant(p);
     const schedule = (p.schedule as string) ?? 'cosine';
@@ -96,6 +98,7 @@ const trainCmd: Command = {
       weightDecay: (p['weight-decay'] as number) ?? 0,
       backend: backendFrom(p),
       gradCheckpoint: !!p['grad-checkpoint'],
+      maxMemory: p['max-memory'] !== undefined ? (p['max-memory'] as number) * 2 ** 30 : undefined,
     };
     const ac = new AbortController();
     const onSig = () => {

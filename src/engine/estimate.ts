@@ -18,6 +18,8 @@ export interface EstimateInput {
   seqLen: number;
   batch: number;
   gradCheckpoint?: boolean;
+  /** memory to fit in; default: 90% of this machine's RAM */
+  limitBytes?: number;
 }
 
 export interface Estimate {
@@ -89,8 +91,8 @@ export function estimateMemory(e: EstimateInput): Estimate {
   // grow that memory later, while the logits are gone
   const fixed = bytes.weights + bytes.lora + bytes.optimizer + rope;
   bytes.total = fixed + Math.max(bytes.activations + arena.forward, bytes.activations - lossPeak * f + arena.all);
-  const device = { name: 'cpu (system memory)', bytes: os.totalmem() };
-  return { bytes, params: { base: params, trainable }, device, fits: bytes.total < 0.9 * device.bytes };
+  const device = e.limitBytes ? { name: 'the given limit', bytes: e.limitBytes } : { name: 'cpu (system memory)', bytes: os.totalmem() };
+  return { bytes, params: { base: params, trainable }, device, fits: bytes.total <= (e.limitBytes ?? 0.9 * device.bytes) };
 }
 
 const up8 = (n: number) => (n + 7) & ~7;

@@ -22,6 +22,8 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx';
 import { OptState, TrainerState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { ScheduleName, lrAt, warmupSteps } from './schedule';
 import { VERSION } from '../version';
+import { loadSpec } from '../formats/config';
+import { estimateMemory, formatBytes } from '../estimate';
 
 export interface TrainConfig {
   model: string;
@@ -46,6 +48,8 @@ export interface TrainConfig {
   backend: BackendName;
   /** keep only each layer's input and recompute the rest in the backward pass (less memory, ~⅓ more compute) */
   gradCheckpoint?: boolean;
+  /** memory the run must fit in (bytes); default 90% of RAM */
+  maxMemory?: number;
 }
 
 export interface StepMetrics {
@@ -110,6 +114,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(c.evalSplit >= 0 && c.evalSplit < 1)) throw new UserError(`--eval-split must be in [0, 1), got ${c.evalSplit}`);
   if (!(c.maxGradNorm >= 0)) throw new UserError(`max grad norm must be ≥ 0, got ${c.maxGradNorm}`);
   if (!(c.weightDecay >= 0)) throw new UserError(`weight decay must be ≥ 0, got ${c.weightDecay}`);
+  if (c.maxMemory !== undefined && !(c.maxMemory > 0)) throw new UserError(`--max-memory must be positive, got ${c.maxMemory / 2 ** 30}`);
 }
 
 /** Mean loss over the windows, in batches of `batch`. */
@@ -132,6 +137,7 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   const log = ev.onLog ?? (() => {});
   const runDir = path.resolve(cfg.out);
   const resumeFrom = checkRunFolder(cfg, runDir, !!opts.resume, log);
+  cfg = planMemory(cfg, log);
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend);
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer } = openModel(cfg.model, be);
@@ -162,6 +168,28 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
     await new Promise((r) => setImmediate(r)); // let cancellation and IPC in
   }
   return run.finish();
+}
+
+/**
+ * Check the memory estimate before anything is loaded. When the run does not fit but would with gradient
+ * checkpointing (same gradients, less memory), turn it on and say so; when it cannot fit, refuse with the numbers.
+ */
+function planMemory(cfg: TrainConfig, log: (l: string) => void): TrainConfig {
+  const spec = loadSpec(cfg.model);
+  const est = (gradCheckpoint: boolean) =>
+    estimateMemory({ spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint, limitBytes: cfg.maxMemory });
+  const e = est(!!cfg.gradCheckpoint);
+  log(`memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`);
+  if (e.fits) return cfg;
+  if (!cfg.gradCheckpoint && est(true).fits) {
+    log(`turning on gradient checkpointing: it brings the estimate down to ${formatBytes(est(true).bytes.total)}`);
+    return { ...cfg, gradCheckpoint: true };
+  }
+  const best = est(true);
+  throw new UserError(
+    `this run needs about ${formatBytes(best.bytes.total)} even with gradient checkpointing (weights ${formatBytes(best.bytes.weights)}, activations ${formatBytes(best.bytes.activations)}), more than ${formatBytes(e.device.bytes)} (${e.device.name}); try a smaller --batch or --seq-len`,
+    cfg.model,
+  );
 }
 
 /** Refuse a used folder without --resume, or a resume whose settings changed; returns the checkpoint to resume. */
