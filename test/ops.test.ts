@@ -146,7 +146,7 @@ test('WebAssembly cross-entropy and SwiGLU match the reference (odd sizes, ±30 
   assert.equal(got.count, want.count);
   assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
   assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
-  const n = 4099;
+  const n = (1 << 22) + 4099; // past one kernel slice (ELEMENTWISE_CHUNK), with an odd tail
   const gate = rand(n, 4), up = rand(n), dh = rand(n);
   const h = be.swiglu(be.upload(gate, [n], 'activations'), be.upload(up, [n], 'activations'));
   assertClose(be.read(h), ref.swigluForward(gate, up), 1e-6, 1e-5, 'swiglu');

@@ -11,6 +11,7 @@ import { expectedTensors, linearShape } from './model/weights';
 import { LOGITS_CHUNK_FLOATS } from './model/llama';
 import { attnScratchFloats, headsPerChunk } from './backend/cpu/attention';
 import { WasmGemm } from './backend/cpu/gemm';
+import { ELEMENTWISE_CHUNK } from './backend/cpu/cpu';
 
 export interface EstimateInput {
   spec: ModelSpec;
@@ -115,7 +116,7 @@ export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: 
   const N = B * T;
   const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V))); // the LM head's row chunks
   const bf = bf16Weights(spec);
-  let fwd = Math.max(gemmFloats(rows, V, C, false, bf), rows * V + 7 * rows, 3 * N * FF);
+  let fwd = Math.max(gemmFloats(rows, V, C, false, bf), rows * V + 7 * rows, 3 * Math.min(N * FF, ELEMENTWISE_CHUNK));
   let bwd = gemmFloats(rows, C, V, false, bf);
   for (const name of LINEAR_NAMES) {
     const [out, inp] = linearShape(spec, name);

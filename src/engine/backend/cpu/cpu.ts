@@ -19,6 +19,9 @@ export class CpuTensor implements Tensor {
   constructor(readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag, readonly half: 'bf16' | 'f16' = 'bf16') {}
 }
 
+/** elementwise kernels work through their operands in slices of this many values (bounded kernel memory) */
+export const ELEMENTWISE_CHUNK = 1 << 22;
+
 export interface CpuOptions {
   wasm?: boolean;
   threads?: number;
@@ -215,12 +218,17 @@ export class CpuBackend implements Backend {
   swiglu(gate: Tensor, up: Tensor): Tensor {
     const g = this.wasm;
     if (!g) return this.make([...gate.shape], ref.swigluForward(this.d(gate), this.d(up)), 'activations');
-    const n = this.d(gate).length;
-    g.arenaReset();
-    const go = g.put(this.d(gate)), uo = g.put(this.d(up)), ho = g.alloc(n);
-    g.ew.swiglu(go, uo, ho, (n + 3) & ~3);
+    const gd = this.d(gate), ud = this.d(up);
+    const h = new Float32Array(gd.length);
+    for (let i = 0; i < gd.length; i += ELEMENTWISE_CHUNK) {
+      const n = Math.min(ELEMENTWISE_CHUNK, gd.length - i);
+      g.arenaReset();
+      const go = g.put(gd.subarray(i, i + n)), uo = g.put(ud.subarray(i, i + n)), ho = g.alloc(n);
+      g.ew.swiglu(go, uo, ho, (n + 3) & ~3);
+      h.set(g.mem().subarray(ho >> 2, (ho >> 2) + n), i);
+    }
     this.syncWorkspace();
-    return this.make([...gate.shape], g.mem().slice(ho >> 2, (ho >> 2) + n), 'activations');
+    return this.make([...gate.shape], h, 'activations');
   }
   swigluBackward(dh: Tensor, gate: Tensor, up: Tensor) {
     const g = this.wasm;
@@ -228,16 +236,19 @@ export class CpuBackend implements Backend {
       const r = ref.swigluBackward(this.d(dh), this.d(gate), this.d(up));
       return { dgate: this.make([...gate.shape], r.dgate, 'activations'), dup: this.make([...up.shape], r.dup, 'activations') };
     }
-    const n = this.d(gate).length;
-    g.arenaReset();
-    const dho = g.put(this.d(dh)), go = g.put(this.d(gate)), uo = g.put(this.d(up));
-    g.ew.swiglu_backward(dho, go, uo, (n + 3) & ~3);
+    const dd = this.d(dh), gd = this.d(gate), ud = this.d(up);
+    const dgate = new Float32Array(gd.length), dup = new Float32Array(gd.length);
+    for (let i = 0; i < gd.length; i += ELEMENTWISE_CHUNK) {
+      const n = Math.min(ELEMENTWISE_CHUNK, gd.length - i);
+      g.arenaReset();
+      const dho = g.put(dd.subarray(i, i + n)), go = g.put(gd.subarray(i, i + n)), uo = g.put(ud.subarray(i, i + n));
+      g.ew.swiglu_backward(dho, go, uo, (n + 3) & ~3);
+      const f = g.mem();
+      dgate.set(f.subarray(go >> 2, (go >> 2) + n), i);
+      dup.set(f.subarray(uo >> 2, (uo >> 2) + n), i);
+    }
     this.syncWorkspace();
-    const f = g.mem();
-    return {
-      dgate: this.make([...gate.shape], f.slice(go >> 2, (go >> 2) + n), 'activations'),
-      dup: this.make([...up.shape], f.slice(uo >> 2, (uo >> 2) + n), 'activations'),
-    };
+    return { dgate: this.make([...gate.shape], dgate, 'activations'), dup: this.make([...up.shape], dup, 'activations') };
   }
 
   add(a: Tensor, b: Tensor): Tensor {
