@@ -43,6 +43,7 @@ test('folders honour .gitignore (nested, negated, dir-only), the usual ignores, 
     'huge.txt': 'x'.repeat((1 << 20) + 1),
     'package-lock.json': '{}',
   });
+  fs.symlinkSync(path.join(root, 'a.md'), path.join(root, 'link.md'));
   const r = readFolder(root);
   assert.deepEqual(r.files.map((f) => f.path), ['a.md', 'keep.log', 'src/deep/secret.txt', 'src/x.ts']);
   const why = Object.fromEntries(r.skipped.map((s) => [s.path, s.reason]));
@@ -56,6 +57,7 @@ test('folders honour .gitignore (nested, negated, dir-only), the usual ignores, 
   assert.equal(why['latin1.txt'], 'not UTF-8 text');
   assert.match(why['huge.txt'], /too large/);
   assert.match(why['package-lock.json'], /generated/);
+  assert.match(why['link.md'], /symbolic link/);
 });
 
 test('an empty folder or a folder of binaries is refused with the reasons', () => {

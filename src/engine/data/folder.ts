@@ -102,7 +102,10 @@ export function readFolder(root: string, maxBytes = MAX_FILE_BYTES): FolderText 
       const full = path.join(dir, e.name);
       const rel = path.relative(root, full);
       const isDir = e.isDirectory();
-      if (e.isSymbolicLink()) continue;
+      if (e.isSymbolicLink()) {
+        out.skipped.push({ path: rel, reason: 'symbolic link (not followed)' });
+        continue;
+      }
       if (isDir && ALWAYS_IGNORED.includes(e.name)) {
         out.skipped.push({ path: rel + '/', reason: 'ignored folder' });
         continue;
