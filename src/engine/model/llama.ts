@@ -137,8 +137,8 @@ export class LlamaModel {
     const W: LayerWeights = this.w.layers[l];
     const saves = new Map<LinearName, LoraSave>();
     const n1 = be.rmsnorm(x, W.inNorm, eps);
-    let qRaw = this.linFwd(n1.y, W.lin.q_proj, l, 'q_proj', ctx, saves);
-    let kRaw = this.linFwd(n1.y, W.lin.k_proj, l, 'k_proj', ctx, saves);
+    const qRaw = this.linFwd(n1.y, W.lin.q_proj, l, 'q_proj', ctx, saves);
+    const kRaw = this.linFwd(n1.y, W.lin.k_proj, l, 'k_proj', ctx, saves);
     const v = this.linFwd(n1.y, W.lin.v_proj, l, 'v_proj', ctx, saves);
     let qn: Norm | undefined, kn: Norm | undefined;
     let qIn = qRaw, kIn = kRaw;
