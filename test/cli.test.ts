@@ -63,6 +63,7 @@ test('bad input: one clear line naming the file, exit status 1, nothing written'
   const cfg = JSON.parse(fs.readFileSync(path.join(m3, 'config.json'), 'utf8'));
   fs.writeFileSync(path.join(m3, 'config.json'), JSON.stringify({ ...cfg, model_type: 'falcon' }));
   userError(lorakit('info', '--model', m3), path.join(m3, 'config.json'), /model_type "falcon" is not supported \(supported: llama, mistral, qwen2, qwen3\)/);
+  userError(lorakit('eval', '--model', path.join(root, 'missing'), '--data', ds.text), path.join(root, 'missing'), /model folder not found/);
   // a pickle checkpoint
   const m4 = path.join(bad, 'm4');
   fs.mkdirSync(m4);
@@ -96,6 +97,8 @@ test('bad input: one clear line naming the file, exit status 1, nothing written'
   makeTinyModel(small, { modelType: 'qwen2', hidden: 32, heads: 2, kvHeads: 1 });
   assert.equal(lorakit('train', '--model', small, '--data', ds.text, '--out', path.join(root, 'smallrun'), '--steps', '1', '--seq-len', '16').code, 0);
   userError(lorakit('eval', '--model', model, '--adapter', path.join(root, 'smallrun', 'adapter'), '--data', ds.text), 'adapter_model.safetensors', /module "model\.layers\.0\.self_attn\.q_proj": lora_A is \[8,32\]/);
+  // an adapter folder given as the model
+  userError(lorakit('eval', '--model', path.join(root, 'smallrun', 'adapter'), '--data', ds.text), path.join(root, 'smallrun', 'adapter'), /this is a PEFT adapter folder, not a model: pass it with --adapter/);
 });
 
 test('train → eval --json → merge → eval: the merged model scores as base + adapter', () => {

@@ -7,6 +7,7 @@ import { loadModel } from './model/weights';
 import { TextTokenizer } from './formats/tokenizer';
 import { UserError } from './errors';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface OpenModel {
   model: LlamaModel;
@@ -17,6 +18,8 @@ export interface OpenModel {
 export function openModel(dir: string, be: Backend, adapterDir?: string): OpenModel {
   if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
   if (!fs.statSync(dir).isDirectory()) throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
+  if (!fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'adapter_config.json')))
+    throw new UserError('this is a PEFT adapter folder, not a model: pass it with --adapter, and the base model with --model', dir);
   const { spec, weights } = loadModel(dir, be);
   const tokenizer = TextTokenizer.load(dir);
   if (tokenizer.vocabSize > spec.vocabSize)
