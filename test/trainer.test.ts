@@ -138,7 +138,6 @@ test('bad training settings are refused before anything is written', async () =>
   const out = path.join(root, 'bad');
   await assert.rejects(train(cfg({ out, lora: defaultLoraConfig({ r: 0 }) })), /rank must be a positive integer, got 0/);
   await assert.rejects(train(cfg({ out, lr: -1 })), /--lr must be a positive number, got -1/);
-  await assert.rejects(train(cfg({ out, seqLen: 4096 })), /--seq-len 4096 is longer than the model's max_position_embeddings \(2048\)/);
   assert.ok(!fs.existsSync(out));
 });
 
@@ -172,6 +171,31 @@ test('merge gives a model whose loss equals base + adapter, and a weighted merge
   // the base is untouched and merging over it is refused
   assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: model }), /outside the base model folder/);
   assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: merged }), /exists and is not empty/);
+});
+
+test('a --seq-len past max_position_embeddings is a warning, as in transformers, not an error', async () => {
+  const m = path.join(root, 'shortpos');
+  fs.cpSync(model, m, { recursive: true });
+  const c = JSON.parse(fs.readFileSync(path.join(m, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(m, 'config.json'), JSON.stringify({ ...c, max_position_embeddings: 16 }));
+  const lines: string[] = [];
+  const r = await train(cfg({ model: m, out: path.join(root, 'shortpos-run'), steps: 2 }), { events: { onLog: (l) => lines.push(l) } });
+  assert.equal(r.status, 'completed');
+  assert.ok(lines.some((l) => /warning: --seq-len 32 is longer than the model's max_position_embeddings \(16\)/.test(l)));
+});
+
+test('a model folder without tokenizer.json works on input_ids data and says why text data needs one', async () => {
+  const m = path.join(root, 'notok');
+  fs.cpSync(model, m, { recursive: true });
+  fs.rmSync(path.join(m, 'tokenizer.json'));
+  const ids = path.join(root, 'ids.jsonl');
+  fs.writeFileSync(ids, [1, 2, 3].map((k) => JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, i) => (i * k * 7) % 300) })).join('\n'));
+  const be = new CpuBackend();
+  const o = openModel(m, be);
+  assert.ok(evaluateFile(o.model, o.tokenizer, ids, Infinity).tokens === 57);
+  assert.throws(() => evaluateFile(o.model, o.tokenizer, path.join(data, 'doc0.md'), Infinity), /notok: no tokenizer.json: text data needs the model's tokenizer \(pre-tokenized input_ids data works without one\)/);
+  const r = await train(cfg({ model: m, data: ids, out: path.join(root, 'notok-run'), steps: 2, evalSplit: 0 }));
+  assert.equal(r.status, 'completed');
 });
 
 test('a tokenizer larger than the model\'s vocabulary is refused', () => {

@@ -135,19 +135,19 @@ const trainCmd: Command = {
 };
 
 const evalCmd: Command = {
-  help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len 2048] [--backend …] [--json]
+  help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len N] [--backend …] [--json]
   → {"loss": mean next-token cross-entropy over all scored tokens, "perplexity", "tokens", "sequences"}
-  Each example is scored on its own (pieces of at most --seq-len tokens, and never longer than the model's
-  max_position_embeddings).
+  Each example is scored on its own, whole; with --seq-len, longer ones are cut into N-token pieces that overlap
+  by one token, each scored on its own.
 `,
   async run(argv) {
     const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', json: 'boolean', quant: 'string', 'double-quant': 'boolean' });
     noQuant(p);
-    const seqLen = (p['seq-len'] as number) ?? 2048;
-    if (!(Number.isInteger(seqLen) && seqLen >= 2)) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
+    const seqLen = (p['seq-len'] as number) ?? Infinity;
+    if (!(seqLen === Infinity || (Number.isInteger(seqLen) && seqLen >= 2))) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
     const { be } = createBackend(backendFrom(p));
     const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
-    const r = evaluateFile(model, tokenizer, need(p, 'data'), Math.min(seqLen, model.spec.maxPositions));
+    const r = evaluateFile(model, tokenizer, need(p, 'data'), seqLen);
     if (p.json) out(JSON.stringify(r));
     else out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
   },

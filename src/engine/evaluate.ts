@@ -4,7 +4,7 @@
  * overlap by one token, so every token after the first is predicted exactly once, each piece on its own.
  */
 import { loadExamples } from './data/dataset';
-import { TextTokenizer } from './formats/tokenizer';
+import { Tokenizer } from './formats/tokenizer';
 import { LlamaModel } from './model/llama';
 
 export interface EvalResult {
@@ -14,13 +14,14 @@ export interface EvalResult {
   sequences: number;
 }
 
-export function evaluateFile(model: LlamaModel, tok: TextTokenizer, data: string, seqLen: number): EvalResult {
+export function evaluateFile(model: LlamaModel, tok: Tokenizer, data: string, seqLen: number): EvalResult {
   const { examples } = loadExamples(data, tok, model.spec.vocabSize);
   let sum = 0;
   let tokens = 0;
   let sequences = 0;
   for (const e of examples) {
-    for (let s = 0; s + 1 < e.ids.length; s += seqLen - 1) {
+    const step = Number.isFinite(seqLen) ? seqLen - 1 : e.ids.length;
+    for (let s = 0; s + 1 < e.ids.length; s += step) {
       const n = Math.min(seqLen, e.ids.length - s); // inputs ids[s..s+n), the last has no target inside the piece
       const inputs = Int32Array.from(e.ids.slice(s, s + n));
       const targets = new Int32Array(n).fill(-1);

@@ -1,7 +1,7 @@
 /** Text generation with a KV cache: greedy, or temperature with top-p (nucleus) sampling, adapter on or off. */
 import { UserError } from './errors';
 import { eosIds } from './formats/config';
-import { TextTokenizer } from './formats/tokenizer';
+import { Tokenizer } from './formats/tokenizer';
 import { LlamaModel } from './model/llama';
 import { Rng } from './util/rng';
 
@@ -48,7 +48,7 @@ export function sample(logits: Float32Array, n: number, temperature: number, top
 }
 
 /** Generate a completion, yielding to the event loop between tokens so that a caller can cancel or stream. */
-export async function generate(model: LlamaModel, tok: TextTokenizer, prompt: string, o: GenerateOptions = {}): Promise<Generation> {
+export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string, o: GenerateOptions = {}): Promise<Generation> {
   const maxNew = o.maxNewTokens ?? 64;
   const temperature = o.temperature ?? 0;
   const topP = o.topP ?? 1;

@@ -4,14 +4,14 @@ import { LoraAdapter } from './lora/adapter';
 import { loadAdapter } from './lora/peft';
 import { LlamaModel } from './model/llama';
 import { loadModel } from './model/weights';
-import { TextTokenizer } from './formats/tokenizer';
+import { NoTokenizer, TextTokenizer, Tokenizer } from './formats/tokenizer';
 import { UserError } from './errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export interface OpenModel {
   model: LlamaModel;
-  tokenizer: TextTokenizer;
+  tokenizer: Tokenizer;
   dir: string;
 }
 
@@ -21,7 +21,7 @@ export function openModel(dir: string, be: Backend, adapterDir?: string): OpenMo
   if (!fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'adapter_config.json')))
     throw new UserError('this is a PEFT adapter folder, not a model: pass it with --adapter, and the base model with --model', dir);
   const { spec, weights } = loadModel(dir, be);
-  const tokenizer = TextTokenizer.load(dir);
+  const tokenizer: Tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? TextTokenizer.load(dir) : new NoTokenizer(dir);
   if (tokenizer.vocabSize > spec.vocabSize)
     throw new UserError(`the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${spec.vocabSize}: they do not belong together`, dir);
   const model = new LlamaModel(spec, weights, be);

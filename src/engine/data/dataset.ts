@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
-import { ChatMessage, TextTokenizer } from '../formats/tokenizer';
+import { ChatMessage, Tokenizer } from '../formats/tokenizer';
 import { Rng } from '../util/rng';
 import { SkippedFile, asText, readFolder, summarizeSkipped } from './folder';
 
@@ -29,7 +29,7 @@ export interface LoadedData {
   files: number;
 }
 
-export function loadExamples(p: string, tok: TextTokenizer, vocabSize: number): LoadedData {
+export function loadExamples(p: string, tok: Tokenizer, vocabSize: number): LoadedData {
   if (!fs.existsSync(p)) throw new UserError('data not found', p);
   const st = fs.statSync(p);
   if (st.isDirectory()) {
@@ -54,7 +54,7 @@ export function loadExamples(p: string, tok: TextTokenizer, vocabSize: number): 
   return { examples: [{ ids, scored: ids.map(() => true), source: path.basename(p) }], skipped: [], kind: 'text', files: 1 };
 }
 
-function parseJsonl(text: string, file: string, tok: TextTokenizer, vocabSize: number): Example[] {
+function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: number): Example[] {
   const out: Example[] = [];
   const lines = text.split('\n');
   lines.forEach((line, i) => {
@@ -81,14 +81,14 @@ function parseJsonl(text: string, file: string, tok: TextTokenizer, vocabSize: n
   return out;
 }
 
-function textExample(text: string, tok: TextTokenizer, source: string): Example {
+function textExample(text: string, tok: Tokenizer, source: string): Example {
   const ids = tok.encode(text);
   if (tok.eosId !== undefined) ids.push(tok.eosId);
   return { ids, scored: ids.map(() => true), source };
 }
 
 /** prompt tokens (with the tokenizer's specials, e.g. BOS) unscored, then completion + EOS scored */
-function completionExample(prompt: string, completion: string, tok: TextTokenizer, source: string): Example {
+function completionExample(prompt: string, completion: string, tok: Tokenizer, source: string): Example {
   const p = tok.encode(prompt);
   const c = tok.encode(completion, false);
   if (tok.eosId !== undefined) c.push(tok.eosId);
@@ -99,7 +99,7 @@ function completionExample(prompt: string, completion: string, tok: TextTokenize
  * The conversation rendered by the chat template, cut where each message begins. An assistant message's
  * header (the generation prompt) is unscored; its content through the template's end-of-turn is scored.
  */
-function chatExample(messages: unknown, tok: TextTokenizer, source: string, bad: (m: string) => Error): Example {
+function chatExample(messages: unknown, tok: Tokenizer, source: string, bad: (m: string) => Error): Example {
   if (!Array.isArray(messages) || messages.length === 0) throw bad('"messages" must be a non-empty array');
   for (const m of messages)
     if (!m || typeof m.role !== 'string' || typeof m.content !== 'string') throw bad('each message needs string "role" and "content"');
@@ -208,7 +208,7 @@ export interface PreparedData {
   files: number;
 }
 
-export function prepareData(p: string, tok: TextTokenizer, vocabSize: number, T: number, evalSplit: number, seed: number): PreparedData {
+export function prepareData(p: string, tok: Tokenizer, vocabSize: number, T: number, evalSplit: number, seed: number): PreparedData {
   const d = loadExamples(p, tok, vocabSize);
   const pad = tok.eosId ?? 0;
   const tokens = d.examples.reduce((s, e) => s + e.ids.length, 0);

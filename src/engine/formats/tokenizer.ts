@@ -1,7 +1,7 @@
 /** `tokenizer.json` through @huggingface/tokenizers, and chat templates through @huggingface/jinja. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { UserError } from '../errors';
 import { readJson } from '../util/fsx';
@@ -11,8 +11,45 @@ export interface ChatMessage {
   content: string;
 }
 
-export class TextTokenizer {
-  private tok: Tokenizer;
+/** What the engine needs of a tokenizer. */
+export interface Tokenizer {
+  readonly eosId: number | undefined;
+  readonly bosId: number | undefined;
+  readonly vocabSize: number;
+  encode(text: string, addSpecial?: boolean): number[];
+  decode(ids: number[], skipSpecial?: boolean): string;
+  hasChatTemplate(): boolean;
+  applyChat(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
+}
+
+/**
+ * A model folder without tokenizer.json: pre-tokenized data (input_ids) still works; anything that needs text
+ * gets one clear error.
+ */
+export class NoTokenizer implements Tokenizer {
+  readonly eosId = undefined;
+  readonly bosId = undefined;
+  readonly vocabSize = 0;
+  constructor(readonly dir: string) {}
+  private missing(): never {
+    throw new UserError('no tokenizer.json: text data needs the model\'s tokenizer (pre-tokenized input_ids data works without one)', this.dir);
+  }
+  encode(): number[] {
+    return this.missing();
+  }
+  decode(): string {
+    return this.missing();
+  }
+  hasChatTemplate(): boolean {
+    return false;
+  }
+  applyChat(): string {
+    return this.missing();
+  }
+}
+
+export class TextTokenizer implements Tokenizer {
+  private tok: HfTokenizer;
   private template?: Template;
   readonly eosId: number | undefined;
   readonly bosId: number | undefined;
@@ -21,7 +58,7 @@ export class TextTokenizer {
   constructor(readonly dir: string, readonly json: any, readonly config: any) {
     const file = path.join(dir, 'tokenizer.json');
     try {
-      this.tok = new Tokenizer(json, config);
+      this.tok = new HfTokenizer(json, config);
     } catch (e: any) {
       throw new UserError(`cannot load tokenizer (${e.message})`, file);
     }

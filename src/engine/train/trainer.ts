@@ -142,7 +142,7 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer } = openModel(cfg.model, be);
   if (cfg.seqLen > model.spec.maxPositions)
-    throw new UserError(`--seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions})`, cfg.model);
+    log(`warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`);
   log(`reading and tokenizing ${cfg.data}…`);
   const data = prepareData(cfg.data, tokenizer, model.spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
   log(
