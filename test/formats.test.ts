@@ -131,3 +131,16 @@ test('fixture tokenizers round-trip text, add BOS where configured, and render c
   assert.equal(tq.bosId, undefined);
   assert.notEqual(tq.encode('hello')[0], 3);
 });
+
+test('transformers 5 configs: rope_parameters (flat or per attention type) and dtype', () => {
+  const base = { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 100 };
+  const flat = parseSpec({ ...base, model_type: 'qwen2', dtype: 'bfloat16', rope_parameters: { rope_type: 'default', rope_theta: 1e6 } });
+  assert.equal(flat.rope.theta, 1e6);
+  assert.equal(flat.rope.scaling, undefined);
+  assert.equal(flat.torchDtype, 'bfloat16');
+  const l3 = parseSpec({ ...base, model_type: 'llama', rope_parameters: { rope_type: 'llama3', rope_theta: 5e5, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+  assert.equal(l3.rope.theta, 5e5);
+  assert.equal(l3.rope.scaling?.type, 'llama3');
+  const nested = parseSpec({ ...base, model_type: 'llama', rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 123 } } });
+  assert.equal(nested.rope.theta, 123);
+});

@@ -85,6 +85,14 @@ def cmd_make_adapter(model_dir, out, r, alpha, rslora, targets, seed):
     print(json.dumps({"saved": out}))
 
 
+def cmd_resave_config(model_dir):
+    """Rewrite config.json the way this transformers version writes it (v5: rope_parameters, dtype)."""
+    from transformers import AutoConfig
+
+    AutoConfig.from_pretrained(model_dir).save_pretrained(model_dir)
+    print(json.dumps({"config": json.load(open(model_dir + "/config.json"))}))
+
+
 def cmd_load_adapter(model_dir, adapter_dir):
     from peft import PeftModel
     from safetensors.torch import load_file
@@ -95,7 +103,8 @@ def cmd_load_adapter(model_dir, adapter_dir):
     print(json.dumps({"lora_params": len(names), "keys": keys, "r": model.peft_config["default"].r}))
 
 
-COMMANDS = {"eval": cmd_eval, "make_adapter": cmd_make_adapter, "load_adapter": cmd_load_adapter, "jobs": cmd_jobs}
+COMMANDS = {"eval": cmd_eval, "make_adapter": cmd_make_adapter, "load_adapter": cmd_load_adapter, "resave_config": cmd_resave_config,
+            "jobs": cmd_jobs}
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]

@@ -66,7 +66,7 @@ export function parseSpec(c: any, file = 'config.json'): ModelSpec {
   if (heads % kvHeads !== 0) throw new UserError(`num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`, file);
   if (headDim % 2 !== 0) throw new UserError(`head dimension ${headDim} must be even for RoPE`, file);
   const hiddenAct = c.hidden_act ?? 'silu';
-  if (hiddenAct !== 'silu') throw new UserError(`hidden_act "${hiddenAct}" is not supported (only silu)`, file);
+  if (hiddenAct !== 'silu' && hiddenAct !== 'swish') throw new UserError(`hidden_act "${hiddenAct}" is not supported (only silu)`, file);
   const attentionBias = c.attention_bias === true;
   let slidingWindow: number | undefined;
   if (mt === 'mistral' && Number.isSafeInteger(c.sliding_window)) slidingWindow = c.sliding_window;
@@ -96,12 +96,19 @@ export function parseSpec(c: any, file = 'config.json'): ModelSpec {
   };
 }
 
+/**
+ * RoPE settings: transformers ≤ 4 writes `rope_theta` and `rope_scaling`; transformers 5 writes `rope_parameters`
+ * ({rope_type, rope_theta, …}, or one such object per attention type).
+ */
 function parseRope(c: any, file: string): RopeSpec {
-  const theta = c.rope_theta ?? 10000;
-  const rs = c.rope_scaling;
+  let rp = c.rope_parameters;
+  if (rp && typeof rp === 'object' && !('rope_type' in rp) && !('rope_theta' in rp)) rp = rp.full_attention ?? Object.values(rp)[0];
+  const theta = c.rope_theta ?? rp?.rope_theta ?? 10000;
+  if (!(typeof theta === 'number' && theta > 0)) throw new UserError(`rope_theta must be a positive number, got ${JSON.stringify(theta)}`, file);
+  const rs = c.rope_scaling ?? rp;
   if (rs == null) return { theta };
   const type = rs.rope_type ?? rs.type;
-  if (type === 'default') return { theta };
+  if (type === undefined || type === 'default') return { theta };
   if (type === 'llama3')
     return {
       theta,
