@@ -62,17 +62,17 @@ test('folders honour .gitignore (nested, negated, dir-only), the usual ignores, 
 
 test('an empty folder or a folder of binaries is refused with the reasons', () => {
   const empty = tmpDir('empty');
-  assert.throws(() => loadExamples(empty, tok, V), (e: unknown) => e instanceof UserError && /no text files to train on \(none skipped\)/.test(e.message) && e.message.startsWith(empty));
+  assert.throws(() => loadExamples(empty, tok, V, { appendEos: true }), (e: unknown) => e instanceof UserError && /no text files to train on \(none skipped\)/.test(e.message) && e.message.startsWith(empty));
   const bins = tmpDir('bins');
   tree(bins, { 'a.bin': Buffer.from([0, 1]), 'b.png': Buffer.from([1]) });
-  assert.throws(() => loadExamples(bins, tok, V), /no text files to train on \(2 skipped: 2 binary file type\)/);
+  assert.throws(() => loadExamples(bins, tok, V, { appendEos: true }), /no text files to train on \(2 skipped: 2 binary file type\)/);
 });
 
 test('prompt/completion scores only the completion and EOS', () => {
   const dir = tmpDir('pc');
   const f = path.join(dir, 'd.jsonl');
   fs.writeFileSync(f, JSON.stringify({ prompt: 'Q: why?', completion: ' Because.' }) + '\n');
-  const [e] = loadExamples(f, tok, V).examples;
+  const [e] = loadExamples(f, tok, V, { appendEos: true }).examples;
   const p = tok.encode('Q: why?');
   const c = tok.encode(' Because.', false);
   assert.deepEqual(e.ids, [...p, ...c, tok.eosId]);
@@ -88,7 +88,7 @@ test('messages score the assistant turns (content and end-of-turn), never their 
     { role: 'assistant', content: 'Hello there' },
   ];
   fs.writeFileSync(f, JSON.stringify({ messages }) + '\n');
-  const [e] = loadExamples(f, tok, V).examples;
+  const [e] = loadExamples(f, tok, V, { appendEos: true }).examples;
   const scoredText = tok.decode(e.ids.filter((_, i) => e.scored[i]), false);
   assert.equal(scoredText, 'Hello there<|im_end|>\n');
   assert.equal(tok.decode(e.ids, false), tok.applyChat(messages));
@@ -98,7 +98,7 @@ test('input_ids are used as given, with labels −100 unscored; text scores ever
   const dir = tmpDir('ids');
   const f = path.join(dir, 'd.jsonl');
   fs.writeFileSync(f, [JSON.stringify({ input_ids: [5, 6, 7] }), JSON.stringify({ input_ids: [1, 2, 3], labels: [-100, 2, 3] }), JSON.stringify({ text: 'abc' })].join('\n'));
-  const ex = loadExamples(f, tok, V).examples;
+  const ex = loadExamples(f, tok, V, { appendEos: true }).examples;
   assert.deepEqual(ex[0].ids, [5, 6, 7]);
   assert.deepEqual(ex[1].scored, [false, true, true]);
   assert.ok(ex[2].scored.every(Boolean));
@@ -118,11 +118,11 @@ test('bad JSONL lines are reported with their line numbers', () => {
   for (const [content, re] of cases) {
     const f = path.join(dir, 'd.jsonl');
     fs.writeFileSync(f, content);
-    assert.throws(() => loadExamples(f, tok, V), (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'), `${content} → ${re}`);
+    assert.throws(() => loadExamples(f, tok, V, { appendEos: true }), (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'), `${content} → ${re}`);
   }
   const latin = path.join(dir, 'latin.txt');
   fs.writeFileSync(latin, Buffer.from([0x63, 0xe9, 0x0a]));
-  assert.throws(() => loadExamples(latin, tok, V), /latin\.txt: not UTF-8 text; training data must be UTF-8 text/);
+  assert.throws(() => loadExamples(latin, tok, V, { appendEos: true }), /latin\.txt: not UTF-8 text; training data must be UTF-8 text/);
 });
 
 test('packing makes every scored token a target exactly once, with a padded, unscored tail', () => {
@@ -160,4 +160,15 @@ test('every fixture dataset form prepares into windows; a single text file split
   fs.writeFileSync(one, 'The quick brown fox jumps over the lazy dog. '.repeat(20));
   const p = prepareData(one, tok, V, 16, 0.2, 0);
   assert.ok(p.eval.count >= 1 && p.train.count >= 1);
+});
+
+test('eval reads data as the tokenizer gives it; training appends EOS to documents and completions', () => {
+  const dir = tmpDir('eos');
+  const f = path.join(dir, 'd.jsonl');
+  fs.writeFileSync(f, [JSON.stringify({ text: 'Hello there.' }), JSON.stringify({ prompt: 'Q', completion: ' A' })].join('\n'));
+  const asIs = loadExamples(f, tok, V, { appendEos: false }).examples;
+  const withEos = loadExamples(f, tok, V, { appendEos: true }).examples;
+  assert.deepEqual(asIs[0].ids, tok.encode('Hello there.'));
+  assert.deepEqual(withEos[0].ids, [...tok.encode('Hello there.'), tok.eosId]);
+  assert.deepEqual(withEos[1].ids, [...asIs[1].ids, tok.eosId]);
 });

@@ -1,6 +1,6 @@
 /**
- * `lorakit eval`: mean next-token cross-entropy over every scored token. Each example is scored on its own
- * (labels are the inputs shifted by one); an example longer than seqLen is cut into seqLen-token pieces that
+ * `lorakit eval`: mean next-token cross-entropy over every scored token. Each example is scored on its own, on
+ * the tokens the tokenizer gives (no EOS is added), labels being the inputs shifted by one; an example longer than seqLen is cut into seqLen-token pieces that
  * overlap by one token, so every token after the first is predicted exactly once, each piece on its own.
  */
 import { loadExamples } from './data/dataset';
@@ -15,7 +15,7 @@ export interface EvalResult {
 }
 
 export function evaluateFile(model: LlamaModel, tok: Tokenizer, data: string, seqLen: number): EvalResult {
-  const { examples } = loadExamples(data, tok, model.spec.vocabSize);
+  const { examples } = loadExamples(data, tok, model.spec.vocabSize, { appendEos: false });
   let sum = 0;
   let tokens = 0;
   let sequences = 0;

@@ -57,7 +57,7 @@ def eval_loss(model_dir, data, adapter_dir=None):
             scored = [l != -100 for l in row.get("labels", ids)]
         else:
             tok = tok or AutoTokenizer.from_pretrained(model_dir)
-            ids = tok(row["text"])["input_ids"] + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
+            ids = tok(row["text"])["input_ids"]
             scored = [True] * len(ids)
         x = torch.tensor([ids])
         with torch.no_grad():

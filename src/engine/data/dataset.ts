@@ -29,14 +29,18 @@ export interface LoadedData {
   files: number;
 }
 
-export function loadExamples(p: string, tok: Tokenizer, vocabSize: number): LoadedData {
+/**
+ * Read and tokenize examples. `appendEos` ends each document, text row and completion with EOS, as training wants
+ * (it separates packed documents and teaches the model to stop); eval leaves the tokens as the tokenizer gives them.
+ */
+export function loadExamples(p: string, tok: Tokenizer, vocabSize: number, opts: { appendEos: boolean }): LoadedData {
   if (!fs.existsSync(p)) throw new UserError('data not found', p);
+  const eos = opts.appendEos ? tok.eosId : undefined;
   const st = fs.statSync(p);
   if (st.isDirectory()) {
     const f = readFolder(p);
     if (f.files.length === 0)
       throw new UserError(`no text files to train on (${summarizeSkipped(f.skipped)})`, p);
-    const eos = tok.eosId;
     const examples = f.files.map((file) => {
       const ids = tok.encode(`${file.path}\n${file.text}`);
       if (eos !== undefined) ids.push(eos);
@@ -47,14 +51,14 @@ export function loadExamples(p: string, tok: Tokenizer, vocabSize: number): Load
   const buf = fs.readFileSync(p);
   const t = asText(buf);
   if ('reason' in t) throw new UserError(`${t.reason}; training data must be UTF-8 text`, p);
-  if (p.endsWith('.jsonl') || p.endsWith('.json')) return { examples: parseJsonl(t.text, p, tok, vocabSize), skipped: [], kind: 'jsonl', files: 1 };
+  if (p.endsWith('.jsonl') || p.endsWith('.json')) return { examples: parseJsonl(t.text, p, tok, vocabSize, eos), skipped: [], kind: 'jsonl', files: 1 };
   const ids = tok.encode(t.text);
-  if (tok.eosId !== undefined) ids.push(tok.eosId);
+  if (eos !== undefined) ids.push(eos);
   if (ids.length < 2) throw new UserError('the text is too short to train on', p);
   return { examples: [{ ids, scored: ids.map(() => true), source: path.basename(p) }], skipped: [], kind: 'text', files: 1 };
 }
 
-function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: number): Example[] {
+function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: number, eos: number | undefined): Example[] {
   const out: Example[] = [];
   const lines = text.split('\n');
   lines.forEach((line, i) => {
@@ -69,10 +73,10 @@ function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: numbe
     const bad = (msg: string) => new UserError(`line ${n}: ${msg}`, file);
     if (!row || typeof row !== 'object' || Array.isArray(row)) throw bad('expected a JSON object');
     const source = `${path.basename(file)}:${n}`;
-    if (typeof row.text === 'string') out.push(textExample(row.text, tok, source));
+    if (typeof row.text === 'string') out.push(textExample(row.text, tok, source, eos));
     else if ('prompt' in row || 'completion' in row) {
       if (typeof row.prompt !== 'string' || typeof row.completion !== 'string') throw bad('"prompt" and "completion" must both be strings');
-      out.push(completionExample(row.prompt, row.completion, tok, source));
+      out.push(completionExample(row.prompt, row.completion, tok, source, eos));
     } else if ('messages' in row) out.push(chatExample(row.messages, tok, source, bad));
     else if ('input_ids' in row) out.push(idsExample(row, vocabSize, source, bad));
     else throw bad('expected one of the fields "text", "prompt"+"completion", "messages" or "input_ids"');
@@ -81,17 +85,17 @@ function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: numbe
   return out;
 }
 
-function textExample(text: string, tok: Tokenizer, source: string): Example {
+function textExample(text: string, tok: Tokenizer, source: string, eos: number | undefined): Example {
   const ids = tok.encode(text);
-  if (tok.eosId !== undefined) ids.push(tok.eosId);
+  if (eos !== undefined) ids.push(eos);
   return { ids, scored: ids.map(() => true), source };
 }
 
-/** prompt tokens (with the tokenizer's specials, e.g. BOS) unscored, then completion + EOS scored */
-function completionExample(prompt: string, completion: string, tok: Tokenizer, source: string): Example {
+/** prompt tokens (with the tokenizer's specials, e.g. BOS) unscored, then the completion (+ EOS) scored */
+function completionExample(prompt: string, completion: string, tok: Tokenizer, source: string, eos: number | undefined): Example {
   const p = tok.encode(prompt);
   const c = tok.encode(completion, false);
-  if (tok.eosId !== undefined) c.push(tok.eosId);
+  if (eos !== undefined) c.push(eos);
   return { ids: [...p, ...c], scored: [...p.map(() => false), ...c.map(() => true)], source };
 }
 
@@ -209,7 +213,7 @@ export interface PreparedData {
 }
 
 export function prepareData(p: string, tok: Tokenizer, vocabSize: number, T: number, evalSplit: number, seed: number): PreparedData {
-  const d = loadExamples(p, tok, vocabSize);
+  const d = loadExamples(p, tok, vocabSize, { appendEos: true });
   const pad = tok.eosId ?? 0;
   const tokens = d.examples.reduce((s, e) => s + e.ids.length, 0);
   const split = splitExamples(d.examples, evalSplit, seed);
