@@ -198,7 +198,7 @@ test('a model folder without tokenizer.json works on input_ids data and says why
   assert.equal(r.status, 'completed');
 });
 
-test('a tokenizer larger than the model\'s vocabulary is refused', () => {
+test('a tokenizer larger than the model\'s vocabulary is refused when it produces an id past it', async () => {
   const m = path.join(root, 'smallvocab');
   fs.cpSync(model, m, { recursive: true });
   const c = JSON.parse(fs.readFileSync(path.join(m, 'config.json'), 'utf8'));
@@ -207,9 +207,13 @@ test('a tokenizer larger than the model\'s vocabulary is refused', () => {
   // with matching tensors but a larger tokenizer
   const tok = JSON.parse(fs.readFileSync(path.join(m, 'tokenizer.json'), 'utf8'));
   tok.model.vocab['extra-token'] = 384;
+  tok.added_tokens.push({ id: 384, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
   fs.writeFileSync(path.join(m, 'config.json'), JSON.stringify(c));
   fs.writeFileSync(path.join(m, 'tokenizer.json'), JSON.stringify(tok));
-  assert.throws(() => openModel(m, new CpuBackend({ wasm: false })), /the tokenizer has 385 tokens but config.json's vocab_size is 384/);
+  const o = openModel(m, new CpuBackend({ wasm: false })); // loads: input_ids data would work
+  const f = path.join(root, 'extra.jsonl');
+  fs.writeFileSync(f, JSON.stringify({ text: 'fine text' }) + '\n' + JSON.stringify({ text: 'uses <|extra|> here' }) + '\n');
+  assert.throws(() => evaluateFile(o.model, o.tokenizer, f, Infinity), /the tokenizer produced token id 384 \(in extra.jsonl:2\), past the model's vocab_size 384/);
 });
 
 test('an adapter made for another model is refused, naming the module', async () => {

@@ -22,8 +22,6 @@ export function openModel(dir: string, be: Backend, adapterDir?: string): OpenMo
     throw new UserError('this is a PEFT adapter folder, not a model: pass it with --adapter, and the base model with --model', dir);
   const { spec, weights } = loadModel(dir, be);
   const tokenizer: Tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? TextTokenizer.load(dir) : new NoTokenizer(dir);
-  if (tokenizer.vocabSize > spec.vocabSize)
-    throw new UserError(`the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${spec.vocabSize}: they do not belong together`, dir);
   const model = new LlamaModel(spec, weights, be);
   if (adapterDir) model.adapter = loadAdapter(adapterDir, spec, be);
   return { model, tokenizer, dir };

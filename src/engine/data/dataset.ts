@@ -36,6 +36,16 @@ export interface LoadedData {
 export function loadExamples(p: string, tok: Tokenizer, vocabSize: number, opts: { appendEos: boolean }): LoadedData {
   if (!fs.existsSync(p)) throw new UserError('data not found', p);
   const eos = opts.appendEos ? tok.eosId : undefined;
+  const d = readExamples(p, tok, vocabSize, eos);
+  // a tokenizer may know more tokens than the model has rows for (a mismatched pair); input_ids are checked per row
+  for (const e of d.examples)
+    for (const id of e.ids)
+      if (id >= vocabSize)
+        throw new UserError(`the tokenizer produced token id ${id} (in ${e.source}), past the model's vocab_size ${vocabSize}: the tokenizer and the model do not belong together`, p);
+  return d;
+}
+
+function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number | undefined): LoadedData {
   const st = fs.statSync(p);
   if (st.isDirectory()) {
     const f = readFolder(p);
