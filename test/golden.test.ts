@@ -31,6 +31,7 @@ const VARIANTS: [string, TinyModelOptions][] = [
   ['llama', { modelType: 'llama' }],
   ['llama-tied-bf16', { modelType: 'llama', tied: true, dtype: 'BF16' }],
   ['qwen3-f16', { modelType: 'qwen3', dtype: 'F16' }],
+  ['llama-biases', { modelType: 'llama', extraConfig: { attention_bias: true, mlp_bias: true } }],
   ['qwen2', { modelType: 'qwen2', shards: 2, ropeTheta: 1e6 }],
   ['qwen3', { modelType: 'qwen3', headDim: 24 }],
   ['mistral-window', { modelType: 'mistral', slidingWindow: 6 }],
