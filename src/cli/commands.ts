@@ -56,7 +56,7 @@ const trainCmd: Command = {
   --data PATH          a folder (honours .gitignore), a .txt/.md file, or .jsonl (text | prompt+completion | messages | input_ids)
   --out DIR            run folder (default runs/<time>): run.json, metrics.jsonl, checkpoints/, adapter/
   --rank 8 --alpha 16 --dropout 0.05 --targets all-linear|q_proj,v_proj,… --rslora
-  --seq-len 512 --batch 4 --grad-accum 1 --lr 2e-4 --steps N | --epochs E (default 1 epoch)
+  --seq-len 512 --batch 4 --grad-accum 1 --lr 2e-4 --steps N | --epochs E (default 3 epochs)
   --warmup 0.03 (fraction, or steps if ≥ 1) --schedule cosine|linear|constant --weight-decay 0 --max-grad-norm 1
   --eval-split 0.05 --eval-every N --seed 0 --checkpoint-every N --keep-checkpoints 3
   --grad-checkpoint    keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower;

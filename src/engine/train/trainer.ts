@@ -93,6 +93,9 @@ export interface TrainResult {
   backend: string;
 }
 
+/** without --steps or --epochs, as Hugging Face's Trainer */
+export const DEFAULT_EPOCHS = 3;
+
 /** The config fields that must not change between a run and its resume. */
 const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay'];
 
@@ -233,7 +236,7 @@ class Run {
     this.runFile = path.join(runDir, 'run.json');
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
     this.perStep = cfg.batch * cfg.gradAccum;
-    this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? 1) * data.train.count) / this.perStep));
+    this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? DEFAULT_EPOCHS) * data.train.count) / this.perStep));
     this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
     this.dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
     const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
