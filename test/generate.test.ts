@@ -57,6 +57,9 @@ test('generate: the same seed gives the same text, the adapter changes it, it ca
   let seen = 0;
   const cut = await generate(model, tokenizer, 'The quick', { maxNewTokens: 50, signal: ac.signal, onText: () => ++seen === 3 && ac.abort() });
   assert.ok(cut.newTokens < 50 && cut.newTokens >= 3, `${cut.newTokens} tokens`);
+  // --chat: the prompt goes through the chat template as a user turn, ending with the assistant's header
+  const chat = await generate(model, tokenizer, 'Hi', { maxNewTokens: 1, chat: true });
+  assert.equal(chat.promptTokens, tokenizer.encode('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n', false).length);
   await assert.rejects(generate(model, tokenizer, 'x', { topP: 0 }), /--top-p must be in \(0, 1\]/);
   await assert.rejects(generate(model, tokenizer, 'x', { temperature: -1 }), /--temperature must be ≥ 0/);
 });

@@ -154,12 +154,14 @@ const evalCmd: Command = {
 };
 
 const generateCmd: Command = {
-  help: `lorakit generate --model DIR --prompt TEXT [--adapter DIR] [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--seed 0] [--json]
+  help: `lorakit generate --model DIR --prompt TEXT [--adapter DIR] [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--seed 0]
+                 [--chat] [--json]
+  --chat   send the prompt as a user turn through the model's chat template
 `,
   async run(argv) {
     const p = parseFlags(argv, {
       model: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', temperature: 'number', 'top-p': 'number',
-      seed: 'number', backend: 'string', json: 'boolean',
+      seed: 'number', backend: 'string', json: 'boolean', chat: 'boolean',
     });
     const { be } = createBackend(backendFrom(p));
     const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
@@ -169,6 +171,7 @@ const generateCmd: Command = {
       temperature: (p.temperature as number) ?? 0,
       topP: (p['top-p'] as number) ?? 1,
       seed: (p.seed as number) ?? 0,
+      chat: !!p.chat,
       onText: p.json ? undefined : (d) => process.stdout.write(d),
     });
     if (p.json) out(JSON.stringify(g));

@@ -13,6 +13,8 @@ export interface GenerateOptions {
   onText?: (delta: string) => void;
   /** stop early (between tokens); the text so far is returned */
   signal?: AbortSignal;
+  /** render the prompt as a user turn with the model's chat template (and the assistant's header) */
+  chat?: boolean;
 }
 
 export interface Generation {
@@ -56,7 +58,8 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
   if (!(temperature >= 0)) throw new UserError(`--temperature must be ≥ 0, got ${temperature}`);
   if (!(topP > 0 && topP <= 1)) throw new UserError(`--top-p must be in (0, 1], got ${topP}`);
   const rng = new Rng(o.seed ?? 0);
-  const promptIds = tok.encode(prompt);
+  // a rendered chat template carries its own special tokens (as transformers' apply_chat_template encodes it)
+  const promptIds = o.chat ? tok.encode(tok.applyChat([{ role: 'user', content: prompt }], true), false) : tok.encode(prompt);
   if (promptIds.length === 0) throw new UserError('the prompt is empty');
   const stops = new Set([...eosIds(model.spec), ...(tok.eosId !== undefined ? [tok.eosId] : [])]);
   const n = Math.min(model.spec.vocabSize, tok.vocabSize);
