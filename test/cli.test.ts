@@ -119,6 +119,12 @@ test('train → eval --json → merge → eval: the merged model scores as base 
   assert.ok(Math.abs(mergedEval.loss - withA.loss) < 1e-5 * withA.loss, `${mergedEval.loss} vs ${withA.loss}`);
   const info = JSON.parse(lorakit('info', '--model', merged, '--json').out);
   assert.equal(info.spec.modelType, 'qwen2');
+  const runInfo = JSON.parse(lorakit('info', '--model', run, '--json').out);
+  assert.equal(runInfo.kind, 'run');
+  assert.equal(runInfo.status, 'completed');
+  assert.equal(runInfo.steps, 8);
+  assert.equal(runInfo.adapter, r.adapterDir);
+  assert.match(lorakit('info', '--model', run).out, /completed, 8 of 8 steps/);
   const g = lorakit('generate', '--model', model, '--adapter', r.adapterDir, '--prompt', 'Q: hello', '--max-new-tokens', '5', '--json');
   assert.equal(g.code, 0, g.err);
   assert.ok(JSON.parse(g.out).newTokens <= 5);

@@ -225,7 +225,8 @@ const estimateCmd: Command = {
 
 const infoCmd: Command = {
   help: `lorakit info --model DIR|FILE [--json]
-  Describes a model folder (architecture, parameters, dtypes, tokenizer), a .safetensors file, or a PEFT adapter folder.
+  Describes a model folder (architecture, parameters, dtypes, tokenizer), a .safetensors file, a PEFT adapter
+  folder, or a run folder (status, steps, losses, checkpoints, adapter).
 `,
   async run(argv) {
     const p = parseFlags(argv, { model: 'string', json: 'boolean' });

@@ -6,6 +6,7 @@ import { SafetensorsFile, TensorStore } from '../engine/formats/safetensors';
 import { TextTokenizer } from '../engine/formats/tokenizer';
 import { readAdapterConfig } from '../engine/lora/peft';
 import { formatBytes } from '../engine/estimate';
+import { readJson } from '../engine/util/fsx';
 import { DTYPE_BYTES } from '../engine/formats/dtype';
 
 export function describe(target: string): Record<string, unknown> & { text: string } {
@@ -15,6 +16,7 @@ export function describe(target: string): Record<string, unknown> & { text: stri
     const lines = tensors.map((t) => `${t.name}  ${t.dtype}  [${t.shape.join(', ')}]`);
     return { kind: 'safetensors', file: target, tensors, metadata: f.metadata, text: `${target}: ${tensors.length} tensors\n${lines.join('\n')}` };
   }
+  if (fs.existsSync(path.join(target, 'run.json'))) return describeRun(target);
   if (fs.existsSync(path.join(target, 'adapter_config.json'))) {
     const c = readAdapterConfig(target);
     const f = new SafetensorsFile(path.join(target, 'adapter_model.safetensors'));
@@ -50,4 +52,26 @@ export function describe(target: string): Record<string, unknown> & { text: stri
     tokenizer.present ? `tokenizer: ${tokenizer.vocab} tokens, eos ${tokenizer.eos}, bos ${tokenizer.bos ?? 'none'}, chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}` : `tokenizer: ${tokenizer.error}`,
   ].join('\n');
   return { kind: 'model', spec, params, bytes, dtypes, files: store.files.map((f) => path.basename(f.file)), tokenizer, text };
+}
+
+/** A run folder: its status, steps, losses, checkpoints and adapter. */
+function describeRun(dir: string): Record<string, unknown> & { text: string } {
+  const run = readJson(path.join(dir, 'run.json'));
+  const rows = fs.existsSync(path.join(dir, 'metrics.jsonl'))
+    ? fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    : [];
+  const steps = rows.filter((r) => 'loss' in r);
+  const evals = rows.filter((r) => 'eval_loss' in r);
+  const ckDir = path.join(dir, 'checkpoints');
+  const checkpoints = fs.existsSync(ckDir) ? fs.readdirSync(ckDir).filter((n) => /^step-\d+$/.test(n)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5))) : [];
+  const adapter = fs.existsSync(path.join(dir, 'adapter', 'adapter_config.json')) ? path.join(dir, 'adapter') : null;
+  const status = run.status ?? (steps.length ? 'stopped (resumable with --resume)' : 'not started');
+  const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
+  const text = [
+    `run ${dir}: ${status}, ${steps.length ? steps[steps.length - 1].step : 0} of ${run.totalSteps} steps on ${run.backend}`,
+    `model ${run.model?.dir}; data ${run.config?.data} (${run.data?.trainWindows} train / ${run.data?.evalWindows} eval windows)`,
+    `train loss ${f(steps[0]?.loss)} → ${f(steps[steps.length - 1]?.loss)}; eval loss ${f(evals[0]?.eval_loss)} → ${f(evals[evals.length - 1]?.eval_loss)}`,
+    `checkpoints: ${checkpoints.join(', ') || 'none'}; adapter: ${adapter ?? 'not written yet'}`,
+  ].join('\n');
+  return { kind: 'run', status, config: run.config, steps: steps.length, totalSteps: run.totalSteps, lastStep: steps[steps.length - 1] ?? null, lastEval: evals[evals.length - 1] ?? null, checkpoints, adapter, text };
 }
