@@ -1,6 +1,5 @@
 /** Opening a model folder: spec, weights on a backend, tokenizer, and optionally a PEFT adapter. */
 import { Backend } from './backend/backend';
-import { LoraAdapter } from './lora/adapter';
 import { loadAdapter } from './lora/peft';
 import { LlamaModel } from './model/llama';
 import { loadModel } from './model/weights';
@@ -25,9 +24,4 @@ export function openModel(dir: string, be: Backend, adapterDir?: string): OpenMo
   const model = new LlamaModel(spec, weights, be);
   if (adapterDir) model.adapter = loadAdapter(adapterDir, spec, be);
   return { model, tokenizer, dir };
-}
-
-export function attachAdapter(model: LlamaModel, adapter: LoraAdapter): void {
-  model.adapter = adapter;
-  model.adapterEnabled = true;
 }

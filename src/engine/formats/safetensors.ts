@@ -23,17 +23,20 @@ export interface HostTensor {
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
+/** PyTorch pickle checkpoints, which lorakit never loads */
+export const isPickle = (name: string) => /\.(bin|pt|pth|ckpt)$/.test(name);
+
+export function pickleRefused(file: string, what = 'convert the model to safetensors first'): UserError {
+  return new UserError(`pickle checkpoints are refused: loading them can run arbitrary code; ${what}`, file);
+}
+
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string> = {};
   private dataStart = 0;
 
   constructor(readonly file: string) {
-    if (file.endsWith('.bin') || file.endsWith('.pt') || file.endsWith('.pth') || file.endsWith('.ckpt'))
-      throw new UserError(
-        'pickle checkpoints are refused: loading them can run arbitrary code. Convert the model to safetensors first',
-        file,
-      );
+    if (isPickle(file)) throw pickleRefused(file);
     let fd: number;
     try {
       fd = fs.openSync(file, 'r');
@@ -184,12 +187,8 @@ export class TensorStore {
     const file = path.join(dir, single);
     if (!fs.existsSync(file)) {
       const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-      const pickle = entries.find((e) => /\.(bin|pt|pth|ckpt)$/.test(e));
-      if (pickle)
-        throw new UserError(
-          'pickle checkpoints are refused: loading them can run arbitrary code. Convert the model to safetensors first',
-          path.join(dir, pickle),
-        );
+      const pickle = entries.find(isPickle);
+      if (pickle) throw pickleRefused(path.join(dir, pickle));
       const other = entries.filter((e) => e.endsWith('.safetensors'));
       if (other.length === 1) {
         this.addFile(path.join(dir, other[0]));

@@ -9,7 +9,7 @@ import { sharedGemm } from '../backend/cpu/gemm';
 import { UserError } from '../errors';
 import { DType, DTYPE_BYTES, fromF32, parseFloatDType, toF32 } from '../formats/dtype';
 import { loadSpec } from '../formats/config';
-import { TensorStore, TensorToWrite, writeSafetensors } from '../formats/safetensors';
+import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../formats/safetensors';
 import { writeDirAtomic, readJson } from '../util/fsx';
 import { alphaFor, loraScale } from './config';
 import { readAdapterConfig, readAdapterTensors } from './peft';
@@ -82,7 +82,7 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
     for (const entry of fs.readdirSync(model)) {
       const from = path.join(model, entry);
       if (entry.endsWith('.safetensors') || !fs.statSync(from).isFile()) continue;
-      if (/\.(bin|pt|pth|ckpt)$/.test(entry)) continue;
+      if (isPickle(entry)) continue;
       fs.copyFileSync(from, path.join(tmp, entry));
     }
     if (outDtype) {

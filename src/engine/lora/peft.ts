@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Backend, Tensor } from '../backend/backend';
 import { UserError } from '../errors';
 import { ModelSpec } from '../formats/config';
-import { SafetensorsFile, writeSafetensors } from '../formats/safetensors';
+import { SafetensorsFile, pickleRefused, writeSafetensors } from '../formats/safetensors';
 import { linearShape } from '../model/weights';
 import { readJson, writeDirAtomic } from '../util/fsx';
 import { LINEAR_NAMES, LinearName, LoraConfig, alphaFor, loraScale, modulePath } from './config';
@@ -42,15 +42,16 @@ export function peftConfigJson(c: LoraConfig, targetNames: string[]): Record<str
   };
 }
 
+/** adapter_model.safetensors and adapter_config.json into an existing folder (checkpoints use it too) */
+export function writeAdapterFiles(dir: string, adapter: LoraAdapter, be: Backend): void {
+  const tensors = adapter.params().map((p) => ({ name: `${PREFIX}${p.name}`, dtype: 'F32' as const, shape: [...p.t.shape], data: be.read(p.t).slice() }));
+  writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(peftConfigJson(adapter.config, adapter.targetNames()), null, 2) + '\n');
+}
+
 export function saveAdapter(dir: string, adapter: LoraAdapter, be: Backend, extraFiles: Record<string, string> = {}): void {
   writeDirAtomic(dir, (tmp) => {
-    const tensors = [];
-    for (const m of adapter.modules.values()) {
-      tensors.push({ name: `${PREFIX}${m.path}.lora_A.weight`, dtype: 'F32' as const, shape: [...m.A.shape], data: be.read(m.A).slice() });
-      tensors.push({ name: `${PREFIX}${m.path}.lora_B.weight`, dtype: 'F32' as const, shape: [...m.B.shape], data: be.read(m.B).slice() });
-    }
-    writeSafetensors(path.join(tmp, 'adapter_model.safetensors'), tensors, { format: 'pt' });
-    fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(peftConfigJson(adapter.config, adapter.targetNames()), null, 2) + '\n');
+    writeAdapterFiles(tmp, adapter, be);
     for (const [name, text] of Object.entries(extraFiles)) fs.writeFileSync(path.join(tmp, name), text);
   });
 }
@@ -84,8 +85,7 @@ export function readAdapterConfig(dir: string): LoraConfig {
 export function readAdapterTensors(dir: string, spec: ModelSpec): Map<string, { name: LinearName; layer: number; A: Float32Array; B: Float32Array; r: number; inF: number; outF: number }> {
   const file = path.join(dir, 'adapter_model.safetensors');
   if (!fs.existsSync(file)) {
-    if (fs.existsSync(path.join(dir, 'adapter_model.bin')))
-      throw new UserError('pickle checkpoints are refused: loading them can run arbitrary code. Save the adapter with safe_serialization=True', path.join(dir, 'adapter_model.bin'));
+    if (fs.existsSync(path.join(dir, 'adapter_model.bin'))) throw pickleRefused(path.join(dir, 'adapter_model.bin'), 'save the adapter with safe_serialization=True');
     throw new UserError('no adapter_model.safetensors', dir);
   }
   const st = new SafetensorsFile(file);

@@ -9,7 +9,7 @@ import { Backend, Tensor } from '../backend/backend';
 import { UserError } from '../errors';
 import { SafetensorsFile, writeSafetensors } from '../formats/safetensors';
 import { LoraAdapter } from '../lora/adapter';
-import { peftConfigJson } from '../lora/peft';
+import { writeAdapterFiles } from '../lora/peft';
 import { writeDirAtomic, readJson } from '../util/fsx';
 
 export interface TrainerState {
@@ -36,8 +36,7 @@ export function saveCheckpoint(runDir: string, state: TrainerState, adapter: Lor
   const params = adapter.params();
   writeDirAtomic(dir, (tmp) => {
     const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: be.read(t).slice() });
-    writeSafetensors(path.join(tmp, 'adapter_model.safetensors'), params.map((p) => f32(`base_model.model.${p.name}`, p.t)), { format: 'pt' });
-    fs.writeFileSync(path.join(tmp, 'adapter_config.json'), JSON.stringify(peftConfigJson(adapter.config, adapter.targetNames()), null, 2) + '\n');
+    writeAdapterFiles(tmp, adapter, be);
     writeSafetensors(path.join(tmp, 'optimizer.safetensors'), [
       ...params.map((p, i) => f32(`${p.name}.exp_avg`, opt.m[i])),
       ...params.map((p, i) => f32(`${p.name}.exp_avg_sq`, opt.v[i])),
