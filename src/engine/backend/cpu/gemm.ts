@@ -29,6 +29,26 @@ export interface GemmArgs {
   beta?: number; // 0 overwrites C
 }
 
+/** A 4-bit weight matrix as the kernel reads it: packed codes, f32 block scales, the 16-value code table. */
+export interface QMatrix {
+  packed: Uint8Array;
+  scales: Float32Array;
+  table: Float32Array;
+  blocksize: number;
+  rows: number;
+  cols: number;
+}
+
+export interface QGemmArgs {
+  M: number;
+  x: Float32Array; // (M, K) row-major
+  w: QMatrix;
+  /** true: C = x·Wᵀ (K = cols, N = rows); false: C = x·W (K = rows, N = cols) */
+  trans: boolean;
+  c: Float32Array; // (M, N)
+  beta?: 0 | 1;
+}
+
 /** The reference: three loops, obviously correct. */
 export function matmulRef(g: GemmArgs): void {
   const { M, N, K, a, c } = g;
@@ -48,7 +68,7 @@ export function matmulRef(g: GemmArgs): void {
 }
 
 // Control block (Int32 slots): [0] generation, [1] done count, [4..17) the call's arguments, then one mode slot
-// per worker (0 idle, 1 gemm_steal, 2 jobs_steal, 3 gemv_steal).
+// per worker (0 idle, 1 gemm_steal, 2 jobs_steal, 3 gemv_steal, 4 qgemm_steal).
 const GEN = 0;
 const DONE = 1;
 const ARGS = 4;
@@ -63,7 +83,7 @@ const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctl, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const { gemm_steal, jobs_steal, gemv_steal } = inst.exports;
+const { gemm_steal, jobs_steal, gemv_steal, qgemm_steal } = inst.exports;
 const c = new Int32Array(ctl);
 let seen = 0;
 for (;;) {
@@ -74,6 +94,7 @@ for (;;) {
   if (c[o] === 1) gemm_steal(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]);
   else if (c[o] === 2) jobs_steal(a[0], a[1], a[2]);
   else if (c[o] === 3) gemv_steal(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
+  else if (c[o] === 4) qgemm_steal(a[0], index);
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
 }
@@ -298,7 +319,7 @@ export class WasmGemm {
   }
 
   /** Start `n` threads (this one included) on kernel `mode` with `args`, and wait for all of them. */
-  private dispatch(mode: 1 | 2 | 3, n: number, args: number[]): void {
+  private dispatch(mode: 1 | 2 | 3 | 4, n: number, args: number[]): void {
     Atomics.store(new Int32Array(this.memory.buffer, COUNTER, 1), 0, 0);
     const c = this.ctl;
     c.set(args, ARGS);
@@ -306,13 +327,57 @@ export class WasmGemm {
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    const kernel = ['', 'gemm_steal', 'jobs_steal', 'gemv_steal'][mode];
-    (this.x[kernel] as (...a: number[]) => void)(...args);
+    const kernel = ['', 'gemm_steal', 'jobs_steal', 'gemv_steal', 'qgemm_steal'][mode];
+    (this.x[kernel] as (...a: number[]) => void)(...(mode === 4 ? [args[0], 0] : args));
     const want = this.threads - 1;
     for (;;) {
       const d = Atomics.load(c, DONE);
       if (d >= want) break;
       Atomics.wait(c, DONE, d, 1000);
+    }
+  }
+
+  /**
+   * C (M, N) = x (M, K) · op(W) (+ C when beta = 1) for a 4-bit W (R × C): op(W) = Wᵀ (forward, K = C, N = R) or W
+   * (backward, K = R, N = C). Each thread dequantizes a few 8-column panels of op(W) into its own scratch and
+   * multiplies all rows of x by them, so the f32 weights exist only a few panels at a time.
+   */
+  qgemm(g: QGemmArgs): void {
+    const { M, w, trans } = g;
+    const K = trans ? w.cols : w.rows;
+    const N = trans ? w.rows : w.cols;
+    const beta = g.beta ?? 0;
+    if (M === 0 || N === 0) return;
+    const Np = (N + 7) & ~7, nP = Np / 8;
+    const n = M * N * K < WasmGemm.PARALLEL_MIN ? 1 : Math.min(this.threads, nP);
+    // panels a grab: a scratch of at most 256 KiB a thread, and enough grabs to share the work
+    const chunk = Math.max(1, Math.min(Math.floor((256 << 10) / (K * 32)), Math.ceil(nP / (4 * n))));
+    const fixed = (w.packed.length >> 2) + w.scales.length + 16 + 20 + n * chunk * K * 8 + 64;
+    const perRow = K + Np;
+    const rows = Math.max(4, Math.min(M, (Math.floor((WasmGemm.MAX_BYTES / 4 - fixed) / perRow) & ~3)));
+    this.arenaReset();
+    const qo = this.alloc((w.packed.length + 3) >> 2);
+    new Uint8Array(this.memory.buffer, qo, w.packed.length).set(w.packed);
+    const so = this.put(w.scales);
+    const to = this.put(w.table);
+    const params = this.alloc(20);
+    const scratch = this.alloc(n * chunk * K * 8);
+    const top = this.mark();
+    for (let m0 = 0; m0 < M; m0 += rows) {
+      const m = Math.min(rows, M - m0);
+      const Mp = (m + 3) & ~3;
+      this.release(top);
+      const pa = this.put(g.x.subarray(m0 * K, (m0 + m) * K));
+      const pc = this.alloc(Mp * Np);
+      const f = this.mem();
+      if (beta === 1) for (let i = 0; i < m; i++) f.set(g.c.subarray((m0 + i) * N, (m0 + i + 1) * N), (pc >> 2) + i * Np);
+      new Int32Array(this.memory.buffer, params, 20).set([
+        pa, pc, K, Np, Mp / 4, nP, K * 4, m, beta === 1 ? 1 : 0, COUNTER, chunk,
+        qo, so, to, Math.log2(w.blocksize), w.rows, w.cols, trans ? 1 : 0, scratch, chunk * K * 32,
+      ]);
+      this.dispatch(4, n, [params]);
+      const out = this.mem();
+      for (let i = 0; i < m; i++) g.c.set(out.subarray((pc >> 2) + i * Np, (pc >> 2) + i * Np + N), (m0 + i) * N);
     }
   }
 
