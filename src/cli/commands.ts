@@ -13,6 +13,10 @@ import { openModel } from '../engine/session';
 import { ScheduleName, SCHEDULES } from '../engine/train/schedule';
 import { TrainConfig, train } from '../engine/train/trainer';
 import { describe } from './info';
+import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType, checkBlocksize } from '../engine/quant/blockwise';
+import { QuantConfig } from '../engine/quant/weight';
+import { quantizeModel } from '../engine/quant/quantize';
+import { quantFor } from '../engine/model/weights';
 import { FlagSpec, Parsed, UsageError, need, parseFlags } from './args';
 
 interface Command {
@@ -23,9 +27,11 @@ interface Command {
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
+const QUANT_FLAGS: FlagSpec = { quant: 'string', 'double-quant': 'boolean', blocksize: 'number' };
+
 const LORA_FLAGS: FlagSpec = {
   rank: 'number', alpha: 'number', dropout: 'number', targets: 'string', rslora: 'boolean',
-  'seq-len': 'number', batch: 'number', quant: 'string', 'double-quant': 'boolean',
+  'seq-len': 'number', batch: 'number', ...QUANT_FLAGS,
 };
 
 function loraFrom(p: Parsed): LoraConfig {
@@ -38,11 +44,22 @@ function loraFrom(p: Parsed): LoraConfig {
   });
 }
 
-function noQuant(p: Parsed): void {
-  if (p.quant !== undefined && p.quant !== 'none')
-    throw new UserError(`--quant ${p.quant}: 4-bit bases (QLoRA) are not in this version yet; use --quant none`);
-  if (p['double-quant']) throw new UserError('--double-quant needs --quant nf4|fp4, which is not in this version yet');
+/** --quant none|nf4|fp4 [--double-quant] [--blocksize 64]: null for none */
+function quantFrom(p: Parsed, dflt = 'none'): QuantConfig | null {
+  const q = (p.quant as string) ?? dflt;
+  if (q === 'none') {
+    if (p['double-quant'] || p.blocksize !== undefined) throw new UsageError('--double-quant and --blocksize need --quant nf4|fp4');
+    return null;
+  }
+  if (!QUANT_TYPES.includes(q as QuantType)) throw new UsageError(`--quant must be none, nf4 or fp4, got "${q}"`);
+  const blocksize = (p.blocksize as number) ?? DEFAULT_BLOCKSIZE;
+  checkBlocksize(blocksize, '--blocksize');
+  return { type: q as QuantType, blocksize, doubleQuant: !!p['double-quant'] };
 }
+
+const QUANT_HELP = `  --quant none|nf4|fp4 [--double-quant] [--blocksize 64]
+                       QLoRA: hold the decoder's linear weights in 4 bits, quantized on load (a bnb-4bit model
+                       folder is read as stored; --quant may then be left out)`;
 
 function backendFrom(p: Parsed): BackendName {
   const b = (p.backend as string) ?? 'auto';
@@ -63,6 +80,7 @@ const trainCmd: Command = {
                        turned on by itself when the estimate does not fit otherwise
   --max-memory GiB     the memory the run must fit in (default 90% of RAM); checked before loading
   --resume             continue the run in --out from its last checkpoint
+${QUANT_HELP}
   --backend auto|cpu|cpu-reference|webgpu   --json
 `,
   async run(argv) {
@@ -72,7 +90,7 @@ const trainCmd: Command = {
       'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
       'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number',
     });
-    noQuant(p);
+    const quant = quantFrom(p);
     const schedule = (p.schedule as string) ?? 'cosine';
     if (!SCHEDULES.includes(schedule as ScheduleName)) throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}`);
     if (p.steps !== undefined && p.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
@@ -99,6 +117,7 @@ const trainCmd: Command = {
       backend: backendFrom(p),
       gradCheckpoint: !!p['grad-checkpoint'],
       maxMemory: p['max-memory'] !== undefined ? (p['max-memory'] as number) * 2 ** 30 : undefined,
+      quant,
     };
     const ac = new AbortController();
     const onSig = () => {
@@ -135,19 +154,20 @@ const trainCmd: Command = {
 };
 
 const evalCmd: Command = {
-  help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len N] [--backend …] [--json]
+  help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len N] [--quant nf4|fp4 [--double-quant] [--blocksize 64]]
+             [--backend …] [--json]
   → {"loss": mean next-token cross-entropy over all scored tokens, "perplexity", "tokens", "sequences"}
   Each example is scored on its own, whole; with --seq-len, longer ones are cut into N-token pieces that overlap
   by one token, each scored on its own.
 `,
   async run(argv) {
-    const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', json: 'boolean', quant: 'string', 'double-quant': 'boolean' });
-    noQuant(p);
+    const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', json: 'boolean', ...QUANT_FLAGS });
+    const quant = quantFrom(p);
     const seqLen = (p['seq-len'] as number) ?? Infinity;
     if (!(seqLen === Infinity || (Number.isInteger(seqLen) && seqLen >= 2))) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
     const { be } = createBackend(backendFrom(p));
-    const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
-    const r = evaluateFile(model, tokenizer, need(p, 'data'), seqLen);
+    const { model, tokenizer, quant: held } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quant);
+    const r = { ...evaluateFile(model, tokenizer, need(p, 'data'), seqLen), quant: held };
     if (p.json) out(JSON.stringify(r));
     else out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
   },
@@ -155,16 +175,16 @@ const evalCmd: Command = {
 
 const generateCmd: Command = {
   help: `lorakit generate --model DIR --prompt TEXT [--adapter DIR] [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--seed 0]
-                 [--chat] [--json]
+                 [--chat] [--quant nf4|fp4 [--double-quant] [--blocksize 64]] [--json]
   --chat   send the prompt as a user turn through the model's chat template
 `,
   async run(argv) {
     const p = parseFlags(argv, {
       model: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', temperature: 'number', 'top-p': 'number',
-      seed: 'number', backend: 'string', json: 'boolean', chat: 'boolean',
+      seed: 'number', backend: 'string', json: 'boolean', chat: 'boolean', ...QUANT_FLAGS,
     });
     const { be } = createBackend(backendFrom(p));
-    const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined);
+    const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quantFrom(p));
     const prompt = need<string>(p, 'prompt');
     const g = await generate(model, tokenizer, prompt, {
       maxNewTokens: (p['max-new-tokens'] as number) ?? 64,
@@ -204,22 +224,41 @@ const mergeCmd: Command = {
 };
 
 const estimateCmd: Command = {
-  help: `lorakit estimate --model DIR [--rank 8] [--targets …] [--seq-len 512] [--batch 4] [--dropout 0.05] [--grad-checkpoint] [--json]
-  → bytes per tag (weights, lora, optimizer, activations, workspace), the total, and whether it fits the device
+  help: `lorakit estimate --model DIR [--rank 8] [--targets …] [--seq-len 512] [--batch 4] [--dropout 0.05] [--grad-checkpoint]
+                 [--quant nf4|fp4 [--double-quant] [--blocksize 64]] [--json]
+  → bytes per tag (weights, lora, optimizer, activations, workspace), the total, and whether it fits the device;
+    with --quant (or on a bnb-4bit model), the stored bits per quantized parameter
 `,
   async run(argv) {
     const p = parseFlags(argv, { ...LORA_FLAGS, model: 'string', json: 'boolean', backend: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number', 'grad-checkpoint': 'boolean' });
-    noQuant(p);
     const spec = loadSpec(need(p, 'model'));
+    const quant = quantFor(need(p, 'model'), quantFrom(p));
     const lora = loraFrom(p);
     if (!(Number.isInteger(lora.r) && lora.r > 0)) throw new UserError(`--rank must be a positive integer, got ${lora.r}`);
-    const e = estimateMemory({ spec, lora, seqLen: (p['seq-len'] as number) ?? 512, batch: (p.batch as number) ?? 4, gradCheckpoint: !!p['grad-checkpoint'] });
+    const e = estimateMemory({ spec, lora, seqLen: (p['seq-len'] as number) ?? 512, batch: (p.batch as number) ?? 4, gradCheckpoint: !!p['grad-checkpoint'], quant });
     if (p.json) out(JSON.stringify(e));
     else {
       for (const [k, v] of Object.entries(e.bytes)) out(`${k.padEnd(12)} ${formatBytes(v)}`);
       out(`${e.fits ? 'fits' : 'does NOT fit'} in ${e.device.name}: ${formatBytes(e.device.bytes)}`);
       out(`parameters: base ${e.params.base.toLocaleString('en')}, trainable ${e.params.trainable.toLocaleString('en')}`);
+      if (quant) out(`quantized: ${e.params.quantized.toLocaleString('en')} parameters in ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + DQ' : ''}, ${e.bitsPerParam!.toFixed(3)} bits each`);
     }
+  },
+};
+
+const quantizeCmd: Command = {
+  help: `lorakit quantize --model DIR --out DIR [--quant nf4|fp4] [--double-quant] [--blocksize 64] [--json]
+  Writes the model in the Hugging Face bnb-4bit layout (as transformers + bitsandbytes save it): the decoder's
+  linear weights as 4-bit codes and scales, everything else as stored, quantization_config in config.json.
+  Default --quant nf4. The source is never modified; the new folder records where it came from.
+`,
+  async run(argv) {
+    const p = parseFlags(argv, { model: 'string', out: 'string', json: 'boolean', ...QUANT_FLAGS });
+    const cfg = quantFrom(p, 'nf4');
+    if (!cfg) throw new UsageError('--quant none: nothing to do (choose nf4 or fp4)');
+    const r = quantizeModel(need(p, 'model'), need(p, 'out'), cfg, p.json ? undefined : (n) => err(`quantizing ${n}`));
+    if (p.json) out(JSON.stringify(r));
+    else out(`quantized ${r.quantized} weights (${r.params.toLocaleString('en')} parameters) to ${cfg.type.toUpperCase()}${cfg.doubleQuant ? ' + double quantization' : ''}, blocks of ${cfg.blocksize}: ${formatBytes(r.bytes)}, ${r.bitsPerParam.toFixed(3)} bits a parameter → ${r.out}`);
   },
 };
 
@@ -251,5 +290,6 @@ export const COMMANDS: Record<string, Command> = {
   generate: generateCmd,
   merge: mergeCmd,
   estimate: estimateCmd,
+  quantize: quantizeCmd,
   info: infoCmd,
 };

@@ -17,9 +17,11 @@ Commands:
   generate   complete a prompt with the model, with or without an adapter
   merge      merge one or more adapters (weighted) into a new full model folder
   estimate   memory needed to train, by tag, before loading anything
+  quantize   write a model in the bnb-4bit layout (NF4/FP4, optional double quantization)
   info       describe a model folder, a safetensors file or an adapter
 
 Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json.
+QLoRA: --quant nf4 [--double-quant] on train/eval/generate/estimate holds the base in 4 bits; bnb-4bit folders load directly.
 Adapters are PEFT folders: adapter_config.json + adapter_model.safetensors.
 `;
 
@@ -35,8 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const c = COMMANDS[cmd];
   if (!c) {
-    if (cmd === 'quantize') process.stderr.write('lorakit: quantize is not in this version yet (QLoRA support is planned)\n');
-    else process.stderr.write(`lorakit: unknown command "${cmd}"\n\n${HELP}`);
+    process.stderr.write(`lorakit: unknown command "${cmd}"\n\n${HELP}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

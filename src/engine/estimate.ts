@@ -10,7 +10,9 @@ import { LINEAR_NAMES, LoraConfig, isTarget, modulePath, rankFor } from './lora/
 import { expectedTensors, linearShape } from './model/weights';
 import { LOGITS_CHUNK_FLOATS } from './model/llama';
 import { attnScratchFloats, headsPerChunk } from './backend/cpu/attention';
-import { WasmGemm } from './backend/cpu/gemm';
+import { WasmGemm, defaultThreads } from './backend/cpu/gemm';
+import { QuantConfig, bitsPerParam, quantBytesFor } from './quant/weight';
+import { isQuantizable } from './quant/quantize';
 import { ELEMENTWISE_CHUNK } from './backend/cpu/cpu';
 
 export interface EstimateInput {
@@ -19,21 +21,38 @@ export interface EstimateInput {
   seqLen: number;
   batch: number;
   gradCheckpoint?: boolean;
+  /** QLoRA: the decoder's linear weights held in 4 bits */
+  quant?: QuantConfig | null;
   /** memory to fit in; default: 90% of this machine's RAM */
   limitBytes?: number;
 }
 
 export interface Estimate {
   bytes: MemFigures;
-  params: { base: number; trainable: number };
+  params: { base: number; trainable: number; quantized: number };
+  /** stored bits per quantized parameter (codes and scales), when quantized */
+  bitsPerParam?: number;
   device: { name: string; bytes: number };
   fits: boolean;
 }
 
-/** held weights: matrices in their half precision when the checkpoint is bf16/f16, everything else in f32 */
-export function weightBytes(spec: ModelSpec): number {
+/**
+ * held weights: the decoder's linear weights in 4 bits when quantized; other matrices in their half precision
+ * when the checkpoint is bf16/f16; everything else in f32
+ */
+export function weightBytes(spec: ModelSpec, quant: QuantConfig | null = null): number {
   let n = 0;
-  for (const [, shape] of expectedTensors(spec)) n += shape.reduce((a, b) => a * b, 1) * (shape.length === 2 && bf16Weights(spec) ? 2 : 4);
+  for (const [name, shape] of expectedTensors(spec)) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (quant && isQuantizable(name)) n += quantBytesFor(count, quant);
+    else n += count * (shape.length === 2 && bf16Weights(spec) ? 2 : 4);
+  }
+  return n;
+}
+
+export function quantizedParams(spec: ModelSpec): number {
+  let n = 0;
+  for (const [name, shape] of expectedTensors(spec)) if (isQuantizable(name)) n += shape.reduce((a, b) => a * b, 1);
   return n;
 }
 
@@ -78,7 +97,7 @@ export function estimateMemory(e: EstimateInput): Estimate {
       ? Math.max(L * N * C + top + lossPeak, saved + N * C + N * (3 * FF + C))
       : saved + top + lossPeak;
   const bytes = {
-    weights: weightBytes(spec),
+    weights: weightBytes(spec, e.quant),
     lora: 2 * trainable * f, // weights and gradients
     optimizer: 2 * trainable * f,
     activations: activationPeak() * f,
@@ -86,14 +105,18 @@ export function estimateMemory(e: EstimateInput): Estimate {
     total: 0,
   };
   const rope = 2 * Math.max(64, 2 * T) * (D / 2) * f;
-  const arena = wasmArenaBytes(spec, lora, e.batch, T);
+  const arena = wasmArenaBytes(spec, lora, e.batch, T, e.quant);
   bytes.workspace = rope + arena.all;
   // activations peak at the loss, when the kernel memory has reached its forward size; the backward pass may
   // grow that memory later, while the logits are gone
   const fixed = bytes.weights + bytes.lora + bytes.optimizer + rope;
   bytes.total = fixed + Math.max(bytes.activations + arena.forward, bytes.activations - lossPeak * f + arena.all);
   const device = e.limitBytes ? { name: 'the given limit', bytes: e.limitBytes } : { name: 'cpu (system memory)', bytes: os.totalmem() };
-  return { bytes, params: { base: params, trainable }, device, fits: bytes.total <= (e.limitBytes ?? 0.9 * device.bytes) };
+  return {
+    bytes, params: { base: params, trainable, quantized: e.quant ? quantizedParams(spec) : 0 },
+    ...(e.quant ? { bitsPerParam: bitsPerParam(e.quant) } : {}),
+    device, fits: bytes.total <= (e.limitBytes ?? 0.9 * device.bytes),
+  };
 }
 
 const up8 = (n: number) => (n + 7) & ~7;
@@ -111,7 +134,7 @@ const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 655
  * attention.ts and crossEntropyWasm for the layouts), in 64 KiB pages. It starts at 1 MiB and grows, never
  * shrinks: `forward` is what it has reached when the loss is computed, `all` after the backward pass.
  */
-export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: number): { forward: number; all: number } {
+export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: number, quant: QuantConfig | null = null): { forward: number; all: number } {
   const { hidden: C, intermediate: FF, heads: H, kvHeads: KV, headDim: D, vocabSize: V } = spec;
   const N = B * T;
   const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V))); // the LM head's row chunks
@@ -120,8 +143,14 @@ export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: 
   let bwd = gemmFloats(rows, C, V, false, bf);
   for (const name of LINEAR_NAMES) {
     const [out, inp] = linearShape(spec, name);
-    fwd = Math.max(fwd, gemmFloats(N, out, inp, false, bf));
-    bwd = Math.max(bwd, gemmFloats(N, inp, out, false, bf));
+    if (quant) {
+      const packed = Math.ceil((out * inp) / 2), scales = Math.ceil((out * inp) / quant.blocksize);
+      fwd = Math.max(fwd, WasmGemm.qgemmPlan(N, out, inp, true, packed, scales, defaultThreads()).floats);
+      bwd = Math.max(bwd, WasmGemm.qgemmPlan(N, out, inp, false, packed, scales, defaultThreads()).floats);
+    } else {
+      fwd = Math.max(fwd, gemmFloats(N, out, inp, false, bf));
+      bwd = Math.max(bwd, gemmFloats(N, inp, out, false, bf));
+    }
     if (!isTarget(lora, modulePath(0, name))) continue;
     const r = rankFor(lora, modulePath(0, name));
     fwd = Math.max(fwd, gemmFloats(N, r, inp, false), gemmFloats(N, out, r, false));

@@ -6,6 +6,7 @@
  */
 import type { AttnShape } from './cpu/reference';
 import type { HostTensor } from '../formats/safetensors';
+import type { QuantWeight } from '../quant/weight';
 export type { AttnShape } from './cpu/reference';
 
 export const MEM_TAGS = ['weights', 'lora', 'optimizer', 'activations', 'workspace'] as const;
@@ -78,6 +79,8 @@ export interface Backend {
    * from it directly (bf16 on the CPU: half the memory of f32); otherwise converted to f32.
    */
   uploadWeight(t: HostTensor, shape: number[]): Tensor;
+  /** a frozen 4-bit weight matrix (QLoRA): linear and linearBackward dequantize it inside the product */
+  uploadQuantized(q: QuantWeight): Tensor;
   /** the tensor itself when f32, else an f32 copy (the original is freed): for writing into a weight */
   toF32(t: Tensor): Tensor;
   zeros(shape: number[], tag: MemTag): Tensor;

@@ -4,6 +4,12 @@ import { UserError } from '../errors';
 import { ModelSpec, loadSpec } from '../formats/config';
 import { TensorStore } from '../formats/safetensors';
 import { LINEAR_NAMES, LinearName, modulePath } from '../lora/config';
+import { bnbKind, isBnbWeight, readBnbWeight } from '../quant/bnb';
+import { QuantConfig, quantizeWeight } from '../quant/weight';
+import { TORCH_DTYPE, isQuantizable } from '../quant/quantize';
+import { toF32 } from '../formats/dtype';
+import { readJson } from '../util/fsx';
+import * as path from 'node:path';
 
 export interface LinearWeights {
   w: Tensor; // (out, in)
@@ -77,17 +83,44 @@ export interface LoadedModel {
   spec: ModelSpec;
   weights: ModelWeights;
   dir: string;
+  /** how the decoder's linear weights are held: quantized on load, read pre-quantized (bnb-4bit), or as stored */
+  quant: QuantConfig | null;
+  quantSource: 'on load' | 'bnb-4bit' | null;
 }
 
-export function loadModel(dir: string, be: Backend): LoadedModel {
+/**
+ * The quantization a model folder stores (bnb-4bit), checked against what the user asked for: `--quant` on a
+ * pre-quantized base must name the stored type (or be left out).
+ */
+export function storedQuant(dir: string, store: TensorStore, spec: ModelSpec, asked?: QuantConfig | null): QuantConfig | null {
+  const kind = bnbKind(readJson(path.join(dir, 'config.json')));
+  if (kind === '8bit') throw new UserError('8-bit bitsandbytes models are not supported; use the full-precision original (optionally with --quant nf4)', dir);
+  if (!kind) return null;
+  const first = `${modulePath(0, 'q_proj')}.weight`;
+  if (spec.layers === 0 || !isBnbWeight(store, first)) throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
+  const q = readBnbWeight(store, first);
+  const cfg: QuantConfig = { type: q.type, blocksize: q.blocksize, doubleQuant: !!q.nested };
+  if (asked && asked.type !== cfg.type)
+    throw new UserError(`the model is stored quantized as ${cfg.type}; pass --quant ${cfg.type} or leave --quant out`, dir);
+  return cfg;
+}
+
+/** The quantization a run on this folder gets: the stored one (bnb-4bit), else what was asked for. Reads headers only. */
+export function quantFor(dir: string, asked: QuantConfig | null | undefined): QuantConfig | null {
+  return storedQuant(dir, new TensorStore(dir), loadSpec(dir), asked) ?? asked ?? null;
+}
+
+export function loadModel(dir: string, be: Backend, quant: QuantConfig | null = null): LoadedModel {
   const spec = loadSpec(dir);
   const store = new TensorStore(dir);
+  const stored = storedQuant(dir, store, spec, quant);
   // A checkpoint that ties embeddings may still carry lm_head; one that doesn't tie must.
   if (!spec.tieEmbeddings && !store.has('lm_head.weight'))
     throw new UserError('config says tie_word_embeddings is false but the model has no lm_head.weight', dir);
   const want = expectedTensors(spec);
   for (const [name, shape] of want) {
     if (!store.has(name)) throw new UserError(`the model has no tensor "${name}" (expected by config.json)`, dir);
+    if (stored && isQuantizable(name)) continue; // checked against quant_state's shape when read
     const info = store.info(name);
     if (info.shape.join(',') !== shape.join(','))
       throw new UserError(`tensor "${name}" has shape [${info.shape}], config.json implies [${shape}]`, info.file);
@@ -95,7 +128,18 @@ export function loadModel(dir: string, be: Backend): LoadedModel {
   // matrices keep their stored precision where the backend can use it; norms and biases are small: f32
   const get = (name: string) => {
     const shape = want.get(name)!;
-    return shape.length === 2 ? be.uploadWeight(store.read(name), shape) : be.upload(store.readF32(name), shape, 'weights');
+    if (shape.length !== 2) return be.upload(store.readF32(name), shape, 'weights');
+    if (stored && isQuantizable(name)) {
+      if (!isBnbWeight(store, name)) throw new UserError(`"${name}" is not in the bnb 4-bit layout, unlike the rest of the model`, store.info(name).file);
+      const q = readBnbWeight(store, name);
+      if (q.shape.join(',') !== shape.join(',')) throw new UserError(`"${name}" quant_state shape [${q.shape}], config.json implies [${shape}]`, store.info(name).file);
+      return be.uploadQuantized(q);
+    }
+    if (quant && isQuantizable(name)) {
+      const t = store.read(name);
+      return be.uploadQuantized(quantizeWeight(toF32(t.dtype, t.data), shape, quant, TORCH_DTYPE[t.dtype] ?? 'float32'));
+    }
+    return be.uploadWeight(store.read(name), shape);
   };
   const embed = get('model.embed_tokens.weight');
   const layers: LayerWeights[] = [];
@@ -115,5 +159,5 @@ export function loadModel(dir: string, be: Backend): LoadedModel {
   }
   const norm = get('model.norm.weight');
   const lmHead = spec.tieEmbeddings ? embed : get('lm_head.weight');
-  return { spec, weights: { embed, layers, norm, lmHead }, dir };
+  return { spec, weights: { embed, layers, norm, lmHead }, dir, quant: stored ?? quant, quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null };
 }

@@ -17,6 +17,8 @@ import { LoraConfig, validateLoraConfig } from '../lora/config';
 import { saveAdapter } from '../lora/peft';
 import { LlamaModel } from '../model/llama';
 import { openModel } from '../session';
+import { QuantConfig, bitsPerParam } from '../quant/weight';
+import { quantFor } from '../model/weights';
 import { Rng } from '../util/rng';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx';
 import { OptState, TrainerState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
@@ -50,6 +52,8 @@ export interface TrainConfig {
   gradCheckpoint?: boolean;
   /** memory the run must fit in (bytes); default 90% of RAM */
   maxMemory?: number;
+  /** QLoRA: hold the decoder's linear weights in 4 bits (quantized on load; a bnb-4bit base always is) */
+  quant?: QuantConfig | null;
 }
 
 export interface StepMetrics {
@@ -97,7 +101,7 @@ export interface TrainResult {
 export const DEFAULT_EPOCHS = 3;
 
 /** The config fields that must not change between a run and its resume. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay'];
+const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'quant', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay'];
 
 export function validateTrainConfig(c: TrainConfig): void {
   validateLoraConfig(c.lora);
@@ -143,7 +147,8 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   cfg = planMemory(cfg, log);
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend);
   log(`backend: ${be.name} (${reason})`);
-  const { model, tokenizer } = openModel(cfg.model, be);
+  const { model, tokenizer, quant, quantSource } = openModel(cfg.model, be, undefined, cfg.quant);
+  if (quant) log(`base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`);
   if (cfg.seqLen > model.spec.maxPositions)
     log(`warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`);
   log(`reading and tokenizing ${cfg.data}…`);
@@ -179,8 +184,9 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
  */
 function planMemory(cfg: TrainConfig, log: (l: string) => void): TrainConfig {
   const spec = loadSpec(cfg.model);
+  const quant = quantFor(cfg.model, cfg.quant);
   const est = (gradCheckpoint: boolean) =>
-    estimateMemory({ spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint, limitBytes: cfg.maxMemory });
+    estimateMemory({ spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint, limitBytes: cfg.maxMemory, quant });
   const e = est(!!cfg.gradCheckpoint);
   log(`memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`);
   if (e.fits) return cfg;

@@ -7,16 +7,32 @@
 import {
   AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel,
 } from '../backend';
-import { WasmGemm, matmulRef, GemmArgs, sharedGemm } from './gemm';
+import { WasmGemm, matmulRef, GemmArgs, QMatrix, sharedGemm } from './gemm';
+import { QuantWeight, dequantizeWeight, quantBytes, scalesOf } from '../../quant/weight';
+import { codeTable } from '../../quant/blockwise';
 import { attentionBackwardWasm, attentionForwardWasm } from './attention';
 import * as ref from './reference';
 import { Rng } from '../../util/rng';
 import { bf16ToF32, f16ToF32, toF32 } from '../../formats/dtype';
 import type { HostTensor } from '../../formats/safetensors';
 
-/** f32 data, or half-float bits (Uint16Array: bf16 or f16) for base weight matrices stored that way */
+/**
+ * f32 data, or half-float bits (Uint16Array: bf16 or f16) for base weight matrices stored that way, or (with
+ * `quant`, and empty `data`) a 4-bit weight matrix.
+ */
 export class CpuTensor implements Tensor {
-  constructor(readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag, readonly half: 'bf16' | 'f16' = 'bf16') {}
+  constructor(
+    readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag, readonly half: 'bf16' | 'f16' = 'bf16',
+    readonly quant?: QuantWeight,
+  ) {}
+  get bytes(): number {
+    return this.quant ? quantBytes(this.quant) : this.data.byteLength;
+  }
+}
+
+/** what the fused kernel reads: codes, the f32 block scales (double quantization decoded), the code table */
+function qmatrix(q: QuantWeight): QMatrix {
+  return { packed: q.packed, scales: scalesOf(q), table: codeTable(q.type), blocksize: q.blocksize, rows: q.shape[0], cols: q.shape[1] };
 }
 
 /** elementwise kernels work through their operands in slices of this many values (bounded kernel memory) */
@@ -66,6 +82,7 @@ export class CpuBackend implements Backend {
   }
   /** f32 data (every tensor but a bf16 weight matrix) */
   private d(t: Tensor): Float32Array {
+    if ((t as CpuTensor).quant) throw new Error(`internal: a 4-bit tensor [${t.shape}] reached an op that needs f32`);
     const x = (t as CpuTensor).data;
     if (!(x instanceof Float32Array)) throw new Error(`internal: a bf16 tensor [${t.shape}] reached an op that needs f32`);
     return x;
@@ -89,6 +106,13 @@ export class CpuBackend implements Backend {
     }
     return this.make(shape, toF32(t.dtype, t.data), 'weights');
   }
+  uploadQuantized(q: QuantWeight): Tensor {
+    if (q.shape.length !== 2) throw new Error(`uploadQuantized: shape [${q.shape}] is not a matrix`);
+    const t = new CpuTensor([...q.shape], new Float32Array(0), 'weights', 'bf16', q);
+    this.mem.alloc('weights', t.bytes);
+    this.live.add(t);
+    return t;
+  }
   private relabel(t: CpuTensor, half: 'bf16' | 'f16'): CpuTensor {
     const out = new CpuTensor(t.shape, t.data, t.tag, half);
     this.live.delete(t);
@@ -97,18 +121,19 @@ export class CpuBackend implements Backend {
   }
   toF32(t: Tensor): Tensor {
     const x = this.raw(t);
-    if (x instanceof Float32Array) return t;
+    if (x instanceof Float32Array && !(t as CpuTensor).quant) return t;
     const out = this.make([...t.shape], this.widen(t as CpuTensor), t.tag);
     this.free(t);
     return out;
   }
   private widen(t: CpuTensor, from = 0, to = t.data.length, dst?: Float32Array): Float32Array {
+    if (t.quant) return dequantizeWeight(t.quant);
     const x = (t.data as Uint16Array).subarray(from, to);
     return t.half === 'f16' ? f16ToF32(x, dst) : bf16ToF32(x, dst);
   }
   read(t: Tensor): Float32Array {
     const x = this.raw(t);
-    return x instanceof Float32Array ? x : this.widen(t as CpuTensor);
+    return x instanceof Float32Array && !(t as CpuTensor).quant ? x : this.widen(t as CpuTensor);
   }
   write(t: Tensor, data: Float32Array): void {
     this.d(t).set(data);
@@ -117,7 +142,7 @@ export class CpuBackend implements Backend {
     for (const t of ts) {
       if (!t || !this.live.has(t as CpuTensor)) continue;
       this.live.delete(t as CpuTensor);
-      this.mem.free(t.tag, this.raw(t).byteLength);
+      this.mem.free(t.tag, (t as CpuTensor).bytes);
     }
   }
 
@@ -130,7 +155,9 @@ export class CpuBackend implements Backend {
     const M = w.shape[0];
     if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
     const y = this.make([N, M], new Float32Array(N * M), 'activations');
-    this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), bHalf: (w as CpuTensor).half, transB: true, c: this.d(y) });
+    const q = (w as CpuTensor).quant;
+    if (q) this.qgemm(this.d(x), N, q, true, this.d(y), 0);
+    else this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), bHalf: (w as CpuTensor).half, transB: true, c: this.d(y) });
     if (b) {
       const yd = this.d(y);
       const bd = this.d(b);
@@ -143,8 +170,19 @@ export class CpuBackend implements Backend {
     const [N, M] = dy.shape;
     const K = w.shape[1];
     const dx = into ?? this.make([N, K], new Float32Array(N * K), 'activations');
-    this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), bHalf: (w as CpuTensor).half, c: this.d(dx), beta: into ? 1 : 0 });
+    const q = (w as CpuTensor).quant;
+    if (q) this.qgemm(this.d(dy), N, q, false, this.d(dx), into ? 1 : 0);
+    else this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), bHalf: (w as CpuTensor).half, c: this.d(dx), beta: into ? 1 : 0 });
     return dx;
+  }
+
+  /** x · op(W) for a 4-bit W: the fused kernel, or (reference backend) dequantize then the reference matmul */
+  private qgemm(x: Float32Array, M: number, q: QuantWeight, trans: boolean, c: Float32Array, beta: 0 | 1): void {
+    const [R, C] = q.shape;
+    if (this.wasm) {
+      this.wasm.qgemm({ M, x, w: qmatrix(q), trans, c, beta });
+      this.syncWorkspace();
+    } else matmulRef({ M, N: trans ? R : C, K: trans ? C : R, a: x, b: dequantizeWeight(q), transB: trans, c, beta });
   }
 
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {

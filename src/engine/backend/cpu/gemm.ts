@@ -344,17 +344,9 @@ export class WasmGemm {
    */
   qgemm(g: QGemmArgs): void {
     const { M, w, trans } = g;
-    const K = trans ? w.cols : w.rows;
-    const N = trans ? w.rows : w.cols;
     const beta = g.beta ?? 0;
+    const { K, N, Np, nP, n, chunk, rows } = WasmGemm.qgemmPlan(M, w.rows, w.cols, trans, w.packed.length, w.scales.length, this.threads);
     if (M === 0 || N === 0) return;
-    const Np = (N + 7) & ~7, nP = Np / 8;
-    const n = M * N * K < WasmGemm.PARALLEL_MIN ? 1 : Math.min(this.threads, nP);
-    // panels a grab: a scratch of at most 256 KiB a thread, and enough grabs to share the work
-    const chunk = Math.max(1, Math.min(Math.floor((256 << 10) / (K * 32)), Math.ceil(nP / (4 * n))));
-    const fixed = (w.packed.length >> 2) + w.scales.length + 16 + 20 + n * chunk * K * 8 + 64;
-    const perRow = K + Np;
-    const rows = Math.max(4, Math.min(M, (Math.floor((WasmGemm.MAX_BYTES / 4 - fixed) / perRow) & ~3)));
     this.arenaReset();
     const qo = this.alloc((w.packed.length + 3) >> 2);
     new Uint8Array(this.memory.buffer, qo, w.packed.length).set(w.packed);
@@ -379,6 +371,20 @@ export class WasmGemm {
       const out = this.mem();
       for (let i = 0; i < m; i++) g.c.set(out.subarray((pc >> 2) + i * Np, (pc >> 2) + i * Np + N), (m0 + i) * N);
     }
+  }
+
+  /** how qgemm cuts its work: threads, panels a grab, rows of x a pass (each pass fits MAX_BYTES) */
+  static qgemmPlan(M: number, R: number, C: number, trans: boolean, packedBytes: number, scales: number, threads: number) {
+    const K = trans ? C : R;
+    const N = trans ? R : C;
+    const Np = (N + 7) & ~7, nP = Np / 8;
+    const n = M * N * K < WasmGemm.PARALLEL_MIN ? 1 : Math.min(threads, nP);
+    // panels a grab: a scratch of at most 256 KiB a thread, and enough grabs to share the work
+    const chunk = Math.max(1, Math.min(Math.floor((256 << 10) / (K * 32)), Math.ceil(nP / (4 * n))));
+    const fixed = ((packedBytes + 3) >> 2) + scales + 16 + 20 + n * chunk * K * 8 + 6 * 8;
+    const perRow = K + Np;
+    const rows = Math.max(4, Math.min(M, Math.floor((WasmGemm.MAX_BYTES / 4 - fixed) / perRow) & ~3));
+    return { K, N, Np, nP, n, chunk, rows, floats: fixed + ((Math.min(rows, M) + 3) & ~3) * perRow };
   }
 
   // ---- the arena: operands that stay in WebAssembly memory across several kernels (attention) ----
@@ -450,7 +456,7 @@ export function sharedGemm(): WasmGemm {
   return (shared ??= new WasmGemm());
 }
 
-function defaultThreads(): number {
+export function defaultThreads(): number {
   const env = Number(process.env.LORAKIT_THREADS);
   if (Number.isInteger(env) && env > 0) return env;
   return Math.max(1, Math.min(16, os.availableParallelism?.() ?? os.cpus().length));
