@@ -7,9 +7,15 @@ reciprocal of its absmax like every other block (CUDA kernel, CPU kernel), not d
 all-zero block stores absmax 0 (its codes are those of 0.0 either way).
 
 usage: bnb_reference.py quantize MODEL_DIR OUT.safetensors TYPE BLOCKSIZE DOUBLE NAME...
+       bnb_reference.py roundtrip MODEL_DIR OUT_DIR TYPE BLOCKSIZE DOUBLE
+                                              -> a copy of the model whose decoder linear weights are quantized and
+                                                 dequantized (f32): the reference QLoRA forward
        bnb_reference.py dynamic_map           -> the 256 values as f32 hex
 """
 import json
+import os
+import re
+import shutil
 import sys
 
 import torch
@@ -68,13 +74,46 @@ def quantize_8bit(a, code, blocksize):
     return torch.bucketize(scaled, mids, out_int32=True).to(torch.uint8), absmax
 
 
-def cmd_quantize(model_dir, out, qt, blocksize, double, *names):
-    blocksize, double = int(blocksize), double == "1"
+def load_model_tensors(model_dir):
     src = {}
-    import os
     for f in sorted(os.listdir(model_dir)):
         if f.endswith(".safetensors"):
             src.update(load_file(os.path.join(model_dir, f)))
+    return src
+
+
+def dequantize(w, blocksize, qt, double):
+    """code value x absmax in f32, with the absmax decoded from its double quantization"""
+    packed, absmax, code = quantize_4bit(w, blocksize, qt)
+    if double:
+        offset = absmax.mean()
+        nmap = dynamic_map()
+        qabs, nabs = quantize_8bit(absmax - offset, nmap, 256)
+        absmax = nmap[qabs.long()] * nabs[torch.arange(qabs.numel()) // 256] + offset
+    codes = torch.stack([packed[:, 0] >> 4, packed[:, 0] & 15], dim=1).reshape(-1)[: w.numel()].long()
+    return (code[codes] * absmax[torch.arange(w.numel()) // blocksize]).reshape(w.shape)
+
+
+def cmd_roundtrip(model_dir, out_dir, qt, blocksize, double):
+    blocksize, double = int(blocksize), double == "1"
+    src = load_model_tensors(model_dir)
+    pattern = re.compile(r"^model\.layers\.\d+\.(self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$")
+    out = {k: (dequantize(v, blocksize, qt, double) if pattern.match(k) else v.float()).contiguous() for k, v in src.items()}
+    os.makedirs(out_dir, exist_ok=True)
+    for f in os.listdir(model_dir):
+        if not f.endswith(".safetensors") and not f.endswith(".index.json") and os.path.isfile(os.path.join(model_dir, f)):
+            shutil.copy(os.path.join(model_dir, f), out_dir)
+    cfg = json.load(open(os.path.join(out_dir, "config.json")))
+    cfg["torch_dtype"] = "float32"
+    cfg.pop("dtype", None)
+    json.dump(cfg, open(os.path.join(out_dir, "config.json"), "w"))
+    save_file(out, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    print(json.dumps({"ok": True}))
+
+
+def cmd_quantize(model_dir, out, qt, blocksize, double, *names):
+    blocksize, double = int(blocksize), double == "1"
+    src = load_model_tensors(model_dir)
     tensors = {}
     for name in names:
         w = src[name]
@@ -102,4 +141,4 @@ def cmd_dynamic_map():
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"quantize": cmd_quantize, "dynamic_map": cmd_dynamic_map}[cmd](*args)
+    {"quantize": cmd_quantize, "roundtrip": cmd_roundtrip, "dynamic_map": cmd_dynamic_map}[cmd](*args)

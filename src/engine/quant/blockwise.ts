@@ -158,11 +158,60 @@ export interface NestedAbsmax {
   blocksize: number;
 }
 
-/** torch's f32 mean: the sum (here exact, then rounded to f32) divided by the count in f32 */
+/**
+ * torch's f32 mean on the CPU: its sum, then a division by the count in f32. The sum follows torch's reduction
+ * order (aten SumKernel: 8-lane vectors as on AVX2, four interleaved accumulators, a four-level cascade, then the
+ * scalar tail and the lanes in order), so the offset bitsandbytes stores is reproduced bit for bit where torch
+ * reduces on one thread (up to 32768 scales; past that torch splits the sum by thread count and so differs
+ * between machines itself, by an ulp or so).
+ */
 export function meanF32(x: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i];
-  return Math.fround(Math.fround(s) / x.length);
+  return Math.fround(torchSumF32(x) / x.length);
+}
+
+const LANES = 8;
+const ILP = 4;
+
+/** torch's multi_row_sum: `rows` groups of ILP vectors (width w) starting at `at(i, k)`, cascaded in 4 levels */
+function cascade(rows: number, w: number, at: (i: number, k: number) => number, x: Float32Array): Float32Array[] {
+  const levels = 4;
+  const power = Math.max(4, Math.floor(ceilLog2(rows) / levels));
+  const step = 1 << power, mask = step - 1;
+  const acc = Array.from({ length: levels }, () => Array.from({ length: ILP }, () => new Float32Array(w)));
+  const add = (dst: Float32Array, i: number, k: number) => {
+    const o = at(i, k);
+    for (let l = 0; l < w; l++) dst[l] += x[o + l];
+  };
+  let i = 0;
+  for (; i + step <= rows; ) {
+    for (let j = 0; j < step; j++, i++) for (let k = 0; k < ILP; k++) add(acc[0][k], i, k);
+    for (let j = 1; j < levels; j++) {
+      for (let k = 0; k < ILP; k++) {
+        for (let l = 0; l < w; l++) acc[j][k][l] += acc[j - 1][k][l];
+        acc[j - 1][k].fill(0);
+      }
+      if ((i & (mask << (j * power))) !== 0) break;
+    }
+  }
+  for (; i < rows; i++) for (let k = 0; k < ILP; k++) add(acc[0][k], i, k);
+  for (let j = 1; j < levels; j++) for (let k = 0; k < ILP; k++) for (let l = 0; l < w; l++) acc[0][k][l] += acc[j][k][l];
+  return acc[0];
+}
+const ceilLog2 = (n: number) => (n <= 1 ? 0 : Math.ceil(Math.log2(n)));
+
+function torchSumF32(x: Float32Array): number {
+  const n = x.length;
+  const w = n < LANES ? 1 : LANES; // short rows take torch's scalar path
+  const vecs = Math.floor(n / w);
+  const groups = Math.floor(vecs / ILP);
+  const ps = cascade(groups, w, (i, k) => (i * ILP + k) * w, x);
+  for (let v = groups * ILP; v < vecs; v++) for (let l = 0; l < w; l++) ps[0][l] += x[v * w + l];
+  for (let k = 1; k < ILP; k++) for (let l = 0; l < w; l++) ps[0][l] += ps[k][l];
+  if (w === 1) return ps[0][0];
+  let total = 0;
+  for (let i = vecs * w; i < n; i++) total = Math.fround(total + x[i]);
+  for (let l = 0; l < w; l++) total = Math.fround(total + ps[0][l]);
+  return total;
 }
 
 export function doubleQuantize(absmax: Float32Array): NestedAbsmax {
