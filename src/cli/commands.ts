@@ -8,7 +8,7 @@ import { evaluateFile } from '../engine/evaluate';
 import { estimateMemory, formatBytes } from '../engine/estimate';
 import { generate } from '../engine/generate';
 import { defaultLoraConfig, LoraConfig, parseTargets } from '../engine/lora/config';
-import { mergeAdapters } from '../engine/lora/merge';
+import { mergeQLoRA } from '../engine/quant/qmerge';
 import { openModel } from '../engine/session';
 import { ScheduleName, SCHEDULES } from '../engine/train/schedule';
 import { TrainConfig, train } from '../engine/train/trainer';
@@ -204,10 +204,15 @@ const generateCmd: Command = {
 
 const mergeCmd: Command = {
   help: `lorakit merge --model DIR --adapter DIR [--adapter DIR2 … --weights 0.7,0.3] --out DIR [--dtype f32|f16|bf16] [--json]
+                    [--requantize [--quant nf4|fp4 --double-quant --blocksize 64] [--data PATH]]
   Writes W + Σ wᵢ·(alphaᵢ/rᵢ)·Bᵢ·Aᵢ as a new Hugging Face folder; the base is never modified.
+  After QLoRA the merge goes into full-precision weights: the model given, or the full-precision original of a
+  bnb-4bit folder made by lorakit quantize. --requantize writes the merged model as bnb-4bit (the base's or the
+  run's quantization unless --quant says otherwise) and reports the eval loss of both merges (on --data, or the
+  adapter's run's eval split).
 `,
   async run(argv) {
-    const p = parseFlags(argv, { model: 'string', adapter: 'list', weights: 'string', out: 'string', dtype: 'string', json: 'boolean' });
+    const p = parseFlags(argv, { model: 'string', adapter: 'list', weights: 'string', out: 'string', dtype: 'string', json: 'boolean', requantize: 'boolean', data: 'string', ...QUANT_FLAGS });
     const adapters = need<string[]>(p, 'adapter');
     let weights = adapters.map(() => 1);
     if (p.weights !== undefined) {
@@ -217,9 +222,24 @@ const mergeCmd: Command = {
     }
     const dtype = p.dtype as string | undefined;
     if (dtype !== undefined && !['f32', 'f16', 'bf16'].includes(dtype)) throw new UsageError('--dtype must be f32, f16 or bf16');
-    const r = mergeAdapters({ model: need(p, 'model'), adapters: adapters.map((dir, i) => ({ dir, weight: weights[i] })), out: need(p, 'out'), dtype: dtype as 'f32' | undefined });
+    const quant = quantFrom(p);
+    if (quant && !p.requantize) throw new UsageError('--quant on merge sets how --requantize quantizes; add --requantize');
+    if (p.data && !p.requantize) throw new UsageError('--data on merge is for comparing the two merges of --requantize');
+    const r = mergeQLoRA({
+      model: need(p, 'model'), adapters: adapters.map((dir, i) => ({ dir, weight: weights[i] })), out: need(p, 'out'), dtype: dtype as 'f32' | undefined,
+      requantize: p.requantize ? quant ?? true : undefined, data: p.data as string | undefined,
+    });
     if (p.json) out(JSON.stringify(r));
-    else out(`merged ${r.mergedModules} weights from ${adapters.length} adapter(s) into ${r.out} (dtype ${r.dtype})`);
+    else {
+      out(`merged ${r.mergedModules} weights from ${adapters.length} adapter(s) into ${r.mergedInto.dir} (${r.mergedInto.kind})`);
+      const q = r.requantized;
+      if (!q) out(`wrote ${r.out} (dtype ${r.dtype})`);
+      else {
+        out(`wrote ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`);
+        if (q.evalLoss) out(`eval loss: full-precision merge ${q.evalLoss.fullPrecision.toFixed(5)}, requantized ${q.evalLoss.requantized.toFixed(5)} (${q.evalLoss.difference >= 0 ? '+' : ''}${q.evalLoss.difference.toFixed(5)}) on ${q.evalLoss.data}`);
+        else out('eval loss not compared: pass --data (the adapter has no run folder with an eval split)');
+      }
+    }
   },
 };
 

@@ -12,6 +12,9 @@ import { loadSpec } from '../formats/config';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../formats/safetensors';
 import { writeDirAtomic, readJson } from '../util/fsx';
 import { alphaFor, loraScale } from './config';
+import { bnbKind, bnbPartNames, isBnbWeight, readBnbWeight } from '../quant/bnb';
+import { dequantizeWeight } from '../quant/weight';
+import { SOURCE_FILE } from '../quant/quantize';
 import { readAdapterConfig, readAdapterTensors } from './peft';
 
 export interface MergeOptions {
@@ -50,13 +53,37 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
   const unmerged = [...deltas.keys()].filter((n) => !store.has(n));
   if (unmerged.length) throw new UserError(`adapter modules not found in the model: ${unmerged.join(', ')}`, o.adapters[0].dir);
   const outDtype: DType | undefined = o.dtype ? parseFloatDType(o.dtype) : undefined;
+  // a bnb-4bit base (merged only when asked to requantize): its 4-bit weights are dequantized and written in the
+  // dtype they had; their quantization parts are dropped
+  const bnb = bnbKind(readJson(path.join(model, 'config.json'))) === '4bit';
+  const parts = new Set<string>();
+  const quantized = new Set<string>();
+  if (bnb) for (const n of store.names()) if (isBnbWeight(store, n)) {
+    quantized.add(n);
+    for (const p of bnbPartNames(n)) parts.add(p);
+  }
   const g = sharedGemm();
   const files = store.files.map((f) => f.file);
   let count = 0;
+  /** w (out, in, f32, owned) plus the adapters' deltas for `name`, in `dtype` */
+  const mergeInto = (name: string, w: Float32Array, dtype: DType) => {
+    const list = deltas.get(name);
+    if (!list) return fromF32(dtype, w);
+    for (const d of list) g.gemm({ M: d.outF, N: d.inF, K: d.r, a: d.B, b: d.A, c: w, alpha: d.f, beta: 1 });
+    for (let i = 0; i < w.length; i++)
+      if (!Number.isFinite(w[i])) throw new UserError(`merging makes "${name}" non-finite; nothing was written`, o.adapters[0].dir);
+    count++;
+    return fromF32(dtype, w);
+  };
   writeDirAtomic(out, (tmp) => {
     for (const src of store.files) {
-      const names = src.names();
+      const names = src.names().filter((n) => !parts.has(n));
       const tensors: TensorToWrite[] = names.map((name) => {
+        if (quantized.has(name)) {
+          const q = readBnbWeight(store, name);
+          const dtype = outDtype ?? ({ float32: 'F32', float16: 'F16', bfloat16: 'BF16' } as const)[q.dtype];
+          return { name, dtype, shape: q.shape, data: () => mergeInto(name, dequantizeWeight(q), dtype) };
+        }
         const info = src.info(name);
         const isFloat = info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16';
         const dtype = isFloat && outDtype ? outDtype : info.dtype;
@@ -67,12 +94,7 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
             const list = deltas.get(name);
             if (!isFloat) return t.data;
             if (!list) return dtype === t.dtype ? t.data : fromF32(dtype, toF32(t.dtype, t.data));
-            const w = toF32(t.dtype, t.data).slice(); // (out, in)
-            for (const d of list) g.gemm({ M: d.outF, N: d.inF, K: d.r, a: d.B, b: d.A, c: w, alpha: d.f, beta: 1 });
-            for (let i = 0; i < w.length; i++)
-              if (!Number.isFinite(w[i])) throw new UserError(`merging makes "${name}" non-finite; nothing was written`, o.adapters[0].dir);
-            count++;
-            return fromF32(dtype, w);
+            return mergeInto(name, toF32(t.dtype, t.data).slice(), dtype); // (out, in)
           },
         };
       });
@@ -82,18 +104,23 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
     for (const entry of fs.readdirSync(model)) {
       const from = path.join(model, entry);
       if (entry.endsWith('.safetensors') || !fs.statSync(from).isFile()) continue;
-      if (isPickle(entry)) continue;
+      if (isPickle(entry) || entry === SOURCE_FILE) continue;
       fs.copyFileSync(from, path.join(tmp, entry));
     }
-    if (outDtype) {
+    if (outDtype || bnb) {
       const cfg = readJson(path.join(model, 'config.json'));
-      cfg.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[outDtype as 'F32'];
+      if (outDtype) cfg.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[outDtype as 'F32'];
+      delete cfg.quantization_config;
       fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
       const idx = path.join(tmp, 'model.safetensors.index.json');
       if (fs.existsSync(idx)) {
         const j = readJson(idx);
         let total = 0;
-        for (const n of store.names()) total += store.info(n).shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[outDtype];
+        for (const n of store.names()) {
+          if (parts.has(n)) delete j.weight_map[n];
+          else if (quantized.has(n)) total += readBnbWeight(store, n).shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[outDtype ?? 'F32'];
+          else total += store.info(n).shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[outDtype ?? store.info(n).dtype];
+        }
         j.metadata = { ...(j.metadata ?? {}), total_size: total };
         fs.writeFileSync(idx, JSON.stringify(j, null, 2) + '\n');
       }

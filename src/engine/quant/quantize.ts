@@ -36,7 +36,11 @@ export function refuseQuantized(dir: string, what: string): void {
   if (kind) throw new UserError(`the model is already ${kind === '4bit' ? '4-bit' : '8-bit'} quantized (bitsandbytes); ${what}`, dir);
 }
 
-export function quantizeModel(modelDir: string, outDir: string, cfg: QuantConfig, onTensor?: (name: string) => void): QuantizeReport {
+/**
+ * Quantize a model folder into `outDir`. `source` is the full-precision original recorded for later merges (the
+ * folder itself by default; null when it is a temporary folder).
+ */
+export function quantizeModel(modelDir: string, outDir: string, cfg: QuantConfig, onTensor?: (name: string) => void, source: string | null = path.resolve(modelDir)): QuantizeReport {
   const model = path.resolve(modelDir);
   const out = path.resolve(outDir);
   refuseQuantized(model, 'quantize its full-precision original instead');
@@ -89,7 +93,7 @@ export function quantizeModel(modelDir: string, outDir: string, cfg: QuantConfig
       j.metadata = { ...(j.metadata ?? {}), total_size: total };
       fs.writeFileSync(index, JSON.stringify(j, null, 2) + '\n');
     }
-    fs.writeFileSync(path.join(tmp, SOURCE_FILE), JSON.stringify({ source: model, ...cfg }, null, 2) + '\n');
+    fs.writeFileSync(path.join(tmp, SOURCE_FILE), JSON.stringify({ source, ...cfg }, null, 2) + '\n');
   });
   return { out, quantized, params, bytes, bitsPerParam: bitsPerParam(cfg), config: cfg };
 }
