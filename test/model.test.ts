@@ -13,11 +13,12 @@ import { loadAdapter, saveAdapter } from '../src/engine/lora/peft';
 import { LlamaModel } from '../src/engine/model/llama';
 import { Rng } from '../src/engine/util/rng';
 import { assertClose, tmpDir } from './helpers';
+import { QuantConfig } from '../src/engine/quant/weight';
 
-function setup(opts: TinyModelOptions, be: Backend, lora: Partial<LoraConfig> = {}) {
+function setup(opts: TinyModelOptions, be: Backend, lora: Partial<LoraConfig> = {}, quant: QuantConfig | null = null) {
   const dir = path.join(tmpDir('model'), 'm');
   makeTinyModel(dir, opts);
-  const { model } = openModel(dir, be);
+  const { model } = openModel(dir, be, undefined, quant);
   model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0, ...lora }), be, new Rng(3));
   return { dir, model };
 }
@@ -101,12 +102,15 @@ test('rsLoRA scales by alpha/sqrt(r)', () => {
   for (const mod of m2.adapter!.modules.values()) assert.equal(mod.scale, 0.5);
 });
 
-test('the WebAssembly backend matches the reference backend: loss and every LoRA gradient', () => {
+const QUANTS: [string, QuantConfig | null][] = [['', null], [' (QLoRA: NF4 + double quant base)', { type: 'nf4', blocksize: 64, doubleQuant: true }], [' (QLoRA: FP4 base, blocks of 32)', { type: 'fp4', blocksize: 32, doubleQuant: false }]];
+
+for (const [qname, quant] of QUANTS)
+test(`the WebAssembly backend matches the reference backend: loss and every LoRA gradient${qname}`, () => {
   const opts: TinyModelOptions = { modelType: 'qwen2', layers: 2 };
   const grads: Float32Array[][] = [];
   const losses: number[] = [];
   for (const be of [new CpuBackend({ wasm: false }), new CpuBackend({ threads: 2 })]) {
-    const { model: m } = setup(opts, be, { dropout: 0.1 });
+    const { model: m } = setup(opts, be, { dropout: 0.1 }, quant);
     randomizeB(m);
     m.adapter!.allocGrads(be);
     const x = ids(3 * 11, m.spec.vocabSize, 2);
@@ -121,12 +125,17 @@ test('the WebAssembly backend matches the reference backend: loss and every LoRA
   grads[0].forEach((g, i) => assertClose(grads[1][i], g, 1e-6, 1e-3, `grad ${i}`));
 });
 
-for (const [name, opts] of VARIANTS)
+const FD_CASES: [string, TinyModelOptions, QuantConfig | null, boolean][] = [
+  ...VARIANTS.map(([n, o]): [string, TinyModelOptions, QuantConfig | null, boolean] => [n, o, null, false]),
+  ['llama on an NF4 + DQ base (reference ops)', { modelType: 'llama' }, { type: 'nf4', blocksize: 32, doubleQuant: true }, false],
+  ['qwen3 on an NF4 base (fused WebAssembly kernel)', { modelType: 'qwen3', headDim: 24 }, { type: 'nf4', blocksize: 64, doubleQuant: false }, true],
+];
+for (const [name, opts, quant, wasm] of FD_CASES)
   test(`LoRA gradients match finite differences through the whole model: ${name}`, () => {
-    const be = new CpuBackend({ wasm: false });
+    const be = new CpuBackend(wasm ? { threads: 2 } : { wasm: false });
     const { model: m } = setup({ ...opts, layers: 2, hidden: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: opts.headDim ? 12 : 8, vocab: 300 }, be, {
       r: 2,
-    });
+    }, quant);
     randomizeB(m, 9, 0.2);
     m.adapter!.allocGrads(be);
     const B = 2, T = 7;
