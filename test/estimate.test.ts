@@ -11,8 +11,10 @@ import { defaultLoraConfig, LoraConfig } from '../src/engine/lora/config';
 import { openModel } from '../src/engine/session';
 import { Rng } from '../src/engine/util/rng';
 import { tmpDir } from './helpers';
+import { QuantConfig } from '../src/engine/quant/weight';
 
-const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number, boolean?][] = [
+const NF4DQ: QuantConfig = { type: 'nf4', blocksize: 64, doubleQuant: true };
+const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number, boolean?, QuantConfig?][] = [
   ['llama, all-linear, dropout', { modelType: 'llama' }, { r: 8, dropout: 0.1 }, 2, 48],
   ['qwen3, q/v only, no dropout', { modelType: 'qwen3', headDim: 24 }, { r: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, 3, 33],
   ['qwen2 tied, long sequence', { modelType: 'qwen2', tied: true, configVocab: 1024 }, { r: 16, dropout: 0.05 }, 1, 200],
@@ -20,14 +22,16 @@ const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number, boo
   ['mistral f16 (matrices held as f16)', { modelType: 'mistral', dtype: 'F16' }, { r: 4, dropout: 0 }, 2, 24],
   ['llama, gradient checkpointing, 4 layers', { modelType: 'llama', layers: 4 }, { r: 8, dropout: 0.1 }, 2, 48, true],
   ['qwen2, gradient checkpointing, large vocabulary', { modelType: 'qwen2', layers: 3, configVocab: 4096 }, { r: 8, dropout: 0 }, 2, 64, true],
+  ['QLoRA: llama bf16 on NF4 + DQ', { modelType: 'llama', dtype: 'BF16', hidden: 128, intermediate: 352 }, { r: 8, dropout: 0.1 }, 2, 48, false, NF4DQ],
+  ['QLoRA: qwen2 on FP4, blocks of 128, checkpointing', { modelType: 'qwen2', layers: 3 }, { r: 4, dropout: 0 }, 2, 40, true, { type: 'fp4', blocksize: 128, doubleQuant: false }],
 ];
 
-for (const [name, opts, lora, B, T, ckpt] of CASES)
+for (const [name, opts, lora, B, T, ckpt, quant] of CASES)
   test(`the estimate is within 5% of the measured peak, by tag and in total: ${name}`, () => {
     const dir = path.join(tmpDir('est'), 'm');
     makeTinyModel(dir, opts);
     const be = new CpuBackend({ threads: 2 }); // a fresh WebAssembly memory, so its growth is this run's
-    const { model } = openModel(dir, be);
+    const { model } = openModel(dir, be, undefined, quant ?? null);
     const cfg = defaultLoraConfig(lora);
     model.adapter = LoraAdapter.create(model.spec, cfg, be, new Rng(0));
     model.adapter.allocGrads(be);
@@ -35,7 +39,8 @@ for (const [name, opts, lora, B, T, ckpt] of CASES)
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % 300);
     const r = model.lossAndGrad(ids, ids, B, T, 1 / (B * T), 1, !!ckpt);
     be.free(r.loss);
-    const est = estimateMemory({ spec: model.spec, lora: cfg, seqLen: T, batch: B, gradCheckpoint: !!ckpt });
+    const est = estimateMemory({ spec: model.spec, lora: cfg, seqLen: T, batch: B, gradCheckpoint: !!ckpt, quant });
+    if (quant) assert.equal(est.bytes.weights, be.mem.peak.weights, 'held weight bytes are the analytic count');
     const all = [...MEM_TAGS, 'total'] as const;
     const report = all.map((t) => `${t} ${est.bytes[t]}/${be.mem.peak[t]}`).join(', ');
     for (const tag of all) {
