@@ -8,6 +8,10 @@ import { readAdapterConfig } from '../engine/lora/peft';
 import { formatBytes } from '../engine/estimate';
 import { readJson } from '../engine/util/fsx';
 import { DTYPE_BYTES } from '../engine/formats/dtype';
+import { quantFor } from '../engine/model/weights';
+import { baseParams, quantizedParams } from '../engine/estimate';
+import { bitsPerParam } from '../engine/quant/weight';
+import { originalOf } from '../engine/quant/qmerge';
 
 export function describe(target: string): Record<string, unknown> & { text: string } {
   if (fs.statSync(target).isFile()) {
@@ -38,6 +42,13 @@ export function describe(target: string): Record<string, unknown> & { text: stri
     bytes += k * DTYPE_BYTES[i.dtype];
     dtypes[i.dtype] = (dtypes[i.dtype] ?? 0) + k;
   }
+  // a bnb-4bit folder: count parameters from the config, not the packed bytes, and say how it is quantized
+  const quant = quantFor(target, null);
+  let quantization: Record<string, unknown> | undefined;
+  if (quant) {
+    params = baseParams(spec);
+    quantization = { ...quant, format: 'bnb-4bit', bitsPerParam: bitsPerParam(quant), quantizedParams: quantizedParams(spec), original: originalOf(target) };
+  }
   let tokenizer: Record<string, unknown> = { present: false };
   try {
     const t = TextTokenizer.load(target);
@@ -50,8 +61,9 @@ export function describe(target: string): Record<string, unknown> & { text: stri
     `parameters: ${params.toLocaleString('en')} in ${store.files.length} file(s), ${formatBytes(bytes)}; dtypes ${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en')}`).join(', ')}`,
     `rope theta ${spec.rope.theta}${spec.rope.scaling ? `, scaling ${spec.rope.scaling.type} ×${spec.rope.scaling.factor}` : ''}; tied embeddings ${spec.tieEmbeddings}; q/k/v bias ${spec.qkvBias}; q/k norm ${spec.qkNorm}`,
     tokenizer.present ? `tokenizer: ${tokenizer.vocab} tokens, eos ${tokenizer.eos}, bos ${tokenizer.bos ?? 'none'}, chat template ${tokenizer.chatTemplate ? 'yes' : 'no'}` : `tokenizer: ${tokenizer.error}`,
+    ...(quant ? [`quantized (bnb-4bit): ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quant' : ''}, blocks of ${quant.blocksize}, ${bitsPerParam(quant).toFixed(3)} bits × ${quantizedParams(spec).toLocaleString('en')} linear-layer parameters; full-precision original: ${quantization!.original ?? 'unknown'}`] : []),
   ].join('\n');
-  return { kind: 'model', spec, params, bytes, dtypes, files: store.files.map((f) => path.basename(f.file)), tokenizer, text };
+  return { kind: 'model', spec, params, bytes, dtypes, quantization, files: store.files.map((f) => path.basename(f.file)), tokenizer, text };
 }
 
 /** A run folder: its status, steps, losses, checkpoints and adapter. */
