@@ -1,4 +1,5 @@
-// Builds everything: assembles the WebAssembly kernels, then bundles the CLI, the demo and the bench.
+// Builds everything: assembles the WebAssembly kernels, then bundles the CLI, demo, bench, sidecar, extension
+// and the panel's webview.
 import { build } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,9 +33,20 @@ export const common = {
   logLevel: 'warning',
   external: ['webgpu'],
 };
-if (process.argv[1] && process.argv[1].endsWith('build.mjs')) await build({
-  ...common,
-  entryPoints: { cli: 'src/cli/main.ts', demo: 'src/demo.ts', bench: 'src/bench.ts', index: 'src/engine/index.ts' },
-  outdir: path.join(root, 'dist'),
-  absWorkingDir: root,
-});
+if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
+  await build({
+    ...common,
+    entryPoints: { cli: 'src/cli/main.ts', demo: 'src/demo.ts', bench: 'src/bench.ts', index: 'src/engine/index.ts', sidecar: 'src/sidecar/main.ts' },
+    outdir: path.join(root, 'dist'),
+    absWorkingDir: root,
+  });
+  // the extension: vscode is provided by the editor
+  await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: path.join(root, 'dist'), absWorkingDir: root, external: ['vscode', 'webgpu'] });
+  // the panel: a browser bundle, and its styles (uPlot's and ours)
+  await build({
+    bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: 'linked', logLevel: 'warning',
+    entryPoints: { panel: 'webview/panel.ts' }, outdir: path.join(root, 'dist', 'webview'), absWorkingDir: root,
+  });
+  fs.writeFileSync(path.join(root, 'dist', 'webview', 'panel.css'),
+    fs.readFileSync(path.join(root, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'), 'utf8') + '\n' + fs.readFileSync(path.join(root, 'webview', 'panel.css'), 'utf8'));
+}

@@ -13,6 +13,7 @@ import { openModel } from '../engine/session';
 import { ScheduleName, SCHEDULES } from '../engine/train/schedule';
 import { TrainConfig, train } from '../engine/train/trainer';
 import { describe } from './info';
+import { formatDuration } from '../engine/util/format';
 import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType, checkBlocksize } from '../engine/quant/blockwise';
 import { QuantConfig } from '../engine/quant/weight';
 import { quantizeModel } from '../engine/quant/quantize';
@@ -133,7 +134,7 @@ ${QUANT_HELP}
         onLog: (l) => err(l),
         onStep: (m) => {
           const eta = ((m.total_steps - m.step) * m.step_ms) / 1000;
-          err(`step ${m.step}/${m.total_steps}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  grad_norm ${m.grad_norm.toFixed(3)}  ${m.tokens_per_s.toFixed(0)} tok/s  peak ${formatBytes(m.mem.total)}  ETA ${fmtTime(eta)}`);
+          err(`step ${m.step}/${m.total_steps}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  grad_norm ${m.grad_norm.toFixed(3)}  ${m.tokens_per_s.toFixed(0)} tok/s  peak ${formatBytes(m.mem.total)}  ETA ${formatDuration(eta)}`);
         },
         onEval: (m) => err(`eval @ step ${m.step}: loss ${m.eval_loss.toFixed(4)}  ppl ${m.eval_perplexity.toFixed(2)}  (${m.eval_tokens} tokens)`),
         onCheckpoint: (d) => err(`checkpoint: ${d}`),
@@ -297,12 +298,6 @@ const infoCmd: Command = {
   },
 };
 
-function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(0)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 export const COMMANDS: Record<string, Command> = {
   train: trainCmd,

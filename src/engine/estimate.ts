@@ -166,12 +166,4 @@ export function wasmArenaBytes(spec: ModelSpec, lora: LoraConfig, B: number, T: 
   return { forward: pages(fwd), all: pages(Math.max(fwd, bwd)) };
 }
 
-export function formatBytes(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
-}
+export { formatBytes } from './util/format';

@@ -368,7 +368,7 @@ class Run {
     }
     r.peakMem = this.peak;
     const run = readJson(this.runFile);
-    writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, peakMem: r.peakMem });
+    writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, finalLoss: r.finalLoss, finalEvalLoss: r.finalEvalLoss, peakMem: r.peakMem });
     return r;
   }
 }

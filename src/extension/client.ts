@@ -1,0 +1,79 @@
+/**
+ * The extension's end of the sidecar: forks it, sends requests, matches responses, validates everything that
+ * comes back, and reports the process's death. No `vscode` here, so it is tested as plain Node.
+ */
+import { ChildProcess, fork } from 'node:child_process';
+import { EventMessage, Method, Params, Result, RpcError, parseFromSidecar } from '../protocol';
+
+export class SidecarError extends Error {
+  constructor(readonly code: RpcError['code'] | 'exited', message: string, readonly detail?: string) {
+    super(message);
+  }
+}
+
+export interface ClientHooks {
+  onEvent(e: EventMessage): void;
+  /** the process ended; `expected` when stop() asked for it */
+  onExit(info: { code: number | null; signal: string | null; expected: boolean }): void;
+  log(line: string): void;
+}
+
+export class SidecarClient {
+  private child: ChildProcess | null = null;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; method: string }>();
+  private stopping = false;
+
+  constructor(private script: string, private hooks: ClientHooks) {}
+
+  get alive(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.alive) return;
+    this.stopping = false;
+    const child = fork(this.script, [], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] });
+    this.child = child;
+    const lines = (prefix: string) => (b: Buffer) => b.toString().split('\n').filter(Boolean).forEach((l) => this.hooks.log(prefix + l));
+    child.stdout?.on('data', lines(''));
+    child.stderr?.on('data', lines('[stderr] '));
+    child.on('message', (m) => this.receive(m));
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = null;
+      for (const [, p] of this.pending) p.reject(new SidecarError('exited', `the lorakit sidecar stopped during ${p.method}`));
+      this.pending.clear();
+      this.hooks.onExit({ code, signal, expected: this.stopping });
+    });
+  }
+
+  private receive(m: unknown): void {
+    const r = parseFromSidecar(m);
+    if (r.kind === 'invalid') return this.hooks.log(`rejected a malformed message from the sidecar: ${r.why}`);
+    if (r.kind === 'event') return this.hooks.onEvent(r.msg);
+    const p = this.pending.get(r.msg.id);
+    if (!p) return this.hooks.log(`a response to unknown request ${r.msg.id}`);
+    this.pending.delete(r.msg.id);
+    if ('error' in r.msg) p.reject(new SidecarError(r.msg.error.code, r.msg.error.message, r.msg.error.detail));
+    else p.resolve(r.msg.result);
+  }
+
+  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
+    this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, method });
+      this.child!.send({ id, method, params });
+    });
+  }
+
+  /** End the process (a running job writes its checkpoint only if it was stopped first). */
+  stop(): void {
+    this.stopping = true;
+    this.child?.kill();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The only types the extension, the sidecar and the webview share, with the validators each side runs on what it
+ * receives. Two channels:
+ * - extension ⇄ sidecar (a forked Node process): requests {id, method, params} answered by {id, result} or
+ *   {id, error}; events {event, params} from the sidecar;
+ * - extension ⇄ webview (postMessage): `ToPanel` and `FromPanel` messages, each {type, …}.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+const path = z.string().min(1, 'is empty');
+const posInt = z.number().int().positive();
+
+/** What a training run needs, as the panel and the right-click collect it. */
+export const TrainSettings = z.object({
+  model: path,
+  data: path,
+  rank: posInt.max(1024),
+  alpha: z.number().positive(),
+  dropout: z.number().min(0).max(0.9),
+  targets: z.string().min(1),
+  quant: z.enum(['none', 'nf4', 'fp4']),
+  doubleQuant: z.boolean(),
+  blocksize: z.number().int().refine((b) => b >= 32 && b <= 4096 && (b & (b - 1)) === 0, 'must be a power of two from 32 to 4096'),
+  seqLen: posInt.min(8).max(32768),
+  batch: posInt.max(1024),
+  gradAccum: posInt.max(1024),
+  lr: z.number().positive().max(1),
+  steps: posInt.optional(),
+  epochs: z.number().positive().optional(),
+  backend: z.enum(['auto', 'cpu', 'cpu-reference', 'webgpu']),
+});
+export type TrainSettings = z.infer<typeof TrainSettings>;
+
+export const MemBytes = z.object({ weights: z.number(), lora: z.number(), optimizer: z.number(), activations: z.number(), workspace: z.number(), total: z.number() });
+export type MemBytes = z.infer<typeof MemBytes>;
+
+export const StepEvent = z.object({
+  step: z.number(), total_steps: z.number(), loss: z.number(), lr: z.number(), grad_norm: z.number(),
+  tokens_per_s: z.number(), step_ms: z.number(), mem: MemBytes, elapsed_s: z.number(),
+});
+export type StepEvent = z.infer<typeof StepEvent>;
+export const EvalEvent = z.object({ step: z.number(), eval_loss: z.number(), eval_perplexity: z.number(), eval_tokens: z.number() });
+export type EvalEvent = z.infer<typeof EvalEvent>;
+
+export const RunState = z.enum(['idle', 'preparing', 'running', 'pausing', 'paused', 'stopping', 'stopped', 'done', 'failed']);
+export type RunState = z.infer<typeof RunState>;
+
+export const RunStatus = z.object({
+  state: RunState,
+  runDir: z.string().optional(),
+  message: z.string().optional(),
+  adapterDir: z.string().optional(),
+  lastCheckpoint: z.string().optional(),
+});
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const EstimateResult = z.object({
+  bytes: MemBytes,
+  fits: z.boolean(),
+  device: z.object({ name: z.string(), bytes: z.number() }),
+  params: z.object({ base: z.number(), trainable: z.number(), quantized: z.number() }),
+  bitsPerParam: z.number().optional(),
+});
+export type EstimateResult = z.infer<typeof EstimateResult>;
+
+export const ScanResult = z.object({ files: z.number(), bytes: z.number(), skipped: z.record(z.string(), z.number()) });
+export type ScanResult = z.infer<typeof ScanResult>;
+
+// ---- extension → sidecar requests, and what each returns ----
+
+export const Requests = {
+  hello: { params: z.object({}), result: z.object({ protocol: z.number(), version: z.string(), backends: z.array(z.string()), device: z.string(), memoryBytes: z.number() }) },
+  estimate: { params: z.object({ settings: TrainSettings }), result: EstimateResult },
+  'data/scan': { params: z.object({ path }), result: ScanResult },
+  'model/info': { params: z.object({ path }), result: z.object({ modelType: z.string(), params: z.number(), bytes: z.number(), quantized: z.boolean() }) },
+  'train/start': { params: z.object({ settings: TrainSettings, out: path, resume: z.boolean() }), result: z.object({ runDir: z.string() }) },
+  'train/stop': { params: z.object({}), result: z.object({ stopping: z.boolean() }) },
+  'train/pause': { params: z.object({}), result: z.object({ pausing: z.boolean() }) },
+  eval: { params: z.object({ model: path, adapter: z.string().optional(), data: path }), result: z.object({ loss: z.number(), perplexity: z.number(), tokens: z.number() }) },
+  generate: {
+    params: z.object({ model: path, adapter: z.string().optional(), prompt: z.string(), maxNewTokens: posInt.max(4096), quant: z.enum(['none', 'nf4', 'fp4']).optional() }),
+    result: z.object({ text: z.string(), newTokens: z.number(), tokensPerS: z.number() }),
+  },
+  merge: { params: z.object({ model: path, adapter: path, out: path }), result: z.object({ out: z.string(), mergedInto: z.string(), kind: z.string(), mergedModules: z.number() }) },
+  'adapters/load': { params: z.object({ path }), result: z.object({ r: z.number(), alpha: z.number(), modules: z.number(), params: z.number(), baseModel: z.string().nullable() }) },
+} as const;
+export type Method = keyof typeof Requests;
+export type Params<M extends Method> = z.infer<(typeof Requests)[M]['params']>;
+export type Result<M extends Method> = z.infer<(typeof Requests)[M]['result']>;
+
+export const Request = z.object({ id: z.number().int(), method: z.string(), params: z.unknown() });
+export type RpcError = { code: 'bad_request' | 'user_error' | 'busy' | 'internal'; message: string; detail?: string };
+export type Response = { id: number; result: unknown } | { id: number; error: RpcError };
+
+// ---- sidecar → extension events ----
+
+export const Events = {
+  log: z.object({ line: z.string() }),
+  'train/state': RunStatus,
+  'train/step': StepEvent,
+  'train/eval': EvalEvent,
+} as const;
+export type EventName = keyof typeof Events;
+export type EventParams<E extends EventName> = z.infer<(typeof Events)[E]>;
+export type EventMessage = { [E in EventName]: { event: E; params: EventParams<E> } }[EventName];
+
+/** Validate one message from the sidecar: a response or an event. */
+export function parseFromSidecar(m: unknown): { kind: 'response'; msg: Response } | { kind: 'event'; msg: EventMessage } | { kind: 'invalid'; why: string } {
+  if (m && typeof m === 'object' && 'event' in m) {
+    const e = (m as { event: string }).event;
+    const schema = Events[e as EventName];
+    if (!schema) return { kind: 'invalid', why: `unknown event "${e}"` };
+    const p = schema.safeParse((m as unknown as { params: unknown }).params);
+    return p.success ? { kind: 'event', msg: { event: e, params: p.data } as EventMessage } : { kind: 'invalid', why: `event ${e}: ${issues(p.error)}` };
+  }
+  if (m && typeof m === 'object' && 'id' in m && ('result' in m || 'error' in m)) return { kind: 'response', msg: m as Response };
+  return { kind: 'invalid', why: 'neither a response nor an event' };
+}
+
+// ---- webview ⇄ extension ----
+
+export const FromPanel = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('estimate'), settings: TrainSettings }),
+  z.object({ type: z.literal('start'), settings: TrainSettings }),
+  z.object({ type: z.literal('stop') }),
+  z.object({ type: z.literal('pause') }),
+  z.object({ type: z.literal('resume') }),
+  z.object({ type: z.literal('pick'), field: z.enum(['model', 'data']) }),
+  z.object({ type: z.literal('adapter'), action: z.enum(['merge', 'activate', 'compare', 'reveal']), dir: path }),
+]);
+export type FromPanel = z.infer<typeof FromPanel>;
+
+export const AdapterInfo = z.object({ dir: z.string(), run: z.string(), created: z.string(), active: z.boolean(), finalLoss: z.number().optional() });
+export type AdapterInfo = z.infer<typeof AdapterInfo>;
+
+export type ToPanel =
+  | { type: 'init'; settings: Partial<TrainSettings>; status: RunStatus; steps: StepEvent[]; evals: EvalEvent[]; adapters: AdapterInfo[]; device?: { name: string; bytes: number }; trusted: boolean }
+  | { type: 'estimate'; result: EstimateResult | null; error?: string }
+  | { type: 'status'; status: RunStatus }
+  | { type: 'step'; step: StepEvent }
+  | { type: 'eval'; eval: EvalEvent }
+  | { type: 'adapters'; adapters: AdapterInfo[] }
+  | { type: 'picked'; field: 'model' | 'data'; value: string }
+  | { type: 'error'; message: string };
+
+/** Validate a webview message; the reason when it is not one. */
+export function parseFromPanel(m: unknown): { ok: true; msg: FromPanel } | { ok: false; why: string } {
+  const p = FromPanel.safeParse(m);
+  return p.success ? { ok: true, msg: p.data } : { ok: false, why: issues(p.error) };
+}
+
+/** the first problems of a failed parse, as "field: problem" */
+export function issues(e: z.ZodError): string {
+  return e.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ');
+}

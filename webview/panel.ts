@@ -1,0 +1,274 @@
+/**
+ * The training panel (runs in the webview). It speaks only the protocol: it sends FromPanel messages and draws
+ * what ToPanel messages say. Its form survives hiding and reloads through the webview state; the run's history
+ * is replayed by the extension on `ready`.
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
+import '@vscode-elements/elements/dist/vscode-label/index.js';
+import { AdapterInfo, EstimateResult, EvalEvent, FromPanel, RunStatus, StepEvent, ToPanel, TrainSettings } from '../src/protocol';
+import { Chart, MEM_COLORS } from './charts';
+
+declare function acquireVsCodeApi(): { postMessage(m: unknown): void; getState(): any; setState(s: unknown): void };
+const vscode = acquireVsCodeApi();
+const send = (m: FromPanel) => vscode.postMessage(m);
+
+const TAGS = ['weights', 'lora', 'optimizer', 'activations', 'workspace'] as const;
+type Field = { key: keyof TrainSettings; label: string; kind: 'text' | 'number' | 'select' | 'check'; options?: string[]; optional?: boolean };
+const FIELDS: { title: string; fields: Field[] }[] = [
+  { title: 'Model and data', fields: [{ key: 'model', label: 'Base model folder', kind: 'text' }, { key: 'data', label: 'Data (folder or file)', kind: 'text' }] },
+  { title: 'LoRA', fields: [
+    { key: 'rank', label: 'Rank', kind: 'number' }, { key: 'alpha', label: 'Alpha', kind: 'number' }, { key: 'dropout', label: 'Dropout', kind: 'number' },
+    { key: 'targets', label: 'Target modules', kind: 'select', options: ['all-linear', 'q_proj,v_proj', 'q_proj,k_proj,v_proj,o_proj', 'gate_proj,up_proj,down_proj'] },
+  ] },
+  { title: 'Quantization (QLoRA)', fields: [
+    { key: 'quant', label: 'Base weights', kind: 'select', options: ['none', 'nf4', 'fp4'] }, { key: 'doubleQuant', label: 'Double quantization', kind: 'check' },
+    { key: 'blocksize', label: 'Block size', kind: 'select', options: ['32', '64', '128', '256', '512', '1024', '2048', '4096'] },
+  ] },
+  { title: 'Training', fields: [
+    { key: 'seqLen', label: 'Sequence length', kind: 'number' }, { key: 'batch', label: 'Batch', kind: 'number' }, { key: 'gradAccum', label: 'Gradient accumulation', kind: 'number' },
+    { key: 'lr', label: 'Learning rate', kind: 'number' }, { key: 'steps', label: 'Steps (empty: epochs)', kind: 'number', optional: true },
+    { key: 'epochs', label: 'Epochs', kind: 'number', optional: true }, { key: 'backend', label: 'Backend', kind: 'select', options: ['auto', 'cpu', 'cpu-reference', 'webgpu'] },
+  ] },
+];
+
+const saved = vscode.getState() ?? {};
+let form: Record<string, unknown> = saved.form ?? {};
+let status: RunStatus = { state: 'idle' };
+let device: { name: string; bytes: number } | undefined;
+let estimate: EstimateResult | null = null;
+let confirmNotFit = false;
+const steps: StepEvent[] = [];
+const evals: EvalEvent[] = [];
+
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...kids: (Node | string)[]) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...kids);
+  return e;
+};
+const custom = (tag: string, attrs: Record<string, string> = {}, ...kids: (Node | string)[]) => {
+  const e = document.createElement(tag) as HTMLElement & { value: string; checked: boolean; disabled: boolean };
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...kids);
+  return e;
+};
+const fmtBytes = (n: number) => {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+};
+
+// ---- layout ----
+const app = document.getElementById('app')!;
+const stateLine = el('div', { id: 'state', class: 'state' });
+const buttons = el('div', { class: 'buttons' });
+const startBtn = custom('vscode-button', { id: 'start' }, 'Start');
+const pauseBtn = custom('vscode-button', { id: 'pause', secondary: '' }, 'Pause');
+const stopBtn = custom('vscode-button', { id: 'stop', secondary: '' }, 'Stop');
+const resumeBtn = custom('vscode-button', { id: 'resume', secondary: '' }, 'Resume');
+buttons.append(startBtn, pauseBtn, stopBtn, resumeBtn);
+const errorBox = el('div', { id: 'error', class: 'error', role: 'alert' });
+const estBox = el('div', { id: 'estimate', class: 'estimate' });
+const inputs = new Map<string, ReturnType<typeof custom>>();
+const fieldErrors = new Map<string, HTMLElement>();
+const sections = FIELDS.map(({ title, fields }) => {
+  const sec = custom('vscode-collapsible', { title, open: '' });
+  for (const f of fields) {
+    const id = `f-${f.key}`;
+    let input: ReturnType<typeof custom>;
+    if (f.kind === 'select') input = custom('vscode-single-select', { id }, ...f.options!.map((o) => custom('vscode-option', { value: o }, o)));
+    else if (f.kind === 'check') input = custom('vscode-checkbox', { id, label: f.label });
+    else input = custom('vscode-textfield', { id, ...(f.kind === 'number' ? { type: 'number' } : {}) });
+    input.addEventListener(f.kind === 'text' || f.kind === 'number' ? 'input' : 'change', () => onEdit());
+    inputs.set(f.key, input);
+    const err = el('div', { class: 'field-error', 'data-field': f.key });
+    fieldErrors.set(f.key, err);
+    const row = el('div', { class: 'row' });
+    if (f.kind !== 'check') row.append(custom('vscode-label', { for: id }, f.label));
+    row.append(input);
+    if (f.key === 'model' || f.key === 'data') {
+      const b = custom('vscode-button', { secondary: '', id: `pick-${f.key}` }, 'Browse…');
+      b.addEventListener('click', () => send({ type: 'pick', field: f.key as 'model' | 'data' }));
+      row.append(b);
+    }
+    row.append(err);
+    sec.append(row);
+  }
+  return sec;
+});
+const charts = el('div', { class: 'charts' });
+const lossChart = new Chart('loss-chart', 'Loss', [{ label: 'train', color: 'var(--vscode-charts-blue)' }, { label: 'eval', color: 'var(--vscode-charts-orange)', points: true }]);
+const lrChart = new Chart('lr-chart', 'Learning rate', [{ label: 'lr', color: 'var(--vscode-charts-purple)' }]);
+const tpsChart = new Chart('tps-chart', 'Tokens/s', [{ label: 'tok/s', color: 'var(--vscode-charts-green)' }]);
+const memChart = new Chart('mem-chart', 'Memory by tag (stacked)', TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })), { bytes: true });
+charts.append(lossChart.root, lrChart.root, tpsChart.root, memChart.root);
+const adaptersBox = el('div', { id: 'adapters', class: 'adapters' });
+app.append(stateLine, buttons, errorBox, ...sections, estBox, charts, custom('vscode-collapsible', { title: 'Adapters', open: '' }, adaptersBox));
+
+startBtn.addEventListener('click', () => {
+  const s = validate();
+  if (!s) return;
+  if (estimate && !estimate.fits && !confirmNotFit) {
+    confirmNotFit = true;
+    showError(`The estimate (${fmtBytes(estimate.bytes.total)}) does not fit in ${fmtBytes(estimate.device.bytes)}. Click Start again to try anyway.`);
+    return;
+  }
+  confirmNotFit = false;
+  send({ type: 'start', settings: s });
+});
+pauseBtn.addEventListener('click', () => send({ type: 'pause' }));
+stopBtn.addEventListener('click', () => send({ type: 'stop' }));
+resumeBtn.addEventListener('click', () => send({ type: 'resume' }));
+
+// ---- the form ----
+function readForm(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const group of FIELDS)
+    for (const f of group.fields) {
+      const input = inputs.get(f.key)!;
+      if (f.kind === 'check') out[f.key] = input.checked;
+      else if (f.kind === 'number') out[f.key] = input.value === '' ? undefined : Number(input.value);
+      else if (f.key === 'blocksize') out[f.key] = Number(input.value);
+      else out[f.key] = input.value;
+    }
+  return out;
+}
+function writeForm(v: Record<string, unknown>): void {
+  for (const [k, val] of Object.entries(v)) {
+    const input = inputs.get(k);
+    if (!input || val === undefined || val === null) continue;
+    if (typeof val === 'boolean') input.checked = val;
+    else input.value = String(val);
+  }
+}
+/** the settings, or null with each problem shown beside its field */
+function validate(): TrainSettings | null {
+  const v = readForm();
+  for (const e of fieldErrors.values()) e.textContent = '';
+  const p = TrainSettings.safeParse(v);
+  if (p.success) return p.data;
+  for (const i of p.error.issues) {
+    const key = String(i.path[0] ?? '');
+    const box = fieldErrors.get(key);
+    const msg = key === 'model' && !v.model ? 'choose a base model' : key === 'data' && !v.data ? 'choose the data to train on' : i.message;
+    if (box) box.textContent = msg;
+  }
+  return null;
+}
+let estTimer: ReturnType<typeof setTimeout> | undefined;
+function onEdit(): void {
+  form = readForm();
+  persist();
+  confirmNotFit = false;
+  const s = validate();
+  startBtn.disabled = !s || busy();
+  clearTimeout(estTimer);
+  if (s) estTimer = setTimeout(() => send({ type: 'estimate', settings: s }), 250);
+}
+const persist = () => vscode.setState({ form });
+const busy = () => ['preparing', 'running', 'pausing', 'stopping'].includes(status.state);
+
+// ---- what the extension says ----
+function showError(m: string): void {
+  errorBox.textContent = m;
+}
+function showStatus(): void {
+  const last = steps[steps.length - 1];
+  const progress = last ? ` · step ${last.step}/${last.total_steps} · loss ${last.loss.toFixed(3)} · ${last.tokens_per_s.toFixed(0)} tok/s` : '';
+  stateLine.textContent = `${status.state}${progress}${status.message ? ` — ${status.message}` : ''}`;
+  stateLine.dataset.state = status.state;
+  startBtn.disabled = busy() || !validate();
+  pauseBtn.disabled = stopBtn.disabled = !busy();
+  resumeBtn.disabled = !(status.state === 'paused' || status.state === 'stopped' || status.state === 'failed') || !status.runDir;
+}
+function showEstimate(): void {
+  estBox.replaceChildren();
+  if (!estimate) return;
+  const cap = device?.bytes ?? estimate.device.bytes;
+  const bar = el('div', { class: 'membar', title: `of ${fmtBytes(cap)}` });
+  TAGS.forEach((t, i) => {
+    const w = (100 * estimate!.bytes[t]) / cap;
+    bar.append(el('span', { class: 'seg', style: `width:${Math.max(0, Math.min(100, w))}%;background:${MEM_COLORS[i]}`, title: `${t} ${fmtBytes(estimate!.bytes[t])}` }));
+  });
+  const legend = el('div', { class: 'legend' }, ...TAGS.map((t, i) => el('span', {}, el('i', { style: `background:${MEM_COLORS[i]}` }), ` ${t} ${fmtBytes(estimate!.bytes[t])}`)));
+  const head = el('div', { class: estimate.fits ? 'fits' : 'nofit', id: 'estimate-total' },
+    `Memory estimate: ${fmtBytes(estimate.bytes.total)} of ${fmtBytes(cap)} (${estimate.device.name}) — ${estimate.fits ? 'fits' : 'does NOT fit'}` +
+      (estimate.bitsPerParam ? ` · ${estimate.bitsPerParam.toFixed(3)} bits per quantized parameter` : ''));
+  estBox.append(head, bar, legend);
+}
+function redraw(): void {
+  lossChart.set([steps.map((s) => s.step), steps.map((s) => s.loss), steps.map((s) => evals.find((e) => e.step === s.step)?.eval_loss ?? null)], evals);
+  lrChart.set([steps.map((s) => s.step), steps.map((s) => s.lr)]);
+  tpsChart.set([steps.map((s) => s.step), steps.map((s) => s.tokens_per_s)]);
+  const cum = TAGS.map((_, i) => steps.map((s) => TAGS.slice(0, i + 1).reduce((a, t) => a + s.mem[t], 0)));
+  memChart.set([steps.map((s) => s.step), ...cum], undefined, device?.bytes);
+}
+function showAdapters(list: AdapterInfo[]): void {
+  adaptersBox.replaceChildren(
+    ...(list.length ? [] : [el('div', { class: 'muted' }, 'No adapters yet: they appear here when a run finishes.')]),
+    ...list.map((a) => {
+      const row = el('div', { class: 'adapter', 'data-dir': a.dir }, el('span', { class: 'name' }, `${a.active ? '✓ ' : ''}${a.run}${a.finalLoss !== undefined ? ` · loss ${a.finalLoss.toFixed(3)}` : ''}`));
+      for (const action of ['merge', 'activate', 'compare', 'reveal'] as const) {
+        const b = custom('vscode-button', { secondary: '', 'data-action': action }, action[0].toUpperCase() + action.slice(1));
+        b.addEventListener('click', () => send({ type: 'adapter', action, dir: a.dir }));
+        row.append(b);
+      }
+      return row;
+    }),
+  );
+}
+
+window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
+  const m = ev.data;
+  switch (m?.type) {
+    case 'init':
+      form = { ...m.settings, ...form };
+      writeForm(form);
+      status = m.status;
+      steps.splice(0, steps.length, ...m.steps);
+      evals.splice(0, evals.length, ...m.evals);
+      device = m.device;
+      if (!m.trusted) showError('This workspace is not trusted: training and merging are disabled.');
+      showAdapters(m.adapters);
+      redraw();
+      showStatus();
+      onEdit();
+      return;
+    case 'estimate':
+      estimate = m.result;
+      if (m.error) showError(m.error);
+      else if (errorBox.textContent?.startsWith('estimate')) showError('');
+      return showEstimate();
+    case 'status':
+      status = m.status;
+      if (m.status.state === 'preparing') showError('');
+      if (m.status.state === 'preparing' && !m.status.message) {
+        steps.length = 0;
+        evals.length = 0;
+        redraw();
+      }
+      return showStatus();
+    case 'step':
+      steps.push(m.step);
+      redraw();
+      return showStatus();
+    case 'eval':
+      evals.push(m.eval);
+      return redraw();
+    case 'adapters':
+      return showAdapters(m.adapters);
+    case 'picked':
+      inputs.get(m.field)!.value = m.value;
+      return onEdit();
+    case 'error':
+      return showError(m.message);
+  }
+});
+
+send({ type: 'ready' });
