@@ -15,7 +15,7 @@ const files = fs
   .sort();
 const outdir = path.join(root, 'dist-test');
 fs.rmSync(outdir, { recursive: true, force: true });
-await build({ ...common, entryPoints: files.map((f) => path.join('test', f)), outdir, absWorkingDir: root });
+await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files.map((f) => path.join('test', f)), outdir, absWorkingDir: root });
 const outs = files.map((f) => path.join(outdir, f.replace(/\.ts$/, '.js')));
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',

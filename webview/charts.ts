@@ -21,14 +21,14 @@ export class Chart {
   readonly root: HTMLElement;
   private plot: uPlot | null = null;
   private data: uPlot.AlignedData = [[]];
-  private cap?: number;
+  private head: HTMLElement;
 
-  constructor(id: string, title: string, private series: SeriesSpec[], private opts: { bytes?: boolean } = {}) {
+  constructor(id: string, title: string, private series: SeriesSpec[], private opts: { format?: (v: number) => string } = {}) {
     this.root = document.createElement('div');
     this.root.id = id;
     this.root.className = 'chart';
     this.root.dataset.points = '0';
-    const h = document.createElement('div');
+    const h = (this.head = document.createElement('div'));
     h.className = 'chart-title';
     h.textContent = title;
     this.root.append(h);
@@ -36,11 +36,11 @@ export class Chart {
   }
 
   private size() {
-    return { width: Math.max(160, this.root.clientWidth - 4), height: 140 };
+    return { width: Math.max(160, this.root.clientWidth - 4), height: 120 };
   }
 
   private make(): uPlot {
-    const fmt = this.opts.bytes ? (v: number) => `${(v / 2 ** 20).toFixed(0)}M` : undefined;
+    const fmt = this.opts.format;
     const axis = { stroke: css('var(--vscode-foreground)'), grid: { stroke: css('var(--vscode-editorWidget-border)'), width: 0.5 }, ticks: { show: false } };
     // stacked fills: draw the top (cumulative) series first so lower ones paint over it
     const order = this.series.map((_, i) => i);
@@ -49,7 +49,7 @@ export class Chart {
         ...this.size(),
         legend: { show: true, live: false },
         cursor: { show: false },
-        scales: { x: { time: false }, y: this.cap ? { range: (_u, min, max) => [Math.min(0, min), Math.max(max, this.cap!)] } : {} },
+        scales: { x: { time: false } },
         axes: [axis, { ...axis, size: 48, ...(fmt ? { values: (_u: uPlot, vs: number[]) => vs.map(fmt) } : {}) }],
         series: [{}, ...order.map((i) => {
           const s = this.series[i];
@@ -61,10 +61,13 @@ export class Chart {
     );
   }
 
-  /** new data: [x, ...one array per series]; `cap` draws the y range up to a capacity (memory) */
-  set(data: (number | null)[][], _extra?: unknown, cap?: number): void {
+  title(t: string): void {
+    this.head.textContent = t;
+  }
+
+  /** new data: [x, ...one array per series] */
+  set(data: (number | null)[][]): void {
     this.data = data as uPlot.AlignedData;
-    this.cap = cap;
     this.root.dataset.points = String(data[0].length);
     if (data[0].length === 0) return;
     if (!this.plot) this.plot = this.make();

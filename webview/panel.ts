@@ -84,7 +84,7 @@ const sections = FIELDS.map(({ title, fields }) => {
     let input: ReturnType<typeof custom>;
     if (f.kind === 'select') input = custom('vscode-single-select', { id }, ...f.options!.map((o) => custom('vscode-option', { value: o }, o)));
     else if (f.kind === 'check') input = custom('vscode-checkbox', { id, label: f.label });
-    else input = custom('vscode-textfield', { id, ...(f.kind === 'number' ? { type: 'number' } : {}) });
+    else input = custom('vscode-textfield', { id, ...(f.kind === 'number' ? { inputmode: 'decimal' } : {}) }); // text: the number type flags decimals as invalid
     input.addEventListener(f.kind === 'text' || f.kind === 'number' ? 'input' : 'change', () => onEdit());
     inputs.set(f.key, input);
     const err = el('div', { class: 'field-error', 'data-field': f.key });
@@ -104,12 +104,13 @@ const sections = FIELDS.map(({ title, fields }) => {
 });
 const charts = el('div', { class: 'charts' });
 const lossChart = new Chart('loss-chart', 'Loss', [{ label: 'train', color: 'var(--vscode-charts-blue)' }, { label: 'eval', color: 'var(--vscode-charts-orange)', points: true }]);
-const lrChart = new Chart('lr-chart', 'Learning rate', [{ label: 'lr', color: 'var(--vscode-charts-purple)' }]);
+const lrChart = new Chart('lr-chart', 'Learning rate', [{ label: 'lr', color: 'var(--vscode-charts-purple)' }], { format: (v) => (v === 0 ? '0' : v.toExponential(0)) });
 const tpsChart = new Chart('tps-chart', 'Tokens/s', [{ label: 'tok/s', color: 'var(--vscode-charts-green)' }]);
-const memChart = new Chart('mem-chart', 'Memory by tag (stacked)', TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })), { bytes: true });
+const memChart = new Chart('mem-chart', 'Memory by tag (stacked)', TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })), { format: (v) => fmtBytes(v).replace('.0 ', ' ') });
 charts.append(lossChart.root, lrChart.root, tpsChart.root, memChart.root);
 const adaptersBox = el('div', { id: 'adapters', class: 'adapters' });
-app.append(stateLine, buttons, errorBox, ...sections, estBox, charts, custom('vscode-collapsible', { title: 'Adapters', open: '' }, adaptersBox));
+// live things first (state, estimate, charts), then the settings, then the adapters
+app.append(stateLine, buttons, errorBox, estBox, charts, ...sections, custom('vscode-collapsible', { title: 'Adapters', open: '' }, adaptersBox));
 
 startBtn.addEventListener('click', () => {
   const s = validate();
@@ -203,11 +204,13 @@ function showEstimate(): void {
   estBox.append(head, bar, legend);
 }
 function redraw(): void {
-  lossChart.set([steps.map((s) => s.step), steps.map((s) => s.loss), steps.map((s) => evals.find((e) => e.step === s.step)?.eval_loss ?? null)], evals);
+  charts.hidden = steps.length === 0;
+  lossChart.set([steps.map((s) => s.step), steps.map((s) => s.loss), steps.map((s) => evals.find((e) => e.step === s.step)?.eval_loss ?? null)]);
   lrChart.set([steps.map((s) => s.step), steps.map((s) => s.lr)]);
   tpsChart.set([steps.map((s) => s.step), steps.map((s) => s.tokens_per_s)]);
   const cum = TAGS.map((_, i) => steps.map((s) => TAGS.slice(0, i + 1).reduce((a, t) => a + s.mem[t], 0)));
-  memChart.set([steps.map((s) => s.step), ...cum], undefined, device?.bytes);
+  memChart.set([steps.map((s) => s.step), ...cum]);
+  memChart.title(`Memory by tag (stacked)${device ? ` · capacity ${fmtBytes(device.bytes)}` : ''}${steps.length ? ` · now ${fmtBytes(steps[steps.length - 1].mem.total)}` : ''}`);
 }
 function showAdapters(list: AdapterInfo[]): void {
   adaptersBox.replaceChildren(
@@ -263,6 +266,11 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
       return redraw();
     case 'adapters':
       return showAdapters(m.adapters);
+    case 'settings':
+      form = { ...form, ...m.settings };
+      writeForm(form);
+      persist();
+      return onEdit();
     case 'picked':
       inputs.get(m.field)!.value = m.value;
       return onEdit();

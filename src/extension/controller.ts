@@ -58,7 +58,7 @@ export class Controller {
   private current: { settings: TrainSettings; runDir: string } | null = null;
 
   constructor(readonly root: string | null, readonly client: SidecarClient, private ui: Ui) {
-    this.settings = { ...DEFAULT_SETTINGS, ...ui.defaults() };
+    this.settings = { ...DEFAULT_SETTINGS, ...(root ? { data: root } : {}), ...ui.defaults() };
     this.showStatus();
   }
 
@@ -150,6 +150,7 @@ export class Controller {
     this.settings = settings;
     this.current = { settings, runDir };
     this.status = { state: 'preparing', runDir, ...(resume ? { message: 'resuming from the last checkpoint' } : {}) };
+    this.ui.post({ type: 'settings', settings });
     this.ui.post({ type: 'status', status: this.status });
     this.showStatus();
     try {

@@ -123,7 +123,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
     ].join('\n');
     const go = await vscode.window.showInformationMessage(`Fine-tune on ${path.basename(folder)}?`, { modal: true, detail }, 'Start Training');
     if (go !== 'Start Training') return;
-    await maybeGitignore();
+    void maybeGitignore(); // a question on the side: the run does not wait for it
     await vscode.commands.executeCommand('lorakit.panel.focus');
     await c.start(settings);
   }
@@ -187,6 +187,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
     vscode.window.registerTreeDataProvider('lorakit.adapters', adaptersView),
     vscode.commands.registerCommand('lorakit.openPanel', () => vscode.commands.executeCommand('lorakit.panel.focus')),
     vscode.commands.registerCommand('lorakit.fineTuneFolder', (uri?: vscode.Uri) => fineTuneFolder(uri)),
+    vscode.commands.registerCommand('lorakit.fineTuneThisFolder', (uri?: vscode.Uri) => fineTuneFolder(uri)),
     vscode.commands.registerCommand('lorakit.stopTraining', () => c.stop()),
     vscode.commands.registerCommand('lorakit.pauseTraining', () => c.pause()),
     vscode.commands.registerCommand('lorakit.resumeTraining', () => c.resume()),

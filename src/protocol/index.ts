@@ -144,6 +144,7 @@ export type ToPanel =
   | { type: 'eval'; eval: EvalEvent }
   | { type: 'adapters'; adapters: AdapterInfo[] }
   | { type: 'picked'; field: 'model' | 'data'; value: string }
+  | { type: 'settings'; settings: TrainSettings }
   | { type: 'error'; message: string };
 
 /** Validate a webview message; the reason when it is not one. */
