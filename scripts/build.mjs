@@ -44,7 +44,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
   await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: path.join(root, 'dist'), absWorkingDir: root, external: ['vscode', 'webgpu'] });
   // the panel: a browser bundle, and its styles (uPlot's and ours)
   await build({
-    bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: 'linked', logLevel: 'warning',
+    bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: 'linked', logLevel: 'warning', minify: true,
     entryPoints: { panel: 'webview/panel.ts' }, outdir: path.join(root, 'dist', 'webview'), absWorkingDir: root,
   });
   fs.writeFileSync(path.join(root, 'dist', 'webview', 'panel.css'),

@@ -100,6 +100,12 @@ test('a run from the controller: events, status bar text, history, adapter in .l
     // a reopened panel gets the whole history
     const init = h.c.initMessage();
     assert.equal(init.type === 'init' && init.steps.length, h.c.steps.length);
+    // and after a window reload (a new controller) the last run's charts and state come back from its folder
+    const again = harness(root);
+    assert.equal(again.c.status.state, 'done');
+    assert.equal(again.c.steps.length, 6, 'every step from metrics.jsonl');
+    assert.ok(again.c.evals.length > 0);
+    assert.equal(again.c.settings.steps, 6);
   } finally {
     h.client.stop();
   }

@@ -3,7 +3,7 @@
  * comes back, and reports the process's death. No `vscode` here, so it is tested as plain Node.
  */
 import { ChildProcess, fork } from 'node:child_process';
-import { EventMessage, Method, Params, Result, RpcError, parseFromSidecar } from '../protocol';
+import { EventMessage, Method, Params, Requests, Result, RpcError, issues, parseFromSidecar } from '../protocol';
 
 export class SidecarError extends Error {
   constructor(readonly code: RpcError['code'] | 'exited', message: string, readonly detail?: string) {
@@ -58,8 +58,13 @@ export class SidecarClient {
     const p = this.pending.get(r.msg.id);
     if (!p) return this.hooks.log(`a response to unknown request ${r.msg.id}`);
     this.pending.delete(r.msg.id);
-    if ('error' in r.msg) p.reject(new SidecarError(r.msg.error.code, r.msg.error.message, r.msg.error.detail));
-    else p.resolve(r.msg.result);
+    if ('error' in r.msg) return p.reject(new SidecarError(r.msg.error.code, r.msg.error.message, r.msg.error.detail));
+    const ok = Requests[p.method as Method].result.safeParse(r.msg.result);
+    if (ok.success) p.resolve(ok.data);
+    else {
+      this.hooks.log(`rejected a malformed ${p.method} result from the sidecar: ${issues(ok.error)}`);
+      p.reject(new SidecarError('internal', `the sidecar answered ${p.method} with a malformed result`));
+    }
   }
 
   request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {

@@ -59,6 +59,7 @@ export class Controller {
 
   constructor(readonly root: string | null, readonly client: SidecarClient, private ui: Ui) {
     this.settings = { ...DEFAULT_SETTINGS, ...(root ? { data: root } : {}), ...ui.defaults() };
+    if (root) this.restoreLastRun(root);
     this.showStatus();
   }
 
@@ -188,6 +189,24 @@ export class Controller {
     if (this.busy) return null;
     if (!this.steps.length) this.readHistory(dir);
     return this.launch(parsed.data, dir, true);
+  }
+
+  /**
+   * After a window reload (or a restart of VS Code) the newest run's charts and state come back from its folder:
+   * finished, or stopped with a checkpoint that Resume continues.
+   */
+  private restoreLastRun(root: string): void {
+    const dir = path.join(root, '.lorakit', 'runs');
+    if (!fs.existsSync(dir)) return;
+    const last = fs.readdirSync(dir).sort().pop();
+    if (!last) return;
+    const runDir = path.join(dir, last);
+    this.readHistory(runDir);
+    const settings = TrainSettings.safeParse(runSettings(runDir));
+    if (settings.success) this.settings = settings.data;
+    const adapterDir = path.join(runDir, 'adapter');
+    if (fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) this.status = { state: 'done', runDir, adapterDir, message: 'the last run finished' };
+    else if (resumableRun(root) === runDir) this.status = { state: 'stopped', runDir, message: 'the last run stopped before finishing; Resume continues it' };
   }
 
   /** after a window reload: the run's metrics so far, from its metrics.jsonl */

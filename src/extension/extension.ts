@@ -2,6 +2,7 @@
  * The VS Code side: commands, the explorer's "Fine-tune on this folder", the status bar, the training panel (a
  * webview view) and the adapters view, wired to the Controller. All heavy work runs in the sidecar.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { TrainSettings } from '../protocol';
@@ -51,9 +52,10 @@ export function activate(ctx: vscode.ExtensionContext): void {
     },
     trusted: () => vscode.workspace.isTrusted,
     pick: async (field) => {
+      if (field === 'model') return pickModel();
       const uris = await vscode.window.showOpenDialog({
-        canSelectFolders: true, canSelectFiles: field === 'data', canSelectMany: false,
-        openLabel: field === 'model' ? 'Use as base model' : 'Train on this', defaultUri: root ? vscode.Uri.file(root) : undefined,
+        canSelectFolders: true, canSelectFiles: true, canSelectMany: false,
+        openLabel: 'Train on this', defaultUri: root ? vscode.Uri.file(root) : undefined,
       });
       return uris?.[0]?.fsPath;
     },
@@ -79,14 +81,31 @@ export function activate(ctx: vscode.ExtensionContext): void {
     );
   panel = new PanelProvider(ctx.extensionUri, (m) => void c.fromPanel(m, device), (line) => out.warn(line));
 
-  /** the model to use: the lorakit.baseModel setting, else ask */
+  /** the model to use: the lorakit.baseModel setting, else one of the models folder's, else a folder picked */
   async function chooseModel(force = false): Promise<string | undefined> {
     const set = cfg().get<string>('baseModel');
     if (set && !force) return resolve(set);
-    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use as base model' });
-    if (!uris?.[0]) return undefined;
-    await cfg().update('baseModel', uris[0].fsPath, vscode.ConfigurationTarget.Workspace);
-    return uris[0].fsPath;
+    const picked = await pickModel();
+    if (picked) await cfg().update('baseModel', picked, vscode.ConfigurationTarget.Workspace);
+    return picked;
+  }
+  async function pickModel(): Promise<string | undefined> {
+    const browse = async () => (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use as base model' }))?.[0]?.fsPath;
+    const models = modelsIn(cfg().get<string>('modelsFolder'));
+    if (!models.length) return browse();
+    const p = await vscode.window.showQuickPick([...models.map((m) => ({ label: path.basename(m), detail: m, dir: m })), { label: '$(folder-opened) Browse…', detail: '', dir: '' }], { title: 'Choose the base model' });
+    if (!p) return undefined;
+    return p.dir || browse();
+  }
+  /** model folders (with config.json) directly inside the configured models folder */
+  function modelsIn(folder: string | undefined): string[] {
+    if (!folder) return [];
+    const dir = resolve(folder);
+    try {
+      return fs.readdirSync(dir).map((d) => path.join(dir, d)).filter((d) => fs.existsSync(path.join(d, 'config.json')));
+    } catch {
+      return [];
+    }
   }
 
   async function fineTuneFolder(uri?: vscode.Uri): Promise<void> {
@@ -147,6 +166,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
 
   async function adapterAction(action: 'merge' | 'activate' | 'compare' | 'reveal', dir?: string): Promise<void> {
     if (!root) return;
+    if (action === 'compare') dir ??= activeAdapter(root) ?? undefined; // the project's active adapter first
     dir ??= await pickAdapter({ merge: 'Merge which adapter?', activate: 'Activate which adapter for this project?', compare: 'Compare which adapter?', reveal: 'Reveal which adapter?' }[action]);
     if (!dir) return;
     if (action === 'reveal') return void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(dir));
