@@ -2,17 +2,11 @@
 // bad input, --json on stdout, and a train → merge → eval round trip.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
-import { tmpDir } from './helpers';
+import { lorakit, tmpDir, userError } from './helpers';
 
-const BIN = path.resolve('bin/lorakit.js');
-function lorakit(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, LORAKIT_THREADS: '2' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 const root = tmpDir('cli');
 const model = path.join(root, 'model');
@@ -34,15 +28,6 @@ test('--help and --version exit 0; unknown commands and options exit 2', () => {
   assert.equal(lorakit('train', '--model', model, '--data', ds.text, '--rank', 'abc').code, 2);
 });
 
-/** one line on stderr that names the file, status 1 */
-function userError(r: ReturnType<typeof lorakit>, file: string | null, re: RegExp) {
-  assert.equal(r.code, 1, `exit status (stderr: ${r.err})`);
-  const lines = r.err.trim().split('\n');
-  const last = lines[lines.length - 1];
-  assert.match(last, /^lorakit: error: /);
-  if (file) assert.ok(last.includes(file), `"${last}" should name ${file}`);
-  assert.match(last, re);
-}
 
 test('bad input: one clear line naming the file, exit status 1, nothing written', () => {
   const bad = path.join(root, 'bad');
@@ -137,7 +122,7 @@ test('Ctrl-C during training keeps a checkpoint, exits 130, and --resume finishe
   const { spawn } = await import('node:child_process');
   const run = path.join(root, 'sigint');
   const args = ['train', '--model', model, '--data', ds.text, '--out', run, '--steps', '400', '--seq-len', '32', '--batch', '2'];
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let sent = false;
   child.stderr.on('data', (d) => {

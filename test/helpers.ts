@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,4 +22,19 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
 
 export function tmpDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `lorakit-${name}-`));
+}
+
+/** the real `lorakit` command, as a user runs it */
+export function lorakit(...args: string[]) {
+  const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { encoding: 'utf8', env: { ...process.env, LORAKIT_THREADS: '2' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** one line on stderr that names the file, status 1 */
+export function userError(r: ReturnType<typeof lorakit>, file: string | null, re: RegExp): void {
+  assert.equal(r.code, 1, `exit status (stderr: ${r.err})`);
+  const last = r.err.trim().split('\n').pop()!;
+  assert.match(last, /^lorakit: error: /);
+  if (file) assert.ok(last.includes(file), `"${last}" should name ${file}`);
+  assert.match(last, re);
 }

@@ -3,7 +3,6 @@
 // status 1 and nothing written.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
@@ -14,20 +13,8 @@ import { readJson } from '../src/engine/util/fsx';
 import { bitsPerParam, quantBytesFor } from '../src/engine/quant/weight';
 import { expectedTensors } from '../src/engine/model/weights';
 import { isQuantizable } from '../src/engine/quant/quantize';
-import { tmpDir } from './helpers';
+import { lorakit, tmpDir, userError } from './helpers';
 
-const BIN = path.resolve('bin/lorakit.js');
-function lorakit(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, LORAKIT_THREADS: '2' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function userError(r: ReturnType<typeof lorakit>, file: string | null, re: RegExp) {
-  assert.equal(r.code, 1, `exit status (stderr: ${r.err})`);
-  const last = r.err.trim().split('\n').pop()!;
-  assert.match(last, /^lorakit: error: /);
-  if (file) assert.ok(last.includes(file), `"${last}" should name ${file}`);
-  assert.match(last, re);
-}
 
 const root = tmpDir('qlora');
 const model = path.join(root, 'model');
