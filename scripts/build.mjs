@@ -36,7 +36,7 @@ export const common = {
 if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
   await build({
     ...common,
-    entryPoints: { cli: 'src/cli/main.ts', demo: 'src/demo.ts', bench: 'src/bench.ts', index: 'src/engine/index.ts', sidecar: 'src/sidecar/main.ts' },
+    entryPoints: { cli: 'src/cli/main.ts', demo: 'src/demo.ts', bench: 'src/bench.ts', index: 'src/engine/index.ts', sidecar: 'src/sidecar/main.ts', 'webgpu-worker': 'src/engine/backend/webgpu/worker.ts' },
     outdir: path.join(root, 'dist'),
     absWorkingDir: root,
   });

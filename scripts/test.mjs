@@ -17,7 +17,7 @@ const outdir = path.join(root, 'dist-test');
 fs.rmSync(outdir, { recursive: true, force: true });
 await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files.map((f) => path.join('test', f)), outdir, absWorkingDir: root });
 const outs = files.map((f) => path.join(outdir, f.replace(/\.ts$/, '.js')));
-const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=1', ...outs], {
+const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',
   cwd: root,
   env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },

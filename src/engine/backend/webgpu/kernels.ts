@@ -1,0 +1,335 @@
+/**
+ * The WGSL kernels of the WebGPU backend, one per op of reference.ts (the CPU twin each is tested against).
+ * Every kernel reads its sizes from a uniform `P` of 16 u32 (floats bit-cast); binding 0 is always `P`. Large
+ * 1-D launches use a 2-D grid: element index = gid.x + gid.y · (groups in x · workgroup size).
+ */
+
+const HEAD = /* wgsl */ `
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 4>;
+fn pu(i: u32) -> u32 { return P[i / 4u][i % 4u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(P[i / 4u][i % 4u]); }
+fn flat(g: vec3<u32>, n: vec3<u32>, wg: u32) -> u32 { return g.x + g.y * n.x * wg; }
+`;
+
+/** elementwise kernels: P = [n, s (f32)] */
+const ew = (name: string, bindings: string, body: string) => HEAD + bindings + /* wgsl */ `
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = flat(g, nw, 256u);
+  if (i >= pu(0u)) { return; }
+  let s = pf(1u);
+  ${body}
+}
+// ${name}
+`;
+const RO = (b: number, n: string, t = 'f32') => `@group(0) @binding(${b}) var<storage, read> ${n}: array<${t}>;\n`;
+const RW = (b: number, n: string, t = 'f32') => `@group(0) @binding(${b}) var<storage, read_write> ${n}: array<${t}>;\n`;
+
+export const KERNELS: Record<string, string> = {
+  add: ew('add', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] + b[i];'),
+  mul: ew('mul', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] * b[i];'),
+  axpy: ew('axpy', RW(1, 'a') + RO(2, 'b'), 'a[i] = a[i] + s * b[i];'),
+  scale: ew('scale', RW(1, 'a'), 'a[i] = a[i] * s;'),
+  /** y (N, M) += b (M) on every row; P = [n, M] */
+  bias: HEAD + RW(1, 'y') + RO(2, 'b') + /* wgsl */ `
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = flat(g, nw, 256u);
+  if (i >= pu(0u)) { return; }
+  y[i] = y[i] + b[i % pu(1u)];
+}`,
+  swiglu: ew('swiglu', RO(1, 'gt') + RO(2, 'up') + RW(3, 'h'), 'let x = gt[i]; h[i] = x / (1.0 + exp(-x)) * up[i];'),
+  swiglu_bwd: ew('swiglu_bwd', RO(1, 'dh') + RO(2, 'gt') + RO(3, 'up') + RW(4, 'dg') + RW(5, 'du'), `
+  let x = gt[i]; let sg = 1.0 / (1.0 + exp(-x));
+  du[i] = dh[i] * x * sg;
+  dg[i] = dh[i] * up[i] * sg * (1.0 + x * (1.0 - sg));`),
+  /** P = [n, lr·(1/bc1) (stepSize), beta1, beta2, eps, decay, sqrt(bc2)] */
+  adamw: HEAD + RW(1, 'p') + RO(2, 'gr') + RW(3, 'm') + RW(4, 'v') + /* wgsl */ `
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = flat(g, nw, 256u);
+  if (i >= pu(0u)) { return; }
+  let b1 = pf(2u); let b2 = pf(3u);
+  m[i] = b1 * m[i] + (1.0 - b1) * gr[i];
+  v[i] = b2 * v[i] + (1.0 - b2) * gr[i] * gr[i];
+  p[i] = p[i] * pf(5u) - pf(1u) * m[i] / (sqrt(v[i]) / pf(6u) + pf(4u));
+}`,
+
+  /** C (M, N) = alpha·op(A)·op(B) + beta·C. P = [M, N, K, transA, transB, alpha, beta] */
+  matmul: HEAD + RO(1, 'A') + RO(2, 'B') + RW(3, 'C') + /* wgsl */ `
+var<workgroup> As: array<array<f32, 16>, 16>;
+var<workgroup> Bs: array<array<f32, 16>, 16>;
+fn loadA(r: u32, k: u32) -> f32 {
+  let M = pu(0u); let K = pu(2u);
+  if (r >= M || k >= K) { return 0.0; }
+  if (pu(3u) == 1u) { return A[k * M + r]; }
+  return A[r * K + k];
+}
+fn loadB(k: u32, c: u32) -> f32 {
+  let N = pu(1u); let K = pu(2u);
+  if (k >= K || c >= N) { return 0.0; }
+  if (pu(4u) == 1u) { return B[c * K + k]; }
+  return B[k * N + c];
+}
+@compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
+  let row = w.y * 16u + l.y; let col = w.x * 16u + l.x;
+  let M = pu(0u); let N = pu(1u); let K = pu(2u);
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
+    As[l.y][l.x] = loadA(row, k0 + l.x);
+    Bs[l.y][l.x] = loadB(k0 + l.y, col);
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk = kk + 1u) { acc = acc + As[l.y][kk] * Bs[kk][l.x]; }
+    workgroupBarrier();
+  }
+  if (row < M && col < N) {
+    let i = row * N + col;
+    var prev = 0.0;
+    if (pf(6u) != 0.0) { prev = pf(6u) * C[i]; }
+    C[i] = pf(5u) * acc + prev;
+  }
+}`,
+
+  /**
+   * C (M, N) = X (M, K) · op(W) (+ C when beta = 1) for a 4-bit W (R × Cw), dequantized while loading tiles:
+   * value(idx) = table[code(idx)] · scale[idx >> bsl]. P = [M, N, K, trans, beta (f32), R, Cw, bsl]
+   */
+  qmatmul: HEAD + RO(1, 'X') + RO(2, 'Q', 'u32') + RO(3, 'S') + RO(4, 'T') + RW(5, 'C') + /* wgsl */ `
+var<workgroup> As: array<array<f32, 16>, 16>;
+var<workgroup> Bs: array<array<f32, 16>, 16>;
+fn deq(idx: u32) -> f32 {
+  let byte = (Q[idx >> 3u] >> (((idx >> 1u) & 3u) * 8u)) & 255u;
+  let code = select(byte >> 4u, byte & 15u, (idx & 1u) == 1u);
+  return T[code] * S[idx >> pu(7u)];
+}
+@compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
+  let row = w.y * 16u + l.y; let col = w.x * 16u + l.x;
+  let M = pu(0u); let N = pu(1u); let K = pu(2u); let Cw = pu(6u);
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
+    let ak = k0 + l.x;
+    if (row < M && ak < K) { As[l.y][l.x] = X[row * K + ak]; } else { As[l.y][l.x] = 0.0; }
+    let bk = k0 + l.y;
+    if (bk < K && col < N) {
+      if (pu(3u) == 1u) { Bs[l.y][l.x] = deq(col * Cw + bk); } else { Bs[l.y][l.x] = deq(bk * Cw + col); }
+    } else { Bs[l.y][l.x] = 0.0; }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk = kk + 1u) { acc = acc + As[l.y][kk] * Bs[kk][l.x]; }
+    workgroupBarrier();
+  }
+  if (row < M && col < N) {
+    let i = row * N + col;
+    var prev = 0.0;
+    if (pf(4u) != 0.0) { prev = C[i]; }
+    C[i] = acc + prev;
+  }
+}`,
+
+  /** out (N, C) = table[ids]; P = [N, C, V] */
+  embedding: HEAD + RO(1, 'tab') + RO(2, 'ids', 'i32') + RW(3, 'o') + /* wgsl */ `
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = flat(g, nw, 256u);
+  let C = pu(1u);
+  if (i >= pu(0u) * C) { return; }
+  let n = i / C;
+  o[i] = tab[u32(ids[n]) * C + i % C];
+}`,
+
+  /** one workgroup per row: y = x·rstd·w, rstd = 1/sqrt(mean(x²) + eps). P = [N, C, eps] */
+  rmsnorm: HEAD + RO(1, 'x') + RO(2, 'w') + RW(3, 'y') + RW(4, 'rs') + /* wgsl */ `
+var<workgroup> part: array<f32, 64>;
+@compute @workgroup_size(64) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let n = wg.x + wg.y * nw.x;
+  let C = pu(1u);
+  if (n >= pu(0u)) { return; }
+  let o = n * C;
+  var ss = 0.0;
+  for (var c = l.x; c < C; c = c + 64u) { ss = ss + x[o + c] * x[o + c]; }
+  part[l.x] = ss;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = part[l.x] + part[l.x + s]; } workgroupBarrier(); }
+  let r = 1.0 / sqrt(part[0] / f32(C) + pf(2u));
+  if (l.x == 0u) { rs[n] = r; }
+  for (var c = l.x; c < C; c = c + 64u) { y[o + c] = (x[o + c] * r) * w[c]; }
+}`,
+
+  /** dx = dy·w·r − (r³·Σ dy·w·x / C)·x. P = [N, C] */
+  rmsnorm_bwd: HEAD + RO(1, 'dy') + RO(2, 'x') + RO(3, 'w') + RO(4, 'rs') + RW(5, 'dx') + /* wgsl */ `
+var<workgroup> part: array<f32, 64>;
+@compute @workgroup_size(64) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let n = wg.x + wg.y * nw.x;
+  let C = pu(1u);
+  if (n >= pu(0u)) { return; }
+  let o = n * C;
+  var d = 0.0;
+  for (var c = l.x; c < C; c = c + 64u) { d = d + dy[o + c] * w[c] * x[o + c]; }
+  part[l.x] = d;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = part[l.x] + part[l.x + s]; } workgroupBarrier(); }
+  let r = rs[n];
+  let k = r * r * r * part[0] / f32(C);
+  for (var c = l.x; c < C; c = c + 64u) { dx[o + c] = dy[o + c] * w[c] * r - k * x[o + c]; }
+}`,
+
+  /** rotate-half RoPE on x (N, heads, D); P = [N, heads, D, inverse] */
+  rope: HEAD + RO(1, 'x') + RO(2, 'pos', 'i32') + RO(3, 'cs') + RO(4, 'sn') + RW(5, 'ob') + /* wgsl */ `
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let t = flat(g, nw, 256u);
+  let H = pu(1u); let D = pu(2u); let h2 = D / 2u;
+  if (t >= pu(0u) * H * h2) { return; }
+  let i = t % h2; let nh = t / h2; let n = nh / H;
+  let o = nh * D;
+  let tb = u32(pos[n]) * h2 + i;
+  let c = cs[tb];
+  var s = sn[tb];
+  if (pu(3u) == 1u) { s = -s; }
+  let a = x[o + i]; let b = x[o + i + h2];
+  ob[o + i] = a * c - b * s;
+  ob[o + i + h2] = b * c + a * s;
+}`,
+
+  /**
+   * Causal grouped-query attention, one invocation per query row (b, h, i), online softmax over the visible keys:
+   * the T×T matrix never exists. Writes out and the row's log-sum-exp. P = [B, Tq, Tk, H, KV, D, window (0: none), scale]
+   */
+  attention: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RW(4, 'o') + RW(5, 'lse') + ATTN_COMMON() + /* wgsl */ `
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let r = flat(g, nw, 64u);
+  if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
+  let i = r % pu(1u); let bh = r / pu(1u); let h = bh % pu(3u); let b = bh / pu(3u);
+  let D = pu(5u); let kh = h / (pu(3u) / pu(4u));
+  let qo = ((b * pu(1u) + i) * pu(3u) + h) * D;
+  var acc: array<f32, 256>;
+  for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
+  var m = -3.0e38; var l = 0.0;
+  let lim = range(i);
+  for (var j = lim.x; j < lim.y; j = j + 1u) {
+    let ko = ((b * pu(2u) + j) * pu(4u) + kh) * D;
+    var s = 0.0;
+    for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; }
+    s = s * pf(7u);
+    let mn = max(m, s);
+    let corr = exp(m - mn); let e = exp(s - mn);
+    l = l * corr + e;
+    for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] * corr + e * v[ko + d]; }
+    m = mn;
+  }
+  for (var d = 0u; d < D; d = d + 1u) { o[qo + d] = acc[d] / l; }
+  lse[bh * pu(1u) + i] = m + log(l);
+}`,
+
+  /**
+   * Backward, per query row: with P recomputed from the saved log-sum-exp, dot = Σ_j P·dP and
+   * dq = Σ_j P·(dP − dot)·scale·k_j. Writes dq and dot (for the per-key pass). Same P as attention.
+   */
+  attention_bwd_q: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RO(4, 'dout') + RO(5, 'lse') + RW(6, 'dq') + RW(7, 'dots') + ATTN_COMMON() + /* wgsl */ `
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let r = flat(g, nw, 64u);
+  if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
+  let i = r % pu(1u); let bh = r / pu(1u); let h = bh % pu(3u); let b = bh / pu(3u);
+  let D = pu(5u); let kh = h / (pu(3u) / pu(4u));
+  let qo = ((b * pu(1u) + i) * pu(3u) + h) * D;
+  let L = lse[bh * pu(1u) + i];
+  let lim = range(i);
+  var dot = 0.0;
+  for (var j = lim.x; j < lim.y; j = j + 1u) {
+    let ko = ((b * pu(2u) + j) * pu(4u) + kh) * D;
+    var s = 0.0; var dp = 0.0;
+    for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
+    dot = dot + exp(s * pf(7u) - L) * dp;
+  }
+  dots[bh * pu(1u) + i] = dot;
+  for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = 0.0; }
+  for (var j = lim.x; j < lim.y; j = j + 1u) {
+    let ko = ((b * pu(2u) + j) * pu(4u) + kh) * D;
+    var s = 0.0; var dp = 0.0;
+    for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
+    let ds = exp(s * pf(7u) - L) * (dp - dot) * pf(7u);
+    for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = dq[qo + d] + ds * k[ko + d]; }
+  }
+}`,
+
+  /** Backward, per key row (b, kv head, j): dv_j = Σ P·dout_i, dk_j = Σ P·(dP − dot_i)·scale·q_i over the queries that see j */
+  attention_bwd_kv: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RO(4, 'dout') + RO(5, 'lse') + RO(6, 'dots') + RW(7, 'dk') + RW(8, 'dv') + ATTN_COMMON() + /* wgsl */ `
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let r = flat(g, nw, 64u);
+  let Tk = pu(2u); let KV = pu(4u); let H = pu(3u); let Tq = pu(1u); let D = pu(5u);
+  if (r >= pu(0u) * KV * Tk) { return; }
+  let j = r % Tk; let bk = r / Tk; let kh = bk % KV; let b = bk / KV;
+  let ko = ((b * Tk + j) * KV + kh) * D;
+  for (var d = 0u; d < D; d = d + 1u) { dk[ko + d] = 0.0; dv[ko + d] = 0.0; }
+  let grp = H / KV;
+  for (var hh = 0u; hh < grp; hh = hh + 1u) {
+    let h = kh * grp + hh;
+    for (var i = 0u; i < Tq; i = i + 1u) {
+      if (!seen(i, j)) { continue; }
+      let qo = ((b * Tq + i) * H + h) * D;
+      let row = (b * H + h) * Tq + i;
+      var s = 0.0; var dp = 0.0;
+      for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
+      let p = exp(s * pf(7u) - lse[row]);
+      let ds = p * (dp - dots[row]) * pf(7u);
+      for (var d = 0u; d < D; d = d + 1u) { dv[ko + d] = dv[ko + d] + p * dout[qo + d]; dk[ko + d] = dk[ko + d] + ds * q[qo + d]; }
+    }
+  }
+}`,
+
+  /**
+   * Cross-entropy, one workgroup per row: dlogits = (softmax − onehot)·gradScale and the row's loss (0 for an
+   * ignored row). P = [N, V, gradScale]
+   */
+  cross_entropy: HEAD + RO(1, 'x') + RO(2, 'tg', 'i32') + RW(3, 'dx') + RW(4, 'rl') + /* wgsl */ `
+var<workgroup> part: array<f32, 256>;
+@compute @workgroup_size(256) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let n = wg.x + wg.y * nw.x;
+  let V = pu(1u);
+  if (n >= pu(0u)) { return; }
+  let o = n * V;
+  let t = tg[n];
+  let on = t >= 0;
+  var m = -3.0e38;
+  for (var c = l.x; c < V; c = c + 256u) { m = max(m, x[o + c]); }
+  part[l.x] = m;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = max(part[l.x], part[l.x + s]); } workgroupBarrier(); }
+  let mx = part[0];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var c = l.x; c < V; c = c + 256u) { sum = sum + exp(x[o + c] - mx); }
+  part[l.x] = sum;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = part[l.x] + part[l.x + s]; } workgroupBarrier(); }
+  let tot = part[0];
+  let k = select(0.0, pf(2u) / tot, on);
+  for (var c = l.x; c < V; c = c + 256u) { dx[o + c] = exp(x[o + c] - mx) * k; }
+  workgroupBarrier();
+  if (l.x == 0u) {
+    if (on) {
+      dx[o + u32(t)] = dx[o + u32(t)] - pf(2u);
+      rl[n] = mx + log(tot) - x[o + u32(t)];
+    } else { rl[n] = 0.0; }
+  }
+}`,
+
+  /** one workgroup sums (or sums the squares of, P[1] = 1) n values into out[0]. P = [n, square] */
+  reduce: HEAD + RO(1, 'x') + RW(2, 'out') + /* wgsl */ `
+var<workgroup> part: array<f32, 256>;
+@compute @workgroup_size(256) fn main(@builtin(local_invocation_id) l: vec3<u32>) {
+  var s = 0.0;
+  for (var i = l.x; i < pu(0u); i = i + 256u) { let v = x[i]; s = s + select(v, v * v, pu(1u) == 1u); }
+  part[l.x] = s;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w = w >> 1u) { if (l.x < w) { part[l.x] = part[l.x] + part[l.x + w]; } workgroupBarrier(); }
+  if (l.x == 0u) { out[0] = part[0]; }
+}`,
+};
+
+/** the visible key range of query i (causal, sliding window), and the test for one key */
+function ATTN_COMMON(): string {
+  return /* wgsl */ `
+fn range(i: u32) -> vec2<u32> {
+  let qi = i + pu(2u) - pu(1u);
+  var lo = 0u;
+  if (pu(6u) > 0u && qi + 1u > pu(6u)) { lo = qi + 1u - pu(6u); }
+  return vec2<u32>(lo, qi + 1u);
+}
+fn seen(i: u32, j: u32) -> bool { let lim = range(i); return j >= lim.x && j < lim.y; }
+`;
+}

@@ -1,0 +1,357 @@
+/**
+ * The WebGPU backend (Dawn, through the `webgpu` package): every op is a WGSL kernel (kernels.ts) run by the GPU
+ * worker (worker.ts). Ops are posted in order without waiting; `read` blocks until the worker has the bytes. All
+ * tensors are f32 on the device, except 4-bit weights (codes + scales, dequantized inside the matmul). The tracker
+ * counts the bytes of the live GPU buffers by tag.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel } from '../backend';
+import type { HostTensor } from '../../formats/safetensors';
+import { toF32 } from '../../formats/dtype';
+import { UserError } from '../../errors';
+import { Rng } from '../../util/rng';
+import { QuantWeight, dequantizeWeight, scalesOf } from '../../quant/weight';
+import { codeTable } from '../../quant/blockwise';
+
+export interface AdapterDesc {
+  name: string;
+  type: string;
+  features: string[];
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+export interface GpuInfo {
+  adapters: AdapterDesc[];
+  chosen: AdapterDesc | null;
+  error?: string;
+}
+
+class GpuTensor implements Tensor {
+  constructor(readonly shape: number[], readonly tag: MemTag, readonly id: number, readonly bytes: number, readonly quant?: { q: QuantWeight; scales: GpuTensor; table: GpuTensor }) {}
+}
+
+const FLAG_BYTES = 8;
+const f32bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
+
+/** where the worker bundle is: beside this bundle (dist/), or in dist/ when this runs from dist-test/ */
+function workerFile(): string {
+  for (const p of [path.join(__dirname, 'webgpu-worker.js'), path.join(__dirname, '..', 'dist', 'webgpu-worker.js')]) if (fs.existsSync(p)) return p;
+  throw new UserError('the WebGPU worker (dist/webgpu-worker.js) is missing: run npm run build');
+}
+
+/** grid for `n` invocations of a `wg`-wide workgroup: 1-D up to 65535 groups, then 2-D */
+function grid(n: number, wg: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / wg));
+  return groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name: string;
+  readonly mem = new MemTracker();
+  readonly info: GpuInfo;
+  private worker: Worker;
+  private nextId = 1;
+  private live = new Set<GpuTensor>();
+
+  /** Start the GPU worker and wait for its device; throws a UserError when there is no adapter. */
+  constructor(opts: { device?: string } = {}) {
+    const sab = new SharedArrayBuffer(1 << 16);
+    this.worker = new Worker(workerFile(), { workerData: { sab, want: opts.device } });
+    this.worker.unref();
+    const info = this.wait(sab, 60_000, 'starting WebGPU');
+    this.info = JSON.parse(new TextDecoder().decode(info)) as GpuInfo;
+    if (!this.info.chosen) {
+      void this.worker.terminate();
+      throw new UserError(this.info.error ?? 'no WebGPU adapter was found (no GPU driver, or no Vulkan/Metal/D3D12 available)');
+    }
+    this.name = `webgpu (${this.info.chosen.name})`;
+  }
+
+  /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
+  private wait(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array {
+    const head = new Int32Array(sab, 0, 2);
+    const t0 = Date.now();
+    while (Atomics.load(head, 0) === 0) {
+      if (Date.now() - t0 > ms) throw new UserError(`the GPU did not answer while ${what} (${ms / 1000} s)`);
+      Atomics.wait(head, 0, 0, 100);
+    }
+    const payload = new Uint8Array(sab, FLAG_BYTES, head[1]).slice();
+    if (head[0] === 2) throw new UserError(new TextDecoder().decode(payload));
+    return payload;
+  }
+
+  private post(m: unknown): void {
+    this.worker.postMessage(m);
+  }
+
+  private make(shape: number[], tag: MemTag, data?: ArrayBufferView, bytes = numel(shape) * 4): GpuTensor {
+    const id = this.nextId++;
+    const real = Math.max(4, Math.ceil(bytes / 4) * 4);
+    this.post({ op: 'alloc', id, bytes: real, data });
+    const t = new GpuTensor([...shape], tag, id, real);
+    this.mem.alloc(tag, real);
+    this.live.add(t);
+    return t;
+  }
+  private run(kernel: string, params: number[], ts: Tensor[], g: [number, number, number]): void {
+    const p = new Array(16).fill(0);
+    params.forEach((v, i) => (p[i] = v));
+    this.post({ op: 'run', kernel, params: p, bufs: ts.map((t) => (t as GpuTensor).id), grid: g });
+  }
+  private f(x: number): number {
+    return f32bits(x);
+  }
+
+  /** wait for all posted work; surfaces a GPU error as a UserError */
+  sync(): void {
+    const sab = new SharedArrayBuffer(1 << 16);
+    this.post({ op: 'sync', sab });
+    this.wait(sab, 600_000, 'finishing GPU work');
+  }
+
+  upload(data: Float32Array, shape: number[], tag: MemTag): Tensor {
+    if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} values for shape [${shape}]`);
+    return this.make(shape, tag, data);
+  }
+  uploadWeight(t: HostTensor, shape: number[]): Tensor {
+    return this.make(shape, 'weights', toF32(t.dtype, t.data)); // half precision is widened on the host for now
+  }
+  uploadQuantized(q: QuantWeight): Tensor {
+    const packed = q.packed.length % 4 === 0 ? q.packed : (() => {
+      const p = new Uint8Array(Math.ceil(q.packed.length / 4) * 4);
+      p.set(q.packed);
+      return p;
+    })();
+    const codes = this.make([packed.length / 4], 'weights', packed, packed.length);
+    const sc = scalesOf(q);
+    const scales = this.make([sc.length], 'weights', sc);
+    const table = this.make([16], 'weights', codeTable(q.type));
+    for (const t of [codes, scales, table]) this.live.delete(t);
+    const t = new GpuTensor([...q.shape], 'weights', codes.id, codes.bytes, { q, scales, table });
+    this.live.add(t); // one live tensor owning three buffers
+    return t;
+  }
+  toF32(t: Tensor): Tensor {
+    const g = t as GpuTensor;
+    if (!g.quant) return t;
+    const out = this.make([...t.shape], t.tag, dequantizeWeight(g.quant.q));
+    this.free(t);
+    return out;
+  }
+  zeros(shape: number[], tag: MemTag): Tensor {
+    return this.make(shape, tag); // new buffers are zero-filled
+  }
+  read(t: Tensor): Float32Array {
+    const g = t as GpuTensor;
+    if (g.quant) return dequantizeWeight(g.quant.q);
+    const bytes = numel(t.shape) * 4;
+    const sab = new SharedArrayBuffer(FLAG_BYTES + Math.max(bytes, 1 << 12));
+    this.post({ op: 'read', id: g.id, bytes, sab });
+    this.wait(sab, 600_000, 'reading a tensor back');
+    return new Float32Array(sab.slice(FLAG_BYTES, FLAG_BYTES + bytes));
+  }
+  write(t: Tensor, data: Float32Array): void {
+    this.post({ op: 'write', id: (t as GpuTensor).id, data: data.slice() });
+  }
+  free(...ts: (Tensor | undefined | null)[]): void {
+    for (const t of ts) {
+      const g = t as GpuTensor;
+      if (!g || !this.live.has(g)) continue;
+      this.live.delete(g);
+      for (const b of g.quant ? [g, g.quant.scales, g.quant.table] : [g]) {
+        this.mem.free(b.tag, b.bytes);
+        this.post({ op: 'free', id: b.id });
+      }
+    }
+  }
+
+  // ---- products ----
+
+  linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+    const [N, K] = x.shape;
+    const M = w.shape[0];
+    if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
+    const y = this.make([N, M], 'activations');
+    this.product(x, w, true, y, false, N);
+    if (b) this.run('bias', [N * M, M], [y, b], grid(N * M, 256));
+    return y;
+  }
+  linearBackward(dy: Tensor, w: Tensor, into?: Tensor): Tensor {
+    const [N] = dy.shape;
+    const K = w.shape[1];
+    const dx = into ?? this.make([N, K], 'activations');
+    this.product(dy, w, false, dx, !!into, N);
+    return dx;
+  }
+  /** x · op(W) into out: the 4-bit kernel for a quantized W, else the f32 matmul */
+  private product(x: Tensor, w: Tensor, trans: boolean, out: Tensor, accumulate: boolean, M: number): void {
+    const g = w as GpuTensor;
+    const [R, C] = w.shape;
+    const K = trans ? C : R, N = trans ? R : C;
+    const tiles: [number, number, number] = [Math.ceil(N / 16), Math.ceil(M / 16), 1];
+    if (g.quant) this.run('qmatmul', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(g.quant.q.blocksize)], [x, g, g.quant.scales, g.quant.table, out], tiles);
+    else this.run('matmul', [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0)], [x, w, out], tiles);
+  }
+  matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
+    const M = o.transA ? a.shape[1] : a.shape[0];
+    const K = o.transA ? a.shape[0] : a.shape[1];
+    const N = o.transB ? b.shape[0] : b.shape[1];
+    const Kb = o.transB ? b.shape[1] : b.shape[0];
+    if (K !== Kb) throw new Error(`matmul: inner dims ${K} != ${Kb}`);
+    const out = o.out ?? this.make([M, N], tag);
+    const beta = o.out ? o.beta ?? 1 : 0;
+    this.run('matmul', [M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, this.f(o.alpha ?? 1), this.f(beta)], [a, b, out], [Math.ceil(N / 16), Math.ceil(M / 16), 1]);
+    return out;
+  }
+
+  // ---- the rest of the ops ----
+
+  embedding(ids: Int32Array, table: Tensor): Tensor {
+    const [V, C] = table.shape;
+    for (const id of ids) if (!(id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the embedding table (${V} rows)`);
+    const idt = this.make([ids.length], 'workspace', ids);
+    const out = this.make([ids.length, C], 'activations');
+    this.run('embedding', [ids.length, C, V], [table, idt, out], grid(ids.length * C, 256));
+    this.free(idt);
+    return out;
+  }
+  rmsnorm(x: Tensor, w: Tensor, eps: number) {
+    const C = w.shape[0];
+    const N = numel(x.shape) / C;
+    const y = this.make([...x.shape], 'activations');
+    const rstd = this.make([N], 'activations');
+    this.run('rmsnorm', [N, C, this.f(eps)], [x, w, y, rstd], grid(N, 1));
+    return { y, rstd };
+  }
+  rmsnormBackward(dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): Tensor {
+    const C = w.shape[0];
+    const N = numel(x.shape) / C;
+    const dx = this.make([...x.shape], 'activations');
+    this.run('rmsnorm_bwd', [N, C], [dy, x, w, rstd, dx], grid(N, 1));
+    return dx;
+  }
+  rope(x: Tensor, heads: number, pos: Int32Array, t: RopeTables, inverse: boolean): Tensor {
+    const N = x.shape[0];
+    const D = x.shape[1] / heads;
+    const p = this.make([pos.length], 'workspace', pos);
+    const out = this.make([...x.shape], 'activations');
+    this.run('rope', [N, heads, D, inverse ? 1 : 0], [x, p, t.cos, t.sin, out], grid((N * heads * D) / 2, 256));
+    this.free(p);
+    return out;
+  }
+  private attnParams(p: AttnShape): number[] {
+    if (p.D > 256) throw new UserError(`the WebGPU attention kernel supports head dimensions up to 256, not ${p.D}`);
+    return [p.B, p.Tq, p.Tk, p.H, p.KV, p.D, p.window ?? 0, this.f(1 / Math.sqrt(p.D))];
+  }
+  /** saved: each query row's log-sum-exp (B, H, Tq) */
+  attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
+    const out = this.make([p.B * p.Tq, p.H * p.D], 'activations');
+    const saved = this.make([p.B, p.H, p.Tq], 'activations');
+    this.run('attention', this.attnParams(p), [q, k, v, out, saved], grid(p.B * p.H * p.Tq, 64));
+    return { out, saved };
+  }
+  attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape) {
+    const dq = this.make([...q.shape], 'activations');
+    const dk = this.make([...k.shape], 'activations');
+    const dv = this.make([...v.shape], 'activations');
+    const dots = this.make([p.B, p.H, p.Tq], 'workspace');
+    const P = this.attnParams(p);
+    this.run('attention_bwd_q', P, [q, k, v, dout, saved, dq, dots], grid(p.B * p.H * p.Tq, 64));
+    this.run('attention_bwd_kv', P, [q, k, v, dout, saved, dots, dk, dv], grid(p.B * p.KV * p.Tk, 64));
+    this.free(dots);
+    return { dq, dk, dv };
+  }
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    const n = numel(gate.shape);
+    const h = this.make([...gate.shape], 'activations');
+    this.run('swiglu', [n, 0], [gate, up, h], grid(n, 256));
+    return h;
+  }
+  swigluBackward(dh: Tensor, gate: Tensor, up: Tensor) {
+    const n = numel(gate.shape);
+    const dgate = this.make([...gate.shape], 'activations');
+    const dup = this.make([...up.shape], 'activations');
+    this.run('swiglu_bwd', [n, 0], [dh, gate, up, dgate, dup], grid(n, 256));
+    return { dgate, dup };
+  }
+  add(a: Tensor, b: Tensor): Tensor {
+    const n = numel(a.shape);
+    const out = this.make([...a.shape], 'activations');
+    this.run('add', [n, 0], [a, b, out], grid(n, 256));
+    return out;
+  }
+  addInPlace(a: Tensor, b: Tensor, s = 1): void {
+    const n = numel(a.shape);
+    this.run('axpy', [n, this.f(s)], [a, b], grid(n, 256));
+  }
+  scaleInPlace(a: Tensor, s: number): void {
+    const n = numel(a.shape);
+    this.run('scale', [n, this.f(s)], [a], grid(n, 256));
+  }
+  /** the mask comes from the same generator as the CPU backend's (identical masks for a seed), made on the host */
+  dropout(x: Tensor, p: number, seed: number) {
+    if (p <= 0) return { y: x, mask: null };
+    const n = numel(x.shape);
+    const rng = new Rng(seed);
+    const keep = 1 / (1 - p);
+    const m = new Float32Array(n);
+    for (let i = 0; i < n; i++) m[i] = rng.next() >= p ? keep : 0;
+    const mask = this.make([...x.shape], 'activations', m);
+    return { y: this.mul(x, mask), mask };
+  }
+  mul(a: Tensor, b: Tensor): Tensor {
+    const n = numel(a.shape);
+    const out = this.make([...a.shape], 'activations');
+    this.run('mul', [n, 0], [a, b, out], grid(n, 256));
+    return out;
+  }
+  private copy(src: Tensor, srcOff: number, dst: Tensor, dstOff: number, bytes: number): void {
+    if (bytes > 0) this.post({ op: 'copy', src: (src as GpuTensor).id, srcOff, dst: (dst as GpuTensor).id, dstOff, bytes });
+  }
+  sliceRows(x: Tensor, start: number, count: number): Tensor {
+    const C = x.shape[1];
+    const out = this.make([count, C], 'activations');
+    this.copy(x, start * C * 4, out, 0, count * C * 4);
+    return out;
+  }
+  setRows(dst: Tensor, start: number, src: Tensor): void {
+    this.copy(src, 0, dst, start * dst.shape[1] * 4, numel(src.shape) * 4);
+  }
+  concatRows(a: Tensor, b: Tensor): Tensor {
+    const out = this.make([a.shape[0] + b.shape[0], a.shape[1]], a.tag);
+    this.copy(a, 0, out, 0, numel(a.shape) * 4);
+    this.copy(b, 0, out, numel(a.shape) * 4, numel(b.shape) * 4);
+    return out;
+  }
+  crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
+    const [N, V] = logits.shape;
+    const t = this.make([N], 'workspace', targets);
+    const dlogits = this.make([N, V], 'activations');
+    const rows = this.make([N], 'workspace');
+    this.run('cross_entropy', [N, V, this.f(gradScale)], [logits, t, dlogits, rows], grid(N, 1));
+    const loss = this.make([1], 'workspace');
+    this.run('reduce', [N, 0], [rows, loss], [1, 1, 1]);
+    this.free(t, rows);
+    let count = 0;
+    for (const x of targets) if (x >= 0) count++;
+    return { loss, count, dlogits };
+  }
+  sumSquares(x: Tensor): Tensor {
+    const out = this.make([1], 'workspace');
+    this.run('reduce', [numel(x.shape), 1], [x, out], [1, 1, 1]);
+    return out;
+  }
+  adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
+    const bc1 = 1 - hp.beta1 ** hp.step;
+    const bc2 = 1 - hp.beta2 ** hp.step;
+    const n = numel(p.shape);
+    this.run('adamw', [n, this.f(hp.lr / bc1), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(1 - hp.lr * hp.weightDecay), this.f(Math.sqrt(bc2))], [p, g, m, v], grid(n, 256));
+  }
+
+  dispose(): void {
+    for (const t of [...this.live]) this.free(t);
+    void this.worker.terminate();
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The WebGPU worker: owns the Dawn instance, the device and every buffer, and runs the ops the main thread posts,
+ * in order. WebGPU is asynchronous and the engine's Backend is not, so the main thread posts ops without waiting
+ * and blocks (Atomics.wait) only to read a tensor back; this thread does the async work (mapAsync) and wakes it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { KERNELS } from './kernels';
+
+declare const GPUBufferUsage: any, GPUMapMode: any;
+type Msg =
+  | { op: 'alloc'; id: number; bytes: number; data?: ArrayBufferView }
+  | { op: 'free'; id: number }
+  | { op: 'write'; id: number; data: ArrayBufferView; offset?: number }
+  | { op: 'copy'; src: number; srcOff: number; dst: number; dstOff: number; bytes: number }
+  | { op: 'run'; kernel: string; params: number[]; bufs: number[]; grid: [number, number, number] }
+  | { op: 'read'; id: number; bytes: number; sab: SharedArrayBuffer }
+  | { op: 'sync'; sab: SharedArrayBuffer };
+
+const FLAG_BYTES = 8; // [state i32: 0 waiting, 1 ok, 2 error][length i32], then data or the error text
+
+let gpu: any; // the Dawn instance: kept referenced for the process's life (a collected instance crashes Dawn)
+let device: any;
+const buffers = new Map<number, any>();
+const pipelines = new Map<string, any>();
+let encoder: any = null;
+let pass: any = null;
+let spent: any[] = []; // parameter buffers to destroy once the queue is idle
+let firstError: string | null = null;
+const fail = (m: string) => {
+  firstError ??= m;
+};
+
+function answer(sab: SharedArrayBuffer, state: 1 | 2, payload?: Uint8Array): void {
+  const head = new Int32Array(sab, 0, 2);
+  if (payload) new Uint8Array(sab, FLAG_BYTES, payload.length).set(payload);
+  head[1] = payload?.length ?? 0;
+  Atomics.store(head, 0, state);
+  Atomics.notify(head, 0);
+}
+const errorAnswer = (sab: SharedArrayBuffer, m: string) => {
+  const bytes = new TextEncoder().encode(m);
+  answer(sab, 2, bytes.subarray(0, Math.max(0, sab.byteLength - FLAG_BYTES)));
+};
+
+async function init(): Promise<void> {
+  const { sab, want } = workerData as { sab: SharedArrayBuffer; want?: string };
+  try {
+    const { create, globals } = require('webgpu');
+    Object.assign(globalThis, globals);
+    gpu = create([]);
+    (globalThis as any).__lorakitDawn = gpu;
+    const found: any[] = [];
+    for (const pref of ['high-performance', 'low-power', undefined]) {
+      const a = await gpu.requestAdapter(pref ? { powerPreference: pref } : undefined);
+      if (a && !found.some((f) => f.info.description === a.info.description && f.info.device === a.info.device)) found.push(a);
+    }
+    const describe = (a: any) => ({ name: `${a.info.vendor} ${a.info.architecture} ${a.info.device} ${a.info.description}`.replace(/\s+/g, ' ').trim(), type: a.info.type ?? (a.isFallbackAdapter ? 'cpu' : 'unknown'), features: [...a.features], maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize, maxBufferSize: a.limits.maxBufferSize });
+    if (!found.length) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: [], chosen: null })));
+    const score = (a: any) => (/discrete/.test(describe(a).type) ? 3 : /integrated/.test(describe(a).type) ? 2 : /cpu/i.test(describe(a).type + describe(a).name) ? 0 : 1);
+    const chosen = want ? found.find((a) => describe(a).name.toLowerCase().includes(want.toLowerCase())) : [...found].sort((a, b) => score(b) - score(a))[0];
+    if (!chosen) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: null, error: `no adapter matches --device ${want}` })));
+    device = await chosen.requestDevice({
+      requiredLimits: { maxStorageBufferBindingSize: chosen.limits.maxStorageBufferBindingSize, maxBufferSize: chosen.limits.maxBufferSize, maxStorageBuffersPerShaderStage: Math.min(10, chosen.limits.maxStorageBuffersPerShaderStage) },
+    });
+    device.addEventListener('uncapturederror', (e: any) => fail(`WebGPU error: ${e.error?.message ?? e}`));
+    device.lost.then((i: any) => fail(`the GPU device was lost (${i.reason}: ${i.message})`));
+    answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: describe(chosen), limits: { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize } })));
+  } catch (e) {
+    errorAnswer(sab, `WebGPU could not start: ${(e as Error).message}`);
+  }
+}
+
+function pipeline(name: string): any {
+  let p = pipelines.get(name);
+  if (p) return p;
+  const code = KERNELS[name];
+  if (!code) throw new Error(`no WGSL kernel "${name}"`);
+  const module = device.createShaderModule({ code, label: name });
+  module.getCompilationInfo().then((info: any) => {
+    const errs = info.messages.filter((m: any) => m.type === 'error');
+    if (errs.length) fail(`WGSL kernel "${name}" does not compile:\n${errs.map((m: any) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n')}\n--- WGSL ---\n${code}`);
+  });
+  p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
+  pipelines.set(name, p);
+  return p;
+}
+
+function endPass(): void {
+  if (pass) pass.end();
+  pass = null;
+}
+function flush(): void {
+  endPass();
+  if (encoder) device.queue.submit([encoder.finish()]);
+  encoder = null;
+}
+const enc = () => (encoder ??= device.createCommandEncoder());
+
+function run(m: Extract<Msg, { op: 'run' }>): void {
+  const p = pipeline(m.kernel);
+  const u = device.createBuffer({ size: 64, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+  new Uint32Array(u.getMappedRange()).set(m.params.slice(0, 16));
+  u.unmap();
+  spent.push(u);
+  const entries = [{ binding: 0, resource: { buffer: u } }, ...m.bufs.map((id, i) => ({ binding: i + 1, resource: { buffer: buf(id) } }))];
+  const bg = device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
+  pass ??= enc().beginComputePass();
+  pass.setPipeline(p);
+  pass.setBindGroup(0, bg);
+  pass.dispatchWorkgroups(...m.grid);
+}
+
+function buf(id: number): any {
+  const b = buffers.get(id);
+  if (!b) throw new Error(`internal: GPU buffer ${id} is not live`);
+  return b;
+}
+
+async function handle(m: Msg): Promise<void> {
+  switch (m.op) {
+    case 'alloc': {
+      const b = device.createBuffer({ size: Math.max(4, Math.ceil(m.bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      buffers.set(m.id, b);
+      if (m.data) {
+        flush();
+        writePadded(b, 0, m.data);
+      }
+      return;
+    }
+    case 'free':
+      flush();
+      buffers.get(m.id)?.destroy();
+      buffers.delete(m.id);
+      return;
+    case 'write':
+      flush();
+      writePadded(buf(m.id), m.offset ?? 0, m.data);
+      return;
+    case 'copy':
+      endPass();
+      enc().copyBufferToBuffer(buf(m.src), m.srcOff, buf(m.dst), m.dstOff, m.bytes);
+      return;
+    case 'run':
+      return run(m);
+    case 'sync':
+      flush();
+      await device.queue.onSubmittedWorkDone();
+      spent.forEach((b) => b.destroy());
+      spent = [];
+      if (firstError) return errorAnswer(m.sab, firstError);
+      return answer(m.sab, 1);
+    case 'read': {
+      flush();
+      const size = Math.max(4, Math.ceil(m.bytes / 4) * 4);
+      const staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const e = device.createCommandEncoder();
+      e.copyBufferToBuffer(buf(m.id), 0, staging, 0, size);
+      device.queue.submit([e.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      spent.forEach((b) => b.destroy());
+      spent = [];
+      if (firstError) {
+        staging.destroy();
+        return errorAnswer(m.sab, firstError);
+      }
+      new Uint8Array(m.sab, FLAG_BYTES, m.bytes).set(new Uint8Array(staging.getMappedRange(), 0, m.bytes));
+      staging.destroy();
+      return answer(m.sab, 1);
+    }
+  }
+}
+
+/** queue.writeBuffer needs a multiple of 4 bytes */
+function writePadded(b: any, offset: number, data: ArrayBufferView): void {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (bytes.length % 4 === 0) return device.queue.writeBuffer(b, offset, bytes);
+  const p = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+  p.set(bytes);
+  device.queue.writeBuffer(b, offset, p);
+}
+
+let chain: Promise<void> = init();
+parentPort!.on('message', (m: Msg) => {
+  chain = chain.then(() => handle(m)).catch((e: Error) => {
+    fail(`${m.op}: ${e.message}`);
+    if ((m.op === 'read' || m.op === 'sync') && 'sab' in m) errorAnswer(m.sab, firstError!);
+  });
+});
