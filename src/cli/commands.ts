@@ -18,6 +18,7 @@ import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType, checkBlocksize } from '../en
 import { QuantConfig } from '../engine/quant/weight';
 import { quantizeModel } from '../engine/quant/quantize';
 import { quantFor } from '../engine/model/weights';
+import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
 import { FlagSpec, Parsed, UsageError, need, parseFlags } from './args';
 
 interface Command {
@@ -82,14 +83,15 @@ const trainCmd: Command = {
   --max-memory GiB     the memory the run must fit in (default 90% of RAM); checked before loading
   --resume             continue the run in --out from its last checkpoint
 ${QUANT_HELP}
-  --backend auto|cpu|cpu-reference|webgpu   --json
+  --backend auto|cpu|cpu-reference|webgpu [--device NAME]   --json
+                       auto takes a hardware WebGPU adapter when there is one (lorakit info --devices lists them)
 `,
   async run(argv) {
     const p = parseFlags(argv, {
       ...LORA_FLAGS, model: 'string', data: 'string', out: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number',
       epochs: 'number', warmup: 'number', schedule: 'string', 'eval-split': 'number', 'eval-every': 'number', seed: 'number',
       'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
-      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number',
+      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number', device: 'string',
     });
     const quant = quantFrom(p);
     const schedule = (p.schedule as string) ?? 'cosine';
@@ -119,6 +121,7 @@ ${QUANT_HELP}
       gradCheckpoint: !!p['grad-checkpoint'],
       maxMemory: p['max-memory'] !== undefined ? (p['max-memory'] as number) * 2 ** 30 : undefined,
       quant,
+      device: p.device as string | undefined,
     };
     const ac = new AbortController();
     const onSig = () => {
@@ -162,11 +165,11 @@ const evalCmd: Command = {
   by one token, each scored on its own.
 `,
   async run(argv) {
-    const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', json: 'boolean', ...QUANT_FLAGS });
+    const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', device: 'string', json: 'boolean', ...QUANT_FLAGS });
     const quant = quantFrom(p);
     const seqLen = (p['seq-len'] as number) ?? Infinity;
     if (!(seqLen === Infinity || (Number.isInteger(seqLen) && seqLen >= 2))) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
-    const { be } = createBackend(backendFrom(p));
+    const { be } = createBackend(backendFrom(p), p.device as string | undefined);
     const { model, tokenizer, quant: held } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quant);
     const r = { ...evaluateFile(model, tokenizer, need(p, 'data'), seqLen), quant: held };
     if (p.json) out(JSON.stringify(r));
@@ -182,9 +185,9 @@ const generateCmd: Command = {
   async run(argv) {
     const p = parseFlags(argv, {
       model: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', temperature: 'number', 'top-p': 'number',
-      seed: 'number', backend: 'string', json: 'boolean', chat: 'boolean', ...QUANT_FLAGS,
+      seed: 'number', backend: 'string', device: 'string', json: 'boolean', chat: 'boolean', ...QUANT_FLAGS,
     });
-    const { be } = createBackend(backendFrom(p));
+    const { be } = createBackend(backendFrom(p), p.device as string | undefined);
     const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quantFrom(p));
     const prompt = need<string>(p, 'prompt');
     const g = await generate(model, tokenizer, prompt, {
@@ -285,11 +288,21 @@ const quantizeCmd: Command = {
 
 const infoCmd: Command = {
   help: `lorakit info --model DIR|FILE [--json]
+lorakit info --devices [--json]
   Describes a model folder (architecture, parameters, dtypes, tokenizer), a .safetensors file, a PEFT adapter
-  folder, or a run folder (status, steps, losses, checkpoints, adapter).
+  folder, or a run folder (status, steps, losses, checkpoints, adapter). --devices lists the WebGPU adapters found,
+  with their features and limits, and which one --backend auto would take.
 `,
   async run(argv) {
-    const p = parseFlags(argv, { model: 'string', json: 'boolean' });
+    const p = parseFlags(argv, { model: 'string', json: 'boolean', devices: 'boolean' });
+    if (p.devices) {
+      const info = WebGpuBackend.probe();
+      if (p.json) return void out(JSON.stringify(info));
+      if (!info.adapters.length) return void out(`no WebGPU adapter found${info.error ? ` (${info.error})` : ''}; training runs on the CPU`);
+      for (const a of info.adapters)
+        out(`${a === info.chosen || a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}`);
+      return;
+    }
     const target = need<string>(p, 'model');
     if (!fs.existsSync(target)) throw new UserError('not found', target);
     const d = describe(target);

@@ -54,6 +54,8 @@ export interface TrainConfig {
   maxMemory?: number;
   /** QLoRA: hold the decoder's linear weights in 4 bits (quantized on load; a bnb-4bit base always is) */
   quant?: QuantConfig | null;
+  /** the WebGPU adapter to use (a substring of its name) */
+  device?: string;
 }
 
 export interface StepMetrics {
@@ -145,7 +147,7 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   const runDir = path.resolve(cfg.out);
   const resumeFrom = checkRunFolder(cfg, runDir, !!opts.resume, log);
   cfg = planMemory(cfg, log);
-  const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend);
+  const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer, quant, quantSource } = openModel(cfg.model, be, undefined, cfg.quant);
   if (quant) log(`base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`);

@@ -17,6 +17,8 @@ import { codeTable } from '../../quant/blockwise';
 
 export interface AdapterDesc {
   name: string;
+  vendor?: string;
+  /** 'gpu' for hardware, 'cpu' for a software rasterizer (lavapipe, SwiftShader, WARP) */
   type: string;
   features: string[];
   maxStorageBufferBindingSize: number;
@@ -54,6 +56,23 @@ export class WebGpuBackend implements Backend {
   private worker: Worker;
   private nextId = 1;
   private live = new Set<GpuTensor>();
+
+  /** The adapters WebGPU finds and the one it would choose, without creating a device (or null: no webgpu module). */
+  static probe(device?: string): GpuInfo {
+    const sab = new SharedArrayBuffer(1 << 16);
+    const w = new Worker(workerFile(), { workerData: { sab, want: device, probe: true } });
+    w.unref();
+    try {
+      const head = new Int32Array(sab, 0, 2);
+      const t0 = Date.now();
+      while (Atomics.load(head, 0) === 0 && Date.now() - t0 < 30_000) Atomics.wait(head, 0, 0, 100);
+      const text = new TextDecoder().decode(new Uint8Array(sab, FLAG_BYTES, head[1]).slice());
+      if (head[0] !== 1) return { adapters: [], chosen: null, error: text || 'WebGPU did not answer' };
+      return JSON.parse(text) as GpuInfo;
+    } finally {
+      void w.terminate();
+    }
+  }
 
   /** Start the GPU worker and wait for its device; throws a UserError when there is no adapter. */
   constructor(opts: { device?: string } = {}) {

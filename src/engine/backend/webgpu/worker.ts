@@ -43,7 +43,7 @@ const errorAnswer = (sab: SharedArrayBuffer, m: string) => {
 };
 
 async function init(): Promise<void> {
-  const { sab, want } = workerData as { sab: SharedArrayBuffer; want?: string };
+  const { sab, want, probe } = workerData as { sab: SharedArrayBuffer; want?: string; probe?: boolean };
   try {
     const { create, globals } = require('webgpu');
     Object.assign(globalThis, globals);
@@ -54,11 +54,17 @@ async function init(): Promise<void> {
       const a = await gpu.requestAdapter(pref ? { powerPreference: pref } : undefined);
       if (a && !found.some((f) => f.info.description === a.info.description && f.info.device === a.info.device)) found.push(a);
     }
-    const describe = (a: any) => ({ name: `${a.info.vendor} ${a.info.architecture} ${a.info.device} ${a.info.description}`.replace(/\s+/g, ' ').trim(), type: a.info.type ?? (a.isFallbackAdapter ? 'cpu' : 'unknown'), features: [...a.features], maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize, maxBufferSize: a.limits.maxBufferSize });
+    const describe = (a: any) => {
+      const name = (a.info.description || `${a.info.vendor} ${a.info.device}`).replace(/\s+/g, ' ').trim();
+      // software rasterizers run on the CPU: slower than lorakit's own WebAssembly kernels
+      const cpu = a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software|warp/i.test(`${name} ${a.info.device} ${a.info.architecture}`);
+      return { name, vendor: a.info.vendor, type: cpu ? 'cpu' : 'gpu', features: [...a.features], maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize, maxBufferSize: a.limits.maxBufferSize };
+    };
     if (!found.length) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: [], chosen: null })));
-    const score = (a: any) => (/discrete/.test(describe(a).type) ? 3 : /integrated/.test(describe(a).type) ? 2 : /cpu/i.test(describe(a).type + describe(a).name) ? 0 : 1);
-    const chosen = want ? found.find((a) => describe(a).name.toLowerCase().includes(want.toLowerCase())) : [...found].sort((a, b) => score(b) - score(a))[0];
+    // a hardware adapter first, the high-performance (discrete) one before the low-power one (found in that order)
+    const chosen = want ? found.find((a) => describe(a).name.toLowerCase().includes(want.toLowerCase())) : found.find((a) => describe(a).type === 'gpu') ?? found[0];
     if (!chosen) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: null, error: `no adapter matches --device ${want}` })));
+    if (probe) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: describe(chosen) })));
     device = await chosen.requestDevice({
       requiredLimits: { maxStorageBufferBindingSize: chosen.limits.maxStorageBufferBindingSize, maxBufferSize: chosen.limits.maxBufferSize, maxStorageBuffersPerShaderStage: Math.min(10, chosen.limits.maxStorageBuffersPerShaderStage) },
     });
