@@ -15,7 +15,8 @@ import { LoraAdapter } from './engine/lora/adapter';
 import { defaultLoraConfig } from './engine/lora/config';
 import { openModel } from './engine/session';
 import { Rng } from './engine/util/rng';
-import { MEM_TAGS, MemFigures } from './engine/backend/backend';
+import { Backend, MEM_TAGS, MemFigures } from './engine/backend/backend';
+import { WebGpuBackend } from './engine/backend/webgpu/webgpu';
 import { VERSION } from './engine/version';
 import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/quant/weight';
 import { NF4 } from './engine/quant/blockwise';
@@ -87,6 +88,46 @@ function qmatmulRows(): string[] {
   return rows;
 }
 
+/** the webgpu backend, when an adapter exists: matmul GFLOP/s and the reference step (f32 and NF4 + DQ) */
+function webgpuRows(dir: string): string[] {
+  let gpu: WebGpuBackend;
+  try {
+    gpu = new WebGpuBackend();
+  } catch (e) {
+    return [`No WebGPU adapter here (${(e as Error).message}).`];
+  }
+  const a = gpu.info.chosen!;
+  const rows = [
+    `Adapter: ${a.name} (${a.type === 'cpu' ? 'a software rasterizer running on the CPU: its speed says nothing about a GPU' : 'hardware'}); max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}; features ${a.features.filter((f) => /f16|subgroup|timestamp/.test(f)).join(', ')}.`,
+    '',
+    '| what | webgpu | note |',
+    '|---|---|---|',
+  ];
+  for (const [M, N, K] of [[256, 256, 256], [512, 768, 256]]) {
+    const x = gpu.upload(Float32Array.from({ length: M * K }, (_, i) => (i % 7) / 7), [M, K], 'activations');
+    const w = gpu.upload(Float32Array.from({ length: N * K }, (_, i) => (i % 5) / 5), [N, K], 'weights');
+    const times: number[] = [];
+    for (let r = 0; r < 4; r++) {
+      const t = performance.now();
+      const y = gpu.linear(x, w);
+      gpu.read(gpu.sumSquares(y));
+      gpu.free(y);
+      times.push(performance.now() - t);
+    }
+    const gf = (2 * M * N * K) / median(times) / 1e6;
+    rows.push(`| matmul ${M}×${K} · (${N}×${K})ᵀ | ${gf.toFixed(2)} GFLOP/s | tiled 16×16, one output per invocation |`);
+    console.log(`webgpu matmul ${M}x${N}x${K}: ${gf.toFixed(2)} GFLOP/s`);
+    gpu.free(x, w);
+  }
+  gpu.dispose();
+  for (const [name, q] of [['f32', null], ['NF4 + DQ', { type: 'nf4', blocksize: 64, doubleQuant: true }]] as [string, QuantConfig | null][]) {
+    const r = lorakitStep(dir, q, new WebGpuBackend(), 2); // a fresh device: its peak is this run's
+    rows.push(`| reference step, ${name} base | ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step | peak ${formatBytes(r.peak.total)} of live GPU buffers (weights ${formatBytes(r.peak.weights)}, activations ${formatBytes(r.peak.activations)}) |`);
+    console.log(`webgpu step ${name}: ${r.tokensPerS.toFixed(0)} tok/s`);
+  }
+  return rows;
+}
+
 interface Run {
   backend: string;
   tokensPerS: number;
@@ -96,8 +137,8 @@ interface Run {
   rssPeak: number;
 }
 
-function lorakitStep(dir: string, quant: QuantConfig | null = null): Run {
-  const be = new CpuBackend({ threads: os.availableParallelism() }); // a fresh WebAssembly memory: its growth is this run's
+function lorakitStep(dir: string, quant: QuantConfig | null = null, gpu?: WebGpuBackend, steps = STEPS): Run {
+  const be: Backend = gpu ?? new CpuBackend({ threads: os.availableParallelism() }); // a fresh WebAssembly memory: its growth is this run's
   const { model } = openModel(dir, be, undefined, quant);
   model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ r: W.rank, alpha: 2 * W.rank, dropout: 0 }), be, new Rng(0));
   model.adapter.allocGrads(be);
@@ -110,7 +151,7 @@ function lorakitStep(dir: string, quant: QuantConfig | null = null): Run {
   const targets = Int32Array.from({ length: n }, (_, i) => ids[(i + 1) % n]);
   const times: number[] = [];
   let rssPeak = 0;
-  for (let s = 0; s < STEPS + 2; s++) {
+  for (let s = 0; s < steps + 2; s++) {
     const t = performance.now();
     model.adapter.zeroGrads(be);
     const r = model.lossAndGrad(ids, targets, W.batch, W.seq, 1 / n, s);
@@ -181,6 +222,7 @@ function main() {
   });
   const run = qruns[0].run;
   const est = qruns[0].est;
+  const gpuRows = webgpuRows(dir);
   const torch = torchRuns();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -244,9 +286,9 @@ row of x by them; the f32 weights never exist whole. Compared with the f32 gemm 
 |---|---|---|---|
 ${qmm.join('\n')}
 
-## Not yet measured
+## WebGPU
 
-- The WebGPU backend: not in this version (see the GPU issue).
+${gpuRows.join('\n')}
 `;
   fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
   fs.writeFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), md);

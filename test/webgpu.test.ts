@@ -170,6 +170,7 @@ test('20 training steps on webgpu follow the cpu loss curve; a soak run keeps li
   assert.ok(b[19] < b[0], 'the loss falls');
 
   // soak: steps with forced garbage collection between them; live GPU bytes must not grow
+  assert.equal(typeof (globalThis as any).gc, 'function', 'the tests run with --expose-gc');
   const { model: m } = openModel(model, gpu!);
   m.adapter = LoraAdapter.create(m.spec, defaultLoraConfig({ r: 4 }), gpu!, new Rng(1));
   m.adapter.allocGrads(gpu!);

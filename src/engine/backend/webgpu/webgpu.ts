@@ -27,6 +27,7 @@ export interface AdapterDesc {
 export interface GpuInfo {
   adapters: AdapterDesc[];
   chosen: AdapterDesc | null;
+  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number };
   error?: string;
 }
 
@@ -108,6 +109,9 @@ export class WebGpuBackend implements Backend {
   private make(shape: number[], tag: MemTag, data?: ArrayBufferView, bytes = numel(shape) * 4): GpuTensor {
     const id = this.nextId++;
     const real = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const limit = this.info.limits?.maxStorageBufferBindingSize ?? Infinity;
+    if (real > limit)
+      throw new UserError(`a ${tag} tensor [${shape}] needs ${(real / 2 ** 20).toFixed(0)} MiB in one binding, more than this GPU allows (${(limit / 2 ** 20).toFixed(0)} MiB): splitting tensors across bindings is not in this version; use --backend cpu`);
     this.post({ op: 'alloc', id, bytes: real, data });
     const t = new GpuTensor([...shape], tag, id, real);
     this.mem.alloc(tag, real);
@@ -369,8 +373,15 @@ export class WebGpuBackend implements Backend {
     this.run('adamw', [n, this.f(hp.lr / bc1), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(1 - hp.lr * hp.weightDecay), this.f(Math.sqrt(bc2))], [p, g, m, v], grid(n, 256));
   }
 
+  /** free everything, destroy the device, end the worker (the Dawn instance goes with it, its device gone first) */
   dispose(): void {
     for (const t of [...this.live]) this.free(t);
-    void this.worker.terminate();
+    const sab = new SharedArrayBuffer(1 << 12);
+    this.post({ op: 'destroy', sab });
+    try {
+      this.wait(sab, 30_000, 'releasing the GPU');
+    } finally {
+      void this.worker.terminate();
+    }
   }
 }

@@ -14,7 +14,8 @@ type Msg =
   | { op: 'copy'; src: number; srcOff: number; dst: number; dstOff: number; bytes: number }
   | { op: 'run'; kernel: string; params: number[]; bufs: number[]; grid: [number, number, number] }
   | { op: 'read'; id: number; bytes: number; sab: SharedArrayBuffer }
-  | { op: 'sync'; sab: SharedArrayBuffer };
+  | { op: 'sync'; sab: SharedArrayBuffer }
+  | { op: 'destroy'; sab: SharedArrayBuffer };
 
 const FLAG_BYTES = 8; // [state i32: 0 waiting, 1 ok, 2 error][length i32], then data or the error text
 
@@ -148,6 +149,13 @@ async function handle(m: Msg): Promise<void> {
       return;
     case 'run':
       return run(m);
+    case 'destroy':
+      flush();
+      await device.queue.onSubmittedWorkDone();
+      for (const b of buffers.values()) b.destroy();
+      buffers.clear();
+      device.destroy();
+      return answer(m.sab, 1);
     case 'sync':
       flush();
       await device.queue.onSubmittedWorkDone();
