@@ -84,6 +84,7 @@ const trainCmd: Command = {
   --resume             continue the run in --out from its last checkpoint
 ${QUANT_HELP}
   --backend auto|cpu|cpu-reference|webgpu [--device NAME]   --json
+  --paged-optimizer    (webgpu) keep the AdamW moments in host memory, sent to the device per parameter
                        auto takes a hardware WebGPU adapter when there is one (lorakit info --devices lists them)
 `,
   async run(argv) {
@@ -91,7 +92,7 @@ ${QUANT_HELP}
       ...LORA_FLAGS, model: 'string', data: 'string', out: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number',
       epochs: 'number', warmup: 'number', schedule: 'string', 'eval-split': 'number', 'eval-every': 'number', seed: 'number',
       'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
-      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number', device: 'string',
+      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number', device: 'string', 'paged-optimizer': 'boolean',
     });
     const quant = quantFrom(p);
     const schedule = (p.schedule as string) ?? 'cosine';
@@ -122,6 +123,7 @@ ${QUANT_HELP}
       maxMemory: p['max-memory'] !== undefined ? (p['max-memory'] as number) * 2 ** 30 : undefined,
       quant,
       device: p.device as string | undefined,
+      pagedOptimizer: !!p['paged-optimizer'],
     };
     const ac = new AbortController();
     const onSig = () => {

@@ -25,6 +25,8 @@ export interface TrainerState {
 export interface OptState {
   m: Tensor[];
   v: Tensor[];
+  /** where m and v live when that is not the training backend: the host, for a paged optimizer */
+  home?: Backend;
 }
 
 export function checkpointDir(runDir: string, step: number): string {
@@ -35,7 +37,8 @@ export function saveCheckpoint(runDir: string, state: TrainerState, adapter: Lor
   const dir = checkpointDir(runDir, state.step);
   const params = adapter.params();
   writeDirAtomic(dir, (tmp) => {
-    const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: be.read(t).slice() });
+    const home = opt.home ?? be;
+    const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: home.read(t).slice() });
     writeAdapterFiles(tmp, adapter, be);
     writeSafetensors(path.join(tmp, 'optimizer.safetensors'), [
       ...params.map((p, i) => f32(`${p.name}.exp_avg`, opt.m[i])),
@@ -74,15 +77,15 @@ export function loadCheckpoint(dir: string, adapter: LoraAdapter, opt: OptState,
   const ad = new SafetensorsFile(path.join(dir, 'adapter_model.safetensors'));
   const os = new SafetensorsFile(path.join(dir, 'optimizer.safetensors'));
   adapter.params().forEach((p, i) => {
-    const need = (f: SafetensorsFile, name: string, t: Tensor) => {
+    const need = (f: SafetensorsFile, name: string, t: Tensor, on: Backend) => {
       if (!f.tensors.has(name)) throw new UserError(`checkpoint lacks "${name}" (written by a different configuration?)`, f.file);
       const data = f.readF32(name);
       if (data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new UserError(`"${name}" has the wrong size for this configuration`, f.file);
-      be.write(t, data);
+      on.write(t, data);
     };
-    need(ad, `base_model.model.${p.name}`, p.t);
-    need(os, `${p.name}.exp_avg`, opt.m[i]);
-    need(os, `${p.name}.exp_avg_sq`, opt.v[i]);
+    need(ad, `base_model.model.${p.name}`, p.t, be);
+    need(os, `${p.name}.exp_avg`, opt.m[i], opt.home ?? be);
+    need(os, `${p.name}.exp_avg_sq`, opt.v[i], opt.home ?? be);
   });
   return state;
 }

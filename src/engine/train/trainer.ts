@@ -17,6 +17,7 @@ import { LoraConfig, validateLoraConfig } from '../lora/config';
 import { saveAdapter } from '../lora/peft';
 import { LlamaModel } from '../model/llama';
 import { openModel } from '../session';
+import { CpuBackend } from '../backend/cpu/cpu';
 import { QuantConfig, bitsPerParam } from '../quant/weight';
 import { quantFor } from '../model/weights';
 import { Rng } from '../util/rng';
@@ -56,6 +57,11 @@ export interface TrainConfig {
   quant?: QuantConfig | null;
   /** the WebGPU adapter to use (a substring of its name) */
   device?: string;
+  /**
+   * QLoRA's paged optimizer: AdamW moments live in host memory and visit the device one parameter at a time for
+   * the update (explicit transfers). Turned on by itself on the GPU when that makes the estimate fit.
+   */
+  pagedOptimizer?: boolean;
 }
 
 export interface StepMetrics {
@@ -197,6 +203,11 @@ function planMemory(cfg: TrainConfig, log: (l: string) => void): TrainConfig {
     return { ...cfg, gradCheckpoint: true };
   }
   const best = est(true);
+  // on the GPU, the optimizer's moments can wait in host memory (the paged optimizer)
+  if (cfg.backend === 'webgpu' && best.bytes.total - best.bytes.optimizer <= (cfg.maxMemory ?? best.device.bytes)) {
+    log(`turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`);
+    return { ...cfg, gradCheckpoint: true, pagedOptimizer: true };
+  }
   throw new UserError(
     `this run needs about ${formatBytes(best.bytes.total)} even with gradient checkpointing (weights ${formatBytes(best.bytes.weights)}, activations ${formatBytes(best.bytes.activations)}), more than ${formatBytes(e.device.bytes)} (${e.device.name}); try a smaller --batch or --seq-len`,
     cfg.model,
@@ -251,7 +262,9 @@ class Run {
     this.adapter = model.adapter = LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
     this.adapter.allocGrads(be);
     this.params = this.adapter.params();
-    this.opt = { m: this.params.map((p) => be.zeros([...p.t.shape], 'optimizer')), v: this.params.map((p) => be.zeros([...p.t.shape], 'optimizer')) };
+    const home = cfg.pagedOptimizer && !(be instanceof CpuBackend) ? new CpuBackend({ wasm: false }) : be;
+    this.opt = { m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), ...(home !== be ? { home } : {}) };
+    if (home !== be) ev.onLog?.(`paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`);
     this.state = { step: 0, totalSteps: this.totalSteps, cursor: 0, rng: { seed: cfg.seed, step: 0 } };
     this.result = { status: 'completed', runDir, steps: 0, peakMem: be.mem.peak, trainableParams: this.adapter.trainableCount(), backend: be.name };
     this.peak = { ...be.mem.peak };
@@ -343,7 +356,18 @@ class Run {
     }
     if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm) for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
     const lr = lrAt(state.step, this.totalSteps, this.warmup, cfg.lr, cfg.schedule);
-    params.forEach((p, i) => be.adamw(p.t, p.g()!, this.opt.m[i], this.opt.v[i], { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 }));
+    const hp = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 };
+    const home = this.opt.home;
+    params.forEach((p, i) => {
+      if (!home) return be.adamw(p.t, p.g()!, this.opt.m[i], this.opt.v[i], hp);
+      // paged: this parameter's moments in, the update, the moments back out
+      const m = be.upload(home.read(this.opt.m[i]).slice(), [...p.t.shape], 'optimizer');
+      const v = be.upload(home.read(this.opt.v[i]).slice(), [...p.t.shape], 'optimizer');
+      be.adamw(p.t, p.g()!, m, v, hp);
+      home.write(this.opt.m[i], be.read(m));
+      home.write(this.opt.v[i], be.read(v));
+      be.free(m, v);
+    });
     state.step++;
     state.cursor += this.perStep;
     const stepMs = performance.now() - ts;

@@ -24,6 +24,47 @@ const ew = (name: string, bindings: string, body: string) => HEAD + bindings + /
 const RO = (b: number, n: string, t = 'f32') => `@group(0) @binding(${b}) var<storage, read> ${n}: array<${t}>;\n`;
 const RW = (b: number, n: string, t = 'f32') => `@group(0) @binding(${b}) var<storage, read_write> ${n}: array<${t}>;\n`;
 
+/**
+ * The product's main loop, shared by matmul and qmatmul (each defines loadA, loadB, store, ldc, c0): 64×64 tiles
+ * of C per workgroup of 16×16 invocations, each computing 4×4 outputs from 16-deep slices of A and B staged in
+ * workgroup memory. Dispatch: [ceil(N/64), ceil(M/64), 1].
+ */
+const BLOCKED = /* wgsl */ `
+var<workgroup> As: array<array<f32, 64>, 16>; // [k][row]
+var<workgroup> Bs: array<array<f32, 64>, 16>; // [k][col]
+@compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
+  let M = pu(0u); let N = pu(1u); let K = pu(2u);
+  let row0 = w.y * 64u; let col0 = w.x * 64u;
+  let t = l.y * 16u + l.x;
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i = i + 1u) { for (var j = 0u; j < 4u; j = j + 1u) { acc[i][j] = 0.0; } }
+  for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
+    // 1024 values of each tile, 4 per invocation: element e = t + 256·q is (k = e / 64, m = e % 64)
+    for (var q = 0u; q < 4u; q = q + 1u) {
+      let e = t + 256u * q;
+      let kk = e / 64u; let mm = e % 64u;
+      As[kk][mm] = loadA(row0 + mm, k0 + kk);
+      Bs[kk][mm] = loadB(k0 + kk, col0 + mm);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+      var a: array<f32, 4>; var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i = i + 1u) { a[i] = As[kk][l.y + 16u * i]; b[i] = Bs[kk][l.x + 16u * i]; }
+      for (var i = 0u; i < 4u; i = i + 1u) { for (var j = 0u; j < 4u; j = j + 1u) { acc[i][j] = acc[i][j] + a[i] * b[j]; } }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let r = row0 + l.y + 16u * i;
+    if (r >= M) { continue; }
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      let c = col0 + l.x + 16u * j;
+      if (c < N) { store(r * ldc() + c0() + c, acc[i][j]); }
+    }
+  }
+}
+`;
+
 export const KERNELS: Record<string, string> = {
   add: ew('add', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] + b[i];'),
   mul: ew('mul', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] * b[i];'),
@@ -52,15 +93,18 @@ export const KERNELS: Record<string, string> = {
   p[i] = p[i] * pf(5u) - pf(1u) * m[i] / (sqrt(v[i]) / pf(6u) + pf(4u));
 }`,
 
-  /** C (M, N) = alpha·op(A)·op(B) + beta·C. P = [M, N, K, transA, transB, alpha, beta] */
+  /**
+   * C (M, N) = alpha·op(A)·op(B) + beta·C. P = [M, N, K, transA, transB, alpha, beta, ldc, c0, lda, a0]: C's rows
+   * are ldc apart from column c0 (0: N and 0), A's (not transposed) lda apart from column a0 (0: K and 0), so a
+   * weight split into row blocks multiplies into its slice of C, or reads its slice of A.
+   */
   matmul: HEAD + RO(1, 'A') + RO(2, 'B') + RW(3, 'C') + /* wgsl */ `
-var<workgroup> As: array<array<f32, 16>, 16>;
-var<workgroup> Bs: array<array<f32, 16>, 16>;
 fn loadA(r: u32, k: u32) -> f32 {
   let M = pu(0u); let K = pu(2u);
   if (r >= M || k >= K) { return 0.0; }
   if (pu(3u) == 1u) { return A[k * M + r]; }
-  return A[r * K + k];
+  let lda = select(pu(9u), K, pu(9u) == 0u);
+  return A[r * lda + pu(10u) + k];
 }
 fn loadB(k: u32, c: u32) -> f32 {
   let N = pu(1u); let K = pu(2u);
@@ -68,68 +112,52 @@ fn loadB(k: u32, c: u32) -> f32 {
   if (pu(4u) == 1u) { return B[c * K + k]; }
   return B[k * N + c];
 }
-@compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
-  let row = w.y * 16u + l.y; let col = w.x * 16u + l.x;
-  let M = pu(0u); let N = pu(1u); let K = pu(2u);
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
-    As[l.y][l.x] = loadA(row, k0 + l.x);
-    Bs[l.y][l.x] = loadB(k0 + l.y, col);
-    workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk = kk + 1u) { acc = acc + As[l.y][kk] * Bs[kk][l.x]; }
-    workgroupBarrier();
-  }
-  if (row < M && col < N) {
-    let i = row * N + col;
-    var prev = 0.0;
-    if (pf(6u) != 0.0) { prev = pf(6u) * C[i]; }
-    C[i] = pf(5u) * acc + prev;
-  }
-}`,
+fn store(i: u32, acc: f32) {
+  var prev = 0.0;
+  if (pf(6u) != 0.0) { prev = pf(6u) * C[i]; }
+  C[i] = pf(5u) * acc + prev;
+}
+fn ldc() -> u32 { return select(pu(7u), pu(1u), pu(7u) == 0u); }
+fn c0() -> u32 { return pu(8u); }
+` + BLOCKED,
 
   /**
    * C (M, N) = X (M, K) · op(W) (+ C when beta = 1) for a 4-bit W (R × Cw), dequantized while loading tiles:
    * value(idx) = table[code(idx)] · scale[idx >> bsl]. P = [M, N, K, trans, beta (f32), R, Cw, bsl]
    */
   qmatmul: HEAD + RO(1, 'X') + RO(2, 'Q', 'u32') + RO(3, 'S') + RO(4, 'T') + RW(5, 'C') + /* wgsl */ `
-var<workgroup> As: array<array<f32, 16>, 16>;
-var<workgroup> Bs: array<array<f32, 16>, 16>;
 fn deq(idx: u32) -> f32 {
   let byte = (Q[idx >> 3u] >> (((idx >> 1u) & 3u) * 8u)) & 255u;
   let code = select(byte >> 4u, byte & 15u, (idx & 1u) == 1u);
   return T[code] * S[idx >> pu(7u)];
 }
-@compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
-  let row = w.y * 16u + l.y; let col = w.x * 16u + l.x;
-  let M = pu(0u); let N = pu(1u); let K = pu(2u); let Cw = pu(6u);
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
-    let ak = k0 + l.x;
-    if (row < M && ak < K) { As[l.y][l.x] = X[row * K + ak]; } else { As[l.y][l.x] = 0.0; }
-    let bk = k0 + l.y;
-    if (bk < K && col < N) {
-      if (pu(3u) == 1u) { Bs[l.y][l.x] = deq(col * Cw + bk); } else { Bs[l.y][l.x] = deq(bk * Cw + col); }
-    } else { Bs[l.y][l.x] = 0.0; }
-    workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk = kk + 1u) { acc = acc + As[l.y][kk] * Bs[kk][l.x]; }
-    workgroupBarrier();
-  }
-  if (row < M && col < N) {
-    let i = row * N + col;
-    var prev = 0.0;
-    if (pf(4u) != 0.0) { prev = C[i]; }
-    C[i] = acc + prev;
-  }
-}`,
+fn loadA(r: u32, k: u32) -> f32 {
+  if (r >= pu(0u) || k >= pu(2u)) { return 0.0; }
+  return X[r * pu(2u) + k];
+}
+fn loadB(k: u32, c: u32) -> f32 {
+  if (k >= pu(2u) || c >= pu(1u)) { return 0.0; }
+  if (pu(3u) == 1u) { return deq(c * pu(6u) + k); }
+  return deq(k * pu(6u) + c);
+}
+fn store(i: u32, acc: f32) {
+  var prev = 0.0;
+  if (pf(4u) != 0.0) { prev = C[i]; }
+  C[i] = acc + prev;
+}
+fn ldc() -> u32 { return pu(1u); }
+fn c0() -> u32 { return 0u; }
+` + BLOCKED,
 
-  /** out (N, C) = table[ids]; P = [N, C, V] */
+  /** out (N, C) = table[ids] for the ids in rows [r0, r1) of a table held from row r0; P = [N, C, r0, r1] */
   embedding: HEAD + RO(1, 'tab') + RO(2, 'ids', 'i32') + RW(3, 'o') + /* wgsl */ `
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = flat(g, nw, 256u);
   let C = pu(1u);
   if (i >= pu(0u) * C) { return; }
-  let n = i / C;
-  o[i] = tab[u32(ids[n]) * C + i % C];
+  let id = u32(ids[i / C]);
+  if (id < pu(2u) || id >= pu(3u)) { return; }
+  o[i] = tab[(id - pu(2u)) * C + i % C];
 }`,
 
   /** one workgroup per row: y = x·rstd·w, rstd = 1/sqrt(mean(x²) + eps). P = [N, C, eps] */
@@ -333,3 +361,4 @@ fn range(i: u32) -> vec2<u32> {
 fn seen(i: u32, j: u32) -> bool { let lim = range(i); return j >= lim.x && j < lim.y; }
 `;
 }
+

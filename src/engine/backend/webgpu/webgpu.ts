@@ -32,6 +32,8 @@ export interface GpuInfo {
 }
 
 class GpuTensor implements Tensor {
+  /** a weight larger than one binding allows is held as row blocks: `parts`, each [rows, cols] from row `r0` */
+  parts?: { t: GpuTensor; r0: number }[];
   constructor(readonly shape: number[], readonly tag: MemTag, readonly id: number, readonly bytes: number, readonly quant?: { q: QuantWeight; scales: GpuTensor; table: GpuTensor }) {}
 }
 
@@ -76,7 +78,10 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Start the GPU worker and wait for its device; throws a UserError when there is no adapter. */
-  constructor(opts: { device?: string } = {}) {
+  /** the most bytes one binding may hold (the device's limit, or less for tests of the splitting) */
+  readonly maxBinding: number;
+
+  constructor(opts: { device?: string; maxBinding?: number } = {}) {
     const sab = new SharedArrayBuffer(1 << 16);
     this.worker = new Worker(workerFile(), { workerData: { sab, want: opts.device } });
     this.worker.unref();
@@ -87,6 +92,7 @@ export class WebGpuBackend implements Backend {
       throw new UserError(this.info.error ?? 'no WebGPU adapter was found (no GPU driver, or no Vulkan/Metal/D3D12 available)');
     }
     this.name = `webgpu (${this.info.chosen.name})`;
+    this.maxBinding = Math.min(opts.maxBinding ?? Infinity, this.info.limits?.maxStorageBufferBindingSize ?? Infinity);
   }
 
   /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
@@ -109,9 +115,8 @@ export class WebGpuBackend implements Backend {
   private make(shape: number[], tag: MemTag, data?: ArrayBufferView, bytes = numel(shape) * 4): GpuTensor {
     const id = this.nextId++;
     const real = Math.max(4, Math.ceil(bytes / 4) * 4);
-    const limit = this.info.limits?.maxStorageBufferBindingSize ?? Infinity;
-    if (real > limit)
-      throw new UserError(`a ${tag} tensor [${shape}] needs ${(real / 2 ** 20).toFixed(0)} MiB in one binding, more than this GPU allows (${(limit / 2 ** 20).toFixed(0)} MiB): splitting tensors across bindings is not in this version; use --backend cpu`);
+    if (real > this.maxBinding)
+      throw new UserError(`a ${tag} tensor [${shape}] needs ${(real / 2 ** 20).toFixed(0)} MiB in one binding, more than this GPU allows (${(this.maxBinding / 2 ** 20).toFixed(0)} MiB); only weight matrices are split across bindings`);
     this.post({ op: 'alloc', id, bytes: real, data });
     const t = new GpuTensor([...shape], tag, id, real);
     this.mem.alloc(tag, real);
@@ -139,7 +144,23 @@ export class WebGpuBackend implements Backend {
     return this.make(shape, tag, data);
   }
   uploadWeight(t: HostTensor, shape: number[]): Tensor {
-    return this.make(shape, 'weights', toF32(t.dtype, t.data)); // half precision is widened on the host for now
+    return this.weight(toF32(t.dtype, t.data), shape); // half precision is widened on the host for now
+  }
+  /** a weight matrix, in row blocks when it is larger than one binding (embedding tables and LM heads of real models) */
+  private weight(data: Float32Array, shape: number[]): Tensor {
+    if (data.byteLength <= this.maxBinding || shape.length !== 2) return this.make(shape, 'weights', data);
+    const [R, C] = shape;
+    const rows = Math.max(1, Math.floor(this.maxBinding / (C * 4)));
+    const whole = new GpuTensor([...shape], 'weights', 0, 0);
+    whole.parts = [];
+    for (let r0 = 0; r0 < R; r0 += rows) {
+      const n = Math.min(rows, R - r0);
+      const part = this.make([n, C], 'weights', data.subarray(r0 * C, (r0 + n) * C));
+      this.live.delete(part);
+      whole.parts.push({ t: part, r0 });
+    }
+    this.live.add(whole);
+    return whole;
   }
   uploadQuantized(q: QuantWeight): Tensor {
     const packed = q.packed.length % 4 === 0 ? q.packed : (() => {
@@ -169,6 +190,11 @@ export class WebGpuBackend implements Backend {
   read(t: Tensor): Float32Array {
     const g = t as GpuTensor;
     if (g.quant) return dequantizeWeight(g.quant.q);
+    if (g.parts) {
+      const out = new Float32Array(numel(t.shape));
+      for (const p of g.parts) out.set(this.read(p.t), p.r0 * t.shape[1]);
+      return out;
+    }
     const bytes = numel(t.shape) * 4;
     const sab = new SharedArrayBuffer(FLAG_BYTES + Math.max(bytes, 1 << 12));
     this.post({ op: 'read', id: g.id, bytes, sab });
@@ -176,14 +202,16 @@ export class WebGpuBackend implements Backend {
     return new Float32Array(sab.slice(FLAG_BYTES, FLAG_BYTES + bytes));
   }
   write(t: Tensor, data: Float32Array): void {
-    this.post({ op: 'write', id: (t as GpuTensor).id, data: data.slice() });
+    const g = t as GpuTensor;
+    if (g.parts) for (const p of g.parts) this.write(p.t, data.subarray(p.r0 * t.shape[1], (p.r0 + p.t.shape[0]) * t.shape[1]));
+    else this.post({ op: 'write', id: g.id, data: data.slice() });
   }
   free(...ts: (Tensor | undefined | null)[]): void {
     for (const t of ts) {
       const g = t as GpuTensor;
       if (!g || !this.live.has(g)) continue;
       this.live.delete(g);
-      for (const b of g.quant ? [g, g.quant.scales, g.quant.table] : [g]) {
+      for (const b of g.quant ? [g, g.quant.scales, g.quant.table] : g.parts ? g.parts.map((p) => p.t) : [g]) {
         this.mem.free(b.tag, b.bytes);
         this.post({ op: 'free', id: b.id });
       }
@@ -213,9 +241,16 @@ export class WebGpuBackend implements Backend {
     const g = w as GpuTensor;
     const [R, C] = w.shape;
     const K = trans ? C : R, N = trans ? R : C;
-    const tiles: [number, number, number] = [Math.ceil(N / 16), Math.ceil(M / 16), 1];
+    const tiles: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), 1];
     if (g.quant) this.run('qmatmul', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(g.quant.q.blocksize)], [x, g, g.quant.scales, g.quant.table, out], tiles);
-    else this.run('matmul', [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0)], [x, w, out], tiles);
+    else if (!g.parts) this.run('matmul', [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0)], [x, w, out], tiles);
+    else
+      g.parts.forEach((p, i) => {
+        const n = p.t.shape[0];
+        // forward: this block's rows are columns [r0, r0+n) of the output; backward: rows [r0, r0+n) of the sum over K
+        if (trans) this.run('matmul', [M, n, K, 0, 1, this.f(1), this.f(accumulate ? 1 : 0), N, p.r0], [x, p.t, out], [Math.ceil(n / 64), Math.ceil(M / 64), 1]);
+        else this.run('matmul', [M, N, n, 0, 0, this.f(1), this.f(accumulate || i > 0 ? 1 : 0), 0, 0, K, p.r0], [x, p.t, out], tiles);
+      });
   }
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
     const M = o.transA ? a.shape[1] : a.shape[0];
@@ -225,7 +260,7 @@ export class WebGpuBackend implements Backend {
     if (K !== Kb) throw new Error(`matmul: inner dims ${K} != ${Kb}`);
     const out = o.out ?? this.make([M, N], tag);
     const beta = o.out ? o.beta ?? 1 : 0;
-    this.run('matmul', [M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, this.f(o.alpha ?? 1), this.f(beta)], [a, b, out], [Math.ceil(N / 16), Math.ceil(M / 16), 1]);
+    this.run('matmul', [M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, this.f(o.alpha ?? 1), this.f(beta)], [a, b, out], [Math.ceil(N / 64), Math.ceil(M / 64), 1]);
     return out;
   }
 
@@ -236,7 +271,9 @@ export class WebGpuBackend implements Backend {
     for (const id of ids) if (!(id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the embedding table (${V} rows)`);
     const idt = this.make([ids.length], 'workspace', ids);
     const out = this.make([ids.length, C], 'activations');
-    this.run('embedding', [ids.length, C, V], [table, idt, out], grid(ids.length * C, 256));
+    const g = table as GpuTensor;
+    for (const p of g.parts ?? [{ t: g, r0: 0 }])
+      this.run('embedding', [ids.length, C, p.r0, p.r0 + p.t.shape[0]], [p.t, idt, out], grid(ids.length * C, 256));
     this.free(idt);
     return out;
   }

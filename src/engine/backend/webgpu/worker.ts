@@ -26,6 +26,7 @@ const pipelines = new Map<string, any>();
 let encoder: any = null;
 let pass: any = null;
 let spent: any[] = []; // parameter buffers to destroy once the queue is idle
+let doomed: any[] = []; // freed buffers that the open encoder may still use: destroyed after its submit
 let firstError: string | null = null;
 const fail = (m: string) => {
   firstError ??= m;
@@ -100,6 +101,9 @@ function flush(): void {
   endPass();
   if (encoder) device.queue.submit([encoder.finish()]);
   encoder = null;
+  // destroying after the submit is allowed: the submitted work still sees the buffer
+  for (const b of doomed) b.destroy();
+  doomed = [];
 }
 const enc = () => (encoder ??= device.createCommandEncoder());
 
@@ -134,11 +138,14 @@ async function handle(m: Msg): Promise<void> {
       }
       return;
     }
-    case 'free':
-      flush();
-      buffers.get(m.id)?.destroy();
+    case 'free': {
+      const b = buffers.get(m.id);
       buffers.delete(m.id);
+      if (!b) return;
+      if (encoder) doomed.push(b);
+      else b.destroy();
       return;
+    }
     case 'write':
       flush();
       writePadded(buf(m.id), m.offset ?? 0, m.data);
