@@ -213,3 +213,28 @@ test('the paged optimizer (moments in host memory) trains exactly as the residen
   assert.ok(paged.adapter.equals(resident.adapter), 'the same adapter, bit for bit');
   assert.ok(paged.peak < resident.peak / 4, `device optimizer bytes: paged ${paged.peak}, resident ${resident.peak}`);
 });
+
+test('a device lost mid-run stops the run with one clear error; the last checkpoint is kept and --resume finishes on the CPU', { skip }, async () => {
+  const root = tmpDir('gpu-lost');
+  const model = path.join(root, 'm');
+  makeTinyModel(model, { modelType: 'llama' });
+  const ds = makeDatasets(path.join(root, 'd'), 384);
+  const out = path.join(root, 'run');
+  const cfg = {
+    model, data: ds.text, out, lora: defaultLoraConfig({ r: 4, dropout: 0 }), seqLen: 32, batch: 2, gradAccum: 1, lr: 5e-3, steps: 10, warmup: 0,
+    schedule: 'constant' as const, evalSplit: 0.1, seed: 0, keepCheckpoints: 2, maxGradNorm: 1, weightDecay: 0, backend: 'webgpu' as const, checkpointEvery: 3,
+  };
+  const be = new WebGpuBackend();
+  await assert.rejects(
+    train(cfg, { backend: be, events: { onStep: (m) => m.step === 5 && be.loseDeviceForTest() } }),
+    (e: Error) => /device was lost|lost|destroyed/i.test(e.message),
+  );
+  be.dispose();
+  assert.ok(fs.existsSync(path.join(out, 'checkpoints', 'step-3', 'adapter_model.safetensors')), 'the step-3 checkpoint is kept');
+  assert.ok(!fs.existsSync(path.join(out, 'adapter')));
+  const logs: string[] = [];
+  const r = await train({ ...cfg, backend: 'cpu' }, { resume: true, events: { onLog: (l) => logs.push(l) } });
+  assert.equal(r.status, 'completed');
+  assert.ok(logs.some((l) => /resumed from .*step-3/.test(l)));
+  assert.ok(fs.existsSync(path.join(r.adapterDir!, 'adapter_model.safetensors')));
+});

@@ -410,6 +410,11 @@ export class WebGpuBackend implements Backend {
     this.run('adamw', [n, this.f(hp.lr / bc1), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(1 - hp.lr * hp.weightDecay), this.f(Math.sqrt(bc2))], [p, g, m, v], grid(n, 256));
   }
 
+  /** for tests: lose the device, as a driver reset or a GPU hang would */
+  loseDeviceForTest(): void {
+    this.post({ op: 'lose' });
+  }
+
   /** free everything, destroy the device, end the worker (the Dawn instance goes with it, its device gone first) */
   dispose(): void {
     for (const t of [...this.live]) this.free(t);
@@ -417,6 +422,8 @@ export class WebGpuBackend implements Backend {
     this.post({ op: 'destroy', sab });
     try {
       this.wait(sab, 30_000, 'releasing the GPU');
+    } catch {
+      /* a lost device has nothing left to release */
     } finally {
       void this.worker.terminate();
     }

@@ -15,7 +15,8 @@ type Msg =
   | { op: 'run'; kernel: string; params: number[]; bufs: number[]; grid: [number, number, number] }
   | { op: 'read'; id: number; bytes: number; sab: SharedArrayBuffer }
   | { op: 'sync'; sab: SharedArrayBuffer }
-  | { op: 'destroy'; sab: SharedArrayBuffer };
+  | { op: 'destroy'; sab: SharedArrayBuffer }
+  | { op: 'lose' };
 
 const FLAG_BYTES = 8; // [state i32: 0 waiting, 1 ok, 2 error][length i32], then data or the error text
 
@@ -156,6 +157,10 @@ async function handle(m: Msg): Promise<void> {
       return;
     case 'run':
       return run(m);
+    case 'lose': // tests: the device goes away as a driver reset would take it
+      flush();
+      device.destroy();
+      return;
     case 'destroy':
       flush();
       await device.queue.onSubmittedWorkDone();
