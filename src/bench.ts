@@ -125,9 +125,12 @@ function webgpuRows(dir: string): string[] {
   const shape = small ? { seq: 64, batch: 1 } : { seq: W.seq, batch: W.batch };
   for (const [name, q] of [['f32', null], ['NF4 + DQ', { type: 'nf4', blocksize: 64, doubleQuant: true }]] as [string, QuantConfig | null][]) {
     const r = lorakitStep(dir, q, new WebGpuBackend(), small ? 1 : 3, shape); // a fresh device: its peak is this run's
-    rows.push(`| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step | peak ${formatBytes(r.peak.total)} of live GPU buffers (weights ${formatBytes(r.peak.weights)}, activations ${formatBytes(r.peak.activations)}) |`);
+    const e = estimateMemory({ spec: loadSpec(dir), lora: defaultLoraConfig({ r: W.rank, dropout: 0 }), seqLen: shape.seq, batch: shape.batch, quant: q });
+    const tags = (['weights', 'lora', 'optimizer', 'activations'] as const).map((t) => `${t} ${formatBytes(r.peak[t])} (${pct(e.bytes[t], r.peak[t])})`).join(', ');
+    rows.push(`| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step | live GPU buffers at peak ${formatBytes(r.peak.total)}: ${tags}; workspace ${formatBytes(r.peak.workspace)} |`);
     console.log(`webgpu step ${name}: ${r.tokensPerS.toFixed(0)} tok/s`);
   }
+  rows.push('', 'In parentheses: the estimator\'s error for that tag (it models the CPU backend; the GPU allocates the same weights, LoRA, optimizer and activations, and its own small workspace instead of the WebAssembly arena).');
   return rows;
 }
 

@@ -16,7 +16,8 @@ import { readAdapterConfig } from '../engine/lora/peft';
 import { quantFor } from '../engine/model/weights';
 import { QuantConfig } from '../engine/quant/weight';
 import { mergeQLoRA } from '../engine/quant/qmerge';
-import { createBackend } from '../engine/backend/select';
+import { createBackend, mayHaveGpu } from '../engine/backend/select';
+import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
 import { openModel } from '../engine/session';
 import { evaluateFile } from '../engine/evaluate';
 import { generate } from '../engine/generate';
@@ -63,7 +64,17 @@ export class Sidecar {
   }
 
   m_hello(): Result<'hello'> {
-    return { protocol: PROTOCOL_VERSION, version: VERSION, backends: ['cpu', 'cpu-reference'], device: `cpu (${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores)`, memoryBytes: os.totalmem() };
+    const cpu = `cpu (${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores)`;
+    let gpu: string | null = null;
+    if (mayHaveGpu()) {
+      try {
+        const info = WebGpuBackend.probe();
+        if (info.chosen?.type === 'gpu') gpu = info.chosen.name;
+      } catch {
+        /* no webgpu module here (a packaged extension without it): the CPU */
+      }
+    }
+    return { protocol: PROTOCOL_VERSION, version: VERSION, backends: gpu ? ['webgpu', 'cpu', 'cpu-reference'] : ['cpu', 'cpu-reference'], device: gpu ?? cpu, memoryBytes: os.totalmem() };
   }
 
   m_estimate({ settings: s }: Params<'estimate'>): Result<'estimate'> {

@@ -47,7 +47,7 @@ export function createBackend(name: BackendName = 'auto', device?: string): { be
  * one, asking Dawn (which finds only a software rasterizer and prints warnings) is skipped. macOS and Windows
  * always may.
  */
-function mayHaveGpu(): boolean {
+export function mayHaveGpu(): boolean {
   if (process.platform !== 'linux') return true;
   try {
     if (fs.readdirSync('/dev/dri').some((d) => d.startsWith('renderD'))) return true;
