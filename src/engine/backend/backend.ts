@@ -134,6 +134,16 @@ export interface Backend {
   dispose(): void;
 }
 
+/** [M, N, K] of alpha·op(a)·op(b), checking the inner dimensions agree */
+export function matmulShape(a: Tensor, b: Tensor, o: MatmulOpts): [number, number, number] {
+  const M = o.transA ? a.shape[1] : a.shape[0];
+  const K = o.transA ? a.shape[0] : a.shape[1];
+  const N = o.transB ? b.shape[0] : b.shape[1];
+  const Kb = o.transB ? b.shape[1] : b.shape[0];
+  if (K !== Kb) throw new Error(`matmul: inner dims ${K} != ${Kb}`);
+  return [M, N, K];
+}
+
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

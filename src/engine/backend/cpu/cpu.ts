@@ -5,7 +5,7 @@
  * the tests check the fast paths against the spec on whole models.
  */
 import {
-  AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel,
+  AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel,
 } from '../backend';
 import { WasmGemm, matmulRef, GemmArgs, QMatrix, sharedGemm } from './gemm';
 import { QuantWeight, dequantizeWeight, quantBytes, scalesOf } from '../../quant/weight';
@@ -186,11 +186,7 @@ export class CpuBackend implements Backend {
   }
 
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
-    const M = o.transA ? a.shape[1] : a.shape[0];
-    const K = o.transA ? a.shape[0] : a.shape[1];
-    const N = o.transB ? b.shape[0] : b.shape[1];
-    const Kb = o.transB ? b.shape[1] : b.shape[0];
-    if (K !== Kb) throw new Error(`matmul: inner dims ${K} != ${Kb}`);
+    const [M, N, K] = matmulShape(a, b, o);
     const out = o.out ?? this.make([M, N], new Float32Array(M * N), tag);
     this.gemm({
       M, N, K, a: this.d(a), b: this.d(b), transA: o.transA, transB: o.transB,

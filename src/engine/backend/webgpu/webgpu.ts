@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, numel } from '../backend';
+import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel } from '../backend';
 import type { HostTensor } from '../../formats/safetensors';
 import { toF32 } from '../../formats/dtype';
 import { UserError } from '../../errors';
@@ -253,11 +253,7 @@ export class WebGpuBackend implements Backend {
       });
   }
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
-    const M = o.transA ? a.shape[1] : a.shape[0];
-    const K = o.transA ? a.shape[0] : a.shape[1];
-    const N = o.transB ? b.shape[0] : b.shape[1];
-    const Kb = o.transB ? b.shape[1] : b.shape[0];
-    if (K !== Kb) throw new Error(`matmul: inner dims ${K} != ${Kb}`);
+    const [M, N, K] = matmulShape(a, b, o);
     const out = o.out ?? this.make([M, N], tag);
     const beta = o.out ? o.beta ?? 1 : 0;
     this.run('matmul', [M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, this.f(o.alpha ?? 1), this.f(beta)], [a, b, out], [Math.ceil(N / 64), Math.ceil(M / 64), 1]);
