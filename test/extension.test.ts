@@ -117,8 +117,10 @@ test('stop keeps a checkpoint; killing the sidecar mid-run is noticed, and Resta
     const runDir = (await h.c.start(settings({ steps: 40, seqLen: 64 })))!;
     // wait for the first checkpoint (every 10 steps), then kill the process as a crash would
     const ck = path.join(runDir, 'checkpoints');
-    for (let i = 0; i < 3000 && !(fs.existsSync(ck) && fs.readdirSync(ck).some((d) => d.startsWith('step-'))); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(fs.readdirSync(ck).some((d) => d.startsWith('step-')), 'a checkpoint was written');
+    // a whole checkpoint: step-N renamed into place (not the step-N.….tmp being written)
+    const whole = () => fs.existsSync(ck) && fs.readdirSync(ck).some((d) => /^step-\d+$/.test(d) && fs.existsSync(path.join(ck, d, 'trainer_state.json')));
+    for (let i = 0; i < 3000 && !whole(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(whole(), 'a checkpoint was written');
     process.kill(h.client.pid!, 'SIGKILL');
     await until(h.c, ['preparing', 'running'], 10_000); // restarted and resuming
     await until(h.c, ['done', 'failed'], 120_000);
