@@ -59,7 +59,7 @@ export function resumableRun(root: string): string | null {
     const r = path.join(dir, run);
     if (fs.existsSync(path.join(r, 'adapter'))) continue;
     const ck = path.join(r, 'checkpoints');
-    if (fs.existsSync(ck) && fs.readdirSync(ck).some((c) => c.startsWith('step-'))) return r;
+    if (fs.existsSync(ck) && fs.readdirSync(ck).some((c) => /^step-\d+$/.test(c))) return r;
   }
   return null;
 }
