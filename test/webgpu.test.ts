@@ -154,6 +154,8 @@ test('whole model: loss and every LoRA gradient, on an f32 base, an NF4 + DQ bas
   split.dispose();
 });
 
+test.after(() => WebGpuBackend.disposeAll());
+
 test('20 training steps on webgpu follow the cpu loss curve; a soak run keeps live GPU bytes flat', { skip }, async () => {
   const root = tmpDir('gpu-train');
   const model = path.join(root, 'm');
@@ -237,4 +239,30 @@ test('a device lost mid-run stops the run with one clear error; the last checkpo
   assert.equal(r.status, 'completed');
   assert.ok(logs.some((l) => /resumed from .*step-3/.test(l)));
   assert.ok(fs.existsSync(path.join(r.adapterDir!, 'adapter_model.safetensors')));
+});
+
+test('bf16 and f16 weights stay half precision on the device (half the bytes), with the same loss and gradients', { skip }, () => {
+  for (const dtype of ['BF16', 'F16'] as const) {
+    const dir = path.join(tmpDir('gpu-half'), 'm');
+    makeTinyModel(dir, { modelType: 'llama', dtype, tied: dtype === 'F16' });
+    const split = new WebGpuBackend({ maxBinding: 36 << 10 }); // the 48 KiB half-precision embedding in row blocks too
+    const res = [cpu, gpu!, split].map((be) => {
+      const before = be.mem.live.weights;
+      const { model } = openModel(dir, be);
+      const held = be.mem.live.weights - before;
+      model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0 }), be, new Rng(3));
+      const r = new Rng(9);
+      for (const mod of model.adapter.modules.values()) be.write(mod.B, Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()));
+      model.adapter.allocGrads(be);
+      const ids = Int32Array.from({ length: 2 * 11 }, (_, i) => (i * 37) % model.spec.vocabSize);
+      const { loss } = model.lossAndGrad(ids, ids, 2, 11, 1 / 22, 1);
+      return { held, loss: be.read(loss)[0], grads: model.adapter.params().map((p) => be.read(p.g()!).slice()) };
+    });
+    split.dispose();
+    for (const r of res.slice(1)) {
+      assert.ok(Math.abs(r.held - res[0].held) <= 64, `${dtype}: held weight bytes ${r.held} on the GPU vs ${res[0].held} on the CPU`);
+      assert.ok(Math.abs(r.loss - res[0].loss) < 1e-4 * res[0].loss, `${dtype}: loss ${r.loss} vs ${res[0].loss}`);
+      res[0].grads.forEach((g, i) => assertClose(r.grads[i], g, 1e-6, 2e-3, `${dtype} grad ${i}`));
+    }
+  }
 });

@@ -6,6 +6,7 @@ import { UserError } from '../engine/errors';
 import { VERSION } from '../engine/version';
 import { UsageError } from './args';
 import { COMMANDS } from './commands';
+import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
 
 const HELP = `lorakit ${VERSION} — LoRA fine-tuning of Hugging Face Llama-family models on your own machine
 
@@ -57,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    WebGpuBackend.disposeAll();
   }
 }
 

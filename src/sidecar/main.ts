@@ -5,6 +5,7 @@
 import { Method, Request, Requests, RpcError, issues } from '../protocol';
 import { UserError } from '../engine/errors';
 import { Sidecar } from './handlers';
+import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
 
 const send = (m: unknown) => process.send?.(m);
 const sidecar = new Sidecar((event, params) => send({ event, params }));
@@ -31,5 +32,8 @@ process.on('message', async (raw: unknown) => {
 });
 
 // the extension went away: nothing is left to report to
-process.on('disconnect', () => process.exit(0));
+process.on('disconnect', () => {
+  WebGpuBackend.disposeAll();
+  process.exit(0);
+});
 send({ event: 'log', params: { line: `sidecar ${process.pid} ready (node ${process.version})` } });

@@ -81,6 +81,61 @@ var<workgroup> part: array<f32, 64>;
   ${tail}
 }`;
 
+/** an element of a weight: f32, or a half (bf16/f16 per P[11]) out of a u32 pair */
+const fetch = (name: string, half: boolean) =>
+  half
+    ? /* wgsl */ `fn fetch_${name}(idx: u32) -> f32 {
+  let w = ${name}[idx >> 1u];
+  let h = select(w & 0xffffu, w >> 16u, (idx & 1u) == 1u);
+  if (pu(11u) == 2u) { return unpack2x16float(h).x; }
+  return bitcast<f32>(h << 16u);
+}
+`
+    : `fn fetch_${name}(idx: u32) -> f32 { return ${name}[idx]; }
+`;
+
+/**
+ * C (M, N) = alpha·op(A)·op(B) + beta·C. P = [M, N, K, transA, transB, alpha, beta, ldc, c0, lda, a0, half]: C's
+ * rows are ldc apart from column c0 (0: N and 0), A's (not transposed) lda apart from column a0 (0: K and 0), so a
+ * weight split into row blocks multiplies into its slice of C, or reads its slice of A.
+ */
+function matmulKernel(half: boolean): string {
+  return HEAD + RO(1, 'A') + RO(2, 'B', half ? 'u32' : 'f32') + RW(3, 'C') + fetch('B', half) + /* wgsl */ `
+fn loadA(r: u32, k: u32) -> f32 {
+  let M = pu(0u); let K = pu(2u);
+  if (r >= M || k >= K) { return 0.0; }
+  if (pu(3u) == 1u) { return A[k * M + r]; }
+  let lda = select(pu(9u), K, pu(9u) == 0u);
+  return A[r * lda + pu(10u) + k];
+}
+fn loadB(k: u32, c: u32) -> f32 {
+  let N = pu(1u); let K = pu(2u);
+  if (k >= K || c >= N) { return 0.0; }
+  if (pu(4u) == 1u) { return fetch_B(c * K + k); }
+  return fetch_B(k * N + c);
+}
+fn store(i: u32, acc: f32) {
+  var prev = 0.0;
+  if (pf(6u) != 0.0) { prev = pf(6u) * C[i]; }
+  C[i] = pf(5u) * acc + prev;
+}
+fn ldc() -> u32 { return select(pu(7u), pu(1u), pu(7u) == 0u); }
+fn c0() -> u32 { return pu(8u); }
+` + BLOCKED;
+}
+
+function embeddingKernel(half: boolean): string {
+  return HEAD + RO(1, 'tab', half ? 'u32' : 'f32') + RO(2, 'ids', 'i32') + RW(3, 'o') + fetch('tab', half) + /* wgsl */ `
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = flat(g, nw, 256u);
+  let C = pu(1u);
+  if (i >= pu(0u) * C) { return; }
+  let id = u32(ids[i / C]);
+  if (id < pu(2u) || id >= pu(3u)) { return; }
+  o[i] = fetch_tab((id - pu(2u)) * C + i % C);
+}`;
+}
+
 export const KERNELS: Record<string, string> = {
   add: ew('add', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] + b[i];'),
   mul: ew('mul', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] * b[i];'),
@@ -114,28 +169,9 @@ export const KERNELS: Record<string, string> = {
    * are ldc apart from column c0 (0: N and 0), A's (not transposed) lda apart from column a0 (0: K and 0), so a
    * weight split into row blocks multiplies into its slice of C, or reads its slice of A.
    */
-  matmul: HEAD + RO(1, 'A') + RO(2, 'B') + RW(3, 'C') + /* wgsl */ `
-fn loadA(r: u32, k: u32) -> f32 {
-  let M = pu(0u); let K = pu(2u);
-  if (r >= M || k >= K) { return 0.0; }
-  if (pu(3u) == 1u) { return A[k * M + r]; }
-  let lda = select(pu(9u), K, pu(9u) == 0u);
-  return A[r * lda + pu(10u) + k];
-}
-fn loadB(k: u32, c: u32) -> f32 {
-  let N = pu(1u); let K = pu(2u);
-  if (k >= K || c >= N) { return 0.0; }
-  if (pu(4u) == 1u) { return B[c * K + k]; }
-  return B[k * N + c];
-}
-fn store(i: u32, acc: f32) {
-  var prev = 0.0;
-  if (pf(6u) != 0.0) { prev = pf(6u) * C[i]; }
-  C[i] = pf(5u) * acc + prev;
-}
-fn ldc() -> u32 { return select(pu(7u), pu(1u), pu(7u) == 0u); }
-fn c0() -> u32 { return pu(8u); }
-` + BLOCKED,
+  matmul: matmulKernel(false),
+  /** the same with B a half-precision weight, two values a u32 (P[11]: 1 bf16, 2 f16), widened as it is loaded */
+  matmul_half: matmulKernel(true),
 
   /**
    * C (M, N) = X (M, K) · op(W) (+ C when beta = 1) for a 4-bit W (R × Cw), dequantized while loading tiles:
@@ -166,16 +202,9 @@ fn c0() -> u32 { return 0u; }
 ` + BLOCKED,
 
   /** out (N, C) = table[ids] for the ids in rows [r0, r1) of a table held from row r0; P = [N, C, r0, r1] */
-  embedding: HEAD + RO(1, 'tab') + RO(2, 'ids', 'i32') + RW(3, 'o') + /* wgsl */ `
-@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let i = flat(g, nw, 256u);
-  let C = pu(1u);
-  if (i >= pu(0u) * C) { return; }
-  let id = u32(ids[i / C]);
-  if (id < pu(2u) || id >= pu(3u)) { return; }
-  o[i] = tab[(id - pu(2u)) * C + i % C];
-}`,
-
+  embedding: embeddingKernel(false),
+  /** the same from a half-precision table (P[11]: 1 bf16, 2 f16) */
+  embedding_half: embeddingKernel(true),
   /** y = x·rstd·w, rstd = 1/sqrt(mean(x²) + eps). P = [N, C, eps] */
   rmsnorm: rowSum(RO(1, 'x') + RO(2, 'w') + RW(3, 'y') + RW(4, 'rs'), 'x[o + c] * x[o + c]', `
   let r = 1.0 / sqrt(part[0] / f32(C) + pf(2u));

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel } from '../backend';
 import type { HostTensor } from '../../formats/safetensors';
-import { toF32 } from '../../formats/dtype';
+import { bf16ToF32, f16ToF32, toF32 } from '../../formats/dtype';
 import { UserError } from '../../errors';
 import { Rng } from '../../util/rng';
 import { QuantWeight, dequantizeWeight, scalesOf } from '../../quant/weight';
@@ -34,6 +34,8 @@ export interface GpuInfo {
 class GpuTensor implements Tensor {
   /** a weight larger than one binding allows is held as row blocks: `parts`, each [rows, cols] from row `r0` */
   parts?: { t: GpuTensor; r0: number }[];
+  /** a frozen weight kept in its half precision (two values a u32), widened inside the kernels */
+  half?: 'bf16' | 'f16';
   constructor(readonly shape: number[], readonly tag: MemTag, readonly id: number, readonly bytes: number, readonly quant?: { q: QuantWeight; scales: GpuTensor; table: GpuTensor }) {}
 }
 
@@ -80,6 +82,14 @@ export class WebGpuBackend implements Backend {
   /** Start the GPU worker and wait for its device; throws a UserError when there is no adapter. */
   /** the most bytes one binding may hold (the device's limit, or less for tests of the splitting) */
   readonly maxBinding: number;
+  private static open = new Set<WebGpuBackend>();
+  /**
+   * Release every device still open. Call before the process exits: a worker ended with a live Dawn device can
+   * crash inside Dawn on its way out.
+   */
+  static disposeAll(): void {
+    for (const b of [...WebGpuBackend.open]) b.dispose();
+  }
 
   constructor(opts: { device?: string; maxBinding?: number } = {}) {
     const sab = new SharedArrayBuffer(1 << 16);
@@ -93,6 +103,7 @@ export class WebGpuBackend implements Backend {
     }
     this.name = `webgpu (${this.info.chosen.name})`;
     this.maxBinding = Math.min(opts.maxBinding ?? Infinity, this.info.limits?.maxStorageBufferBindingSize ?? Infinity);
+    WebGpuBackend.open.add(this);
   }
 
   /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
@@ -143,19 +154,27 @@ export class WebGpuBackend implements Backend {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} values for shape [${shape}]`);
     return this.make(shape, tag, data);
   }
+  /** bf16 and f16 matrices stay half precision on the device (half the memory), widened as the kernels load them */
   uploadWeight(t: HostTensor, shape: number[]): Tensor {
-    return this.weight(toF32(t.dtype, t.data), shape); // half precision is widened on the host for now
+    if (t.dtype === 'BF16' || t.dtype === 'F16') return this.weight(t.data as Uint16Array, shape, t.dtype === 'BF16' ? 'bf16' : 'f16');
+    return this.weight(toF32(t.dtype, t.data), shape);
   }
   /** a weight matrix, in row blocks when it is larger than one binding (embedding tables and LM heads of real models) */
-  private weight(data: Float32Array, shape: number[]): Tensor {
-    if (data.byteLength <= this.maxBinding || shape.length !== 2) return this.make(shape, 'weights', data);
+  private weight(data: Float32Array | Uint16Array, shape: number[], half?: 'bf16' | 'f16'): Tensor {
+    const one = (d: Float32Array | Uint16Array, sh: number[]) => {
+      const t = this.make(sh, 'weights', d, d.byteLength);
+      t.half = half;
+      return t;
+    };
+    if (data.byteLength <= this.maxBinding || shape.length !== 2) return one(data, shape);
     const [R, C] = shape;
-    const rows = Math.max(1, Math.floor(this.maxBinding / (C * 4)));
+    const rows = Math.max(1, Math.floor(this.maxBinding / (C * data.BYTES_PER_ELEMENT)) & ~1); // even: whole u32 pairs
     const whole = new GpuTensor([...shape], 'weights', 0, 0);
     whole.parts = [];
+    whole.half = half;
     for (let r0 = 0; r0 < R; r0 += rows) {
       const n = Math.min(rows, R - r0);
-      const part = this.make([n, C], 'weights', data.subarray(r0 * C, (r0 + n) * C));
+      const part = one(data.subarray(r0 * C, (r0 + n) * C), [n, C]);
       this.live.delete(part);
       whole.parts.push({ t: part, r0 });
     }
@@ -179,8 +198,8 @@ export class WebGpuBackend implements Backend {
   }
   toF32(t: Tensor): Tensor {
     const g = t as GpuTensor;
-    if (!g.quant) return t;
-    const out = this.make([...t.shape], t.tag, dequantizeWeight(g.quant.q));
+    if (!g.quant && !g.half) return t;
+    const out = this.make([...t.shape], t.tag, this.read(t));
     this.free(t);
     return out;
   }
@@ -195,14 +214,17 @@ export class WebGpuBackend implements Backend {
       for (const p of g.parts) out.set(this.read(p.t), p.r0 * t.shape[1]);
       return out;
     }
-    const bytes = numel(t.shape) * 4;
+    const bytes = numel(t.shape) * (g.half ? 2 : 4);
     const sab = new SharedArrayBuffer(FLAG_BYTES + Math.max(bytes, 1 << 12));
     this.post({ op: 'read', id: g.id, bytes, sab });
     this.wait(sab, 600_000, 'reading a tensor back');
-    return new Float32Array(sab.slice(FLAG_BYTES, FLAG_BYTES + bytes));
+    const raw = sab.slice(FLAG_BYTES, FLAG_BYTES + bytes);
+    if (!g.half) return new Float32Array(raw);
+    return g.half === 'bf16' ? bf16ToF32(new Uint16Array(raw)) : f16ToF32(new Uint16Array(raw));
   }
   write(t: Tensor, data: Float32Array): void {
     const g = t as GpuTensor;
+    if (g.half || g.quant) throw new Error('internal: writing into a half-precision or 4-bit weight (use toF32 first)');
     if (g.parts) for (const p of g.parts) this.write(p.t, data.subarray(p.r0 * t.shape[1], (p.r0 + p.t.shape[0]) * t.shape[1]));
     else this.post({ op: 'write', id: g.id, data: data.slice() });
   }
@@ -243,14 +265,18 @@ export class WebGpuBackend implements Backend {
     const K = trans ? C : R, N = trans ? R : C;
     const tiles: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), 1];
     if (g.quant) this.run('qmatmul', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(g.quant.q.blocksize)], [x, g, g.quant.scales, g.quant.table, out], tiles);
-    else if (!g.parts) this.run('matmul', [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0)], [x, w, out], tiles);
-    else
-      g.parts.forEach((p, i) => {
-        const n = p.t.shape[0];
-        // forward: this block's rows are columns [r0, r0+n) of the output; backward: rows [r0, r0+n) of the sum over K
-        if (trans) this.run('matmul', [M, n, K, 0, 1, this.f(1), this.f(accumulate ? 1 : 0), N, p.r0], [x, p.t, out], [Math.ceil(n / 64), Math.ceil(M / 64), 1]);
-        else this.run('matmul', [M, N, n, 0, 0, this.f(1), this.f(accumulate || i > 0 ? 1 : 0), 0, 0, K, p.r0], [x, p.t, out], tiles);
-      });
+    else {
+      const kernel = g.half ? 'matmul_half' : 'matmul';
+      const half = g.half === 'f16' ? 2 : g.half ? 1 : 0;
+      if (!g.parts) this.run(kernel, [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0), 0, 0, 0, 0, half], [x, w, out], tiles);
+      else
+        g.parts.forEach((p, i) => {
+          const n = p.t.shape[0];
+          // forward: this block's rows are columns [r0, r0+n) of the output; backward: rows [r0, r0+n) of the sum over K
+          if (trans) this.run(kernel, [M, n, K, 0, 1, this.f(1), this.f(accumulate ? 1 : 0), N, p.r0, 0, 0, half], [x, p.t, out], [Math.ceil(n / 64), Math.ceil(M / 64), 1]);
+          else this.run(kernel, [M, N, n, 0, 0, this.f(1), this.f(accumulate || i > 0 ? 1 : 0), 0, 0, K, p.r0, half], [x, p.t, out], tiles);
+        });
+    }
   }
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
     const [M, N, K] = matmulShape(a, b, o);
@@ -269,7 +295,7 @@ export class WebGpuBackend implements Backend {
     const out = this.make([ids.length, C], 'activations');
     const g = table as GpuTensor;
     for (const p of g.parts ?? [{ t: g, r0: 0 }])
-      this.run('embedding', [ids.length, C, p.r0, p.r0 + p.t.shape[0]], [p.t, idt, out], grid(ids.length * C, 256));
+      this.run(g.half ? 'embedding_half' : 'embedding', [ids.length, C, p.r0, p.r0 + p.t.shape[0], 0, 0, 0, 0, 0, 0, 0, g.half === 'f16' ? 2 : 1], [p.t, idt, out], grid(ids.length * C, 256));
     this.free(idt);
     return out;
   }
@@ -413,6 +439,7 @@ export class WebGpuBackend implements Backend {
 
   /** free everything, destroy the device, end the worker (the Dawn instance goes with it, its device gone first) */
   dispose(): void {
+    if (!WebGpuBackend.open.delete(this)) return; // already released
     for (const t of [...this.live]) this.free(t);
     const sab = new SharedArrayBuffer(1 << 12);
     this.post({ op: 'destroy', sab });
