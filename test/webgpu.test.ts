@@ -122,6 +122,8 @@ test('attention forward and backward: causal, grouped-query, sliding window, dec
     { B: 1, Tq: 9, Tk: 9, H: 2, KV: 2, D: 12, window: 3 },
     { B: 2, Tq: 1, Tk: 6, H: 4, KV: 1, D: 16 },
     { B: 1, Tq: 3, Tk: 7, H: 3, KV: 3, D: 5 },
+    { B: 1, Tq: 70, Tk: 70, H: 2, KV: 1, D: 16, window: 40 }, // several query blocks and key tiles
+    { B: 1, Tq: 4, Tk: 4, H: 1, KV: 1, D: 160 }, // past the tiled kernels' 128: the per-row ones
   ]) {
     const q = T([p.B * p.Tq, p.H * p.D]), k = T([p.B * p.Tk, p.KV * p.D]), v = T([p.B * p.Tk, p.KV * p.D]), dout = T([p.B * p.Tq, p.H * p.D]);
     same(`attention ${JSON.stringify(p)}`, [q, k, v, dout], (be, [qq, kk, vv, dd]) => {

@@ -331,7 +331,9 @@ export class WebGpuBackend implements Backend {
   attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
     const out = this.make([p.B * p.Tq, p.H * p.D], 'activations');
     const saved = this.make([p.B, p.H, p.Tq], 'activations');
-    this.run('attention', this.attnParams(p), [q, k, v, out, saved], grid(p.B * p.H * p.Tq, 64));
+    // head dims up to 128: the tiled kernel (K/V tiles in workgroup memory); larger: one invocation per row
+    if (p.D <= 128) this.run('attention_tiled', this.attnParams(p), [q, k, v, out, saved], grid(p.B * p.H * Math.ceil(p.Tq / 32), 1));
+    else this.run('attention', this.attnParams(p), [q, k, v, out, saved], grid(p.B * p.H * p.Tq, 64));
     return { out, saved };
   }
   attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape) {
@@ -340,7 +342,8 @@ export class WebGpuBackend implements Backend {
     const dv = this.make([...v.shape], 'activations');
     const dots = this.make([p.B, p.H, p.Tq], 'workspace');
     const P = this.attnParams(p);
-    this.run('attention_bwd_q', P, [q, k, v, dout, saved, dq, dots], grid(p.B * p.H * p.Tq, 64));
+    if (p.D <= 128) this.run('attention_bwd_q_tiled', P, [q, k, v, dout, saved, dq, dots], grid(p.B * p.H * Math.ceil(p.Tq / 32), 1));
+    else this.run('attention_bwd_q', P, [q, k, v, dout, saved, dq, dots], grid(p.B * p.H * p.Tq, 64));
     this.run('attention_bwd_kv', P, [q, k, v, dout, saved, dots, dk, dv], grid(p.B * p.KV * p.Tk, 64));
     this.free(dots);
     return { dq, dk, dv };
