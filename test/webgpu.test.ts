@@ -53,8 +53,9 @@ test('matmul in every transpose, alpha/beta, 4-bit forward and backward', { skip
     const x = T([M, K]), w = T([N, K]), bias = T([N]);
     same(`linear ${M}×${N}×${K}`, [x, w, bias], (be, [xx, ww, bb]) => be.linear(xx, ww, bb));
   }
-  for (const [R, C, bs, type] of [[13, 29, 32, 'nf4'], [40, 70, 64, 'fp4'], [33, 64, 64, 'nf4']] as const) {
-    const q = quantizeWeight(rand(R * C), [R, C], { type, blocksize: bs, doubleQuant: true }, 'float32');
+  for (const [R, C, bs, type, doubleQuant] of [[13, 29, 32, 'nf4', true], [40, 70, 64, 'fp4', false], [33, 64, 64, 'nf4', true], [300, 40, 32, 'nf4', true]] as const) {
+    // (the last: more than 256 blocks, so the nested scales' second block is read)
+    const q = quantizeWeight(rand(R * C), [R, C], { type, blocksize: bs, doubleQuant }, 'float32');
     for (const M of [1, 5, 37]) {
       const x = rand(M * C), dy = rand(M * R), into = rand(M * C);
       const go = (be: Backend) => {

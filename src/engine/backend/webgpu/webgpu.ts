@@ -12,7 +12,7 @@ import type { HostTensor } from '../../formats/safetensors';
 import { bf16ToF32, f16ToF32, toF32 } from '../../formats/dtype';
 import { UserError } from '../../errors';
 import { Rng } from '../../util/rng';
-import { QuantWeight, dequantizeWeight, scalesOf } from '../../quant/weight';
+import { QuantWeight, dequantizeWeight } from '../../quant/weight';
 import { codeTable } from '../../quant/blockwise';
 
 export interface AdapterDesc {
@@ -36,7 +36,11 @@ class GpuTensor implements Tensor {
   parts?: { t: GpuTensor; r0: number }[];
   /** a frozen weight kept in its half precision (two values a u32), widened inside the kernels */
   half?: 'bf16' | 'f16';
-  constructor(readonly shape: number[], readonly tag: MemTag, readonly id: number, readonly bytes: number, readonly quant?: { q: QuantWeight; scales: GpuTensor; table: GpuTensor }) {}
+  constructor(
+    readonly shape: number[], readonly tag: MemTag, readonly id: number, readonly bytes: number,
+    /** a 4-bit weight: codes (this buffer), scales (f32, or one byte a block when double-quantized), code table */
+    readonly quant?: { q: QuantWeight; scales: GpuTensor; table: GpuTensor; nested?: { absmax: GpuTensor; map: GpuTensor } },
+  ) {}
 }
 
 const FLAG_BYTES = 8;
@@ -181,19 +185,27 @@ export class WebGpuBackend implements Backend {
     this.live.add(whole);
     return whole;
   }
+  /** 4-bit codes, scales and table as the kernel reads them; double-quantized scales stay one byte a block */
   uploadQuantized(q: QuantWeight): Tensor {
-    const packed = q.packed.length % 4 === 0 ? q.packed : (() => {
-      const p = new Uint8Array(Math.ceil(q.packed.length / 4) * 4);
-      p.set(q.packed);
+    const pad4 = (b: Uint8Array) => {
+      if (b.length % 4 === 0) return b;
+      const p = new Uint8Array(Math.ceil(b.length / 4) * 4);
+      p.set(b);
       return p;
-    })();
+    };
+    const packed = pad4(q.packed);
     const codes = this.make([packed.length / 4], 'weights', packed, packed.length);
-    const sc = scalesOf(q);
-    const scales = this.make([sc.length], 'weights', sc);
+    let scales: GpuTensor, nested: { absmax: GpuTensor; map: GpuTensor } | undefined;
+    if (q.nested) {
+      const c = pad4(q.nested.codes);
+      scales = this.make([c.length / 4], 'weights', c, c.length);
+      nested = { absmax: this.make([q.nested.absmax.length], 'weights', q.nested.absmax), map: this.make([256], 'weights', q.nested.map) };
+    } else scales = this.make([q.absmax!.length], 'weights', q.absmax!);
     const table = this.make([16], 'weights', codeTable(q.type));
-    for (const t of [codes, scales, table]) this.live.delete(t);
-    const t = new GpuTensor([...q.shape], 'weights', codes.id, codes.bytes, { q, scales, table });
-    this.live.add(t); // one live tensor owning three buffers
+    const parts = [codes, scales, table, ...(nested ? [nested.absmax, nested.map] : [])];
+    for (const t of parts) this.live.delete(t);
+    const t = new GpuTensor([...q.shape], 'weights', codes.id, codes.bytes, { q, scales, table, nested });
+    this.live.add(t); // one live tensor owning its buffers
     return t;
   }
   toF32(t: Tensor): Tensor {
@@ -233,7 +245,8 @@ export class WebGpuBackend implements Backend {
       const g = t as GpuTensor;
       if (!g || !this.live.has(g)) continue;
       this.live.delete(g);
-      for (const b of g.quant ? [g, g.quant.scales, g.quant.table] : g.parts ? g.parts.map((p) => p.t) : [g]) {
+      const q = g.quant;
+      for (const b of q ? [g, q.scales, q.table, ...(q.nested ? [q.nested.absmax, q.nested.map] : [])] : g.parts ? g.parts.map((p) => p.t) : [g]) {
         this.mem.free(b.tag, b.bytes);
         this.post({ op: 'free', id: b.id });
       }
@@ -264,7 +277,10 @@ export class WebGpuBackend implements Backend {
     const [R, C] = w.shape;
     const K = trans ? C : R, N = trans ? R : C;
     const tiles: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), 1];
-    if (g.quant) this.run('qmatmul', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(g.quant.q.blocksize)], [x, g, g.quant.scales, g.quant.table, out], tiles);
+    const q = g.quant;
+    if (q?.nested)
+      this.run('qmatmul_dq', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(q.q.blocksize), this.f(q.q.nested!.offset)], [x, g, q.scales, q.table, out, q.nested.absmax, q.nested.map], tiles);
+    else if (q) this.run('qmatmul', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(q.q.blocksize)], [x, g, q.scales, q.table, out], tiles);
     else {
       const kernel = g.half ? 'matmul_half' : 'matmul';
       const half = g.half === 'f16' ? 2 : g.half ? 1 : 0;
