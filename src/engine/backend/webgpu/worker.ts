@@ -3,6 +3,8 @@
  * in order. WebGPU is asynchronous and the engine's Backend is not, so the main thread posts ops without waiting
  * and blocks (Atomics.wait) only to read a tensor back; this thread does the async work (mapAsync) and wakes it.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { KERNELS } from './kernels';
 
@@ -48,7 +50,7 @@ const errorAnswer = (sab: SharedArrayBuffer, m: string) => {
 async function init(): Promise<void> {
   const { sab, want, probe } = workerData as { sab: SharedArrayBuffer; want?: string; probe?: boolean };
   try {
-    const { create, globals } = require('webgpu');
+    const { create, globals } = loadDawn();
     Object.assign(globalThis, globals);
     gpu = create([]);
     (globalThis as any).__lorakitDawn = gpu;
@@ -76,6 +78,21 @@ async function init(): Promise<void> {
     answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: describe(chosen), limits: { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize } })));
   } catch (e) {
     errorAnswer(sab, `WebGPU could not start: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Dawn's Node binding: the `webgpu` package when it is installed (npm, the CLI), else the platform's dawn.node that
+ * `npm run package` copies beside this bundle (dist/webgpu-native/<platform>-<arch>/), which the .vsix carries.
+ */
+function loadDawn(): { create: (flags: string[]) => any; globals: Record<string, unknown> } {
+  try {
+    return require('webgpu');
+  } catch (e) {
+    const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+    const native = path.join(__dirname, 'webgpu-native', `${process.platform}-${arch}`, 'dawn.node');
+    if (!fs.existsSync(native)) throw new Error(`the webgpu module is not installed and ${native} is missing (${(e as Error).message})`);
+    return require(native);
   }
 }
 
