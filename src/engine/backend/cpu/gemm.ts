@@ -68,7 +68,7 @@ export function matmulRef(g: GemmArgs): void {
 }
 
 // Control block (Int32 slots): [0] generation, [1] done count, [4..17) the call's arguments, then one mode slot
-// per worker (0 idle, 1 gemm_steal, 2 jobs_steal, 3 gemv_steal, 4 qgemm_steal).
+// per worker (0 idle, 1 gemm_steal, 2 jobs_steal, 3 gemv_steal, 4 qgemm_steal, 5 qgemv_steal).
 const GEN = 0;
 const DONE = 1;
 const ARGS = 4;
@@ -83,7 +83,7 @@ const WORKER_SRC = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctl, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const { gemm_steal, jobs_steal, gemv_steal, qgemm_steal } = inst.exports;
+const { gemm_steal, jobs_steal, gemv_steal, qgemm_steal, qgemv_steal } = inst.exports;
 const c = new Int32Array(ctl);
 let seen = 0;
 for (;;) {
@@ -95,6 +95,7 @@ for (;;) {
   else if (c[o] === 2) jobs_steal(a[0], a[1], a[2]);
   else if (c[o] === 3) gemv_steal(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
   else if (c[o] === 4) qgemm_steal(a[0], index);
+  else if (c[o] === 5) qgemv_steal(a[0], index);
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
 }
@@ -319,7 +320,7 @@ export class WasmGemm {
   }
 
   /** Start `n` threads (this one included) on kernel `mode` with `args`, and wait for all of them. */
-  private dispatch(mode: 1 | 2 | 3 | 4, n: number, args: number[]): void {
+  private dispatch(mode: 1 | 2 | 3 | 4 | 5, n: number, args: number[]): void {
     Atomics.store(new Int32Array(this.memory.buffer, COUNTER, 1), 0, 0);
     const c = this.ctl;
     c.set(args, ARGS);
@@ -327,8 +328,8 @@ export class WasmGemm {
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    const kernel = ['', 'gemm_steal', 'jobs_steal', 'gemv_steal', 'qgemm_steal'][mode];
-    (this.x[kernel] as (...a: number[]) => void)(...(mode === 4 ? [args[0], 0] : args));
+    const kernel = ['', 'gemm_steal', 'jobs_steal', 'gemv_steal', 'qgemm_steal', 'qgemv_steal'][mode];
+    (this.x[kernel] as (...a: number[]) => void)(...(mode >= 4 ? [args[0], 0] : args));
     const want = this.threads - 1;
     for (;;) {
       const d = Atomics.load(c, DONE);
@@ -345,6 +346,7 @@ export class WasmGemm {
   qgemm(g: QGemmArgs): void {
     const { M, w, trans } = g;
     const beta = g.beta ?? 0;
+    if (trans && M <= GEMV_MAX_ROWS && M > 0) return this.qgemv(g);
     const { K, N, Np, nP, n, chunk, rows } = WasmGemm.qgemmPlan(M, w.rows, w.cols, trans, w.packed.length, w.scales.length, this.threads);
     if (M === 0 || N === 0) return;
     this.arenaReset();
@@ -371,6 +373,31 @@ export class WasmGemm {
       const out = this.mem();
       for (let i = 0; i < m; i++) g.c.set(out.subarray((pc >> 2) + i * Np, (pc >> 2) + i * Np + N), (m0 + i) * N);
     }
+  }
+
+  /**
+   * x·Wᵀ for a few rows of x (decoding) and a 4-bit W: each row of W is decoded once, with a per-block scaled code
+   * table, straight into dot products (qgemv_steal); no panels.
+   */
+  private qgemv(g: QGemmArgs): void {
+    const { M, w } = g;
+    const R = w.rows, C = w.cols;
+    const beta = g.beta ?? 0;
+    this.arenaReset();
+    const xo = this.put(g.x.length === M * C ? g.x : g.x.subarray(0, M * C));
+    const qo = this.alloc((w.packed.length + 3) >> 2);
+    new Uint8Array(this.memory.buffer, qo, w.packed.length).set(w.packed);
+    const so = this.put(w.scales);
+    const to = this.put(w.table);
+    const n = R * C < WasmGemm.PARALLEL_MIN / 4 ? 1 : this.threads;
+    const tab = this.alloc(16 * n);
+    const yo = this.alloc(M * R);
+    const params = this.alloc(12);
+    const chunk = Math.max(1, Math.ceil(R / (8 * n)));
+    new Int32Array(this.memory.buffer, params, 12).set([xo, M, qo, so, to, Math.log2(w.blocksize), R, C, yo, COUNTER, chunk, tab]);
+    this.dispatch(5, n, [params]);
+    const f = this.mem();
+    for (let i = 0; i < M * R; i++) g.c[i] = f[(yo >> 2) + i] + (beta === 1 ? g.c[i] : 0);
   }
 
   /** how qgemm cuts its work: threads, panels a grab, rows of x a pass (each pass fits MAX_BYTES) */
