@@ -14,9 +14,9 @@ export const ATTENTION_KERNELS: Record<string, string> = {
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let r = flat(g, nw, 64u);
   if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
-  let i = r % pu(1u); let bh = r / pu(1u); let h = bh % pu(3u); let b = bh / pu(3u);
-  let D = pu(5u); let kh = h / (pu(3u) / pu(4u));
-  let qo = ((b * pu(1u) + i) * pu(3u) + h) * D;
+  let i = r % pu(1u);
+  let Q = qrow(r / pu(1u), i);
+  let D = pu(5u); let b = Q.b; let kh = Q.kh; let qo = Q.qo;
   var acc: array<f32, 256>;
   for (var d = 0u; d < D; d = d + 1u) { acc[d] = 0.0; }
   var m = -3.0e38; var l = 0.0;
@@ -33,7 +33,7 @@ export const ATTENTION_KERNELS: Record<string, string> = {
     m = mn;
   }
   for (var d = 0u; d < D; d = d + 1u) { o[qo + d] = acc[d] / l; }
-  lse[bh * pu(1u) + i] = m + log(l);
+  lse[Q.row] = m + log(l);
 }`,
 
   /**
@@ -43,23 +43,21 @@ export const ATTENTION_KERNELS: Record<string, string> = {
    */
   attention_tiled: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RW(4, 'o') + RW(5, 'lse') + ATTN_COMMON() + ATTN_TILES() + /* wgsl */ `
 @compute @workgroup_size(32) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let Tq = pu(1u); let H = pu(3u); let D = pu(5u);
-  let blocks = (Tq + 31u) / 32u;
   let w = wg.x + wg.y * nw.x;
-  if (w >= pu(0u) * H * blocks) { return; }
-  let qb = w % blocks; let bh = w / blocks; let h = bh % H; let b = bh / H;
-  let kh = h / (H / pu(4u));
+  if (w >= pu(0u) * pu(3u) * qblocks()) { return; }
+  let qb = w % qblocks();
   let i = qb * 32u + l.x;
-  let live = i < Tq;
-  let qo = ((b * Tq + min(i, Tq - 1u)) * H + h) * D;
+  let live = i < pu(1u);
+  let Q = qrow(w / qblocks(), min(i, pu(1u) - 1u)); // rows past Tq compute row Tq − 1 and write nothing
+  let D = pu(5u); let qo = Q.qo;
   var qv: array<f32, 128>;
   var acc: array<f32, 128>;
   for (var d = 0u; d < D; d = d + 1u) { qv[d] = q[qo + d]; acc[d] = 0.0; }
   var m = -3.0e38; var lsum = 0.0;
-  let mine = range(min(i, Tq - 1u));
-  let span = vec2<u32>(range(qb * 32u).x, range(min(qb * 32u + 31u, Tq - 1u)).y);
+  let mine = range(min(i, pu(1u) - 1u));
+  let span = blockSpan(qb);
   for (var j0 = span.x; j0 < span.y; j0 = j0 + 16u) {
-    loadTile(b, kh, j0, l.x);
+    loadTile(Q.b, Q.kh, j0, l.x);
     workgroupBarrier();
     if (live) {
       for (var jj = 0u; jj < 16u; jj = jj + 1u) {
@@ -79,34 +77,32 @@ export const ATTENTION_KERNELS: Record<string, string> = {
   }
   if (live) {
     for (var d = 0u; d < D; d = d + 1u) { o[qo + d] = acc[d] / lsum; }
-    lse[bh * Tq + i] = m + log(lsum);
+    lse[Q.row] = m + log(lsum);
   }
 }`,
 
   /** the per-query-row backward pass (dq and Σ P·dP), with K and V staged in tiles as attention_tiled does */
   attention_bwd_q_tiled: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RO(4, 'dout') + RO(5, 'lse') + RW(6, 'dq') + RW(7, 'dots') + ATTN_COMMON() + ATTN_TILES() + /* wgsl */ `
 @compute @workgroup_size(32) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let Tq = pu(1u); let H = pu(3u); let D = pu(5u);
-  let blocks = (Tq + 31u) / 32u;
   let w = wg.x + wg.y * nw.x;
-  if (w >= pu(0u) * H * blocks) { return; }
-  let qb = w % blocks; let bh = w / blocks; let h = bh % H; let b = bh / H;
-  let kh = h / (H / pu(4u));
+  if (w >= pu(0u) * pu(3u) * qblocks()) { return; }
+  let qb = w % qblocks();
   let i = qb * 32u + l.x;
-  let live = i < Tq;
-  let ic = min(i, Tq - 1u);
-  let qo = ((b * Tq + ic) * H + h) * D;
+  let live = i < pu(1u);
+  let ic = min(i, pu(1u) - 1u); // rows past Tq compute row Tq − 1 and write nothing
+  let Q = qrow(w / qblocks(), ic);
+  let D = pu(5u); let qo = Q.qo;
   var qv: array<f32, 128>;
   var dv: array<f32, 128>;
   var acc: array<f32, 128>;
   for (var d = 0u; d < D; d = d + 1u) { qv[d] = q[qo + d]; dv[d] = dout[qo + d]; acc[d] = 0.0; }
-  let L = lse[bh * Tq + ic];
+  let L = lse[Q.row];
   let mine = range(ic);
-  let span = vec2<u32>(range(qb * 32u).x, range(min(qb * 32u + 31u, Tq - 1u)).y);
+  let span = blockSpan(qb);
   var dot = 0.0;
   for (var round = 0u; round < 2u; round = round + 1u) {
     for (var j0 = span.x; j0 < span.y; j0 = j0 + 16u) {
-      loadTile(b, kh, j0, l.x);
+      loadTile(Q.b, Q.kh, j0, l.x);
       workgroupBarrier();
       if (live) {
         for (var jj = 0u; jj < 16u; jj = jj + 1u) {
@@ -126,7 +122,7 @@ export const ATTENTION_KERNELS: Record<string, string> = {
     }
   }
   if (live) {
-    dots[bh * Tq + i] = dot;
+    dots[Q.row] = dot;
     for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = acc[d]; }
   }
 }`,
@@ -139,10 +135,10 @@ export const ATTENTION_KERNELS: Record<string, string> = {
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let r = flat(g, nw, 64u);
   if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
-  let i = r % pu(1u); let bh = r / pu(1u); let h = bh % pu(3u); let b = bh / pu(3u);
-  let D = pu(5u); let kh = h / (pu(3u) / pu(4u));
-  let qo = ((b * pu(1u) + i) * pu(3u) + h) * D;
-  let L = lse[bh * pu(1u) + i];
+  let i = r % pu(1u);
+  let Q = qrow(r / pu(1u), i);
+  let D = pu(5u); let b = Q.b; let kh = Q.kh; let qo = Q.qo;
+  let L = lse[Q.row];
   let lim = range(i);
   var dot = 0.0;
   for (var j = lim.x; j < lim.y; j = j + 1u) {
@@ -151,7 +147,7 @@ export const ATTENTION_KERNELS: Record<string, string> = {
     for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
     dot = dot + exp(s * pf(7u) - L) * dp;
   }
-  dots[bh * pu(1u) + i] = dot;
+  dots[Q.row] = dot;
   for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = 0.0; }
   for (var j = lim.x; j < lim.y; j = j + 1u) {
     let ko = ((b * pu(2u) + j) * pu(4u) + kh) * D;
@@ -176,21 +172,26 @@ export const ATTENTION_KERNELS: Record<string, string> = {
     let h = kh * grp + hh;
     for (var i = 0u; i < Tq; i = i + 1u) {
       if (!seen(i, j)) { continue; }
-      let qo = ((b * Tq + i) * H + h) * D;
-      let row = (b * H + h) * Tq + i;
+      let Q = qrow(b * H + h, i);
+      let qo = Q.qo;
       var s = 0.0; var dp = 0.0;
       for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
-      let p = exp(s * pf(7u) - lse[row]);
-      let ds = p * (dp - dots[row]) * pf(7u);
+      let p = exp(s * pf(7u) - lse[Q.row]);
+      let ds = p * (dp - dots[Q.row]) * pf(7u);
       for (var d = 0u; d < D; d = d + 1u) { dv[ko + d] = dv[ko + d] + p * dout[qo + d]; dk[ko + d] = dk[ko + d] + ds * q[qo + d]; }
     }
   }
 }`,
 };
 
-/** K and V rows [j0, j0+16) of kv head kh, staged in workgroup memory by the 32 invocations (zeros past Tk) */
+/**
+ * The tiled kernels' pieces: a workgroup takes block qb of 32 query rows (of qblocks() per (b, h)); the keys any
+ * of them sees; and K and V rows [j0, j0+16) of kv head kh, staged in workgroup memory (zeros past Tk).
+ */
 function ATTN_TILES(): string {
   return /* wgsl */ `
+fn qblocks() -> u32 { return (pu(1u) + 31u) / 32u; }
+fn blockSpan(qb: u32) -> vec2<u32> { return vec2<u32>(range(qb * 32u).x, range(min(qb * 32u + 31u, pu(1u) - 1u)).y); }
 var<workgroup> Ks: array<f32, 2048>;
 var<workgroup> Vs: array<f32, 2048>;
 fn loadTile(b: u32, kh: u32, j0: u32, t: u32) {
@@ -216,6 +217,12 @@ fn range(i: u32) -> vec2<u32> {
   return vec2<u32>(lo, qi + 1u);
 }
 fn seen(i: u32, j: u32) -> bool { let lim = range(i); return j >= lim.x && j < lim.y; }
+/** query row i of (b, h) = bh: its batch, its kv head, its offset in q/out/dout, its index in lse/dots */
+struct QRow { b: u32, kh: u32, qo: u32, row: u32 }
+fn qrow(bh: u32, i: u32) -> QRow {
+  let h = bh % pu(3u); let b = bh / pu(3u);
+  return QRow(b, h / (pu(3u) / pu(4u)), ((b * pu(1u) + i) * pu(3u) + h) * pu(5u), bh * pu(1u) + i);
+}
 `;
 }
 
