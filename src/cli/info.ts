@@ -2,12 +2,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadSpec } from '../engine/formats/config';
-import { SafetensorsFile, TensorStore } from '../engine/formats/safetensors';
+import { SafetensorsFile, TensorStore, tensorTotals } from '../engine/formats/safetensors';
 import { TextTokenizer } from '../engine/formats/tokenizer';
 import { readAdapterConfig } from '../engine/lora/peft';
 import { formatBytes } from '../engine/estimate';
 import { readJson } from '../engine/util/fsx';
-import { DTYPE_BYTES } from '../engine/formats/dtype';
 import { quantFor } from '../engine/model/weights';
 import { baseParams, quantizedParams } from '../engine/estimate';
 import { bitsPerParam } from '../engine/quant/weight';
@@ -24,24 +23,15 @@ export function describe(target: string): Record<string, unknown> & { text: stri
   if (fs.existsSync(path.join(target, 'adapter_config.json'))) {
     const c = readAdapterConfig(target);
     const f = new SafetensorsFile(path.join(target, 'adapter_model.safetensors'));
-    let params = 0;
-    for (const n of f.names()) params += f.info(n).shape.reduce((a, b) => a * b, 1);
+    const { params } = tensorTotals(f);
     const text = `PEFT LoRA adapter: r=${c.r}, alpha=${c.alpha}, rsLoRA=${c.useRslora}, targets ${JSON.stringify(c.targetModules)}\n` +
       `${f.names().length / 2} modules, ${params.toLocaleString('en')} parameters; base model ${c.baseModel ?? '(not recorded)'}`;
     return { kind: 'adapter', config: c, modules: f.names().length / 2, params, text };
   }
   const spec = loadSpec(target);
   const store = new TensorStore(target);
-  const dtypes: Record<string, number> = {};
-  let params = 0;
-  let bytes = 0;
-  for (const n of store.names()) {
-    const i = store.info(n);
-    const k = i.shape.reduce((a, b) => a * b, 1);
-    params += k;
-    bytes += k * DTYPE_BYTES[i.dtype];
-    dtypes[i.dtype] = (dtypes[i.dtype] ?? 0) + k;
-  }
+  const { bytes, dtypes, ...totals } = tensorTotals(store);
+  let params = totals.params;
   // a bnb-4bit folder: count parameters from the config, not the packed bytes, and say how it is quantized
   const quant = quantFor(target, null);
   let quantization: Record<string, unknown> | undefined;

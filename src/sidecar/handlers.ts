@@ -9,7 +9,7 @@ import { EventName, EventParams, Method, PROTOCOL_VERSION, Params, Result, Train
 import { UserError } from '../engine/errors';
 import { estimateMemory } from '../engine/estimate';
 import { loadSpec } from '../engine/formats/config';
-import { SafetensorsFile, TensorStore } from '../engine/formats/safetensors';
+import { SafetensorsFile, TensorStore, tensorTotals } from '../engine/formats/safetensors';
 import { readFolder } from '../engine/data/folder';
 import { defaultLoraConfig, parseTargets } from '../engine/lora/config';
 import { readAdapterConfig } from '../engine/lora/peft';
@@ -23,7 +23,6 @@ import { evaluateFile } from '../engine/evaluate';
 import { generate } from '../engine/generate';
 import { TrainConfig, train } from '../engine/train/trainer';
 import { VERSION } from '../engine/version';
-import { DTYPE_BYTES } from '../engine/formats/dtype';
 import { bnbKind } from '../engine/quant/bnb';
 import { readJson } from '../engine/util/fsx';
 
@@ -97,14 +96,7 @@ export class Sidecar {
   m_model_info({ path: p }: Params<'model/info'>): Result<'model/info'> {
     if (!fs.existsSync(path.join(p, 'config.json'))) throw new UserError('not a model folder (no config.json)', p);
     const spec = loadSpec(p);
-    const store = new TensorStore(p);
-    let params = 0, bytes = 0;
-    for (const n of store.names()) {
-      const i = store.info(n);
-      const k = i.shape.reduce((a, b) => a * b, 1);
-      params += k;
-      bytes += k * DTYPE_BYTES[i.dtype];
-    }
+    const { params, bytes } = tensorTotals(new TensorStore(p));
     return { modelType: spec.modelType, params, bytes, quantized: bnbKind(readJson(path.join(p, 'config.json'))) !== null };
   }
 
@@ -182,8 +174,7 @@ export class Sidecar {
   m_adapters_load({ path: p }: Params<'adapters/load'>): Result<'adapters/load'> {
     const c = readAdapterConfig(p);
     const f = new SafetensorsFile(path.join(p, 'adapter_model.safetensors'));
-    let params = 0;
-    for (const n of f.names()) params += f.info(n).shape.reduce((a, b) => a * b, 1);
+    const { params } = tensorTotals(f);
     return { r: c.r, alpha: c.alpha, modules: f.names().length / 2, params, baseModel: c.baseModel ?? null };
   }
 }

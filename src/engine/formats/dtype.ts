@@ -91,6 +91,10 @@ export function fromF32(dtype: DType, data: Float32Array): TypedArray {
 }
 
 /** torch_dtype / --dtype names → safetensors dtype */
+/** torch's names of the float dtypes (config.json's torch_dtype, bitsandbytes' quant_state dtype) */
+export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
+export const TORCH_DTYPE: Partial<Record<DType, TorchDtype>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
 export function parseFloatDType(name: string | undefined): DType | undefined {
   if (!name) return undefined;
   const n = name.toLowerCase().replace('torch.', '');

@@ -228,6 +228,20 @@ export class TensorStore {
   }
 }
 
+/** parameters and bytes of every tensor a file or a model folder holds, and parameters by dtype */
+export function tensorTotals(src: { names(): string[]; info(name: string): TensorInfo }): { params: number; bytes: number; dtypes: Record<string, number> } {
+  const dtypes: Record<string, number> = {};
+  let params = 0, bytes = 0;
+  for (const n of src.names()) {
+    const i = src.info(n);
+    const k = i.shape.reduce((a, b) => a * b, 1);
+    params += k;
+    bytes += k * DTYPE_BYTES[i.dtype];
+    dtypes[i.dtype] = (dtypes[i.dtype] ?? 0) + k;
+  }
+  return { params, bytes, dtypes };
+}
+
 export interface TensorToWrite {
   name: string;
   dtype: DType;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sharedGemm } from '../backend/cpu/gemm';
 import { UserError } from '../errors';
-import { DType, DTYPE_BYTES, fromF32, parseFloatDType, toF32 } from '../formats/dtype';
+import { DType, DTYPE_BYTES, TORCH_DTYPE, fromF32, parseFloatDType, toF32 } from '../formats/dtype';
 import { loadSpec } from '../formats/config';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../formats/safetensors';
 import { writeDirAtomic, readJson } from '../util/fsx';
@@ -81,7 +81,7 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
       const tensors: TensorToWrite[] = names.map((name) => {
         if (quantized.has(name)) {
           const q = readBnbWeight(store, name);
-          const dtype = outDtype ?? ({ float32: 'F32', float16: 'F16', bfloat16: 'BF16' } as const)[q.dtype];
+          const dtype = outDtype ?? parseFloatDType(q.dtype)!;
           return { name, dtype, shape: q.shape, data: () => mergeInto(name, dequantizeWeight(q), dtype) };
         }
         const info = src.info(name);
@@ -109,7 +109,7 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
     }
     if (outDtype || bnb) {
       const cfg = readJson(path.join(model, 'config.json'));
-      if (outDtype) cfg.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[outDtype as 'F32'];
+      if (outDtype) cfg.torch_dtype = TORCH_DTYPE[outDtype];
       delete cfg.quantization_config;
       fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
       const idx = path.join(tmp, 'model.safetensors.index.json');

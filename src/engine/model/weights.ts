@@ -4,10 +4,10 @@ import { UserError } from '../errors';
 import { ModelSpec, loadSpec } from '../formats/config';
 import { TensorStore } from '../formats/safetensors';
 import { LINEAR_NAMES, LinearName, modulePath } from '../lora/config';
-import { bnbKind, isBnbWeight, readBnbWeight } from '../quant/bnb';
+import { bnbKind, isBnbWeight, readBnbState, readBnbWeight } from '../quant/bnb';
 import { QuantConfig, quantizeWeight } from '../quant/weight';
-import { TORCH_DTYPE, isQuantizable } from '../quant/quantize';
-import { toF32 } from '../formats/dtype';
+import { isQuantizable } from '../quant/quantize';
+import { TORCH_DTYPE, toF32 } from '../formats/dtype';
 import { readJson } from '../util/fsx';
 import * as path from 'node:path';
 
@@ -98,8 +98,8 @@ export function storedQuant(dir: string, store: TensorStore, spec: ModelSpec, as
   if (!kind) return null;
   const first = `${modulePath(0, 'q_proj')}.weight`;
   if (spec.layers === 0 || !isBnbWeight(store, first)) throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
-  const q = readBnbWeight(store, first);
-  const cfg: QuantConfig = { type: q.type, blocksize: q.blocksize, doubleQuant: !!q.nested };
+  const q = readBnbState(store, first); // the quantization only: the weight itself is read when the model loads
+  const cfg: QuantConfig = { type: q.type, blocksize: q.blocksize, doubleQuant: q.nested };
   if (asked && asked.type !== cfg.type)
     throw new UserError(`the model is stored quantized as ${cfg.type}; pass --quant ${cfg.type} or leave --quant out`, dir);
   return cfg;

@@ -101,11 +101,8 @@ const f32Of = (t: HostTensor, what: string, file: string): Float32Array => {
   return t.data as Float32Array;
 };
 
-/**
- * Read P in the bnb layout, checking every part against the others: the codes' length against the shape, the
- * absmax count against the blocks, the nested parts, the code map against the named type.
- */
-export function readBnbWeight(store: TensorStore, name: string): QuantWeight {
+/** P's quant_state, checked (its type against the tensor's name, block size, shape, dtype): no weight data is read */
+export function readBnbState(store: TensorStore, name: string) {
   const file = store.info(name).file;
   const bad = (msg: string) => new UserError(`${name}: ${msg}`, file);
   const unknown = hasUnknownState(store, name);
@@ -125,9 +122,18 @@ export function readBnbWeight(store: TensorStore, name: string): QuantWeight {
   if (!Array.isArray(st.shape) || !st.shape.every((d: unknown) => Number.isInteger(d) && (d as number) > 0)) throw bad('quant_state has no valid shape');
   const dtype = st.dtype as TorchDtype;
   if (!['float32', 'float16', 'bfloat16'].includes(dtype)) throw bad(`quant_state dtype "${st.dtype}" is not float32, float16 or bfloat16`);
+  return { type: states[0], blocksize, shape: st.shape as number[], dtype, nested: store.has(`${name}.nested_absmax`), st, file, bad };
+}
+
+/**
+ * Read P in the bnb layout, checking every part against the others: the codes' length against the shape, the
+ * absmax count against the blocks, the nested parts, the code map against the named type.
+ */
+export function readBnbWeight(store: TensorStore, name: string): QuantWeight {
+  const { type, blocksize, shape, dtype, nested, st, file, bad } = readBnbState(store, name);
   const packedT = store.read(name);
   if (packedT.dtype !== 'U8') throw bad(`packed weight must be U8, is ${packedT.dtype}`);
-  const q: QuantWeight = { type: states[0], blocksize, shape: st.shape, dtype, packed: packedT.data as Uint8Array };
+  const q: QuantWeight = { type, blocksize, shape, dtype, packed: packedT.data as Uint8Array };
   const n = numelOf(q);
   if (q.packed.length !== Math.ceil(n / 2)) throw bad(`quant_state shape [${st.shape}] needs ${Math.ceil(n / 2)} packed bytes, the tensor has ${q.packed.length}`);
   const map = store.has(`${name}.quant_map`) ? f32Of(store.read(`${name}.quant_map`), `${name}.quant_map`, file) : null;
@@ -137,7 +143,6 @@ export function readBnbWeight(store: TensorStore, name: string): QuantWeight {
   const absT = store.read(`${name}.absmax`);
   const blocks = blocksOf(q);
   if (absT.data.length !== blocks) throw bad(`absmax has ${absT.data.length} values, ${blocks} blocks of ${blocksize} need ${blocks}`);
-  const nested = store.has(`${name}.nested_absmax`);
   if (!nested) {
     q.absmax = f32Of(absT, `${name}.absmax`, file);
     return q;

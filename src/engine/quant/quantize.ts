@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { loadSpec } from '../formats/config';
-import { DTYPE_BYTES, toF32 } from '../formats/dtype';
+import { DTYPE_BYTES, TORCH_DTYPE, toF32 } from '../formats/dtype';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../formats/safetensors';
 import { readJson, writeDirAtomic } from '../util/fsx';
 import { bnbKind, bnbTensors, quantizationConfig } from './bnb';
@@ -18,8 +18,6 @@ import { QuantConfig, QuantWeight, TorchDtype, bitsPerParam, quantBytes, quantiz
 export const isQuantizable = (name: string) => /^model\.layers\.\d+\.(self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(name);
 
 export const SOURCE_FILE = 'lorakit_quantize.json';
-
-export const TORCH_DTYPE: Record<string, TorchDtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 export interface QuantizeReport {
   out: string;
@@ -64,8 +62,9 @@ export function quantizeModel(modelDir: string, outDir: string, cfg: QuantConfig
         if (info.shape.length !== 2) throw new UserError(`"${name}" has shape [${info.shape}], a matrix was expected`, src.file);
         onTensor?.(name);
         const t = src.read(name);
-        if (!TORCH_DTYPE[t.dtype]) throw new UserError(`"${name}" is ${t.dtype}; only F32, F16 and BF16 weights can be quantized`, src.file);
-        compute = TORCH_DTYPE[t.dtype];
+        const torch = TORCH_DTYPE[t.dtype];
+        if (!torch) throw new UserError(`"${name}" is ${t.dtype}; only F32, F16 and BF16 weights can be quantized`, src.file);
+        compute = torch;
         const q: QuantWeight = quantizeWeight(toF32(t.dtype, t.data), info.shape, cfg, compute);
         tensors.push(...bnbTensors(name, q));
         quantized++;

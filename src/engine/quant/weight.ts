@@ -1,5 +1,6 @@
 /** A frozen weight matrix held as 4-bit codes plus its scales (plain f32 or double-quantized). */
 import { UserError } from '../errors';
+import type { TorchDtype } from '../formats/dtype';
 import { NestedAbsmax, QuantType, checkBlocksize, dequantize4bit, doubleQuantize, nestedToAbsmax, quantize4bit } from './blockwise';
 
 /** what the user asks for: `--quant nf4|fp4 [--double-quant] [--blocksize 64]` */
@@ -10,7 +11,7 @@ export interface QuantConfig {
 }
 
 /** the element type the weight had before quantizing, in torch's words (bnb's quant_state `dtype`) */
-export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
+export type { TorchDtype } from '../formats/dtype';
 
 export interface QuantWeight {
   type: QuantType;

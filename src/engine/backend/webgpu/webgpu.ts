@@ -53,6 +53,19 @@ function workerFile(): string {
 }
 
 /** grid for `n` invocations of a `wg`-wide workgroup: 1-D up to 65535 groups, then 2-D */
+/** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
+function answerOf(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array {
+  const head = new Int32Array(sab, 0, 2);
+  const t0 = Date.now();
+  while (Atomics.load(head, 0) === 0) {
+    if (Date.now() - t0 > ms) throw new UserError(`the GPU did not answer while ${what} (${ms / 1000} s)`);
+    Atomics.wait(head, 0, 0, 100);
+  }
+  const payload = new Uint8Array(sab, FLAG_BYTES, head[1]).slice();
+  if (head[0] === 2) throw new UserError(new TextDecoder().decode(payload));
+  return payload;
+}
+
 function grid(n: number, wg: number): [number, number, number] {
   const groups = Math.max(1, Math.ceil(n / wg));
   return groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
@@ -72,12 +85,9 @@ export class WebGpuBackend implements Backend {
     const w = new Worker(workerFile(), { workerData: { sab, want: device, probe: true } });
     w.unref();
     try {
-      const head = new Int32Array(sab, 0, 2);
-      const t0 = Date.now();
-      while (Atomics.load(head, 0) === 0 && Date.now() - t0 < 30_000) Atomics.wait(head, 0, 0, 100);
-      const text = new TextDecoder().decode(new Uint8Array(sab, FLAG_BYTES, head[1]).slice());
-      if (head[0] !== 1) return { adapters: [], chosen: null, error: text || 'WebGPU did not answer' };
-      return JSON.parse(text) as GpuInfo;
+      return JSON.parse(new TextDecoder().decode(answerOf(sab, 30_000, 'looking for WebGPU adapters'))) as GpuInfo;
+    } catch (e) {
+      return { adapters: [], chosen: null, error: (e as Error).message };
     } finally {
       void w.terminate();
     }
@@ -99,7 +109,7 @@ export class WebGpuBackend implements Backend {
     const sab = new SharedArrayBuffer(1 << 16);
     this.worker = new Worker(workerFile(), { workerData: { sab, want: opts.device } });
     this.worker.unref();
-    const info = this.wait(sab, 60_000, 'starting WebGPU');
+    const info = answerOf(sab, 60_000, 'starting WebGPU');
     this.info = JSON.parse(new TextDecoder().decode(info)) as GpuInfo;
     if (!this.info.chosen) {
       void this.worker.terminate();
@@ -110,18 +120,6 @@ export class WebGpuBackend implements Backend {
     WebGpuBackend.open.add(this);
   }
 
-  /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
-  private wait(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array {
-    const head = new Int32Array(sab, 0, 2);
-    const t0 = Date.now();
-    while (Atomics.load(head, 0) === 0) {
-      if (Date.now() - t0 > ms) throw new UserError(`the GPU did not answer while ${what} (${ms / 1000} s)`);
-      Atomics.wait(head, 0, 0, 100);
-    }
-    const payload = new Uint8Array(sab, FLAG_BYTES, head[1]).slice();
-    if (head[0] === 2) throw new UserError(new TextDecoder().decode(payload));
-    return payload;
-  }
 
   private post(m: unknown): void {
     this.worker.postMessage(m);
@@ -147,12 +145,6 @@ export class WebGpuBackend implements Backend {
     return f32bits(x);
   }
 
-  /** wait for all posted work; surfaces a GPU error as a UserError */
-  sync(): void {
-    const sab = new SharedArrayBuffer(1 << 16);
-    this.post({ op: 'sync', sab });
-    this.wait(sab, 600_000, 'finishing GPU work');
-  }
 
   upload(data: Float32Array, shape: number[], tag: MemTag): Tensor {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} values for shape [${shape}]`);
@@ -229,7 +221,7 @@ export class WebGpuBackend implements Backend {
     const bytes = numel(t.shape) * (g.half ? 2 : 4);
     const sab = new SharedArrayBuffer(FLAG_BYTES + Math.max(bytes, 1 << 12));
     this.post({ op: 'read', id: g.id, bytes, sab });
-    this.wait(sab, 600_000, 'reading a tensor back');
+    answerOf(sab, 600_000, 'reading a tensor back');
     const raw = sab.slice(FLAG_BYTES, FLAG_BYTES + bytes);
     if (!g.half) return new Float32Array(raw);
     return g.half === 'bf16' ? bf16ToF32(new Uint16Array(raw)) : f16ToF32(new Uint16Array(raw));
@@ -463,7 +455,7 @@ export class WebGpuBackend implements Backend {
     const sab = new SharedArrayBuffer(1 << 12);
     this.post({ op: 'destroy', sab });
     try {
-      this.wait(sab, 30_000, 'releasing the GPU');
+      answerOf(sab, 30_000, 'releasing the GPU');
     } catch {
       /* a lost device has nothing left to release */
     } finally {

@@ -16,7 +16,6 @@ type Msg =
   | { op: 'copy'; src: number; srcOff: number; dst: number; dstOff: number; bytes: number }
   | { op: 'run'; kernel: string; params: number[]; bufs: number[]; grid: [number, number, number] }
   | { op: 'read'; id: number; bytes: number; sab: SharedArrayBuffer }
-  | { op: 'sync'; sab: SharedArrayBuffer }
   | { op: 'destroy'; sab: SharedArrayBuffer }
   | { op: 'lose' };
 
@@ -185,13 +184,6 @@ async function handle(m: Msg): Promise<void> {
       buffers.clear();
       device.destroy();
       return answer(m.sab, 1);
-    case 'sync':
-      flush();
-      await device.queue.onSubmittedWorkDone();
-      spent.forEach((b) => b.destroy());
-      spent = [];
-      if (firstError) return errorAnswer(m.sab, firstError);
-      return answer(m.sab, 1);
     case 'read': {
       flush();
       const size = Math.max(4, Math.ceil(m.bytes / 4) * 4);
@@ -226,6 +218,6 @@ let chain: Promise<void> = init();
 parentPort!.on('message', (m: Msg) => {
   chain = chain.then(() => handle(m)).catch((e: Error) => {
     fail(`${m.op}: ${e.message}`);
-    if ((m.op === 'read' || m.op === 'sync') && 'sab' in m) errorAnswer(m.sab, firstError!);
+    if ('sab' in m) errorAnswer(m.sab, firstError!); // the caller is waiting: wake it with the error
   });
 });
