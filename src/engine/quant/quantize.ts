@@ -12,7 +12,7 @@ import { DTYPE_BYTES, TORCH_DTYPE, toF32 } from '../formats/dtype';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../formats/safetensors';
 import { readJson, writeDirAtomic } from '../util/fsx';
 import { bnbKind, bnbTensors, quantizationConfig } from './bnb';
-import { QuantConfig, QuantWeight, TorchDtype, bitsPerParam, quantBytes, quantizeWeight } from './weight';
+import { QuantConfig, QuantWeight, TorchDtype, bitsPerParam, numelOf, quantBytes, quantizeWeight } from './weight';
 
 /** a decoder layer's linear weight: what QLoRA quantizes */
 export const isQuantizable = (name: string) => /^model\.layers\.\d+\.(self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(name);
@@ -68,7 +68,7 @@ export function quantizeModel(modelDir: string, outDir: string, cfg: QuantConfig
         const q: QuantWeight = quantizeWeight(toF32(t.dtype, t.data), info.shape, cfg, compute);
         tensors.push(...bnbTensors(name, q));
         quantized++;
-        params += q.packed.length * 2;
+        params += numelOf(q);
         bytes += quantBytes(q);
       }
       for (const t of tensors) {
