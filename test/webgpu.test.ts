@@ -269,3 +269,7 @@ test('bf16 and f16 weights stay half precision on the device (half the bytes), w
     }
   }
 });
+
+test('--device naming no adapter is one clear error', { skip }, () => {
+  assert.throws(() => new WebGpuBackend({ device: 'no-such-gpu' }), /no adapter matches --device no-such-gpu/);
+});
