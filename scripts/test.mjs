@@ -13,7 +13,7 @@ const files = fs
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
-const outdir = path.join(root, 'dist-test');
+const outdir = path.join(root, process.env.LORAKIT_TEST_OUT ?? "dist-test");
 fs.rmSync(outdir, { recursive: true, force: true });
 await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files.map((f) => path.join('test', f)), outdir, absWorkingDir: root });
 const outs = files.map((f) => path.join(outdir, f.replace(/\.ts$/, '.js')));

@@ -7,19 +7,21 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { WasmGemm } from './engine/backend/cpu/gemm';
+import { WasmRuntime } from './engine/ops/wasm';
+import { gemm } from './engine/ops/matmul/gemm';
+import { qgemm } from './engine/ops/qmatmul/qgemm';
 import { CpuBackend } from './engine/backend/cpu/cpu';
-import { estimateMemory, formatBytes } from './engine/estimate';
+import { estimateMemory, formatBytes } from './engine/tasks/estimate';
 import { makeTinyModel } from './engine/fixtures/model';
-import { LoraAdapter } from './engine/lora/adapter';
-import { defaultLoraConfig } from './engine/lora/config';
-import { openModel } from './engine/session';
-import { Rng } from './engine/util/rng';
-import { Backend, MEM_TAGS, MemFigures } from './engine/backend/backend';
+import { LoraAdapter } from './engine/model/lora';
+import { defaultLoraConfig } from './engine/model/lora-config';
+import { openModel } from './engine/tasks/session';
+import { Rng } from './engine/core/rng';
+import { Backend, MEM_TAGS, MemFigures } from './engine/core/backend';
 import { WebGpuBackend } from './engine/backend/webgpu/webgpu';
-import { VERSION } from './engine/version';
-import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/quant/weight';
-import { NF4 } from './engine/quant/blockwise';
+import { VERSION } from './engine/core/version';
+import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/core/qweight';
+import { NF4 } from './engine/core/blockwise';
 import { loadSpec } from './engine/formats/config';
 
 const root = path.resolve(__dirname, '..');
@@ -35,7 +37,7 @@ function matmulRows(): string[] {
   const rows: string[] = [];
   const shapes: [number, number, number, boolean][] = [[512, 1536, 576, true], [512, 576, 1536, true], [1024, 768, 256, true], [1024, 256, 768, false], [2048, 2048, 2048, false]];
   for (const threads of [1, os.availableParallelism()]) {
-    const g = new WasmGemm(threads);
+    const g = new WasmRuntime(threads);
     for (const [M, N, K, tb] of shapes) {
       const a = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) / 13);
       const b = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) / 11);
@@ -43,7 +45,7 @@ function matmulRows(): string[] {
       const times: number[] = [];
       for (let r = 0; r < 5; r++) {
         const t = performance.now();
-        g.gemm({ M, N, K, a, b, c, transB: tb });
+        gemm(g, { M, N, K, a, b, c, transB: tb });
         times.push(performance.now() - t);
       }
       const gf = (2 * M * N * K) / median(times) / 1e6;
@@ -58,7 +60,7 @@ function matmulRows(): string[] {
 /** the fused 4-bit dequant-matmul against the f32 gemm on the same shapes (all threads) */
 function qmatmulRows(): string[] {
   const rows: string[] = [];
-  const g = new WasmGemm(os.availableParallelism());
+  const g = new WasmRuntime(os.availableParallelism());
   const rng = new Rng(3);
   for (const [M, R, C] of [[1024, 768, 256], [1024, 256, 768], [512, 1536, 576], [1, 1536, 576]] as [number, number, number][]) {
     const w = Float32Array.from({ length: R * C }, () => rng.normal() * 0.02);
@@ -77,8 +79,8 @@ function qmatmulRows(): string[] {
         }
         return (2 * M * N * K) / median(t) / 1e6;
       };
-      const gq = time(() => g.qgemm({ M, x, w: qm, trans, c }));
-      const gf = time(() => g.gemm({ M, N, K, a: x, b: w, transB: trans, c }));
+      const gq = time(() => qgemm(g, { M, x, w: qm, trans, c }));
+      const gf = time(() => gemm(g, { M, N, K, a: x, b: w, transB: trans, c }));
       const what = trans ? `x ${M}×${K} · Wᵀ (W ${R}×${C})` : `dY ${M}×${K} · W (W ${R}×${C})`;
       rows.push(`| ${what} | ${gq.toFixed(1)} | ${gf.toFixed(1)} | ${(gq / gf).toFixed(2)} |`);
       console.log(`qgemm ${what}: ${gq.toFixed(1)} GFLOP/s (f32 gemm ${gf.toFixed(1)})`);

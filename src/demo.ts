@@ -7,14 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createBackend } from './engine/backend/select';
-import { readFolder, summarizeSkipped } from './engine/data/folder';
-import { formatBytes } from './engine/estimate';
-import { makeTinyModel } from './engine/fixtures/model';
-import { generate } from './engine/generate';
-import { defaultLoraConfig } from './engine/lora/config';
-import { openModel } from './engine/session';
-import { train } from './engine/train/trainer';
+import { createBackend, defaultLoraConfig, formatBytes, generate, makeTinyModel, openModel, readFolder, summarizeSkipped, train } from './engine';
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, '.lorakit-demo');

@@ -8,7 +8,7 @@ import { readFolder } from '../src/engine/data/folder';
 import { loadExamples, pack, prepareData, splitExamples } from '../src/engine/data/dataset';
 import { TextTokenizer } from '../src/engine/formats/tokenizer';
 import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
-import { UserError } from '../src/engine/errors';
+import { UserError } from '../src/engine/core/errors';
 import { tmpDir } from './helpers';
 
 const modelDir = path.join(tmpDir('data'), 'm');

@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { WasmGemm, matmulRef, GemmArgs } from '../src/engine/backend/cpu/gemm';
-import { Rng } from '../src/engine/util/rng';
+import { WasmRuntime } from '../src/engine/ops/wasm';
+import { gemm } from '../src/engine/ops/matmul/gemm';
+import { GemmArgs, matmulRef } from '../src/engine/ops/matmul/reference';
+import { Rng } from '../src/engine/core/rng';
 import { assertClose } from './helpers';
 
 const rng = new Rng(1);
 const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
 
 test('wasm gemm matches the reference in every transpose, on shapes that are not tile multiples', () => {
-  const g = new WasmGemm(2);
+  const g = new WasmRuntime(2);
   try {
     for (const [M, N, K] of [
       [1, 1, 1],
@@ -31,7 +33,7 @@ test('wasm gemm matches the reference in every transpose, on shapes that are not
             const c0 = rand(M * N);
             const args: GemmArgs = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
             const want = { ...args, c: c0.slice() };
-            g.gemm(args);
+            gemm(g, args);
             matmulRef(want);
             assertClose(args.c, want.c, 2e-6 * K * (Math.abs(alpha) + 1), 1e-5, `M=${M} N=${N} K=${K} tA=${transA} tB=${transB}`);
           }
@@ -42,16 +44,16 @@ test('wasm gemm matches the reference in every transpose, on shapes that are not
 });
 
 test('wasm gemm splits large problems across threads with identical results', () => {
-  const one = new WasmGemm(1);
-  const two = new WasmGemm(2);
+  const one = new WasmRuntime(1);
+  const two = new WasmRuntime(2);
   try {
     const [M, N, K] = [130, 260, 96];
     const a = rand(M * K);
     const b = rand(K * N);
     const c1 = new Float32Array(M * N);
     const c2 = new Float32Array(M * N);
-    one.gemm({ M, N, K, a, b, c: c1 });
-    two.gemm({ M, N, K, a, b, c: c2 });
+    gemm(one, { M, N, K, a, b, c: c1 });
+    gemm(two, { M, N, K, a, b, c: c2 });
     assert.deepEqual(c1, c2);
   } finally {
     one.dispose();
@@ -60,9 +62,9 @@ test('wasm gemm splits large problems across threads with identical results', ()
 });
 
 test('products too large for the WebAssembly memory run in blocks of columns and K, with the same result', () => {
-  const g = new WasmGemm(2);
-  const keep = WasmGemm.MAX_BYTES;
-  WasmGemm.MAX_BYTES = 24 * 1024; // forces blocks on these shapes
+  const g = new WasmRuntime(2);
+  const keep = WasmRuntime.MAX_BYTES;
+  WasmRuntime.MAX_BYTES = 24 * 1024; // forces blocks on these shapes
   try {
     for (const [M, N, K] of [[33, 70, 130], [5, 300, 17]])
       for (const transA of [false, true])
@@ -71,19 +73,19 @@ test('products too large for the WebAssembly memory run in blocks of columns and
             const a = rand(M * K), b = rand(K * N), c0 = rand(M * N);
             const got = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
             const want = { ...got, c: c0.slice() };
-            g.gemm(got);
+            gemm(g, got);
             matmulRef(want);
             assertClose(got.c, want.c, 2e-6 * K * 3, 1e-5, `blocked M=${M} N=${N} K=${K} tA=${transA} tB=${transB} α=${alpha} β=${beta}`);
           }
   } finally {
-    WasmGemm.MAX_BYTES = keep;
+    WasmRuntime.MAX_BYTES = keep;
     g.dispose();
   }
 });
 
 test('half-float B operands (weights kept in bf16 or f16) are widened exactly, in the matrix and matrix-vector paths', async () => {
-  const { f32ToBf16, f32ToF16 } = await import('../src/engine/formats/dtype');
-  const g = new WasmGemm(2);
+  const { f32ToBf16, f32ToF16 } = await import('../src/engine/core/dtype');
+  const g = new WasmRuntime(2);
   try {
     for (const [M, N, K] of [[1, 37, 67], [3, 16, 8], [4, 300, 130], [5, 20, 9], [17, 33, 64]])
       for (const transB of [true, false])
@@ -96,7 +98,7 @@ test('half-float B operands (weights kept in bf16 or f16) are widened exactly, i
         const b = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
         const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
         const want = { ...got, c: new Float32Array(M * N) };
-        g.gemm(got);
+        gemm(g, got);
         matmulRef(want);
         assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB}`);
       }

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDatasets, makeTinyModel, TinyModelOptions } from '../src/engine/fixtures/model';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { openModel } from '../src/engine/session';
-import { evaluateFile } from '../src/engine/evaluate';
-import { train } from '../src/engine/train/trainer';
-import { defaultLoraConfig } from '../src/engine/lora/config';
+import { openModel } from '../src/engine/tasks/session';
+import { evaluateFile } from '../src/engine/tasks/evaluate';
+import { train } from '../src/engine/tasks/train/trainer';
+import { defaultLoraConfig } from '../src/engine/model/lora-config';
 import { tmpDir } from './helpers';
 
 const PY = process.env.LORAKIT_PYTHON ?? 'python3';

@@ -4,16 +4,16 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { Backend } from '../src/engine/backend/backend';
+import { Backend } from '../src/engine/core/backend';
 import { makeTinyModel, TinyModelOptions } from '../src/engine/fixtures/model';
-import { openModel } from '../src/engine/session';
-import { LoraAdapter, mergeInPlace } from '../src/engine/lora/adapter';
-import { defaultLoraConfig, LoraConfig } from '../src/engine/lora/config';
-import { loadAdapter, saveAdapter } from '../src/engine/lora/peft';
+import { openModel } from '../src/engine/tasks/session';
+import { LoraAdapter, mergeInPlace } from '../src/engine/model/lora';
+import { defaultLoraConfig, LoraConfig } from '../src/engine/model/lora-config';
+import { loadAdapter, saveAdapter } from '../src/engine/model/peft';
 import { LlamaModel } from '../src/engine/model/llama';
-import { Rng } from '../src/engine/util/rng';
+import { Rng } from '../src/engine/core/rng';
 import { assertClose, tmpDir } from './helpers';
-import { QuantConfig } from '../src/engine/quant/weight';
+import { QuantConfig } from '../src/engine/core/qweight';
 
 function setup(opts: TinyModelOptions, be: Backend, lora: Partial<LoraConfig> = {}, quant: QuantConfig | null = null) {
   const dir = path.join(tmpDir('model'), 'm');

@@ -2,11 +2,17 @@
 // (WebAssembly gemm inside attention and linear) against the reference, on awkward shapes.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as ref from '../src/engine/backend/cpu/reference';
+import * as rmsnormRef from '../src/engine/ops/rmsnorm/reference';
+import * as ropeRef from '../src/engine/ops/rope/reference';
+import * as swigluRef from '../src/engine/ops/swiglu/reference';
+import * as ceRef from '../src/engine/ops/cross_entropy/reference';
+import * as attnRef from '../src/engine/ops/attention/reference';
+import type { AttnShape } from '../src/engine/core/backend';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { Rng } from '../src/engine/util/rng';
+import { Rng } from '../src/engine/core/rng';
 import { assertClose } from './helpers';
 
+const ref = { ...rmsnormRef, ...ropeRef, ...swigluRef, ...ceRef, ...attnRef };
 const rng = new Rng(7);
 const rand = (n: number, s = 1) => Float32Array.from({ length: n }, () => s * rng.normal());
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -103,7 +109,7 @@ for (const shape of [
 }
 
 /** the CPU backend's attention, forward and backward, against the reference on random inputs */
-function attentionParity(shape: ref.AttnShape): void {
+function attentionParity(shape: AttnShape): void {
   const be = new CpuBackend({ threads: 2 });
   const { B, Tq, Tk, H, KV, D } = shape;
   const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
@@ -158,7 +164,7 @@ test('WebAssembly cross-entropy and SwiGLU match the reference (odd sizes, ±30 
 });
 
 test('attention processed one head at a time (a tiny scratch budget) gives the same results', async () => {
-  const { setAttnChunkBytes, ATTN_CHUNK_BYTES } = await import('../src/engine/backend/cpu/attention');
+  const { setAttnChunkBytes, ATTN_CHUNK_BYTES } = await import('../src/engine/ops/attention/attention');
   const keep = ATTN_CHUNK_BYTES;
   setAttnChunkBytes(1024);
   try {

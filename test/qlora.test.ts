@@ -8,12 +8,11 @@ import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
 import { SafetensorsFile, writeSafetensors } from '../src/engine/formats/safetensors';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { openModel } from '../src/engine/session';
-import { readJson } from '../src/engine/util/fsx';
-import { bitsPerParam, quantBytesFor } from '../src/engine/quant/weight';
-import { expectedTensors } from '../src/engine/model/weights';
-import { isQuantizable } from '../src/engine/quant/quantize';
+import { openModel } from '../src/engine/tasks/session';
+import { readJson } from '../src/engine/core/fsx';
+import { bitsPerParam, quantBytesFor } from '../src/engine/core/qweight';
 import { lorakit, tmpDir, userError } from './helpers';
+import { expectedTensors, isQuantizable } from '../src/engine/formats/structure';
 
 
 const root = tmpDir('qlora');

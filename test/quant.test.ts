@@ -2,13 +2,15 @@
 // dequant-matmul kernel against dequantize-then-multiply, and the bnb layout's reader on good and broken files.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { WasmGemm, matmulRef } from '../src/engine/backend/cpu/gemm';
+import { WasmRuntime } from '../src/engine/ops/wasm';
+import { matmulRef } from '../src/engine/ops/matmul/reference';
+import { qgemm } from '../src/engine/ops/qmatmul/qgemm';
 import {
   DYNAMIC_MAP, FP4, NF4, QuantType, checkBlocksize, dequantize4bit, doubleQuantize, nestedToAbsmax, quantize4bit,
-} from '../src/engine/quant/blockwise';
-import { bitsPerParam, dequantizeWeight, quantBytes, quantBytesFor, quantizeWeight, scalesOf } from '../src/engine/quant/weight';
-import { pyFloat, quantStateJson } from '../src/engine/quant/bnb';
-import { Rng } from '../src/engine/util/rng';
+} from '../src/engine/core/blockwise';
+import { bitsPerParam, dequantizeWeight, quantBytes, quantBytesFor, quantizeWeight, scalesOf } from '../src/engine/core/qweight';
+import { pyFloat, quantStateJson } from '../src/engine/formats/bnb';
+import { Rng } from '../src/engine/core/rng';
 import { assertClose } from './helpers';
 
 const rng = new Rng(7);
@@ -107,7 +109,7 @@ test('stored bits per parameter: 4.127 for NF4 + DQ at block 64, and bytes held 
 });
 
 test('fused 4-bit matmul equals dequantize-then-multiply, forward (x·Wᵀ) and backward (dY·W)', () => {
-  const g = new WasmGemm(2);
+  const g = new WasmRuntime(2);
   try {
     for (const [R, C, bs, type, dq] of [
       [8, 64, 64, 'nf4', true],
@@ -126,7 +128,7 @@ test('fused 4-bit matmul equals dequantize-then-multiply, forward (x·Wᵀ) and 
           const c0 = randn(M * N);
           for (const beta of [0, 1] as const) {
             const got = c0.slice();
-            g.qgemm({ M, x, w: qm, trans, c: got, beta });
+            qgemm(g, { M, x, w: qm, trans, c: got, beta });
             const want = c0.slice();
             matmulRef({ M, N, K, a: x, b: w, transB: trans, c: want, beta });
             assertClose(got, want, 3e-6 * K, 1e-5, `R=${R} C=${C} M=${M} trans=${trans} beta=${beta}`);

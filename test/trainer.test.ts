@@ -5,14 +5,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeTinyModel } from '../src/engine/fixtures/model';
-import { TrainConfig, train } from '../src/engine/train/trainer';
-import { defaultLoraConfig } from '../src/engine/lora/config';
+import { train } from '../src/engine/tasks/train/trainer';
+import type { TrainConfig } from '../src/engine/config';
+import { defaultLoraConfig } from '../src/engine/model/lora-config';
 import { SafetensorsFile } from '../src/engine/formats/safetensors';
-import { mergeAdapters } from '../src/engine/lora/merge';
+import { mergeAdapters } from '../src/engine/tasks/merge/merge';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { openModel } from '../src/engine/session';
-import { evaluateFile } from '../src/engine/evaluate';
-import { UserError } from '../src/engine/errors';
+import { openModel } from '../src/engine/tasks/session';
+import { evaluateFile } from '../src/engine/tasks/evaluate';
+import { UserError } from '../src/engine/core/errors';
 import { assertClose, tmpDir } from './helpers';
 
 const root = tmpDir('trainer');
@@ -119,7 +120,7 @@ test('NaN/Inf stops the run without applying the update and keeps the last good 
 });
 
 test('the memory estimate is checked before loading: checkpointing turns on when it makes the run fit, else a refusal with numbers', async () => {
-  const { estimateMemory } = await import('../src/engine/estimate');
+  const { estimateMemory } = await import('../src/engine/tasks/estimate');
   const { loadSpec } = await import('../src/engine/formats/config');
   const c = cfg({ out: path.join(root, 'mem1'), steps: 2, checkpointEvery: undefined });
   const est = (gc: boolean) => estimateMemory({ spec: loadSpec(model), lora: c.lora, seqLen: c.seqLen, batch: c.batch, gradCheckpoint: gc }).bytes.total;
@@ -158,8 +159,8 @@ test('merge gives a model whose loss equals base + adapter, and a weighted merge
   const merged2 = path.join(root, 'merged2');
   mergeAdapters({ model, adapters: [{ dir: a1, weight: 0.7 }, { dir: a2, weight: 0.3 }], out: merged2, dtype: 'f32' });
   const o = openModel(model, be, a1);
-  const { loadAdapter } = await import('../src/engine/lora/peft');
-  const { mergeInPlace } = await import('../src/engine/lora/adapter');
+  const { loadAdapter } = await import('../src/engine/model/peft');
+  const { mergeInPlace } = await import('../src/engine/model/lora');
   const ad2 = loadAdapter(a2, o.model.spec, be);
   for (const mod of o.model.adapter!.modules.values()) mod.scale *= 0.7;
   for (const mod of ad2.modules.values()) mod.scale *= 0.3;

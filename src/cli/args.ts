@@ -21,7 +21,10 @@ export function parseFlags(argv: string[], spec: FlagSpec): Parsed {
       name = name.slice(0, eq);
     }
     const kind = spec[name];
-    if (!kind) throw new UsageError(`unknown option --${name}`);
+    if (!kind) {
+      const near = closest(name, Object.keys(spec));
+      throw new UsageError(`unknown option --${name}${near ? ` (did you mean --${near}?)` : ''}`);
+    }
     if (kind === 'boolean') {
       if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${name} takes no value`);
       out[name] = value !== 'false';
@@ -47,3 +50,34 @@ export function need<T>(p: Parsed, name: string): T {
   if (v === undefined) throw new UsageError(`--${name} is required`);
   return v as T;
 }
+
+/** the known name nearest to a misspelt one (at most 2 edits, or a transposition), if any */
+export function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of known) {
+    const d = editDistance(name, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
+
+/** Damerau–Levenshtein distance (adjacent transpositions count as one edit) */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}
+
+export interface Command {
+  help: string;
+  run(argv: string[]): Promise<void>;
+}
+
+export const out = (s: string) => process.stdout.write(s + '\n');
+export const err = (s: string) => process.stderr.write(s + '\n');

@@ -1,163 +1,26 @@
-/** The CLI's commands: each parses its flags, calls the engine, and prints a summary or one JSON object. */
+/** The CLI's commands besides train (train.ts): each parses its flags, calls the engine, and prints a summary or one JSON object. */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { BackendName, BACKEND_NAMES, createBackend } from '../engine/backend/select';
-import { UserError } from '../engine/errors';
-import { loadSpec } from '../engine/formats/config';
-import { evaluateFile } from '../engine/evaluate';
-import { estimateMemory, formatBytes } from '../engine/estimate';
-import { generate } from '../engine/generate';
-import { defaultLoraConfig, LoraConfig, parseTargets } from '../engine/lora/config';
-import { mergeQLoRA } from '../engine/quant/qmerge';
-import { openModel } from '../engine/session';
-import { ScheduleName, SCHEDULES } from '../engine/train/schedule';
-import { TrainConfig, train } from '../engine/train/trainer';
+import {
+  BackendName, QuantConfig, UserError, checkField, createBackend, estimateMemory, evaluateFile, formatBytes, generate, mergeQLoRA,
+  openModel, openModelFolder, probeDevices, quantizeModel, resolveTrainConfig, workspaceSizer,
+} from '../engine';
 import { describe } from './info';
-import { formatDuration } from '../engine/util/format';
-import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType, checkBlocksize } from '../engine/quant/blockwise';
-import { QuantConfig } from '../engine/quant/weight';
-import { quantizeModel } from '../engine/quant/quantize';
-import { quantFor } from '../engine/model/weights';
-import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
-import { FlagSpec, Parsed, UsageError, need, parseFlags } from './args';
+import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
+import { LORA_FIELDS, QUANT_FIELDS, fieldFlags, fieldValues, trainCmd } from './train';
 
-interface Command {
-  help: string;
-  run(argv: string[]): Promise<void>;
-}
+const QUANT_FLAGS: FlagSpec = fieldFlags(QUANT_FIELDS);
 
-const out = (s: string) => process.stdout.write(s + '\n');
-const err = (s: string) => process.stderr.write(s + '\n');
-
-const QUANT_FLAGS: FlagSpec = { quant: 'string', 'double-quant': 'boolean', blocksize: 'number' };
-
-const LORA_FLAGS: FlagSpec = {
-  rank: 'number', alpha: 'number', dropout: 'number', targets: 'string', rslora: 'boolean',
-  'seq-len': 'number', batch: 'number', ...QUANT_FLAGS,
-};
-
-function loraFrom(p: Parsed): LoraConfig {
-  return defaultLoraConfig({
-    r: (p.rank as number) ?? 8,
-    alpha: (p.alpha as number) ?? 16,
-    dropout: (p.dropout as number) ?? 0.05,
-    targetModules: p.targets ? parseTargets(p.targets as string) : 'all-linear',
-    useRslora: !!p.rslora,
-  });
-}
-
-/** --quant none|nf4|fp4 [--double-quant] [--blocksize 64]: null for none */
+/** --quant none|nf4|fp4 [--double-quant] [--blocksize 64]: null for none (checked against the training table) */
 function quantFrom(p: Parsed, dflt = 'none'): QuantConfig | null {
-  const q = (p.quant as string) ?? dflt;
-  if (q === 'none') {
-    if (p['double-quant'] || p.blocksize !== undefined) throw new UsageError('--double-quant and --blocksize need --quant nf4|fp4');
-    return null;
-  }
-  if (!QUANT_TYPES.includes(q as QuantType)) throw new UsageError(`--quant must be none, nf4 or fp4, got "${q}"`);
-  const blocksize = (p.blocksize as number) ?? DEFAULT_BLOCKSIZE;
-  checkBlocksize(blocksize, '--blocksize');
-  return { type: q as QuantType, blocksize, doubleQuant: !!p['double-quant'] };
+  const q = resolveTrainConfig({ ...fieldValues({ quant: dflt, ...p }, QUANT_FIELDS), model: '-', data: '-', out: '-' }).quant;
+  return q ?? null;
 }
-
-const QUANT_HELP = `  --quant none|nf4|fp4 [--double-quant] [--blocksize 64]
-                       QLoRA: hold the decoder's linear weights in 4 bits, quantized on load (a bnb-4bit model
-                       folder is read as stored; --quant may then be left out)`;
 
 function backendFrom(p: Parsed): BackendName {
   const b = (p.backend as string) ?? 'auto';
-  if (!BACKEND_NAMES.includes(b as BackendName)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
+  checkField('backend', b);
   return b as BackendName;
 }
-
-const trainCmd: Command = {
-  help: `lorakit train --model DIR --data PATH [options]
-
-  --data PATH          a folder (honours .gitignore), a .txt/.md file, or .jsonl (text | prompt+completion | messages | input_ids)
-  --out DIR            run folder (default runs/<time>): run.json, metrics.jsonl, checkpoints/, adapter/
-  --rank 8 --alpha 16 --dropout 0.05 --targets all-linear|q_proj,v_proj,… --rslora
-  --seq-len 512 --batch 4 --grad-accum 1 --lr 2e-4 --steps N | --epochs E (default 3 epochs)
-  --warmup 0.03 (fraction, or steps if ≥ 1) --schedule cosine|linear|constant --weight-decay 0 --max-grad-norm 1
-  --eval-split 0.05 --eval-every N --seed 0 --checkpoint-every N --keep-checkpoints 3
-  --grad-checkpoint    keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower;
-                       turned on by itself when the estimate does not fit otherwise
-  --max-memory GiB     the memory the run must fit in (default 90% of RAM); checked before loading
-  --resume             continue the run in --out from its last checkpoint
-${QUANT_HELP}
-  --backend auto|cpu|cpu-reference|webgpu [--device NAME]   --json
-  --paged-optimizer    (webgpu) keep the AdamW moments in host memory, sent to the device per parameter
-                       auto takes a hardware WebGPU adapter when there is one (lorakit info --devices lists them)
-`,
-  async run(argv) {
-    const p = parseFlags(argv, {
-      ...LORA_FLAGS, model: 'string', data: 'string', out: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number',
-      epochs: 'number', warmup: 'number', schedule: 'string', 'eval-split': 'number', 'eval-every': 'number', seed: 'number',
-      'checkpoint-every': 'number', 'keep-checkpoints': 'number', resume: 'boolean', backend: 'string', json: 'boolean',
-      'max-grad-norm': 'number', 'weight-decay': 'number', 'grad-checkpoint': 'boolean', 'max-memory': 'number', device: 'string', 'paged-optimizer': 'boolean',
-    });
-    const quant = quantFrom(p);
-    const schedule = (p.schedule as string) ?? 'cosine';
-    if (!SCHEDULES.includes(schedule as ScheduleName)) throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}`);
-    if (p.steps !== undefined && p.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
-    const cfg: TrainConfig = {
-      model: need<string>(p, 'model'),
-      data: need<string>(p, 'data'),
-      out: (p.out as string) ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
-      lora: loraFrom(p),
-      seqLen: (p['seq-len'] as number) ?? 512,
-      batch: (p.batch as number) ?? 4,
-      gradAccum: (p['grad-accum'] as number) ?? 1,
-      lr: (p.lr as number) ?? 2e-4,
-      steps: p.steps as number | undefined,
-      epochs: p.epochs as number | undefined,
-      warmup: (p.warmup as number) ?? 0.03,
-      schedule: schedule as ScheduleName,
-      evalSplit: (p['eval-split'] as number) ?? 0.05,
-      evalEvery: p['eval-every'] as number | undefined,
-      seed: (p.seed as number) ?? 0,
-      checkpointEvery: p['checkpoint-every'] as number | undefined,
-      keepCheckpoints: (p['keep-checkpoints'] as number) ?? 3,
-      maxGradNorm: (p['max-grad-norm'] as number) ?? 1,
-      weightDecay: (p['weight-decay'] as number) ?? 0,
-      backend: backendFrom(p),
-      gradCheckpoint: !!p['grad-checkpoint'],
-      maxMemory: p['max-memory'] !== undefined ? (p['max-memory'] as number) * 2 ** 30 : undefined,
-      quant,
-      device: p.device as string | undefined,
-      pagedOptimizer: !!p['paged-optimizer'],
-    };
-    const ac = new AbortController();
-    const onSig = () => {
-      err('stopping after this step (checkpoint will be kept)…');
-      ac.abort();
-    };
-    process.once('SIGINT', onSig);
-    process.once('SIGTERM', onSig);
-    const r = await train(cfg, {
-      resume: !!p.resume,
-      signal: ac.signal,
-      events: {
-        onLog: (l) => err(l),
-        onStep: (m) => {
-          const eta = ((m.total_steps - m.step) * m.step_ms) / 1000;
-          err(`step ${m.step}/${m.total_steps}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  grad_norm ${m.grad_norm.toFixed(3)}  ${m.tokens_per_s.toFixed(0)} tok/s  peak ${formatBytes(m.mem.total)}  ETA ${formatDuration(eta)}`);
-        },
-        onEval: (m) => err(`eval @ step ${m.step}: loss ${m.eval_loss.toFixed(4)}  ppl ${m.eval_perplexity.toFixed(2)}  (${m.eval_tokens} tokens)`),
-        onCheckpoint: (d) => err(`checkpoint: ${d}`),
-      },
-    });
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
-    if (p.json) out(JSON.stringify(r));
-    else {
-      out(`${r.status}: ${r.steps} steps on ${r.backend}`);
-      out(`train loss ${r.firstLoss?.toFixed(4)} → ${r.finalLoss?.toFixed(4)}` + (r.firstEvalLoss !== undefined ? `; eval loss ${r.firstEvalLoss.toFixed(4)} → ${r.finalEvalLoss?.toFixed(4)}` : ''));
-      out(`peak memory ${formatBytes(r.peakMem.total)}; run folder ${r.runDir}`);
-      if (r.adapterDir) out(`adapter: ${r.adapterDir}`);
-      else out(`last checkpoint: ${r.lastCheckpoint} (continue with --resume)`);
-    }
-    if (r.status === 'cancelled') process.exitCode = 130;
-  },
-};
 
 const evalCmd: Command = {
   help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len N] [--quant nf4|fp4 [--double-quant] [--blocksize 64]]
@@ -170,7 +33,7 @@ const evalCmd: Command = {
     const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', device: 'string', json: 'boolean', ...QUANT_FLAGS });
     const quant = quantFrom(p);
     const seqLen = (p['seq-len'] as number) ?? Infinity;
-    if (!(seqLen === Infinity || (Number.isInteger(seqLen) && seqLen >= 2))) throw new UserError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
+    if (!(seqLen === Infinity || (Number.isInteger(seqLen) && seqLen >= 2))) throw new UsageError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
     const { be } = createBackend(backendFrom(p), p.device as string | undefined);
     const { model, tokenizer, quant: held } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quant);
     const r = { ...evaluateFile(model, tokenizer, need(p, 'data'), seqLen), quant: held };
@@ -251,17 +114,17 @@ const mergeCmd: Command = {
 
 const estimateCmd: Command = {
   help: `lorakit estimate --model DIR [--rank 8] [--targets …] [--seq-len 512] [--batch 4] [--dropout 0.05] [--grad-checkpoint]
-                 [--quant nf4|fp4 [--double-quant] [--blocksize 64]] [--json]
+                 [--quant nf4|fp4 [--double-quant] [--blocksize 64]] [--backend auto|cpu|webgpu] [--json]
   → bytes per tag (weights, lora, optimizer, activations, workspace), the total, and whether it fits the device;
     with --quant (or on a bnb-4bit model), the stored bits per quantized parameter
 `,
   async run(argv) {
-    const p = parseFlags(argv, { ...LORA_FLAGS, model: 'string', json: 'boolean', backend: 'string', 'grad-accum': 'number', lr: 'number', steps: 'number', 'grad-checkpoint': 'boolean' });
-    const spec = loadSpec(need(p, 'model'));
-    const quant = quantFor(need(p, 'model'), quantFrom(p));
-    const lora = loraFrom(p);
-    if (!(Number.isInteger(lora.r) && lora.r > 0)) throw new UserError(`--rank must be a positive integer, got ${lora.r}`);
-    const e = estimateMemory({ spec, lora, seqLen: (p['seq-len'] as number) ?? 512, batch: (p.batch as number) ?? 4, gradCheckpoint: !!p['grad-checkpoint'], quant });
+    const fields = [...LORA_FIELDS, 'seqLen', 'batch', 'gradCheckpoint', 'backend'] as const;
+    const p = parseFlags(argv, { ...fieldFlags(fields), ...QUANT_FLAGS, model: 'string', json: 'boolean', 'grad-accum': 'number', lr: 'number', steps: 'number' });
+    const cfg = resolveTrainConfig({ ...fieldValues(p, [...fields, ...QUANT_FIELDS]), model: need(p, 'model'), data: '-', out: '-' });
+    const folder = openModelFolder(cfg.model, cfg.quant ?? null);
+    const quant = folder.quant;
+    const e = estimateMemory({ spec: folder.spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint: cfg.gradCheckpoint, quant, workspace: workspaceSizer(cfg.backend) });
     if (p.json) out(JSON.stringify(e));
     else {
       for (const [k, v] of Object.entries(e.bytes)) out(`${k.padEnd(12)} ${formatBytes(v)}`);
@@ -298,11 +161,13 @@ lorakit info --devices [--json]
   async run(argv) {
     const p = parseFlags(argv, { model: 'string', json: 'boolean', devices: 'boolean' });
     if (p.devices) {
-      const info = WebGpuBackend.probe();
+      const info = probeDevices();
       if (p.json) return void out(JSON.stringify(info));
-      if (!info.adapters.length) return void out(`no WebGPU adapter found${info.error ? ` (${info.error})` : ''}; training runs on the CPU`);
+      if (!info.adapters.length) out(`no WebGPU adapter found${info.error ? ` (${info.error})` : ''}`);
+      // the adapter marked * is the one --backend auto trains on; none is marked when auto takes the CPU
       for (const a of info.adapters)
-        out(`${a === info.chosen || a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}`);
+        out(`${info.auto.backend === 'webgpu' && a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}`);
+      out(`--backend auto trains on ${info.auto.backend === 'webgpu' ? 'the WebGPU adapter marked *' : 'the CPU'}: ${info.auto.reason}`);
       return;
     }
     const target = need<string>(p, 'model');

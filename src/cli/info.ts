@@ -1,16 +1,10 @@
 /** `lorakit info`: what a model folder, a safetensors file or an adapter folder holds. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadSpec } from '../engine/formats/config';
-import { SafetensorsFile, TensorStore, tensorTotals } from '../engine/formats/safetensors';
-import { TextTokenizer } from '../engine/formats/tokenizer';
-import { readAdapterConfig } from '../engine/lora/peft';
-import { formatBytes } from '../engine/estimate';
-import { readJson } from '../engine/util/fsx';
-import { quantFor } from '../engine/model/weights';
-import { baseParams, quantizedParams } from '../engine/estimate';
-import { bitsPerParam } from '../engine/quant/weight';
-import { originalOf } from '../engine/quant/qmerge';
+import {
+  SafetensorsFile, TensorStore, baseParams, bitsPerParam, formatBytes, loadSpec, openModelFolder, originalOf, quantizedParams, readAdapterConfig,
+  readJson, tensorTotals, TextTokenizer,
+} from '../engine';
 
 export function describe(target: string): Record<string, unknown> & { text: string } {
   if (fs.statSync(target).isFile()) {
@@ -33,7 +27,7 @@ export function describe(target: string): Record<string, unknown> & { text: stri
   const { bytes, dtypes, ...totals } = tensorTotals(store);
   let params = totals.params;
   // a bnb-4bit folder: count parameters from the config, not the packed bytes, and say how it is quantized
-  const quant = quantFor(target, null);
+  const quant = openModelFolder(target).quant;
   let quantization: Record<string, unknown> | undefined;
   if (quant) {
     params = baseParams(spec);

@@ -2,11 +2,9 @@
  * `lorakit` — the engine, headless. Exit status: 0 on success, 1 on a user error (one line naming the file and
  * the problem), 2 on bad usage. With --json, one JSON object goes to stdout and progress to stderr.
  */
-import { UserError } from '../engine/errors';
-import { VERSION } from '../engine/version';
+import { ConfigError, UserError, VERSION, releaseDevices } from '../engine';
 import { UsageError } from './args';
 import { COMMANDS } from './commands';
-import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
 
 const HELP = `lorakit ${VERSION} — LoRA fine-tuning of Hugging Face Llama-family models on your own machine
 
@@ -49,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     await c.run(rest);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
       process.stderr.write(`lorakit ${cmd}: ${e.message}\n\n${c.help}`);
       return 2;
     }
@@ -59,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    WebGpuBackend.disposeAll();
+    releaseDevices();
   }
 }
 

@@ -1,24 +1,48 @@
-/** lorakit's engine as a library: what the CLI and the VS Code sidecar call. */
-export * from './errors';
-export * from './backend/backend';
-export { createBackend, BACKEND_NAMES } from './backend/select';
-export type { BackendName } from './backend/select';
-export { CpuBackend } from './backend/cpu/cpu';
-export * from './formats/config';
-export * from './formats/safetensors';
+/**
+ * lorakit's engine as a library: the only door for its callers (the CLI, the VS Code sidecar, the demo). What is
+ * not exported here is the engine's own business; tests may reach further in.
+ */
+// errors, versions, formatting
+export { UserError, ConfigError, CancelledError } from './core/errors';
+export { VERSION } from './core/version';
+export { formatBytes, formatDuration } from './core/format';
+export { readJson } from './core/fsx';
+export type { MemFigures, Backend } from './core/backend';
+export { MEM_TAGS } from './core/backend';
+export type { QuantConfig } from './core/qweight';
+export { bitsPerParam } from './core/qweight';
+
+// the one table of training settings
+export { TRAIN_FIELDS, BACKENDS, SCHEDULES, resolveTrainConfig, trainDefaults, fieldHelp, checkField } from './config';
+export type { TrainConfig, TrainSettingsInput, FieldName, Field } from './config';
+
+// files
+export { loadSpec } from './formats/config';
+export type { ModelSpec } from './formats/config';
+export { openModelFolder } from './formats/model-folder';
+export type { ModelFolder } from './formats/model-folder';
+export { SafetensorsFile, TensorStore, tensorTotals } from './formats/safetensors';
 export { TextTokenizer } from './formats/tokenizer';
-export * from './lora/config';
-export { LoraAdapter, mergeInPlace } from './lora/adapter';
-export { saveAdapter, loadAdapter, readAdapterConfig } from './lora/peft';
-export { mergeAdapters } from './lora/merge';
-export { LlamaModel } from './model/llama';
-export { openModel } from './session';
-export { train, validateTrainConfig } from './train/trainer';
-export type { TrainConfig, TrainResult, StepMetrics, EvalMetrics } from './train/trainer';
-export { evaluateFile } from './evaluate';
-export { estimateMemory, formatBytes } from './estimate';
-export { generate } from './generate';
-export { prepareData, loadExamples } from './data/dataset';
+export { bnbKind } from './formats/bnb';
+export { readAdapterConfig } from './model/peft';
+export { defaultLoraConfig, parseTargets } from './model/lora-config';
+export type { LoraConfig } from './model/lora-config';
 export { readFolder, summarizeSkipped } from './data/folder';
+
+// backends
+export { autoChoice, createBackend, mayHaveGpu, workspaceSizer, probeDevices, releaseDevices } from './backend/select';
+export type { BackendName } from './backend/select';
+
+// tasks
+export { openModel } from './tasks/session';
+export { train } from './tasks/train/trainer';
+export type { TrainResult, StepMetrics, EvalMetrics, TrainEvents } from './tasks/train/trainer';
+export { evaluateFile } from './tasks/evaluate';
+export { estimateMemory, baseParams, quantizedParams } from './tasks/estimate';
+export type { Estimate } from './tasks/estimate';
+export { generate } from './tasks/generate';
+export { mergeQLoRA, originalOf } from './tasks/merge/qlora';
+export { quantizeModel } from './tasks/quantize';
+
+// tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';
-export { VERSION } from './version';

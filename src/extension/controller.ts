@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EvalEvent, EventMessage, FromPanel, RunStatus, StepEvent, ToPanel, TrainSettings, parseFromPanel } from '../protocol';
-import { formatBytes, formatDuration } from '../engine/util/format';
+import { formatBytes, formatDuration } from '../engine/core/format';
 import { SidecarClient } from './client';
 import { inside, listAdapters, newRunDir, resumableRun, runSettings } from './project';
 
@@ -74,9 +74,12 @@ export class Controller {
       case 'log':
         return this.ui.log(e.params.line);
       case 'train/step':
-        this.steps.push(e.params);
+      case 'train/steps':
+        for (const step of e.event === 'train/step' ? [e.params] : e.params.steps) {
+          this.steps.push(step);
+          this.ui.post({ type: 'step', step });
+        }
         if (this.steps.length > MAX_HISTORY) this.steps.splice(0, this.steps.length - MAX_HISTORY);
-        this.ui.post({ type: 'step', step: e.params });
         return this.showStatus();
       case 'train/eval':
         this.evals.push(e.params);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { TrainSettings } from '../protocol';
-import { formatBytes } from '../engine/util/format';
+import { formatBytes } from '../engine/core/format';
 import { SidecarClient } from './client';
 import { Controller, DEFAULT_SETTINGS, Ui } from './controller';
 import { PanelProvider } from './panel';

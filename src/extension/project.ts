@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AdapterInfo } from '../protocol';
-import { writeJsonAtomic } from '../engine/util/fsx';
+import { writeJsonAtomic } from '../engine/core/fsx';
 
 export const DIR = '.lorakit';
 

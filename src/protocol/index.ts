@@ -100,6 +100,8 @@ export const Events = {
   log: z.object({ line: z.string() }),
   'train/state': RunStatus,
   'train/step': StepEvent,
+  /** every step since the last message, batched (at most ten messages a second), none dropped */
+  'train/steps': z.object({ steps: z.array(StepEvent) }),
   'train/eval': EvalEvent,
 } as const;
 export type EventName = keyof typeof Events;

@@ -1,90 +1,98 @@
 /**
- * The sidecar's methods: each takes validated params and returns a result, or throws (a UserError becomes a
- * `user_error` the extension shows as is). One training run at a time; its progress goes out as events.
+ * The sidecar's methods: one handler per protocol method, in a map the compiler checks is complete. Each takes
+ * validated params and returns a result, or throws (a UserError becomes a `user_error` the extension shows as is).
+ * One training run at a time; its progress goes out as events.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EventName, EventParams, Method, PROTOCOL_VERSION, Params, Result, TrainSettings } from '../protocol';
-import { UserError } from '../engine/errors';
-import { estimateMemory } from '../engine/estimate';
-import { loadSpec } from '../engine/formats/config';
-import { SafetensorsFile, TensorStore, tensorTotals } from '../engine/formats/safetensors';
-import { readFolder } from '../engine/data/folder';
-import { defaultLoraConfig, parseTargets } from '../engine/lora/config';
-import { readAdapterConfig } from '../engine/lora/peft';
-import { quantFor } from '../engine/model/weights';
-import { QuantConfig } from '../engine/quant/weight';
-import { mergeQLoRA } from '../engine/quant/qmerge';
-import { createBackend, mayHaveGpu } from '../engine/backend/select';
-import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
-import { openModel } from '../engine/session';
-import { evaluateFile } from '../engine/evaluate';
-import { generate } from '../engine/generate';
-import { TrainConfig, train } from '../engine/train/trainer';
-import { VERSION } from '../engine/version';
-import { bnbKind } from '../engine/quant/bnb';
-import { readJson } from '../engine/util/fsx';
+import { EventName, EventParams, Method, PROTOCOL_VERSION, Params, Result, StepEvent, TrainSettings } from '../protocol';
+import {
+  SafetensorsFile, TrainConfig, UserError, VERSION, autoChoice, bnbKind, createBackend, estimateMemory, evaluateFile, generate, mergeQLoRA,
+  openModel, openModelFolder, readAdapterConfig, readFolder, readJson, resolveTrainConfig, tensorTotals, train, workspaceSizer,
+} from '../engine';
 
 export type Emit = <E extends EventName>(event: E, params: EventParams<E>) => void;
+export type Handler<M extends Method> = (params: Params<M>) => Promise<Result<M>> | Result<M>;
+export type Handlers = { [M in Method]: Handler<M> };
 
-const quantOf = (s: TrainSettings): QuantConfig | null => (s.quant === 'none' ? null : { type: s.quant, blocksize: s.blocksize, doubleQuant: s.doubleQuant });
-
+/** The panel's settings as a run's full config: what the panel does not set comes from the engine's defaults. */
 export function trainConfig(s: TrainSettings, out: string): TrainConfig {
-  return {
-    model: s.model, data: s.data, out,
-    lora: defaultLoraConfig({ r: s.rank, alpha: s.alpha, dropout: s.dropout, targetModules: s.targets === 'all-linear' ? 'all-linear' : parseTargets(s.targets) }),
-    seqLen: s.seqLen, batch: s.batch, gradAccum: s.gradAccum, lr: s.lr, steps: s.steps, epochs: s.steps ? undefined : s.epochs,
-    warmup: 0.03, schedule: 'cosine', evalSplit: 0.05, seed: 0, keepCheckpoints: 3, maxGradNorm: 1, weightDecay: 0,
-    backend: s.backend, quant: quantOf(s), checkpointEvery: 10,
-  };
+  const { model, data, steps, epochs, quant, doubleQuant, blocksize, ...rest } = s;
+  const q = quant === 'none' ? { quant } : { quant, doubleQuant, blocksize }; // the panel keeps its 4-bit choices when off
+  return resolveTrainConfig({ ...rest, ...q, model, data, out, ...(steps ? { steps } : { epochs }) });
 }
 
-/** Progress events at most every 100 ms (the last step of a run always goes out). */
-function throttled(emit: Emit) {
+/**
+ * Step events batched, never dropped: at most one message every 100 ms carries every step since the last one (the
+ * run's last step always goes out at once), so the live chart has every point, as a reload would show.
+ */
+export function stepBatcher(emit: Emit, intervalMs = 100) {
+  let pending: StepEvent[] = [];
   let last = 0;
-  return (p: EventParams<'train/step'>) => {
-    const now = Date.now();
-    if (now - last < 100 && p.step < p.total_steps) return;
-    last = now;
-    emit('train/step', p);
+  let timer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (!pending.length) return;
+    last = Date.now();
+    emit('train/steps', { steps: pending });
+    pending = [];
+  };
+  return {
+    add(p: StepEvent): void {
+      pending.push(p);
+      if (p.step >= p.total_steps || Date.now() - last >= intervalMs) flush();
+      else timer ??= setTimeout(flush, intervalMs - (Date.now() - last));
+    },
+    flush,
   };
 }
 
 export class Sidecar {
   private run: { ac: AbortController; pausing: boolean; runDir: string } | null = null;
+  readonly handlers: Handlers;
 
-  constructor(private emit: Emit) {}
-
-  async handle<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
-    const h = (this as any)[`m_${method.replace('/', '_')}`] as ((p: Params<M>) => Promise<Result<M>> | Result<M>) | undefined;
-    if (!h) throw new UserError(`unknown method ${method}`);
-    return h.call(this, params);
+  constructor(private emit: Emit) {
+    this.handlers = {
+      hello: () => this.hello(),
+      estimate: (p) => this.estimate(p),
+      'data/scan': (p) => this.scan(p),
+      'model/info': (p) => this.modelInfo(p),
+      'train/start': (p) => this.trainStart(p),
+      'train/stop': () => this.trainStop(false),
+      'train/pause': () => this.trainStop(true),
+      eval: (p) => this.evaluate(p),
+      generate: (p) => this.generate(p),
+      merge: (p) => this.merge(p),
+      'adapters/load': (p) => this.adapterInfo(p),
+    };
   }
 
-  m_hello(): Result<'hello'> {
+  /** The handler of a method name from the wire: own properties only (`toString` is not a method). */
+  handlerOf(method: string): Handler<Method> | undefined {
+    return Object.prototype.hasOwnProperty.call(this.handlers, method) ? (this.handlers[method as Method] as Handler<Method>) : undefined;
+  }
+
+  private hello(): Result<'hello'> {
     const cpu = `cpu (${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores)`;
     let gpu: string | null = null;
-    if (mayHaveGpu()) {
-      try {
-        const info = WebGpuBackend.probe();
-        if (info.chosen?.type === 'gpu') gpu = info.chosen.name;
-      } catch {
-        /* no webgpu module here (a packaged extension without it): the CPU */
-      }
+    try {
+      gpu = autoChoice().gpu?.name ?? null;
+    } catch {
+      /* no webgpu module here (a packaged extension without it): the CPU */
     }
     return { protocol: PROTOCOL_VERSION, version: VERSION, backends: gpu ? ['webgpu', 'cpu', 'cpu-reference'] : ['cpu', 'cpu-reference'], device: gpu ?? cpu, memoryBytes: os.totalmem() };
   }
 
-  m_estimate({ settings: s }: Params<'estimate'>): Result<'estimate'> {
-    const spec = loadSpec(s.model);
-    const quant = quantFor(s.model, quantOf(s));
+  private estimate({ settings: s }: Params<'estimate'>): Result<'estimate'> {
     const cfg = trainConfig(s, os.tmpdir());
-    const e = estimateMemory({ spec, lora: cfg.lora, seqLen: s.seqLen, batch: s.batch, quant });
+    const folder = openModelFolder(s.model, cfg.quant ?? null);
+    const e = estimateMemory({ spec: folder.spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, quant: folder.quant, workspace: workspaceSizer(cfg.backend) });
     return { bytes: e.bytes, fits: e.fits, device: e.device, params: e.params, ...(e.bitsPerParam ? { bitsPerParam: e.bitsPerParam } : {}) };
   }
 
-  m_data_scan({ path: p }: Params<'data/scan'>): Result<'data/scan'> {
+  private scan({ path: p }: Params<'data/scan'>): Result<'data/scan'> {
     if (!fs.existsSync(p)) throw new UserError('not found', p);
     if (!fs.statSync(p).isDirectory()) return { files: 1, bytes: fs.statSync(p).size, skipped: {} };
     const f = readFolder(p);
@@ -93,20 +101,20 @@ export class Sidecar {
     return { files: f.files.length, bytes: f.files.reduce((a, x) => a + Buffer.byteLength(x.text), 0), skipped };
   }
 
-  m_model_info({ path: p }: Params<'model/info'>): Result<'model/info'> {
+  private modelInfo({ path: p }: Params<'model/info'>): Result<'model/info'> {
     if (!fs.existsSync(path.join(p, 'config.json'))) throw new UserError('not a model folder (no config.json)', p);
-    const spec = loadSpec(p);
-    const { params, bytes } = tensorTotals(new TensorStore(p));
-    return { modelType: spec.modelType, params, bytes, quantized: bnbKind(readJson(path.join(p, 'config.json'))) !== null };
+    const folder = openModelFolder(p);
+    const { params, bytes } = tensorTotals(folder.store);
+    return { modelType: folder.spec.modelType, params, bytes, quantized: bnbKind(readJson(path.join(p, 'config.json'))) !== null };
   }
 
-  m_train_start({ settings, out, resume }: Params<'train/start'>): Result<'train/start'> {
+  private trainStart({ settings, out, resume }: Params<'train/start'>): Result<'train/start'> {
     if (this.run) throw new UserError(`a run is already going (${this.run.runDir}); stop it first`);
     const cfg = trainConfig(settings, out);
     const ac = new AbortController();
     const runDir = path.resolve(out);
     const run = (this.run = { ac, pausing: false, runDir });
-    const step = throttled(this.emit);
+    const steps = stepBatcher(this.emit);
     let running = false;
     this.emit('train/state', { state: 'preparing', runDir });
     // the run goes on after this request is answered; its end is a train/state event
@@ -119,16 +127,24 @@ export class Sidecar {
           onStep: (m) => {
             if (!running) this.emit('train/state', { state: 'running', runDir });
             running = true;
-            step(m);
+            steps.add(m);
           },
-          onEval: (m) => this.emit('train/eval', m),
+          onEval: (m) => {
+            steps.flush();
+            this.emit('train/eval', m);
+          },
         },
       })
         .then((r) => {
+          steps.flush();
           const state = r.status === 'completed' ? 'done' : run.pausing ? 'paused' : 'stopped';
-          this.emit('train/state', { state, runDir, adapterDir: r.adapterDir, lastCheckpoint: r.lastCheckpoint, message: r.status === 'completed' ? `finished ${r.steps} steps` : `stopped at step ${r.steps}; checkpoint kept` });
+          const message = r.status === 'completed' ? `finished ${r.steps} steps` : `${run.pausing ? 'paused' : 'stopped'} at step ${r.steps}; checkpoint kept`;
+          this.emit('train/state', { state, runDir, adapterDir: r.adapterDir, lastCheckpoint: r.lastCheckpoint, message });
         })
-        .catch((e: Error) => this.emit('train/state', { state: 'failed', runDir, message: e.message }))
+        .catch((e: Error) => {
+          steps.flush();
+          this.emit('train/state', { state: 'failed', runDir, message: e.message });
+        })
         .finally(() => {
           if (this.run === run) this.run = null;
         });
@@ -136,29 +152,25 @@ export class Sidecar {
     return { runDir };
   }
 
-  m_train_stop(): Result<'train/stop'> {
-    if (!this.run) return { stopping: false };
+  /** stop (or pause: the same, but the run is meant to be resumed) after the current step; the checkpoint is kept */
+  private trainStop(pause: true): Result<'train/pause'>;
+  private trainStop(pause: false): Result<'train/stop'>;
+  private trainStop(pause: boolean): Result<'train/stop'> | Result<'train/pause'> {
+    if (!this.run) return pause ? { pausing: false } : { stopping: false };
+    this.run.pausing = pause;
     this.run.ac.abort();
-    this.emit('train/state', { state: 'stopping', runDir: this.run.runDir });
-    return { stopping: true };
+    this.emit('train/state', { state: pause ? 'pausing' : 'stopping', runDir: this.run.runDir });
+    return pause ? { pausing: true } : { stopping: true };
   }
 
-  m_train_pause(): Result<'train/pause'> {
-    if (!this.run) return { pausing: false };
-    this.run.pausing = true;
-    this.run.ac.abort();
-    this.emit('train/state', { state: 'pausing', runDir: this.run.runDir });
-    return { pausing: true };
-  }
-
-  m_eval({ model, adapter, data }: Params<'eval'>): Result<'eval'> {
+  private evaluate({ model, adapter, data }: Params<'eval'>): Result<'eval'> {
     const { be } = createBackend('auto');
     const m = openModel(model, be, adapter);
     const r = evaluateFile(m.model, m.tokenizer, data, Infinity);
     return { loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
   }
 
-  async m_generate({ model, adapter, prompt, maxNewTokens, quant }: Params<'generate'>): Promise<Result<'generate'>> {
+  private async generate({ model, adapter, prompt, maxNewTokens, quant }: Params<'generate'>): Promise<Result<'generate'>> {
     const { be } = createBackend('auto');
     const q = quant && quant !== 'none' ? { type: quant, blocksize: 64, doubleQuant: true } : null;
     const m = openModel(model, be, adapter, q);
@@ -166,12 +178,12 @@ export class Sidecar {
     return { text: g.text, newTokens: g.newTokens, tokensPerS: g.tokensPerS };
   }
 
-  m_merge({ model, adapter, out }: Params<'merge'>): Result<'merge'> {
+  private merge({ model, adapter, out }: Params<'merge'>): Result<'merge'> {
     const r = mergeQLoRA({ model, adapters: [{ dir: adapter, weight: 1 }], out });
     return { out: r.out, mergedInto: r.mergedInto.dir, kind: r.mergedInto.kind, mergedModules: r.mergedModules };
   }
 
-  m_adapters_load({ path: p }: Params<'adapters/load'>): Result<'adapters/load'> {
+  private adapterInfo({ path: p }: Params<'adapters/load'>): Result<'adapters/load'> {
     const c = readAdapterConfig(p);
     const f = new SafetensorsFile(path.join(p, 'adapter_model.safetensors'));
     const { params } = tensorTotals(f);

@@ -1,39 +1,43 @@
 /**
  * The training sidecar: a Node process the extension forks. It answers validated requests over the IPC channel
- * and sends events; the engine runs here, so a crash or a long job never touches the editor.
+ * and sends events; the engine runs here, so a crash or a long job never touches the editor. No request can take
+ * the process down: a bad one is answered with an error, and an unexpected failure is logged, not fatal.
  */
 import { Method, Request, Requests, RpcError, issues } from '../protocol';
-import { UserError } from '../engine/errors';
+import { UserError, releaseDevices } from '../engine';
 import { Sidecar } from './handlers';
-import { WebGpuBackend } from '../engine/backend/webgpu/webgpu';
 
-const send = (m: unknown) => process.send?.(m);
+const send = (m: unknown): void => void process.send?.(m);
+const log = (line: string) => send({ event: 'log', params: { line } });
 const sidecar = new Sidecar((event, params) => send({ event, params }));
 
-process.on('message', async (raw: unknown) => {
+/** answer one request: a result, or an error the extension can show */
+async function answer(raw: unknown): Promise<void> {
   const req = Request.safeParse(raw);
-  if (!req.success) {
-    send({ event: 'log', params: { line: `sidecar: ignored a malformed request (${issues(req.error)})` } });
-    return;
-  }
+  if (!req.success) return log(`sidecar: ignored a malformed request (${issues(req.error)})`);
   const { id, method } = req.data;
-  const spec = Requests[method as Method];
   const fail = (error: RpcError) => send({ id, error });
-  if (!spec) return fail({ code: 'bad_request', message: `unknown method "${method}"` });
-  const params = spec.params.safeParse(req.data.params ?? {});
+  const handler = sidecar.handlerOf(method);
+  if (!handler) return fail({ code: 'bad_request', message: `unknown method "${method}"` });
+  const params = Requests[method as Method].params.safeParse(req.data.params ?? {});
   if (!params.success) return fail({ code: 'bad_request', message: `${method}: ${issues(params.error)}` });
   try {
-    const result = await sidecar.handle(method as Method, params.data as never);
-    send({ id, result });
+    send({ id, result: await handler(params.data as never) });
   } catch (e) {
     if (e instanceof UserError) fail({ code: 'user_error', message: e.message });
     else fail({ code: 'internal', message: (e as Error).message, detail: (e as Error).stack });
   }
+}
+
+process.on('message', (raw: unknown) => {
+  answer(raw).catch((e: Error) => log(`sidecar: a request failed: ${e.stack ?? e}`));
 });
+// a failure no request is waiting for (a bug) must not end a training run that is going well
+process.on('unhandledRejection', (e) => log(`sidecar: unhandled rejection: ${(e as Error)?.stack ?? e}`));
 
 // the extension went away: nothing is left to report to
 process.on('disconnect', () => {
-  WebGpuBackend.disposeAll();
+  releaseDevices();
   process.exit(0);
 });
-send({ event: 'log', params: { line: `sidecar ${process.pid} ready (node ${process.version})` } });
+log(`sidecar ${process.pid} ready (node ${process.version})`);

@@ -1,9 +1,12 @@
 /** Choosing a backend: `auto` takes a hardware GPU when one exists, else the fastest CPU path, and says why. */
 import * as fs from 'node:fs';
-import { UserError } from '../errors';
-import { Backend } from './backend';
+import { UserError } from '../core/errors';
+import { Backend, WorkspaceSizer } from '../core/backend';
+import { cpuWorkspace } from './cpu/workspace';
+import { webgpuWorkspace } from './webgpu/workspace';
 import { CpuBackend } from './cpu/cpu';
-import { GpuInfo, WebGpuBackend } from './webgpu/webgpu';
+import { WebGpuBackend } from './webgpu/webgpu';
+import type { AdapterDesc, GpuInfo } from './webgpu/messages';
 
 export type BackendName = 'auto' | 'cpu' | 'cpu-reference' | 'webgpu';
 export const BACKEND_NAMES: BackendName[] = ['auto', 'cpu', 'cpu-reference', 'webgpu'];
@@ -19,27 +22,53 @@ export function createBackend(name: BackendName = 'auto', device?: string): { be
       return { be, reason: `requested; adapter ${be.info.chosen!.name}${be.info.chosen!.type === 'cpu' ? ' (a software rasterizer on the CPU: expect it to be slower than --backend cpu)' : ''}` };
     }
     case 'auto': {
-      if (process.env.LORAKIT_NO_GPU) return { be: new CpuBackend(), reason: 'LORAKIT_NO_GPU is set' };
-      if (!mayHaveGpu()) return { be: new CpuBackend(), reason: 'no GPU device on this machine; WebAssembly SIMD on all cores' };
-      let info: GpuInfo;
+      const c = autoChoice(device);
+      if (!c.gpu) return { be: new CpuBackend(), reason: c.reason };
       try {
-        info = WebGpuBackend.probe(device);
+        return { be: new WebGpuBackend({ device }), reason: c.reason };
       } catch (e) {
-        info = { adapters: [], chosen: null, error: (e as Error).message };
+        return { be: new CpuBackend(), reason: `the WebGPU adapter ${c.gpu.name} failed to start (${(e as Error).message}); using the CPU` };
       }
-      if (info.chosen?.type === 'gpu') {
-        try {
-          return { be: new WebGpuBackend({ device }), reason: `a hardware WebGPU adapter: ${info.chosen.name}` };
-        } catch (e) {
-          return { be: new CpuBackend(), reason: `the WebGPU adapter ${info.chosen.name} failed to start (${(e as Error).message}); using the CPU` };
-        }
-      }
-      const why = info.chosen ? `the only WebGPU adapter is ${info.chosen.name}, a software rasterizer` : `no WebGPU adapter${info.error ? ` (${info.error})` : ''}`;
-      return { be: new CpuBackend(), reason: `${why}; WebAssembly SIMD on all cores is the fastest path here` };
     }
     default:
       throw new UserError(`unknown backend "${name}" (known: ${BACKEND_NAMES.join(', ')})`);
   }
+}
+
+/**
+ * What `--backend auto` takes, and why: a hardware WebGPU adapter when there is one, else the CPU (a software
+ * rasterizer is slower than lorakit's own WebAssembly kernels). `train`, `info --devices` and the sidecar all ask this.
+ */
+export function autoChoice(device?: string): { gpu: AdapterDesc | null; reason: string; info: GpuInfo } {
+  const none: GpuInfo = { adapters: [], chosen: null };
+  if (process.env.LORAKIT_NO_GPU) return { gpu: null, reason: 'LORAKIT_NO_GPU is set', info: none };
+  if (!mayHaveGpu()) return { gpu: null, reason: 'no GPU device on this machine; WebAssembly SIMD on all cores', info: none };
+  let info: GpuInfo;
+  try {
+    info = WebGpuBackend.probe(device);
+  } catch (e) {
+    info = { ...none, error: (e as Error).message };
+  }
+  if (info.chosen?.type === 'gpu') return { gpu: info.chosen, reason: `a hardware WebGPU adapter: ${info.chosen.name}`, info };
+  const why = info.chosen ? `the only WebGPU adapter is ${info.chosen.name}, a software rasterizer` : `no WebGPU adapter${info.error ? ` (${info.error})` : ''}`;
+  return { gpu: null, reason: `${why}; WebAssembly SIMD on all cores is the fastest path here`, info };
+}
+
+/** Every WebGPU adapter found (asking Dawn even where no GPU device shows), and what `auto` takes. */
+export function probeDevices(device?: string): GpuInfo & { auto: { backend: 'webgpu' | 'cpu'; reason: string } } {
+  const info = WebGpuBackend.probe(device);
+  const c = autoChoice(device);
+  return { ...info, auto: { backend: c.gpu ? 'webgpu' : 'cpu', reason: c.reason } };
+}
+
+/** Release every GPU device still open: call before the process exits (a live Dawn device can crash on the way out). */
+export function releaseDevices(): void {
+  WebGpuBackend.disposeAll();
+}
+
+/** the workspace hook of the backend a run asks for (auto: the CPU's, unless a GPU is then found) */
+export function workspaceSizer(name: BackendName): WorkspaceSizer {
+  return name === 'webgpu' ? webgpuWorkspace : cpuWorkspace;
 }
 
 /**

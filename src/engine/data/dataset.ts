@@ -10,9 +10,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from '../core/errors';
 import { ChatMessage, Tokenizer } from '../formats/tokenizer';
-import { Rng } from '../util/rng';
+import { Rng } from '../core/rng';
 import { SkippedFile, asText, readFolder, summarizeSkipped } from './folder';
 
 export interface Example {

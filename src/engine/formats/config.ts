@@ -1,7 +1,7 @@
 /** Hugging Face `config.json` → the model spec the engine runs. */
 import * as path from 'node:path';
-import { UserError } from '../errors';
-import { readJson } from '../util/fsx';
+import { UserError } from '../core/errors';
+import { readJson } from '../core/fsx';
 
 export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 

@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../errors';
-import { DType, DTYPE_BYTES, TypedArray, toF32 } from './dtype';
+import { UserError } from '../core/errors';
+import { DType, DTYPE_BYTES, HostTensor, TypedArray, toF32 } from '../core/dtype';
 
 export interface TensorInfo {
   dtype: DType;
@@ -15,11 +15,7 @@ export interface TensorInfo {
   end: number;
 }
 
-export interface HostTensor {
-  dtype: DType;
-  shape: number[];
-  data: TypedArray;
-}
+export type { HostTensor } from '../core/dtype';
 
 const MAX_HEADER = 100 * 1024 * 1024;
 

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { UserError } from '../errors';
-import { readJson } from '../util/fsx';
+import { UserError } from '../core/errors';
+import { readJson } from '../core/fsx';
 
 export interface ChatMessage {
   role: string;

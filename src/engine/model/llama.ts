@@ -5,13 +5,12 @@
  *
  * Rows are tokens: x is (N, C) with N = B·T, row n = b·T + t.
  */
-import { AttnShape, Backend, RopeTables, Tensor } from '../backend/backend';
+import { AttnShape, Backend, RopeTables, Tensor } from '../core/backend';
 import { ModelSpec } from '../formats/config';
-import { LinearName } from '../lora/config';
-import { LoraAdapter, LoraModule } from '../lora/adapter';
-import { modulePath } from '../lora/config';
+import { LoraAdapter, LoraModule } from './lora';
 import { LayerWeights, LinearWeights, ModelWeights } from './weights';
 import { ropeTables } from './rope';
+import { LinearName, modulePath } from '../formats/structure';
 
 interface Norm {
   y: Tensor;

@@ -1,20 +1,32 @@
 /**
- * The CPU backend: matmuls (linear layers, LoRA, attention) in the WebAssembly SIMD gemm on all cores;
- * softmax, cross-entropy and SwiGLU in WebAssembly SIMD on this thread; the rest (norms, RoPE, AdamW, …) in the
- * TypeScript reference ops. With `{ wasm: false }` everything runs in the reference ops instead, which is how
+ * The CPU backend: dispatch only. Matmuls (linear layers, LoRA, attention) run in the WebAssembly SIMD kernels on
+ * all cores; softmax, cross-entropy and SwiGLU in WebAssembly on this thread; the rest (norms, RoPE, AdamW, …) in
+ * the ops' TypeScript references. With `{ wasm: false }` everything runs in the references instead, which is how
  * the tests check the fast paths against the spec on whole models.
  */
 import {
   AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel,
-} from '../backend';
-import { WasmGemm, matmulRef, GemmArgs, QMatrix, sharedGemm } from './gemm';
-import { QuantWeight, dequantizeWeight, quantBytes, scalesOf } from '../../quant/weight';
-import { codeTable } from '../../quant/blockwise';
-import { attentionBackwardWasm, attentionForwardWasm } from './attention';
-import * as ref from './reference';
-import { Rng } from '../../util/rng';
-import { bf16ToF32, f16ToF32, toF32 } from '../../formats/dtype';
-import type { HostTensor } from '../../formats/safetensors';
+} from '../../core/backend';
+import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
+import { QuantWeight, dequantizeWeight, quantBytes, scalesOf } from '../../core/qweight';
+import { codeTable } from '../../core/blockwise';
+import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
+import { GemmArgs, matmulRef } from '../../ops/matmul/reference';
+import { gemm } from '../../ops/matmul/gemm';
+import { QMatrix, qgemm } from '../../ops/qmatmul/qgemm';
+import { qmatmulRef } from '../../ops/qmatmul/reference';
+import { attentionBackwardWasm, attentionForwardWasm } from '../../ops/attention/attention';
+import { attentionBackward, attentionForward } from '../../ops/attention/reference';
+import { embeddingForward } from '../../ops/embedding/reference';
+import { rmsnormBackward, rmsnormForward } from '../../ops/rmsnorm/reference';
+import { ropeForward } from '../../ops/rope/reference';
+import { swigluBackward, swigluForward } from '../../ops/swiglu/reference';
+import { swigluBackwardWasm, swigluWasm } from '../../ops/swiglu/swiglu';
+import { crossEntropy } from '../../ops/cross_entropy/reference';
+import { crossEntropyWasm } from '../../ops/cross_entropy/cross_entropy';
+import { adamwStep } from '../../ops/adamw/reference';
+import * as ew from '../../ops/elementwise/reference';
+import { dropoutMask } from '../../ops/dropout/reference';
 
 /**
  * f32 data, or half-float bits (Uint16Array: bf16 or f16) for base weight matrices stored that way, or (with
@@ -35,9 +47,6 @@ function qmatrix(q: QuantWeight): QMatrix {
   return { packed: q.packed, scales: scalesOf(q), table: codeTable(q.type), blocksize: q.blocksize, rows: q.shape[0], cols: q.shape[1] };
 }
 
-/** elementwise kernels work through their operands in slices of this many values (bounded kernel memory) */
-export const ELEMENTWISE_CHUNK = 1 << 22;
-
 export interface CpuOptions {
   wasm?: boolean;
   threads?: number;
@@ -47,7 +56,7 @@ export class CpuBackend implements Backend {
   readonly name: string;
   readonly mem = new MemTracker();
   private gemmImpl: (g: GemmArgs) => void;
-  private wasm: WasmGemm | null = null;
+  private wasm: WasmRuntime | null = null;
   private live = new Set<CpuTensor>();
   private wasmBytes = 0;
 
@@ -56,10 +65,10 @@ export class CpuBackend implements Backend {
       this.name = 'cpu-reference';
       this.gemmImpl = matmulRef;
     } else {
-      const g = (this.wasm = opts.threads ? new WasmGemm(opts.threads) : sharedGemm());
-      this.name = `cpu (WebAssembly SIMD, ${g.threads} thread${g.threads > 1 ? 's' : ''})`;
+      const rt = (this.wasm = opts.threads ? new WasmRuntime(opts.threads) : sharedRuntime());
+      this.name = `cpu (WebAssembly SIMD, ${rt.threads} thread${rt.threads > 1 ? 's' : ''})`;
       this.gemmImpl = (a) => {
-        g.gemm(a);
+        gemm(rt, a);
         this.syncWorkspace();
       };
     }
@@ -158,11 +167,7 @@ export class CpuBackend implements Backend {
     const q = (w as CpuTensor).quant;
     if (q) this.qgemm(this.d(x), N, q, true, this.d(y), 0);
     else this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), bHalf: (w as CpuTensor).half, transB: true, c: this.d(y) });
-    if (b) {
-      const yd = this.d(y);
-      const bd = this.d(b);
-      for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) yd[n * M + m] += bd[m];
-    }
+    if (b) ew.addBias(this.d(y), this.d(b), N, M);
     return y;
   }
 
@@ -178,11 +183,10 @@ export class CpuBackend implements Backend {
 
   /** x · op(W) for a 4-bit W: the fused kernel, or (reference backend) dequantize then the reference matmul */
   private qgemm(x: Float32Array, M: number, q: QuantWeight, trans: boolean, c: Float32Array, beta: 0 | 1): void {
-    const [R, C] = q.shape;
     if (this.wasm) {
-      this.wasm.qgemm({ M, x, w: qmatrix(q), trans, c, beta });
+      qgemm(this.wasm, { M, x, w: qmatrix(q), trans, c, beta });
       this.syncWorkspace();
-    } else matmulRef({ M, N: trans ? R : C, K: trans ? C : R, a: x, b: dequantizeWeight(q), transB: trans, c, beta });
+    } else qmatmulRef(x, M, q, trans, c, beta);
   }
 
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
@@ -198,7 +202,7 @@ export class CpuBackend implements Backend {
   embedding(ids: Int32Array, table: Tensor): Tensor {
     const C = table.shape[1];
     const t = this.raw(table);
-    if (t instanceof Float32Array) return this.make([ids.length, C], ref.embeddingForward(ids, t, C), 'activations');
+    if (t instanceof Float32Array) return this.make([ids.length, C], embeddingForward(ids, t, C), 'activations');
     const out = new Float32Array(ids.length * C); // rows of a half-float table, widened
     const V = table.shape[0];
     for (let n = 0; n < ids.length; n++) {
@@ -211,26 +215,26 @@ export class CpuBackend implements Backend {
   rmsnorm(x: Tensor, w: Tensor, eps: number) {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
-    const r = ref.rmsnormForward(this.d(x), this.d(w), N, C, eps);
+    const r = rmsnormForward(this.d(x), this.d(w), N, C, eps);
     return { y: this.make([...x.shape], r.y, 'activations'), rstd: this.make([N], r.rstd, 'activations') };
   }
 
   rmsnormBackward(dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): Tensor {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
-    return this.make([...x.shape], ref.rmsnormBackward(this.d(dy), this.d(x), this.d(w), this.d(rstd), N, C), 'activations');
+    return this.make([...x.shape], rmsnormBackward(this.d(dy), this.d(x), this.d(w), this.d(rstd), N, C), 'activations');
   }
 
   rope(x: Tensor, heads: number, pos: Int32Array, t: RopeTables, inverse: boolean): Tensor {
     const N = x.shape[0];
     const D = x.shape[1] / heads;
-    return this.make([...x.shape], ref.ropeForward(this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse), 'activations');
+    return this.make([...x.shape], ropeForward(this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse), 'activations');
   }
 
   /** saved: the rows' log-sum-exp (B, H, Tq) on the WebAssembly path, the probabilities (B, H, Tq, Tk) on the reference */
   attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
     if (!this.wasm) {
-      const r = ref.attentionForward(this.d(q), this.d(k), this.d(v), p);
+      const r = attentionForward(this.d(q), this.d(k), this.d(v), p);
       return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations') };
     }
     const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p);
@@ -240,7 +244,7 @@ export class CpuBackend implements Backend {
 
   attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape) {
     const args = [this.d(dout), this.d(q), this.d(k), this.d(v), this.d(saved), p] as const;
-    const r = this.wasm ? attentionBackwardWasm(this.wasm, ...args) : ref.attentionBackward(...args);
+    const r = this.wasm ? attentionBackwardWasm(this.wasm, ...args) : attentionBackward(...args);
     if (this.wasm) this.syncWorkspace();
     return {
       dq: this.make([...q.shape], r.dq, 'activations'),
@@ -250,74 +254,33 @@ export class CpuBackend implements Backend {
   }
 
   swiglu(gate: Tensor, up: Tensor): Tensor {
-    const g = this.wasm;
-    if (!g) return this.make([...gate.shape], ref.swigluForward(this.d(gate), this.d(up)), 'activations');
-    const gd = this.d(gate), ud = this.d(up);
-    const h = new Float32Array(gd.length);
-    for (let i = 0; i < gd.length; i += ELEMENTWISE_CHUNK) {
-      const n = Math.min(ELEMENTWISE_CHUNK, gd.length - i);
-      g.arenaReset();
-      const go = g.put(gd.subarray(i, i + n)), uo = g.put(ud.subarray(i, i + n)), ho = g.alloc(n);
-      g.ew.swiglu(go, uo, ho, (n + 3) & ~3);
-      h.set(g.mem().subarray(ho >> 2, (ho >> 2) + n), i);
-    }
-    this.syncWorkspace();
+    const h = this.wasm ? swigluWasm(this.wasm, this.d(gate), this.d(up)) : swigluForward(this.d(gate), this.d(up));
+    if (this.wasm) this.syncWorkspace();
     return this.make([...gate.shape], h, 'activations');
   }
   swigluBackward(dh: Tensor, gate: Tensor, up: Tensor) {
-    const g = this.wasm;
-    if (!g) {
-      const r = ref.swigluBackward(this.d(dh), this.d(gate), this.d(up));
-      return { dgate: this.make([...gate.shape], r.dgate, 'activations'), dup: this.make([...up.shape], r.dup, 'activations') };
-    }
-    const dd = this.d(dh), gd = this.d(gate), ud = this.d(up);
-    const dgate = new Float32Array(gd.length), dup = new Float32Array(gd.length);
-    for (let i = 0; i < gd.length; i += ELEMENTWISE_CHUNK) {
-      const n = Math.min(ELEMENTWISE_CHUNK, gd.length - i);
-      g.arenaReset();
-      const dho = g.put(dd.subarray(i, i + n)), go = g.put(gd.subarray(i, i + n)), uo = g.put(ud.subarray(i, i + n));
-      g.ew.swiglu_backward(dho, go, uo, (n + 3) & ~3);
-      const f = g.mem();
-      dgate.set(f.subarray(go >> 2, (go >> 2) + n), i);
-      dup.set(f.subarray(uo >> 2, (uo >> 2) + n), i);
-    }
-    this.syncWorkspace();
-    return { dgate: this.make([...gate.shape], dgate, 'activations'), dup: this.make([...up.shape], dup, 'activations') };
+    const args = [this.d(dh), this.d(gate), this.d(up)] as const;
+    const r = this.wasm ? swigluBackwardWasm(this.wasm, ...args) : swigluBackward(...args);
+    if (this.wasm) this.syncWorkspace();
+    return { dgate: this.make([...gate.shape], r.dgate, 'activations'), dup: this.make([...up.shape], r.dup, 'activations') };
   }
 
   add(a: Tensor, b: Tensor): Tensor {
-    const x = this.d(a), y = this.d(b);
-    const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
-    return this.make([...a.shape], out, 'activations');
+    return this.make([...a.shape], ew.add(this.d(a), this.d(b)), 'activations');
   }
   addInPlace(a: Tensor, b: Tensor, s = 1): void {
-    const x = this.d(a), y = this.d(b);
-    if (s === 1) for (let i = 0; i < x.length; i++) x[i] += y[i];
-    else for (let i = 0; i < x.length; i++) x[i] += s * y[i];
+    ew.axpy(this.d(a), this.d(b), s);
   }
   scaleInPlace(a: Tensor, s: number): void {
-    const x = this.d(a);
-    for (let i = 0; i < x.length; i++) x[i] *= s;
+    ew.scale(this.d(a), s);
   }
   dropout(x: Tensor, p: number, seed: number) {
     if (p <= 0) return { y: x, mask: null };
-    const rng = new Rng(seed);
-    const xd = this.d(x);
-    const mask = new Float32Array(xd.length);
-    const y = new Float32Array(xd.length);
-    const keep = 1 / (1 - p);
-    for (let i = 0; i < xd.length; i++) {
-      mask[i] = rng.next() >= p ? keep : 0;
-      y[i] = xd[i] * mask[i];
-    }
-    return { y: this.make([...x.shape], y, 'activations'), mask: this.make([...x.shape], mask, 'activations') };
+    const mask = this.make([...x.shape], dropoutMask(numel(x.shape), p, seed), 'activations');
+    return { y: this.mul(x, mask), mask };
   }
   mul(a: Tensor, b: Tensor): Tensor {
-    const x = this.d(a), y = this.d(b);
-    const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = x[i] * y[i];
-    return this.make([...a.shape], out, 'activations');
+    return this.make([...a.shape], ew.mul(this.d(a), this.d(b)), 'activations');
   }
   sliceRows(x: Tensor, start: number, count: number): Tensor {
     const C = x.shape[1];
@@ -334,7 +297,7 @@ export class CpuBackend implements Backend {
   }
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
     const V = logits.shape[1];
-    const r = this.wasm ? crossEntropyWasm(this.wasm, this.d(logits), targets, V, gradScale) : ref.crossEntropy(this.d(logits), targets, V, gradScale);
+    const r = this.wasm ? crossEntropyWasm(this.wasm, this.d(logits), targets, V, gradScale) : crossEntropy(this.d(logits), targets, V, gradScale);
     if (this.wasm) this.syncWorkspace();
     return {
       loss: this.make([1], Float32Array.of(r.loss), 'workspace'),
@@ -343,23 +306,10 @@ export class CpuBackend implements Backend {
     };
   }
   sumSquares(x: Tensor): Tensor {
-    const d = this.d(x);
-    let s = 0;
-    for (let i = 0; i < d.length; i++) s += d[i] * d[i];
-    return this.make([1], Float32Array.of(s), 'workspace');
+    return this.make([1], Float32Array.of(ew.sumSquares(this.d(x))), 'workspace');
   }
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
-    const pd = this.d(p), gd = this.d(g), md = this.d(m), vd = this.d(v);
-    const bc1 = 1 - hp.beta1 ** hp.step;
-    const bc2 = 1 - hp.beta2 ** hp.step;
-    const stepSize = hp.lr / bc1;
-    const decay = 1 - hp.lr * hp.weightDecay;
-    const sbc2 = Math.sqrt(bc2);
-    for (let i = 0; i < pd.length; i++) {
-      md[i] = hp.beta1 * md[i] + (1 - hp.beta1) * gd[i];
-      vd[i] = hp.beta2 * vd[i] + (1 - hp.beta2) * gd[i] * gd[i];
-      pd[i] = pd[i] * decay - (stepSize * md[i]) / (Math.sqrt(vd[i]) / sbc2 + hp.eps);
-    }
+    adamwStep(this.d(p), this.d(g), this.d(m), this.d(v), hp);
   }
 
   dispose(): void {
@@ -367,24 +317,3 @@ export class CpuBackend implements Backend {
   }
 }
 
-
-/** reference.crossEntropy's twin on the WebAssembly kernels: the gradient in place, the loss from per-row stats */
-function crossEntropyWasm(g: WasmGemm, logits: Float32Array, targets: Int32Array, V: number, gradScale: number) {
-  const N = targets.length;
-  g.arenaReset();
-  const xo = g.put(logits);
-  const to = g.alloc(N);
-  const so = g.alloc(6 * N); // (max, logit[target]) f64 pairs, then the sums
-  new Int32Array(g.mem().buffer, to, N).set(targets);
-  g.ew.cross_entropy(xo, N, V, to, gradScale, so);
-  const f = g.mem();
-  const stats = new Float64Array(f.buffer, so, 3 * N);
-  let loss = 0;
-  let count = 0;
-  for (let n = 0; n < N; n++)
-    if (targets[n] >= 0) {
-      loss += stats[2 * n] + Math.log(stats[2 * N + n]) - stats[2 * n + 1];
-      count++;
-    }
-  return { loss, count, dlogits: f.slice(xo >> 2, (xo >> 2) + N * V) };
-}

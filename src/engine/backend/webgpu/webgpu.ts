@@ -1,5 +1,6 @@
 /**
- * The WebGPU backend (Dawn, through the `webgpu` package): every op is a WGSL kernel (kernels.ts) run by the GPU
+ * The WebGPU backend (Dawn, through the `webgpu` package): dispatch only. Every op is a WGSL kernel of its op folder
+ * (ops/<op>/<op>.wgsl.ts, looked up by a typed KernelName) run by the GPU
  * worker (worker.ts). Ops are posted in order without waiting; `read` blocks until the worker has the bytes. All
  * tensors are f32 on the device, except 4-bit weights (codes + scales, dequantized inside the matmul). The tracker
  * counts the bytes of the live GPU buffers by tag.
@@ -7,29 +8,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel } from '../backend';
-import type { HostTensor } from '../../formats/safetensors';
-import { bf16ToF32, f16ToF32, toF32 } from '../../formats/dtype';
-import { UserError } from '../../errors';
-import { Rng } from '../../util/rng';
-import { QuantWeight, dequantizeWeight } from '../../quant/weight';
-import { codeTable } from '../../quant/blockwise';
-
-export interface AdapterDesc {
-  name: string;
-  vendor?: string;
-  /** 'gpu' for hardware, 'cpu' for a software rasterizer (lavapipe, SwiftShader, WARP) */
-  type: string;
-  features: string[];
-  maxStorageBufferBindingSize: number;
-  maxBufferSize: number;
-}
-export interface GpuInfo {
-  adapters: AdapterDesc[];
-  chosen: AdapterDesc | null;
-  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number };
-  error?: string;
-}
+import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel } from '../../core/backend';
+import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
+import { UserError } from '../../core/errors';
+import { QuantWeight, dequantizeWeight } from '../../core/qweight';
+import { codeTable } from '../../core/blockwise';
+import type { KernelName } from '../../ops/kernels';
+import { adamwScalars } from '../../ops/adamw/reference';
+import { dropoutMask } from '../../ops/dropout/reference';
+import { FLAG_BYTES, GpuInfo, ToGpu } from './messages';
 
 class GpuTensor implements Tensor {
   /** a weight larger than one binding allows is held as row blocks: `parts`, each [rows, cols] from row `r0` */
@@ -43,7 +30,6 @@ class GpuTensor implements Tensor {
   ) {}
 }
 
-const FLAG_BYTES = 8;
 const f32bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
 
 /** where the worker bundle is: beside this bundle (dist/), or in dist/ when this runs from dist-test/ */
@@ -52,7 +38,6 @@ function workerFile(): string {
   throw new UserError('the WebGPU worker (dist/webgpu-worker.js) is missing: run npm run build');
 }
 
-/** grid for `n` invocations of a `wg`-wide workgroup: 1-D up to 65535 groups, then 2-D */
 /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
 function answerOf(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array {
   const head = new Int32Array(sab, 0, 2);
@@ -66,6 +51,7 @@ function answerOf(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array 
   return payload;
 }
 
+/** grid for `n` invocations of a `wg`-wide workgroup: 1-D up to 65535 groups, then 2-D */
 function grid(n: number, wg: number): [number, number, number] {
   const groups = Math.max(1, Math.ceil(n / wg));
   return groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
@@ -121,7 +107,7 @@ export class WebGpuBackend implements Backend {
   }
 
 
-  private post(m: unknown): void {
+  private post(m: ToGpu): void {
     this.worker.postMessage(m);
   }
 
@@ -136,7 +122,7 @@ export class WebGpuBackend implements Backend {
     this.live.add(t);
     return t;
   }
-  private run(kernel: string, params: number[], ts: Tensor[], g: [number, number, number]): void {
+  private run(kernel: KernelName, params: number[], ts: Tensor[], g: [number, number, number]): void {
     const p = new Array(16).fill(0);
     params.forEach((v, i) => (p[i] = v));
     this.post({ op: 'run', kernel, params: p, bufs: ts.map((t) => (t as GpuTensor).id), grid: g });
@@ -386,12 +372,7 @@ export class WebGpuBackend implements Backend {
   /** the mask comes from the same generator as the CPU backend's (identical masks for a seed), made on the host */
   dropout(x: Tensor, p: number, seed: number) {
     if (p <= 0) return { y: x, mask: null };
-    const n = numel(x.shape);
-    const rng = new Rng(seed);
-    const keep = 1 / (1 - p);
-    const m = new Float32Array(n);
-    for (let i = 0; i < n; i++) m[i] = rng.next() >= p ? keep : 0;
-    const mask = this.make([...x.shape], 'activations', m);
+    const mask = this.make([...x.shape], 'activations', dropoutMask(numel(x.shape), p, seed));
     return { y: this.mul(x, mask), mask };
   }
   mul(a: Tensor, b: Tensor): Tensor {
@@ -437,10 +418,9 @@ export class WebGpuBackend implements Backend {
     return out;
   }
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
-    const bc1 = 1 - hp.beta1 ** hp.step;
-    const bc2 = 1 - hp.beta2 ** hp.step;
     const n = numel(p.shape);
-    this.run('adamw', [n, this.f(hp.lr / bc1), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(1 - hp.lr * hp.weightDecay), this.f(Math.sqrt(bc2))], [p, g, m, v], grid(n, 256));
+    const k = adamwScalars(hp);
+    this.run('adamw', [n, this.f(k.stepSize), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(k.decay), this.f(k.sqrtBc2)], [p, g, m, v], grid(n, 256));
   }
 
   /** for tests: lose the device, as a driver reset or a GPU hang would */

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * The WebGPU worker: owns the Dawn instance, the device and every buffer, and runs the ops the main thread posts,
  * in order. WebGPU is asynchronous and the engine's Backend is not, so the main thread posts ops without waiting
@@ -6,29 +7,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { KERNELS } from './kernels';
+import { KERNELS, KernelName } from '../../ops/kernels';
+import { AdapterDesc, FLAG_BYTES, GpuInfo, ToGpu } from './messages';
 
-declare const GPUBufferUsage: any, GPUMapMode: any;
-type Msg =
-  | { op: 'alloc'; id: number; bytes: number; data?: ArrayBufferView }
-  | { op: 'free'; id: number }
-  | { op: 'write'; id: number; data: ArrayBufferView; offset?: number }
-  | { op: 'copy'; src: number; srcOff: number; dst: number; dstOff: number; bytes: number }
-  | { op: 'run'; kernel: string; params: number[]; bufs: number[]; grid: [number, number, number] }
-  | { op: 'read'; id: number; bytes: number; sab: SharedArrayBuffer }
-  | { op: 'destroy'; sab: SharedArrayBuffer }
-  | { op: 'lose' };
+/** Dawn's Node binding: `create` makes the GPU object; `globals` are the WebGPU constants (GPUBufferUsage, …) */
+interface Dawn {
+  create(flags: string[]): GPU;
+  globals: Record<string, unknown>;
+}
 
-const FLAG_BYTES = 8; // [state i32: 0 waiting, 1 ok, 2 error][length i32], then data or the error text
-
-let gpu: any; // the Dawn instance: kept referenced for the process's life (a collected instance crashes Dawn)
-let device: any;
-const buffers = new Map<number, any>();
-const pipelines = new Map<string, any>();
-let encoder: any = null;
-let pass: any = null;
-let spent: any[] = []; // parameter buffers to destroy once the queue is idle
-let doomed: any[] = []; // freed buffers that the open encoder may still use: destroyed after its submit
+let gpu: GPU; // the Dawn instance: kept referenced for the process's life (a collected instance crashes Dawn)
+let device: GPUDevice;
+const buffers = new Map<number, GPUBuffer>();
+const pipelines = new Map<KernelName, GPUComputePipeline>();
+let encoder: GPUCommandEncoder | null = null;
+let pass: GPUComputePassEncoder | null = null;
+let spent: GPUBuffer[] = []; // parameter buffers to destroy once the queue is idle
+let doomed: GPUBuffer[] = []; // freed buffers that the open encoder may still use: destroyed after its submit
 let firstError: string | null = null;
 const fail = (m: string) => {
   firstError ??= m;
@@ -45,6 +40,15 @@ const errorAnswer = (sab: SharedArrayBuffer, m: string) => {
   const bytes = new TextEncoder().encode(m);
   answer(sab, 2, bytes.subarray(0, Math.max(0, sab.byteLength - FLAG_BYTES)));
 };
+const jsonAnswer = (sab: SharedArrayBuffer, info: GpuInfo) => answer(sab, 1, new TextEncoder().encode(JSON.stringify(info)));
+
+function describe(a: GPUAdapter): AdapterDesc {
+  const name = (a.info.description || `${a.info.vendor} ${a.info.device}`).replace(/\s+/g, ' ').trim();
+  // software rasterizers run on the CPU: slower than lorakit's own WebAssembly kernels
+  const fallback = (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
+  const cpu = fallback || /llvmpipe|lavapipe|swiftshader|software|warp/i.test(`${name} ${a.info.device} ${a.info.architecture}`);
+  return { name, vendor: a.info.vendor, type: cpu ? 'cpu' : 'gpu', features: [...a.features], maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize, maxBufferSize: a.limits.maxBufferSize };
+}
 
 async function init(): Promise<void> {
   const { sab, want, probe } = workerData as { sab: SharedArrayBuffer; want?: string; probe?: boolean };
@@ -52,29 +56,28 @@ async function init(): Promise<void> {
     const { create, globals } = loadDawn();
     Object.assign(globalThis, globals);
     gpu = create([]);
-    (globalThis as any).__lorakitDawn = gpu;
-    const found: any[] = [];
-    for (const pref of ['high-performance', 'low-power', undefined]) {
+    (globalThis as { __lorakitDawn?: GPU }).__lorakitDawn = gpu;
+    const found: GPUAdapter[] = [];
+    for (const pref of ['high-performance', 'low-power', undefined] as const) {
       const a = await gpu.requestAdapter(pref ? { powerPreference: pref } : undefined);
       if (a && !found.some((f) => f.info.description === a.info.description && f.info.device === a.info.device)) found.push(a);
     }
-    const describe = (a: any) => {
-      const name = (a.info.description || `${a.info.vendor} ${a.info.device}`).replace(/\s+/g, ' ').trim();
-      // software rasterizers run on the CPU: slower than lorakit's own WebAssembly kernels
-      const cpu = a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software|warp/i.test(`${name} ${a.info.device} ${a.info.architecture}`);
-      return { name, vendor: a.info.vendor, type: cpu ? 'cpu' : 'gpu', features: [...a.features], maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize, maxBufferSize: a.limits.maxBufferSize };
-    };
-    if (!found.length) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: [], chosen: null })));
+    if (!found.length) return jsonAnswer(sab, { adapters: [], chosen: null });
     // a hardware adapter first, the high-performance (discrete) one before the low-power one (found in that order)
     const chosen = want ? found.find((a) => describe(a).name.toLowerCase().includes(want.toLowerCase())) : found.find((a) => describe(a).type === 'gpu') ?? found[0];
-    if (!chosen) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: null, error: `no adapter matches --device ${want}` })));
-    if (probe) return answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: describe(chosen) })));
+    if (!chosen) return jsonAnswer(sab, { adapters: found.map(describe), chosen: null, error: `no adapter matches --device ${want}` });
+    if (probe) return jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen) });
     device = await chosen.requestDevice({
-      requiredLimits: { maxStorageBufferBindingSize: chosen.limits.maxStorageBufferBindingSize, maxBufferSize: chosen.limits.maxBufferSize, maxStorageBuffersPerShaderStage: Math.min(10, chosen.limits.maxStorageBuffersPerShaderStage) },
+      requiredLimits: {
+        maxStorageBufferBindingSize: chosen.limits.maxStorageBufferBindingSize,
+        maxBufferSize: chosen.limits.maxBufferSize,
+        maxStorageBuffersPerShaderStage: Math.min(10, chosen.limits.maxStorageBuffersPerShaderStage),
+      },
     });
-    device.addEventListener('uncapturederror', (e: any) => fail(`WebGPU error: ${e.error?.message ?? e}`));
-    device.lost.then((i: any) => fail(`the GPU device was lost (${i.reason}: ${i.message})`));
-    answer(sab, 1, new TextEncoder().encode(JSON.stringify({ adapters: found.map(describe), chosen: describe(chosen), limits: { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize } })));
+    device.addEventListener('uncapturederror', (e) => fail(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error?.message ?? e}`));
+    void device.lost.then((i) => fail(`the GPU device was lost (${i.reason}: ${i.message})`));
+    const limits = { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize };
+    jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen), limits });
   } catch (e) {
     errorAnswer(sab, `WebGPU could not start: ${(e as Error).message}`);
   }
@@ -84,26 +87,25 @@ async function init(): Promise<void> {
  * Dawn's Node binding: the `webgpu` package when it is installed (npm, the CLI), else the platform's dawn.node that
  * `npm run package` copies beside this bundle (dist/webgpu-native/<platform>-<arch>/), which the .vsix carries.
  */
-function loadDawn(): { create: (flags: string[]) => any; globals: Record<string, unknown> } {
+function loadDawn(): Dawn {
   try {
-    return require('webgpu');
+    return require('webgpu') as Dawn;
   } catch (e) {
     const arch = process.platform === 'darwin' ? 'universal' : process.arch;
     const native = path.join(__dirname, 'webgpu-native', `${process.platform}-${arch}`, 'dawn.node');
     if (!fs.existsSync(native)) throw new Error(`the webgpu module is not installed and ${native} is missing (${(e as Error).message})`);
-    return require(native);
+    return require(native) as Dawn;
   }
 }
 
-function pipeline(name: string): any {
+function pipeline(name: KernelName): GPUComputePipeline {
   let p = pipelines.get(name);
   if (p) return p;
   const code = KERNELS[name];
-  if (!code) throw new Error(`no WGSL kernel "${name}"`);
   const module = device.createShaderModule({ code, label: name });
-  module.getCompilationInfo().then((info: any) => {
-    const errs = info.messages.filter((m: any) => m.type === 'error');
-    if (errs.length) fail(`WGSL kernel "${name}" does not compile:\n${errs.map((m: any) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n')}\n--- WGSL ---\n${code}`);
+  void module.getCompilationInfo().then((info) => {
+    const errs = info.messages.filter((m) => m.type === 'error');
+    if (errs.length) fail(`WGSL kernel "${name}" does not compile:\n${errs.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n')}\n--- WGSL ---\n${code}`);
   });
   p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
   pipelines.set(name, p);
@@ -124,7 +126,7 @@ function flush(): void {
 }
 const enc = () => (encoder ??= device.createCommandEncoder());
 
-function run(m: Extract<Msg, { op: 'run' }>): void {
+function run(m: Extract<ToGpu, { op: 'run' }>): void {
   const p = pipeline(m.kernel);
   const u = device.createBuffer({ size: 64, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
   new Uint32Array(u.getMappedRange()).set(m.params.slice(0, 16));
@@ -138,13 +140,13 @@ function run(m: Extract<Msg, { op: 'run' }>): void {
   pass.dispatchWorkgroups(...m.grid);
 }
 
-function buf(id: number): any {
+function buf(id: number): GPUBuffer {
   const b = buffers.get(id);
   if (!b) throw new Error(`internal: GPU buffer ${id} is not live`);
   return b;
 }
 
-async function handle(m: Msg): Promise<void> {
+async function handle(m: ToGpu): Promise<void> {
   switch (m.op) {
     case 'alloc': {
       const b = device.createBuffer({ size: Math.max(4, Math.ceil(m.bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -206,16 +208,16 @@ async function handle(m: Msg): Promise<void> {
 }
 
 /** queue.writeBuffer needs a multiple of 4 bytes */
-function writePadded(b: any, offset: number, data: ArrayBufferView): void {
+function writePadded(b: GPUBuffer, offset: number, data: ArrayBufferView): void {
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (bytes.length % 4 === 0) return device.queue.writeBuffer(b, offset, bytes);
+  if (bytes.length % 4 === 0) return device.queue.writeBuffer(b, offset, bytes as Uint8Array<ArrayBuffer>);
   const p = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
   p.set(bytes);
   device.queue.writeBuffer(b, offset, p);
 }
 
 let chain: Promise<void> = init();
-parentPort!.on('message', (m: Msg) => {
+parentPort!.on('message', (m: ToGpu) => {
   chain = chain.then(() => handle(m)).catch((e: Error) => {
     fail(`${m.op}: ${e.message}`);
     if ('sab' in m) errorAnswer(m.sab, firstError!); // the caller is waiting: wake it with the error

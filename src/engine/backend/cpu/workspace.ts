@@ -1,0 +1,45 @@
+/**
+ * The CPU backend's workspace hook: its WebAssembly memory, sized from a step's kernel calls. The memory holds the
+ * largest set of operands one call copies in (see ops/matmul/gemm.ts, ops/qmatmul/qgemm.ts, ops/attention/attention.ts,
+ * ops/swiglu and ops/cross_entropy for the layouts), in 64 KiB pages. It starts at 1 MiB and grows, never shrinks.
+ */
+import type { KernelCall, WorkspaceSizer } from '../../core/backend';
+import { defaultThreads } from '../../ops/wasm';
+import { gemmArenaFloats } from '../../ops/matmul/gemm';
+import { qgemmPlan } from '../../ops/qmatmul/qgemm';
+import { attnScratchFloats, headsPerChunk } from '../../ops/attention/attention';
+import { ELEMENTWISE_CHUNK } from '../../ops/swiglu/swiglu';
+
+const up8 = (n: number) => (n + 7) & ~7;
+const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;
+
+/** floats of WebAssembly memory one call holds; `backward`: attention's backward pass */
+function callFloats(c: KernelCall, backward: boolean): number {
+  switch (c.op) {
+    case 'matmul':
+      return gemmArenaFloats(c.M, c.N, c.K, c.transA, c.halfB);
+    case 'qmatmul':
+      return qgemmPlan(c.M, c.rows, c.cols, c.trans, c.packedBytes, c.scales, defaultThreads()).floats;
+    case 'swiglu':
+      return 3 * Math.min(c.n, ELEMENTWISE_CHUNK);
+    case 'crossEntropy':
+      return c.rows * c.V + 7 * c.rows;
+    case 'attention': {
+      // inputs, per-(batch, kv head) packs, then one chunk of heads' scratch
+      const { B, Tq: T, H, KV, D } = c.shape;
+      const N = B * T;
+      const NpT = up8(T), NpD = up8(D);
+      const scratch = attnScratchFloats(c.shape);
+      const heads = (perHead: number) => Math.min(B * H, headsPerChunk(perHead));
+      const slack = 16 * (B * KV * 3 + 12 * B * H); // alignment and end padding of each allocation
+      if (!backward) return N * (H * D + 2 * KV * D) + B * KV * (NpT * D + NpD * T) + heads(scratch.forward) * scratch.forward + slack;
+      return N * (2 * H * D + 2 * KV * D) + B * H * T + B * KV * (2 * NpT * D + NpD * T) + heads(scratch.backward) * scratch.backward + slack;
+    }
+  }
+}
+
+export const cpuWorkspace: WorkspaceSizer = (w) => {
+  const fwd = Math.max(0, ...w.forward.map((c) => callFloats(c, false)));
+  const bwd = Math.max(0, ...w.backward.map((c) => callFloats(c, true)));
+  return { forward: pages(fwd), all: pages(Math.max(fwd, bwd)) };
+};

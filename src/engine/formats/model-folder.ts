@@ -1,0 +1,54 @@
+/**
+ * Opening a model folder once: config.json, the tensor index and the stored quantization are read here, and the
+ * memory plan, the loader and the commands all take the opened folder instead of reading them again.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../core/errors';
+import { readJson } from '../core/fsx';
+import type { QuantConfig } from '../core/qweight';
+import { bnbKind, isBnbWeight, readBnbState } from './bnb';
+import { ModelSpec, loadSpec } from './config';
+import { TensorStore } from './safetensors';
+import { modulePath } from './structure';
+
+export interface ModelFolder {
+  dir: string;
+  spec: ModelSpec;
+  /** the safetensors headers (tensors are read lazily) */
+  store: TensorStore;
+  /** how the decoder's linear weights will be held: the stored bnb-4bit quantization, or the one asked for, or none */
+  quant: QuantConfig | null;
+  quantSource: 'on load' | 'bnb-4bit' | null;
+  hasTokenizer: boolean;
+}
+
+/** Open a model folder; `asked` is the quantization to apply on load (`--quant`), checked against a stored one. */
+export function openModelFolder(dir: string, asked: QuantConfig | null = null): ModelFolder {
+  if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
+  if (!fs.statSync(dir).isDirectory()) throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
+  if (!fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'adapter_config.json')))
+    throw new UserError('this is a PEFT adapter folder, not a model: pass it with --adapter, and the base model with --model', dir);
+  const spec = loadSpec(dir);
+  const store = new TensorStore(dir);
+  const stored = storedQuant(dir, store, spec, asked);
+  const quant = stored ?? asked;
+  return { dir, spec, store, quant, quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null, hasTokenizer: fs.existsSync(path.join(dir, 'tokenizer.json')) };
+}
+
+/**
+ * The quantization a model folder stores (bnb-4bit), checked against what the user asked for: `--quant` on a
+ * pre-quantized base must name the stored type (or be left out).
+ */
+function storedQuant(dir: string, store: TensorStore, spec: ModelSpec, asked: QuantConfig | null): QuantConfig | null {
+  const kind = bnbKind(readJson(path.join(dir, 'config.json')));
+  if (kind === '8bit') throw new UserError('8-bit bitsandbytes models are not supported; use the full-precision original (optionally with --quant nf4)', dir);
+  if (!kind) return null;
+  const first = `${modulePath(0, 'q_proj')}.weight`;
+  if (spec.layers === 0 || !isBnbWeight(store, first)) throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
+  const q = readBnbState(store, first); // the quantization only: the weight itself is read when the model loads
+  const cfg: QuantConfig = { type: q.type, blocksize: q.blocksize, doubleQuant: q.nested };
+  if (asked && asked.type !== cfg.type)
+    throw new UserError(`the model is stored quantized as ${cfg.type}; pass --quant ${cfg.type} or leave --quant out`, dir);
+  return cfg;
+}

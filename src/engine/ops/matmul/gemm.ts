@@ -1,0 +1,195 @@
+/**
+ * The matrix product on the CPU: C = alpha·op(A)·op(B) + beta·C with the 4×8 f32x4 kernel of gemm.wat, on this
+ * thread and the runtime's workers (work stealing over panels). A is read in place or packed, B is copied and packed
+ * (half-float B widened while packing); a product too large for the memory budget runs as blocks. reference.ts is
+ * the spec.
+ */
+import { COUNTER, WasmRuntime } from '../wasm';
+import type { GemmArgs } from './reference';
+
+interface GemmFns {
+  gemm(pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number, lda: number, M: number, acc: number): void;
+  pack_bt(src: number, K: number, N: number, dst: number, lds: number): void;
+  pack_b(src: number, K: number, N: number, lds: number, dst: number): void;
+  pack_at(src: number, lds: number, M: number, K: number, dst: number): void;
+  scale(x: number, n: number, alpha: number): void;
+  widen_bf16(src: number, n: number, dst: number): void;
+  widen_f16(src: number, n: number, dst: number): void;
+}
+const NAMES: (keyof GemmFns)[] = ['gemm', 'pack_bt', 'pack_b', 'pack_at', 'scale', 'widen_bf16', 'widen_f16'];
+export const gemmFns = (rt: WasmRuntime) => rt.fns<GemmFns>(NAMES);
+
+/** products with at most this many rows of x·Wᵀ (decoding) take the matrix-vector path */
+export const GEMV_MAX_ROWS = 4;
+
+/** 0: B is f32; 1: bf16 bits; 2: f16 bits */
+const halfKind = (g: GemmArgs) => (g.b instanceof Uint16Array ? (g.bHalf === 'f16' ? 2 : 1) : 0);
+
+/** floats of WebAssembly memory one call holds: A (+ its packed copy), B raw + packed, C padded */
+export function gemmFloats(M: number, N: number, K: number, transA: boolean, halfB = false): number {
+  const Mp = (M + 3) & ~3, Np = (N + 7) & ~7;
+  return (transA ? Mp * K + M * K : M * K) + 2 * Np * K + Mp * Np + (halfB ? (N * K + 1) >> 1 : 0);
+}
+
+/** the blocks [columns, K] a product is cut into so that each fits MAX_BYTES ([N, K]: not cut) */
+export function gemmBlocks(M: number, N: number, K: number, transA: boolean, halfB = false): [number, number] {
+  let nb = (N + 7) & ~7, kb = K;
+  while (gemmFloats(M, nb, kb, transA, halfB) * 4 > WasmRuntime.MAX_BYTES && (nb > 8 || kb > 4)) {
+    if (nb > 8 && (nb >= kb || kb <= 4)) nb = Math.max(8, ((nb >> 1) + 7) & ~7);
+    else kb = Math.max(4, kb >> 1);
+  }
+  return [Math.min(nb, N), kb];
+}
+
+/** floats of WebAssembly memory a product takes, cut into blocks or not (what the estimate counts) */
+export function gemmArenaFloats(M: number, N: number, K: number, transA: boolean, halfB = false): number {
+  const [nb, kb] = gemmBlocks(M, N, K, transA, halfB);
+  return gemmFloats(M, nb, kb, transA, halfB);
+}
+
+export function gemm(rt: WasmRuntime, g: GemmArgs): void {
+  const { M, N, K } = g;
+  const beta = g.beta ?? 0;
+  if (M === 0 || N === 0) return;
+  if (K === 0) {
+    for (let i = 0; i < M * N; i++) g.c[i] = beta === 0 ? 0 : beta * g.c[i];
+    return;
+  }
+  if (g.transB && !g.transA && M <= GEMV_MAX_ROWS) gemv(rt, g);
+  else if (gemmFloats(M, N, K, !!g.transA, halfKind(g) > 0) * 4 > WasmRuntime.MAX_BYTES) gemmBlocked(rt, g);
+  else gemmWhole(rt, g);
+}
+
+/**
+ * x·Wᵀ for a few rows (decoding): no packing, W read once straight from a copy of its rows, in blocks of rows
+ * that fit MAX_BYTES, threads taking rows from a counter.
+ */
+function gemv(rt: WasmRuntime, g: GemmArgs): void {
+  const { M, N, K } = g;
+  const alpha = g.alpha ?? 1;
+  const beta = g.beta ?? 0;
+  const kind = halfKind(g);
+  const half = kind > 0; // two bytes a value
+  const perRow = K * (half ? 2 : 4) + M * 4;
+  const rows = Math.max(1, Math.min(N, Math.floor((WasmRuntime.MAX_BYTES - M * K * 4) / perRow)));
+  for (let n0 = 0; n0 < N; n0 += rows) {
+    const n = Math.min(rows, N - n0);
+    rt.arenaReset();
+    const xo = rt.put(g.a.length === M * K ? g.a : g.a.subarray(0, M * K));
+    const w = g.b.subarray(n0 * K, (n0 + n) * K);
+    const wo = w instanceof Uint16Array ? rt.putBytes(w) : rt.put(w);
+    const yo = rt.alloc(M * n);
+    const threads = n * K < WasmRuntime.PARALLEL_MIN / 4 ? 1 : rt.threads;
+    const chunk = Math.max(1, Math.ceil(n / (8 * threads)));
+    rt.dispatch('gemv_steal', threads, [xo, M, wo, kind, K, n, yo, COUNTER, chunk]);
+    const f = rt.mem();
+    for (let m = 0; m < M; m++)
+      for (let j = 0; j < n; j++) {
+        const i = m * N + n0 + j;
+        g.c[i] = alpha * f[(yo >> 2) + m * n + j] + (beta === 0 ? 0 : beta * g.c[i]);
+      }
+  }
+}
+
+/**
+ * A product too large for the WebAssembly memory (a large vocabulary's LM head, say) runs as blocks of columns of C
+ * and of K, each block's operands copied out of A and B, its partial products added up.
+ */
+function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
+  const { M, N, K } = g;
+  const tA = !!g.transA, tB = !!g.transB;
+  const [nb, kb] = gemmBlocks(M, N, K, tA, halfKind(g) > 0);
+  // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
+  const rowsOf = <T extends Float32Array | Uint16Array>(x: T, cols: number, r0: number, rows: number, c0: number, w: number): T => {
+    if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols) as T;
+    const out = (x instanceof Float32Array ? new Float32Array(rows * w) : new Uint16Array(rows * w)) as T;
+    for (let r = 0; r < rows; r++) out.set(x.subarray((r0 + r) * cols + c0, (r0 + r) * cols + c0 + w), r * w);
+    return out;
+  };
+  for (let n0 = 0; n0 < N; n0 += nb) {
+    const n = Math.min(nb, N - n0);
+    const whole = n === N;
+    const c = whole ? g.c : new Float32Array(M * n);
+    if (!whole && (g.beta ?? 0) !== 0) for (let i = 0; i < M; i++) c.set(g.c.subarray(i * N + n0, i * N + n0 + n), i * n);
+    for (let k0 = 0; k0 < K; k0 += kb) {
+      const k = Math.min(kb, K - k0);
+      const a = tA ? rowsOf(g.a, M, k0, k, 0, M) : rowsOf(g.a, K, 0, M, k0, k); // (k, M) or (M, k)
+      const b = tB ? rowsOf(g.b, K, n0, n, k0, k) : rowsOf(g.b, N, k0, k, n0, n); // (n, k) or (k, n)
+      gemmWhole(rt, { M, N: n, K: k, a, b, c, transA: tA, transB: tB, bHalf: g.bHalf, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
+    }
+    if (!whole) for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
+  }
+}
+
+function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
+  const x = gemmFns(rt);
+  const { M, N, K } = g;
+  const alpha = g.alpha ?? 1;
+  const beta = g.beta ?? 0;
+  const Mp = (M + 3) & ~3;
+  const Np = (N + 7) & ~7;
+  // A is copied as is and read in place by the kernel, or (transposed) copied and packed in WebAssembly;
+  // B is copied and packed in WebAssembly. Layout: [A or Apack][Bpack][C][raw A][raw B]
+  rt.arenaReset();
+  const lda = g.transA ? 0 : K * 4;
+  const pa = rt.alloc(g.transA ? Mp * K : M * K);
+  const pb = rt.alloc(Np * K);
+  const pc = rt.alloc(Mp * Np);
+  const rawA = g.transA ? rt.alloc(M * K) : 0;
+  const rawB = rt.alloc(N * K);
+  const half = halfKind(g);
+  const halfB = half ? rt.alloc((N * K + 1) >> 1) : 0; // half-float bits, widened into rawB
+  const f = rt.mem();
+  const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
+  const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
+  if (b instanceof Uint16Array) {
+    new Uint16Array(rt.buffer(), halfB, N * K).set(b);
+    if (half === 1) x.widen_bf16(halfB, N * K, rawB);
+    else x.widen_f16(halfB, N * K, rawB);
+  } else f.set(b, rawB >> 2);
+  if (g.transA) {
+    f.set(a, rawA >> 2);
+    x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
+  } else f.set(a, pa >> 2);
+  if (g.transB) x.pack_bt(rawB, K, N, pb, K * 4); // B is (N, K)
+  else x.pack_b(rawB, K, N, N * 4, pb); // B is (K, N)
+  // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B
+  const acc = beta === 1 ? 1 : 0;
+  const c = g.c;
+  if (acc) {
+    for (let i = 0; i < M; i++) f.set(c.subarray(i * N, i * N + N), (pc >> 2) + i * Np);
+    if (alpha !== 1) x.scale(pb, Np * K, alpha);
+  }
+  runPanels(rt, pa, pb, pc, K, Np, Mp / 4, Np / 8, M * N * K, lda, M, acc);
+  const base = pc >> 2;
+  for (let i = 0; i < M; i++) {
+    const src = base + i * Np;
+    const dst = i * N;
+    if (acc || alpha === 1) {
+      if (beta === 0 || acc) c.set(f.subarray(src, src + N), dst);
+      else for (let j = 0; j < N; j++) c[dst + j] = f[src + j] + beta * c[dst + j];
+    } else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
+    else for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j] + beta * c[dst + j];
+  }
+}
+
+function runPanels(rt: WasmRuntime, pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number, lda: number, M: number, acc: number): void {
+  const n = work < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, Math.max(mPanels, nPanels));
+  if (n <= 1) return gemmFns(rt).gemm(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M, acc);
+  // the larger panel dimension is cut into about four chunks per thread, taken from a shared counter
+  const byRows = mPanels >= nPanels;
+  const chunk = Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n)));
+  rt.dispatch('gemm_steal', n, [pa, pb, pc, K, Np, mPanels, nPanels, lda, M, acc, COUNTER, chunk, byRows ? 1 : 0]);
+}
+
+/**
+ * Run a table of independent gemm jobs split across the threads by job (attention's per-head products).
+ * `jobs` rows: [pa, pb, pc, K, Np, i0, i1, j0, j1, lda, M, acc], as gemm.wat's gemm takes them.
+ */
+export function runJobs(rt: WasmRuntime, jobs: number[][]): void {
+  if (jobs.length === 0) return;
+  const table = rt.alloc(jobs.length * 12);
+  const i32 = new Int32Array(rt.buffer(), table, jobs.length * 12);
+  jobs.forEach((j, n) => i32.set(j, n * 12));
+  rt.dispatch('jobs_steal', Math.min(rt.threads, jobs.length), [table, jobs.length, COUNTER]);
+}

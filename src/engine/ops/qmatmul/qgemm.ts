@@ -1,0 +1,101 @@
+/**
+ * The fused 4-bit matrix product on the CPU (qgemm.wat): C = x·op(W) (+ C) for an NF4/FP4 W, its codes decoded
+ * panel by panel into each thread's scratch, so the f32 weights exist only a few panels at a time. Decoding (a few
+ * rows of x) takes a matrix-vector kernel with a per-block scaled code table. reference.ts is the spec.
+ */
+import { COUNTER, WasmRuntime } from '../wasm';
+import { GEMV_MAX_ROWS } from '../matmul/gemm';
+
+/** A 4-bit weight matrix as the kernel reads it: packed codes, f32 block scales, the 16-value code table. */
+export interface QMatrix {
+  packed: Uint8Array;
+  scales: Float32Array;
+  table: Float32Array;
+  blocksize: number;
+  rows: number;
+  cols: number;
+}
+
+export interface QGemmArgs {
+  M: number;
+  x: Float32Array; // (M, K) row-major
+  w: QMatrix;
+  /** true: C = x·Wᵀ (K = cols, N = rows); false: C = x·W (K = rows, N = cols) */
+  trans: boolean;
+  c: Float32Array; // (M, N)
+  beta?: 0 | 1;
+}
+
+/**
+ * C (M, N) = x (M, K) · op(W) (+ C when beta = 1) for a 4-bit W (R × C): op(W) = Wᵀ (forward, K = C, N = R) or W
+ * (backward, K = R, N = C). Each thread dequantizes a few 8-column panels of op(W) into its own scratch and
+ * multiplies all rows of x by them.
+ */
+export function qgemm(rt: WasmRuntime, g: QGemmArgs): void {
+  const { M, w, trans } = g;
+  const beta = g.beta ?? 0;
+  if (trans && M <= GEMV_MAX_ROWS && M > 0) return qgemv(rt, g);
+  const { K, N, Np, nP, n, chunk, rows } = qgemmPlan(M, w.rows, w.cols, trans, w.packed.length, w.scales.length, rt.threads);
+  if (M === 0 || N === 0) return;
+  rt.arenaReset();
+  const qo = rt.putBytes(w.packed);
+  const so = rt.put(w.scales);
+  const to = rt.put(w.table);
+  const params = rt.alloc(20);
+  const scratch = rt.alloc(n * chunk * K * 8);
+  const top = rt.mark();
+  for (let m0 = 0; m0 < M; m0 += rows) {
+    const m = Math.min(rows, M - m0);
+    const Mp = (m + 3) & ~3;
+    rt.release(top);
+    const pa = rt.put(g.x.subarray(m0 * K, (m0 + m) * K));
+    const pc = rt.alloc(Mp * Np);
+    const f = rt.mem();
+    if (beta === 1) for (let i = 0; i < m; i++) f.set(g.c.subarray((m0 + i) * N, (m0 + i + 1) * N), (pc >> 2) + i * Np);
+    new Int32Array(rt.buffer(), params, 20).set([
+      pa, pc, K, Np, Mp / 4, nP, K * 4, m, beta === 1 ? 1 : 0, COUNTER, chunk,
+      qo, so, to, Math.log2(w.blocksize), w.rows, w.cols, trans ? 1 : 0, scratch, chunk * K * 32,
+    ]);
+    rt.dispatch('qgemm_steal', n, [params]);
+    const out = rt.mem();
+    for (let i = 0; i < m; i++) g.c.set(out.subarray((pc >> 2) + i * Np, (pc >> 2) + i * Np + N), (m0 + i) * N);
+  }
+}
+
+/**
+ * x·Wᵀ for a few rows of x (decoding) and a 4-bit W: each row of W is decoded once, with a per-block scaled code
+ * table, straight into dot products (qgemv_steal); no panels.
+ */
+function qgemv(rt: WasmRuntime, g: QGemmArgs): void {
+  const { M, w } = g;
+  const R = w.rows, C = w.cols;
+  const beta = g.beta ?? 0;
+  rt.arenaReset();
+  const xo = rt.put(g.x.length === M * C ? g.x : g.x.subarray(0, M * C));
+  const qo = rt.putBytes(w.packed);
+  const so = rt.put(w.scales);
+  const to = rt.put(w.table);
+  const n = R * C < WasmRuntime.PARALLEL_MIN / 4 ? 1 : rt.threads;
+  const tab = rt.alloc(16 * n);
+  const yo = rt.alloc(M * R);
+  const params = rt.alloc(12);
+  const chunk = Math.max(1, Math.ceil(R / (8 * n)));
+  new Int32Array(rt.buffer(), params, 12).set([xo, M, qo, so, to, Math.log2(w.blocksize), R, C, yo, COUNTER, chunk, tab]);
+  rt.dispatch('qgemv_steal', n, [params]);
+  const f = rt.mem();
+  for (let i = 0; i < M * R; i++) g.c[i] = f[(yo >> 2) + i] + (beta === 1 ? g.c[i] : 0);
+}
+
+/** how qgemm cuts its work: threads, panels a grab, rows of x a pass (each pass fits MAX_BYTES) */
+export function qgemmPlan(M: number, R: number, C: number, trans: boolean, packedBytes: number, scales: number, threads: number) {
+  const K = trans ? C : R;
+  const N = trans ? R : C;
+  const Np = (N + 7) & ~7, nP = Np / 8;
+  const n = M * N * K < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(threads, nP);
+  // panels a grab: a scratch of at most 256 KiB a thread, and enough grabs to share the work
+  const chunk = Math.max(1, Math.min(Math.floor((256 << 10) / (K * 32)), Math.ceil(nP / (4 * n))));
+  const fixed = ((packedBytes + 3) >> 2) + scales + 16 + 20 + n * chunk * K * 8 + 6 * 8;
+  const perRow = K + Np;
+  const rows = Math.max(4, Math.min(M, Math.floor((WasmRuntime.MAX_BYTES / 4 - fixed) / perRow) & ~3));
+  return { K, N, Np, nP, n, chunk, rows, floats: fixed + ((Math.min(rows, M) + 3) & ~3) * perRow };
+}

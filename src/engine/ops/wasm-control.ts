@@ -1,0 +1,35 @@
+/**
+ * What the WebAssembly runtime (wasm.ts) and its worker threads (wasm-worker.ts) agree on: the control block's
+ * layout and the work-stealing kernels a worker can be told to run.
+ *
+ * Control block (Int32 slots): [0] generation, [1] done count, [4..17) the call's arguments, then one mode slot per
+ * worker (0: idle, else 1 + the index of its kernel in STEAL_KERNELS).
+ */
+export const GEN = 0;
+export const DONE = 1;
+export const ARGS = 4;
+export const ARG_SLOTS = 13;
+export const MODES = ARGS + ARG_SLOTS;
+
+/**
+ * The kernels threads share through a work-stealing counter, with how many of the call's arguments each takes;
+ * `thread`: the worker's index is passed after them (for its own scratch).
+ */
+export const STEAL_KERNELS = {
+  gemm_steal: { args: 13, thread: false },
+  jobs_steal: { args: 3, thread: false },
+  gemv_steal: { args: 9, thread: false },
+  qgemm_steal: { args: 1, thread: true },
+  qgemv_steal: { args: 1, thread: true },
+} as const;
+export type StealKernel = keyof typeof STEAL_KERNELS;
+export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];
+
+/** call a steal kernel of an instance with the arguments from the control block */
+export function callSteal(exports: WebAssembly.Exports, name: StealKernel, args: Int32Array, thread: number): void {
+  const k = STEAL_KERNELS[name];
+  const fn = exports[name] as (...a: number[]) => void;
+  const a = Array.from(args.subarray(0, k.args));
+  if (k.thread) a.push(thread);
+  fn(...a);
+}
