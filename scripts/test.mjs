@@ -1,5 +1,7 @@
-// Bundles each test/*.test.ts with esbuild (Node 20 cannot run TypeScript) and runs them with `node --test`,
-// passing the files explicitly (Node 20's runner does not expand globs).
+// Bundles every test/**/*.test.ts with esbuild (Node 20 cannot run TypeScript) and runs them with `node --test`,
+// passing the files explicitly (Node 20's runner does not expand globs). Arguments pick the files whose path
+// contains any of them (`node scripts/test.mjs ops/ trainer`). LORAKIT_TEST_OUT names the bundle folder, so two
+// runs in one checkout do not clobber each other.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,15 +10,20 @@ import { common } from './build.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const only = process.argv.slice(2);
-const files = fs
-  .readdirSync(path.join(root, 'test'))
+const walk = (dir) =>
+  fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+const files = walk('test')
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
-const outdir = path.join(root, process.env.LORAKIT_TEST_OUT ?? "dist-test");
+if (!files.length) {
+  console.error(`no test file matches ${only.join(' ')}`);
+  process.exit(2);
+}
+const outdir = path.join(root, process.env.LORAKIT_TEST_OUT ?? 'dist-test');
 fs.rmSync(outdir, { recursive: true, force: true });
-await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files.map((f) => path.join('test', f)), outdir, absWorkingDir: root });
-const outs = files.map((f) => path.join(outdir, f.replace(/\.ts$/, '.js')));
+await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files, outbase: 'test', outdir, absWorkingDir: root });
+const outs = files.map((f) => path.join(outdir, path.relative('test', f).replace(/\.ts$/, '.js')));
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',
   cwd: root,

@@ -14,7 +14,7 @@ import { CpuBackend } from './engine/backend/cpu/cpu';
 import { estimateMemory, formatBytes } from './engine/tasks/estimate';
 import { makeTinyModel } from './engine/fixtures/model';
 import { LoraAdapter } from './engine/model/lora';
-import { defaultLoraConfig } from './engine/model/lora-config';
+import { defaultLoraConfig } from './engine/formats/lora-config';
 import { openModel } from './engine/tasks/session';
 import { Rng } from './engine/core/rng';
 import { Backend, MEM_TAGS, MemFigures } from './engine/core/backend';

@@ -4,11 +4,13 @@
  * TrainSettings, the `lorakit.*` settings in package.json and the panel's form are checked against it by a test.
  */
 import { ConfigError } from './core/errors';
-import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType, checkBlocksize } from './core/blockwise';
+import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType } from './core/blockwise';
 import type { QuantConfig } from './core/qweight';
-import { LoraConfig, defaultLoraConfig, parseTargets } from './model/lora-config';
-import type { BackendName } from './backend/select';
-import type { ScheduleName } from './tasks/train/schedule';
+import { LoraConfig, defaultLoraConfig, parseTargets } from './formats/lora-config';
+import type { BackendName } from './core/backend';
+
+/** learning-rate decay after the warm-up (tasks/train/schedule.ts) */
+export type ScheduleName = 'cosine' | 'linear' | 'constant';
 
 export const SCHEDULES: readonly ScheduleName[] = ['cosine', 'linear', 'constant'];
 export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'cpu-reference', 'webgpu'];
@@ -60,6 +62,8 @@ export interface Field {
   max?: number;
   above?: number;
   values?: readonly string[];
+  /** a power of two */
+  pow2?: boolean;
   help: string;
 }
 
@@ -72,11 +76,11 @@ export const TRAIN_FIELDS = {
   rslora: { flag: 'rslora', kind: 'boolean', default: false, help: 'rank-stabilized LoRA: scale by alpha/√r' },
   quant: { flag: 'quant', kind: 'string', default: 'none', values: ['none', ...QUANT_TYPES], help: "QLoRA: hold the decoder's linear weights in 4 bits (NF4 or FP4)" },
   doubleQuant: { flag: 'double-quant', kind: 'boolean', default: false, help: 'quantize the 4-bit block scales too (8 bits, blocks of 256)' },
-  blocksize: { flag: 'blocksize', kind: 'int', default: DEFAULT_BLOCKSIZE, min: 32, max: 4096, help: 'values per 4-bit block (a power of two)' },
+  blocksize: { flag: 'blocksize', kind: 'int', default: DEFAULT_BLOCKSIZE, min: 32, max: 4096, pow2: true, help: 'values per 4-bit block (a power of two)' },
   seqLen: { flag: 'seq-len', kind: 'int', default: 512, min: 8, max: 32768, help: 'tokens per training window' },
   batch: { flag: 'batch', kind: 'int', default: 4, min: 1, max: 1024, help: 'windows per micro-batch' },
   gradAccum: { flag: 'grad-accum', kind: 'int', default: 1, min: 1, max: 1024, help: 'micro-batches per optimizer step' },
-  lr: { flag: 'lr', kind: 'number', default: 2e-4, above: 0, max: 1, help: 'peak learning rate' },
+  lr: { flag: 'lr', kind: 'number', default: 2e-4, above: 0, help: 'peak learning rate' },
   steps: { flag: 'steps', kind: 'int', min: 1, max: 1e9, help: 'optimizer steps (default: --epochs over the data)' },
   epochs: { flag: 'epochs', kind: 'number', default: 1, above: 0, max: 1e6, help: 'passes over the training windows, when --steps is not given' },
   warmup: { flag: 'warmup', kind: 'number', default: 0.03, min: 0, max: 1e9, help: 'warm-up: a fraction of the steps (< 1) or a number of steps (≥ 1)' },
@@ -123,6 +127,7 @@ export function checkField(name: FieldName, v: unknown): void {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw bad('expects a number');
   if (f.kind === 'int' && !Number.isInteger(v)) throw bad('expects a whole number');
   const range = [f.min !== undefined ? `≥ ${f.min}` : f.above !== undefined ? `> ${f.above}` : '', f.max !== undefined ? `≤ ${f.max}` : ''].filter(Boolean).join(' and ');
+  if (f.pow2 && (v < (f.min ?? 1) || v > (f.max ?? Infinity) || (v & (v - 1)) !== 0)) throw bad(`must be a power of two from ${f.min} to ${f.max}`);
   if ((f.min !== undefined && v < f.min) || (f.above !== undefined && v <= f.above) || (f.max !== undefined && v > f.max)) throw bad(`must be ${range}`);
 }
 
@@ -133,7 +138,6 @@ export function resolveTrainConfig(given: TrainSettingsInput): TrainConfig {
   if (given.steps !== undefined && given.epochs !== undefined) throw new ConfigError('give --steps or --epochs, not both', 'steps');
   let quant: QuantConfig | null = null;
   if (s.quant !== 'none') {
-    checkBlocksize(s.blocksize!, '--blocksize');
     quant = { type: s.quant as QuantType, blocksize: s.blocksize!, doubleQuant: !!s.doubleQuant };
   } else if (given.doubleQuant || given.blocksize !== undefined) throw new ConfigError('--double-quant and --blocksize need --quant nf4|fp4', 'quant');
   let targets: LoraConfig['targetModules'];

@@ -25,8 +25,8 @@ export { SafetensorsFile, TensorStore, tensorTotals } from './formats/safetensor
 export { TextTokenizer } from './formats/tokenizer';
 export { bnbKind } from './formats/bnb';
 export { readAdapterConfig } from './model/peft';
-export { defaultLoraConfig, parseTargets } from './model/lora-config';
-export type { LoraConfig } from './model/lora-config';
+export { defaultLoraConfig, parseTargets } from './formats/lora-config';
+export type { LoraConfig } from './formats/lora-config';
 export { readFolder, summarizeSkipped } from './data/folder';
 
 // backends

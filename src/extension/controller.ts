@@ -27,8 +27,8 @@ export interface Ui {
 }
 
 export const DEFAULT_SETTINGS: Omit<TrainSettings, 'model' | 'data'> = {
-  rank: 8, alpha: 16, dropout: 0.05, targets: 'all-linear', quant: 'none', doubleQuant: true, blocksize: 64,
-  seqLen: 256, batch: 4, gradAccum: 1, lr: 2e-4, epochs: 1, backend: 'auto',
+  rank: 8, alpha: 16, dropout: 0.05, targets: 'all-linear', quant: 'none', doubleQuant: false, blocksize: 64,
+  seqLen: 512, batch: 4, gradAccum: 1, lr: 2e-4, epochs: 1, backend: 'auto',
 };
 
 const MAX_HISTORY = 5000;

@@ -17,7 +17,7 @@ export const TrainSettings = z.object({
   model: path,
   data: path,
   rank: posInt.max(1024),
-  alpha: z.number().positive(),
+  alpha: z.number().positive().max(1e6),
   dropout: z.number().min(0).max(0.9),
   targets: z.string().min(1),
   quant: z.enum(['none', 'nf4', 'fp4']),
@@ -26,9 +26,9 @@ export const TrainSettings = z.object({
   seqLen: posInt.min(8).max(32768),
   batch: posInt.max(1024),
   gradAccum: posInt.max(1024),
-  lr: z.number().positive().max(1),
-  steps: posInt.optional(),
-  epochs: z.number().positive().optional(),
+  lr: z.number().positive(),
+  steps: posInt.max(1e9).optional(),
+  epochs: z.number().positive().max(1e6).optional(),
   backend: z.enum(['auto', 'cpu', 'cpu-reference', 'webgpu']),
 });
 export type TrainSettings = z.infer<typeof TrainSettings>;

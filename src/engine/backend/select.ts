@@ -1,14 +1,14 @@
 /** Choosing a backend: `auto` takes a hardware GPU when one exists, else the fastest CPU path, and says why. */
 import * as fs from 'node:fs';
 import { UserError } from '../core/errors';
-import { Backend, WorkspaceSizer } from '../core/backend';
+import { Backend, BackendName, WorkspaceSizer } from '../core/backend';
 import { cpuWorkspace } from './cpu/workspace';
 import { webgpuWorkspace } from './webgpu/workspace';
 import { CpuBackend } from './cpu/cpu';
 import { WebGpuBackend } from './webgpu/webgpu';
 import type { AdapterDesc, GpuInfo } from './webgpu/messages';
 
-export type BackendName = 'auto' | 'cpu' | 'cpu-reference' | 'webgpu';
+export type { BackendName } from '../core/backend';
 export const BACKEND_NAMES: BackendName[] = ['auto', 'cpu', 'cpu-reference', 'webgpu'];
 
 export function createBackend(name: BackendName = 'auto', device?: string): { be: Backend; reason: string } {

@@ -7,6 +7,9 @@
 import type { HostTensor } from './dtype';
 import type { QuantWeight } from './qweight';
 
+/** the compute backends a run can ask for (auto: a hardware GPU when there is one, else the CPU) */
+export type BackendName = 'auto' | 'cpu' | 'cpu-reference' | 'webgpu';
+
 export const MEM_TAGS = ['weights', 'lora', 'optimizer', 'activations', 'workspace'] as const;
 export type MemTag = (typeof MEM_TAGS)[number];
 export type MemFigures = Record<MemTag, number> & { total: number };

@@ -3,7 +3,7 @@ import { Backend, Tensor } from '../core/backend';
 import { ModelSpec } from '../formats/config';
 import { ModelWeights } from './weights';
 import { Rng } from '../core/rng';
-import { LoraConfig, alphaFor, isTarget, loraScale, rankFor } from './lora-config';
+import { LoraConfig, alphaFor, isTarget, loraScale, rankFor } from '../formats/lora-config';
 import { linearShape, LINEAR_NAMES, LinearName, modulePath } from '../formats/structure';
 
 export interface LoraModule {

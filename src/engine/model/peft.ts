@@ -10,7 +10,7 @@ import { UserError } from '../core/errors';
 import { ModelSpec } from '../formats/config';
 import { SafetensorsFile, pickleRefused, writeSafetensors } from '../formats/safetensors';
 import { readJson, writeDirAtomic } from '../core/fsx';
-import { LoraConfig, alphaFor, loraScale } from './lora-config';
+import { LoraConfig, alphaFor, loraScale } from '../formats/lora-config';
 import { LoraAdapter, LoraModule } from './lora';
 import { linearShape, LINEAR_NAMES, LinearName, modulePath } from '../formats/structure';
 

@@ -6,23 +6,15 @@
  * The memory holds a bump arena: an op copies its operands in (`put`, `alloc`), runs kernels on byte offsets, and
  * reads results back (`mem`). It grows and never shrinks; the backend counts it as workspace.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import kernels from 'lorakit:kernels';
-import { UserError } from '../core/errors';
+import { bundleFile } from '../core/bundle';
 import { ARGS, DONE, GEN, MODES, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
 
 /** byte address of the work-stealing counter; the arena starts after it */
 export const COUNTER = 0;
 const ARENA = 64;
-
-/** where the worker bundle is: beside this bundle (dist/), or in dist/ when this runs from a test bundle */
-function workerFile(): string {
-  for (const p of [path.join(__dirname, 'wasm-worker.js'), path.join(__dirname, '..', 'dist', 'wasm-worker.js')]) if (fs.existsSync(p)) return p;
-  throw new UserError('the WebAssembly worker (dist/wasm-worker.js) is missing: run npm run build');
-}
 
 export class WasmRuntime {
   /** multiply-adds below which one thread is faster than waking the others */
@@ -47,7 +39,7 @@ export class WasmRuntime {
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
     const sab = new SharedArrayBuffer((MODES + Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
-    const file = threads > 1 ? workerFile() : '';
+    const file = threads > 1 ? bundleFile('wasm-worker.js') : '';
     for (let w = 1; w < threads; w++) {
       const worker = new Worker(file, { workerData: { module, memory: this.memory, ctl: sab, index: w } });
       worker.unref();

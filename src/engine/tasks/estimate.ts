@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import { KernelCall, MemFigures, StepWorkload, WorkspaceSizer } from '../core/backend';
 import { ModelSpec } from '../formats/config';
-import { LoraConfig, isTarget, rankFor } from '../model/lora-config';
+import { LoraConfig, isTarget, rankFor } from '../formats/lora-config';
 import { LOGITS_CHUNK_FLOATS } from '../model/llama';
 import { QuantConfig, bitsPerParam, quantBytesFor } from '../core/qweight';
 import { cpuWorkspace } from '../backend/cpu/workspace';

@@ -5,12 +5,11 @@
  * tensors are f32 on the device, except 4-bit weights (codes + scales, dequantized inside the matmul). The tracker
  * counts the bytes of the live GPU buffers by tag.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel } from '../../core/backend';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
 import { UserError } from '../../core/errors';
+import { bundleFile } from '../../core/bundle';
 import { QuantWeight, dequantizeWeight } from '../../core/qweight';
 import { codeTable } from '../../core/blockwise';
 import type { KernelName } from '../../ops/kernels';
@@ -32,11 +31,6 @@ class GpuTensor implements Tensor {
 
 const f32bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
 
-/** where the worker bundle is: beside this bundle (dist/), or in dist/ when this runs from dist-test/ */
-function workerFile(): string {
-  for (const p of [path.join(__dirname, 'webgpu-worker.js'), path.join(__dirname, '..', 'dist', 'webgpu-worker.js')]) if (fs.existsSync(p)) return p;
-  throw new UserError('the WebGPU worker (dist/webgpu-worker.js) is missing: run npm run build');
-}
 
 /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
 function answerOf(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array {
@@ -68,7 +62,7 @@ export class WebGpuBackend implements Backend {
   /** The adapters WebGPU finds and the one it would choose, without creating a device (or null: no webgpu module). */
   static probe(device?: string): GpuInfo {
     const sab = new SharedArrayBuffer(1 << 16);
-    const w = new Worker(workerFile(), { workerData: { sab, want: device, probe: true } });
+    const w = new Worker(bundleFile('webgpu-worker.js'), { workerData: { sab, want: device, probe: true } });
     w.unref();
     try {
       return JSON.parse(new TextDecoder().decode(answerOf(sab, 30_000, 'looking for WebGPU adapters'))) as GpuInfo;
@@ -93,7 +87,7 @@ export class WebGpuBackend implements Backend {
 
   constructor(opts: { device?: string; maxBinding?: number } = {}) {
     const sab = new SharedArrayBuffer(1 << 16);
-    this.worker = new Worker(workerFile(), { workerData: { sab, want: opts.device } });
+    this.worker = new Worker(bundleFile('webgpu-worker.js'), { workerData: { sab, want: opts.device } });
     this.worker.unref();
     const info = answerOf(sab, 60_000, 'starting WebGPU');
     this.info = JSON.parse(new TextDecoder().decode(info)) as GpuInfo;

@@ -12,7 +12,7 @@ import { DType, DTYPE_BYTES, TORCH_DTYPE, fromF32, parseFloatDType, toF32 } from
 import { loadSpec } from '../../formats/config';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../../formats/safetensors';
 import { writeDirAtomic, readJson } from '../../core/fsx';
-import { alphaFor, loraScale } from '../../model/lora-config';
+import { alphaFor, loraScale } from '../../formats/lora-config';
 import { bnbKind, bnbPartNames, isBnbWeight, readBnbWeight } from '../../formats/bnb';
 import { dequantizeWeight } from '../../core/qweight';
 import { SOURCE_FILE } from '../quantize';

@@ -2,8 +2,7 @@
  * Learning-rate schedules with Hugging Face's semantics: the rate for optimizer step s (0-based) rises linearly
  * over `warmup` steps from 0, then follows cosine, linear or constant decay to the end.
  */
-export type ScheduleName = 'cosine' | 'linear' | 'constant';
-export const SCHEDULES: ScheduleName[] = ['cosine', 'linear', 'constant'];
+import type { ScheduleName } from '../../config';
 
 export function lrAt(s: number, total: number, warmup: number, peak: number, kind: ScheduleName): number {
   if (s < warmup) return (peak * s) / Math.max(1, warmup);

@@ -13,7 +13,7 @@ import { PreparedData, Windows, prepareData } from '../../data/dataset';
 import { summarizeSkipped } from '../../data/folder';
 import { UserError } from '../../core/errors';
 import { LoraAdapter } from '../../model/lora';
-import { LoraConfig, validateLoraConfig } from '../../model/lora-config';
+import { LoraConfig, validateLoraConfig } from '../../formats/lora-config';
 import { saveAdapter } from '../../model/peft';
 import { LlamaModel } from '../../model/llama';
 import { openModel } from '../session';

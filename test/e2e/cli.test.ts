@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
-import { lorakit, tmpDir, userError } from './helpers';
+import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
+import { lorakit, tmpDir, userError } from '../helpers';
 
 
 const root = tmpDir('cli');
@@ -73,9 +73,15 @@ test('bad input: one clear line naming the file, exit status 1, nothing written'
   const latin = path.join(bad, 'latin.txt');
   fs.writeFileSync(latin, Buffer.from('caf\xe9 au lait', 'latin1'));
   userError(trainOn(latin), latin, /not UTF-8/);
-  // --rank 0, a negative learning rate
-  userError(trainOn(ds.text, '--rank', '0'), null, /rank must be a positive integer, got 0/);
-  userError(trainOn(ds.text, '--lr', '-0.001'), null, /--lr must be a positive number, got -0.001/);
+  // --rank 0, a negative learning rate, --seq-len 0: bad usage (status 2), the flag named with its range
+  const usage = (r: ReturnType<typeof lorakit>, re: RegExp) => {
+    assert.equal(r.code, 2, `exit status (stderr: ${r.err})`);
+    assert.match(r.err.split('\n')[0], re);
+  };
+  usage(trainOn(ds.text, '--rank', '0'), /^lorakit train: --rank must be ≥ 1 and ≤ 1024, got 0$/);
+  usage(trainOn(ds.text, '--lr', '-0.001'), /^lorakit train: --lr must be > 0, got -0.001$/);
+  usage(trainOn(ds.text, '--seq-len', '0'), /^lorakit train: --seq-len must be ≥ 8 and ≤ 32768, got 0$/);
+  usage(trainOn(ds.text, '--stpes', '3'), /^lorakit train: unknown option --stpes \(did you mean --steps\?\)$/);
   assert.ok(!fs.existsSync(out), 'nothing written for bad input');
   // an adapter made for another model
   const small = path.join(bad, 'small');
@@ -146,5 +152,5 @@ test('eval cuts long examples into overlapping pieces: every token after the fir
   const cut = JSON.parse(lorakit('eval', '--model', model, '--data', ds.ids, '--seq-len', '8', '--json').out);
   assert.equal(cut.tokens, whole.tokens);
   assert.ok(cut.sequences > whole.sequences);
-  assert.equal(lorakit('eval', '--model', model, '--data', ds.ids, '--seq-len', '1').code, 1);
+  assert.equal(lorakit('eval', '--model', model, '--data', ds.ids, '--seq-len', '1').code, 2);
 });

@@ -5,12 +5,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
-import { SidecarClient, SidecarError } from '../src/extension/client';
-import { Controller, DEFAULT_SETTINGS, Ui, statusText } from '../src/extension/controller';
-import { activeAdapter, listAdapters, setActiveAdapter, inside, isGitIgnored, addToGitignore } from '../src/extension/project';
-import { EventMessage, ToPanel, TrainSettings } from '../src/protocol';
-import { tmpDir } from './helpers';
+import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
+import { SidecarClient, SidecarError } from '../../src/extension/client';
+import { Controller, DEFAULT_SETTINGS, Ui, statusText } from '../../src/extension/controller';
+import { activeAdapter, listAdapters, setActiveAdapter, inside, isGitIgnored, addToGitignore } from '../../src/extension/project';
+import { EventMessage, ToPanel, TrainSettings } from '../../src/protocol';
+import { tmpDir } from '../helpers';
 
 const SIDECAR = path.resolve('dist/sidecar.js');
 
@@ -73,7 +73,7 @@ test('sidecar: hello, estimate, and malformed or unknown requests answered with 
     await assert.rejects(h.client.request('estimate', { settings: { ...settings(), rank: 0 } } as any), (e: SidecarError) => e.code === 'bad_request' && /rank/.test(e.message));
     await assert.rejects(h.client.request('nonsense' as any, {} as any), (e: SidecarError) => e.code === 'bad_request');
     await assert.rejects(h.client.request('model/info', { path: ds.text }), (e: SidecarError) => e.code === 'user_error' && /not a model folder/.test(e.message));
-    const scan = await h.client.request('data/scan', { path: path.resolve('src/engine/quant') });
+    const scan = await h.client.request('data/scan', { path: path.resolve('src/engine/ops') });
     assert.ok(scan.files >= 5);
   } finally {
     h.client.stop();

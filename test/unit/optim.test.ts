@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { lrAt, warmupSteps } from '../src/engine/tasks/train/schedule';
-import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { makeTinyModel } from '../src/engine/fixtures/model';
-import { openModel } from '../src/engine/tasks/session';
-import { LoraAdapter } from '../src/engine/model/lora';
-import { defaultLoraConfig } from '../src/engine/model/lora-config';
-import { Rng } from '../src/engine/core/rng';
-import { assertClose, tmpDir } from './helpers';
+import { lrAt, warmupSteps } from '../../src/engine/tasks/train/schedule';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import { makeTinyModel } from '../../src/engine/fixtures/model';
+import { openModel } from '../../src/engine/tasks/session';
+import { LoraAdapter } from '../../src/engine/model/lora';
+import { defaultLoraConfig } from '../../src/engine/formats/lora-config';
+import { Rng } from '../../src/engine/core/rng';
+import { assertClose, tmpDir } from '../helpers';
 
 test('schedules: linear warm-up from 0, then cosine, linear or constant (Hugging Face semantics)', () => {
   assert.equal(warmupSteps(0.1, 100), 10);

@@ -1,6 +1,6 @@
 /** LoRA configuration with PEFT's semantics, and which modules of a model it targets. */
 import { UserError } from '../core/errors';
-import { LINEAR_NAMES } from '../formats/structure';
+import { LINEAR_NAMES } from './structure';
 
 export interface LoraConfig {
   r: number;

@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SafetensorsFile, TensorStore, writeSafetensors } from '../src/engine/formats/safetensors';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/engine/core/dtype';
-import { parseSpec } from '../src/engine/formats/config';
-import { TextTokenizer } from '../src/engine/formats/tokenizer';
-import { makeTinyModel } from '../src/engine/fixtures/model';
-import { UserError } from '../src/engine/core/errors';
-import { tmpDir } from './helpers';
+import { SafetensorsFile, TensorStore, writeSafetensors } from '../../src/engine/formats/safetensors';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/engine/core/dtype';
+import { parseSpec } from '../../src/engine/formats/config';
+import { TextTokenizer } from '../../src/engine/formats/tokenizer';
+import { makeTinyModel } from '../../src/engine/fixtures/model';
+import { UserError } from '../../src/engine/core/errors';
+import { tmpDir } from '../helpers';
 
 function rawFile(file: string, header: object | string, data: Uint8Array = new Uint8Array(0), lenOverride?: bigint) {
   const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));

@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { sample, generate } from '../src/engine/tasks/generate';
-import { Rng } from '../src/engine/core/rng';
-import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { makeTinyModel } from '../src/engine/fixtures/model';
-import { openModel } from '../src/engine/tasks/session';
-import { LoraAdapter } from '../src/engine/model/lora';
-import { defaultLoraConfig } from '../src/engine/model/lora-config';
-import { tmpDir } from './helpers';
+import { sample, generate } from '../../src/engine/tasks/generate';
+import { Rng } from '../../src/engine/core/rng';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import { makeTinyModel } from '../../src/engine/fixtures/model';
+import { openModel } from '../../src/engine/tasks/session';
+import { LoraAdapter } from '../../src/engine/model/lora';
+import { defaultLoraConfig } from '../../src/engine/formats/lora-config';
+import { tmpDir } from '../helpers';
 
 const logits = Float32Array.of(1, 3, 2, 0.5, 2.9, -1);
 

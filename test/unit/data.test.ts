@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readFolder } from '../src/engine/data/folder';
-import { loadExamples, pack, prepareData, splitExamples } from '../src/engine/data/dataset';
-import { TextTokenizer } from '../src/engine/formats/tokenizer';
-import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
-import { UserError } from '../src/engine/core/errors';
-import { tmpDir } from './helpers';
+import { readFolder } from '../../src/engine/data/folder';
+import { loadExamples, pack, prepareData, splitExamples } from '../../src/engine/data/dataset';
+import { TextTokenizer } from '../../src/engine/formats/tokenizer';
+import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
+import { UserError } from '../../src/engine/core/errors';
+import { tmpDir } from '../helpers';
 
 const modelDir = path.join(tmpDir('data'), 'm');
 makeTinyModel(modelDir, { modelType: 'qwen2' });

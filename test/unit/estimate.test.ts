@@ -2,16 +2,16 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { MEM_TAGS } from '../src/engine/core/backend';
-import { estimateMemory } from '../src/engine/tasks/estimate';
-import { makeTinyModel, TinyModelOptions } from '../src/engine/fixtures/model';
-import { LoraAdapter } from '../src/engine/model/lora';
-import { defaultLoraConfig, LoraConfig } from '../src/engine/model/lora-config';
-import { openModel } from '../src/engine/tasks/session';
-import { Rng } from '../src/engine/core/rng';
-import { tmpDir } from './helpers';
-import { QuantConfig } from '../src/engine/core/qweight';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import { MEM_TAGS } from '../../src/engine/core/backend';
+import { estimateMemory } from '../../src/engine/tasks/estimate';
+import { makeTinyModel, TinyModelOptions } from '../../src/engine/fixtures/model';
+import { LoraAdapter } from '../../src/engine/model/lora';
+import { defaultLoraConfig, LoraConfig } from '../../src/engine/formats/lora-config';
+import { openModel } from '../../src/engine/tasks/session';
+import { Rng } from '../../src/engine/core/rng';
+import { tmpDir } from '../helpers';
+import { QuantConfig } from '../../src/engine/core/qweight';
 
 const NF4DQ: QuantConfig = { type: 'nf4', blocksize: 64, doubleQuant: true };
 const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number, boolean?, QuantConfig?][] = [

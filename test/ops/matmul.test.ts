@@ -1,10 +1,13 @@
+// The matrix product: the WebAssembly gemm and the WGSL matmul against the three-loop reference, on shapes that
+// are not tile multiples, in every transpose, with alpha/beta, blocked and half-precision operands.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { WasmRuntime } from '../src/engine/ops/wasm';
-import { gemm } from '../src/engine/ops/matmul/gemm';
-import { GemmArgs, matmulRef } from '../src/engine/ops/matmul/reference';
-import { Rng } from '../src/engine/core/rng';
-import { assertClose } from './helpers';
+import { WasmRuntime } from '../../src/engine/ops/wasm';
+import { gemm } from '../../src/engine/ops/matmul/gemm';
+import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
+import { Rng } from '../../src/engine/core/rng';
+import { assertClose } from '../helpers';
+import { T, gpu, gpuSkip, same } from './parity';
 
 const rng = new Rng(1);
 const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
@@ -84,7 +87,7 @@ test('products too large for the WebAssembly memory run in blocks of columns and
 });
 
 test('half-float B operands (weights kept in bf16 or f16) are widened exactly, in the matrix and matrix-vector paths', async () => {
-  const { f32ToBf16, f32ToF16 } = await import('../src/engine/core/dtype');
+  const { f32ToBf16, f32ToF16 } = await import('../../src/engine/core/dtype');
   const g = new WasmRuntime(2);
   try {
     for (const [M, N, K] of [[1, 37, 67], [3, 16, 8], [4, 300, 130], [5, 20, 9], [17, 33, 64]])
@@ -104,5 +107,18 @@ test('half-float B operands (weights kept in bf16 or f16) are widened exactly, i
       }
   } finally {
     g.dispose();
+  }
+});
+
+test('WGSL matmul and linear match the reference in every transpose, with alpha/beta and a bias', { skip: gpuSkip() }, () => {
+  const g = gpu()!;
+  for (const [M, N, K] of [[1, 1, 1], [3, 5, 7], [17, 33, 20], [40, 9, 129]]) {
+    for (const transA of [false, true])
+      for (const transB of [false, true]) {
+        const a = T(transA ? [K, M] : [M, K]), b = T(transB ? [N, K] : [K, N]), c = T([M, N]);
+        same(g, `matmul ${M}×${N}×${K} tA=${transA} tB=${transB}`, [a, b, c], (be, [x, y, z]) => be.matmul(x, y, { transA, transB, alpha: 0.5, out: z, beta: 1 }, 'activations'));
+      }
+    const x = T([M, K]), w = T([N, K]), bias = T([N]);
+    same(g, `linear ${M}×${N}×${K}`, [x, w, bias], (be, [xx, ww, bb]) => be.linear(xx, ww, bb));
   }
 });

@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, FrameLocator, Page } from 'playwright-core';
-import { makeTinyModel } from '../src/engine/fixtures/model';
-import { tmpDir } from './helpers';
+import { makeTinyModel } from '../../src/engine/fixtures/model';
+import { tmpDir } from '../helpers';
 
 const ROOT = path.resolve(process.env.VSCODE_E2E_ROOT ?? '.vscode-test/code-server');
 const CS = path.join(ROOT, 'cs/node_modules/.bin/code-server');

@@ -3,17 +3,17 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { Backend } from '../src/engine/core/backend';
-import { makeTinyModel, TinyModelOptions } from '../src/engine/fixtures/model';
-import { openModel } from '../src/engine/tasks/session';
-import { LoraAdapter, mergeInPlace } from '../src/engine/model/lora';
-import { defaultLoraConfig, LoraConfig } from '../src/engine/model/lora-config';
-import { loadAdapter, saveAdapter } from '../src/engine/model/peft';
-import { LlamaModel } from '../src/engine/model/llama';
-import { Rng } from '../src/engine/core/rng';
-import { assertClose, tmpDir } from './helpers';
-import { QuantConfig } from '../src/engine/core/qweight';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import { Backend } from '../../src/engine/core/backend';
+import { makeTinyModel, TinyModelOptions } from '../../src/engine/fixtures/model';
+import { openModel } from '../../src/engine/tasks/session';
+import { LoraAdapter, mergeInPlace } from '../../src/engine/model/lora';
+import { defaultLoraConfig, LoraConfig } from '../../src/engine/formats/lora-config';
+import { loadAdapter, saveAdapter } from '../../src/engine/model/peft';
+import { LlamaModel } from '../../src/engine/model/llama';
+import { Rng } from '../../src/engine/core/rng';
+import { assertClose, tmpDir } from '../helpers';
+import { QuantConfig } from '../../src/engine/core/qweight';
 
 function setup(opts: TinyModelOptions, be: Backend, lora: Partial<LoraConfig> = {}, quant: QuantConfig | null = null) {
   const dir = path.join(tmpDir('model'), 'm');
@@ -202,7 +202,7 @@ test('KV-cached decoding gives the same logits as a full forward pass', () => {
 });
 
 test('the LM head scored in row chunks gives the same loss and gradients as all rows at once', async () => {
-  const { setLogitsChunkFloats, LOGITS_CHUNK_FLOATS } = await import('../src/engine/model/llama');
+  const { setLogitsChunkFloats, LOGITS_CHUNK_FLOATS } = await import('../../src/engine/model/llama');
   const be = new CpuBackend();
   const { model: m } = setup({ modelType: 'llama' }, be);
   randomizeB(m);

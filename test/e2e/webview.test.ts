@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
-import { tmpDir } from './helpers';
+import { tmpDir } from '../helpers';
 
 const CHROMIUM = process.env.LORAKIT_CHROMIUM ?? '/usr/bin/chromium';
 const skip = fs.existsSync(CHROMIUM) ? false : `needs Chromium at ${CHROMIUM} (apt-get install chromium)`;

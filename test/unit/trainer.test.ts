@@ -4,17 +4,17 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTinyModel } from '../src/engine/fixtures/model';
-import { train } from '../src/engine/tasks/train/trainer';
-import type { TrainConfig } from '../src/engine/config';
-import { defaultLoraConfig } from '../src/engine/model/lora-config';
-import { SafetensorsFile } from '../src/engine/formats/safetensors';
-import { mergeAdapters } from '../src/engine/tasks/merge/merge';
-import { CpuBackend } from '../src/engine/backend/cpu/cpu';
-import { openModel } from '../src/engine/tasks/session';
-import { evaluateFile } from '../src/engine/tasks/evaluate';
-import { UserError } from '../src/engine/core/errors';
-import { assertClose, tmpDir } from './helpers';
+import { makeTinyModel } from '../../src/engine/fixtures/model';
+import { train } from '../../src/engine/tasks/train/trainer';
+import type { TrainConfig } from '../../src/engine/config';
+import { defaultLoraConfig } from '../../src/engine/formats/lora-config';
+import { SafetensorsFile } from '../../src/engine/formats/safetensors';
+import { mergeAdapters } from '../../src/engine/tasks/merge/merge';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import { openModel } from '../../src/engine/tasks/session';
+import { evaluateFile } from '../../src/engine/tasks/evaluate';
+import { UserError } from '../../src/engine/core/errors';
+import { assertClose, tmpDir } from '../helpers';
 
 const root = tmpDir('trainer');
 const model = path.join(root, 'model');
@@ -120,8 +120,8 @@ test('NaN/Inf stops the run without applying the update and keeps the last good 
 });
 
 test('the memory estimate is checked before loading: checkpointing turns on when it makes the run fit, else a refusal with numbers', async () => {
-  const { estimateMemory } = await import('../src/engine/tasks/estimate');
-  const { loadSpec } = await import('../src/engine/formats/config');
+  const { estimateMemory } = await import('../../src/engine/tasks/estimate');
+  const { loadSpec } = await import('../../src/engine/formats/config');
   const c = cfg({ out: path.join(root, 'mem1'), steps: 2, checkpointEvery: undefined });
   const est = (gc: boolean) => estimateMemory({ spec: loadSpec(model), lora: c.lora, seqLen: c.seqLen, batch: c.batch, gradCheckpoint: gc }).bytes.total;
   const between = Math.floor((est(true) + est(false)) / 2);
@@ -138,7 +138,8 @@ test('the memory estimate is checked before loading: checkpointing turns on when
 test('bad training settings are refused before anything is written', async () => {
   const out = path.join(root, 'bad');
   await assert.rejects(train(cfg({ out, lora: defaultLoraConfig({ r: 0 }) })), /rank must be a positive integer, got 0/);
-  await assert.rejects(train(cfg({ out, lr: -1 })), /--lr must be a positive number, got -1/);
+  await assert.rejects(train(cfg({ out, lr: -1 })), /--lr must be > 0, got -1/);
+  await assert.rejects(train(cfg({ out, seqLen: 4 })), /--seq-len must be ≥ 8 and ≤ 32768, got 4/);
   assert.ok(!fs.existsSync(out));
 });
 
@@ -159,8 +160,8 @@ test('merge gives a model whose loss equals base + adapter, and a weighted merge
   const merged2 = path.join(root, 'merged2');
   mergeAdapters({ model, adapters: [{ dir: a1, weight: 0.7 }, { dir: a2, weight: 0.3 }], out: merged2, dtype: 'f32' });
   const o = openModel(model, be, a1);
-  const { loadAdapter } = await import('../src/engine/model/peft');
-  const { mergeInPlace } = await import('../src/engine/model/lora');
+  const { loadAdapter } = await import('../../src/engine/model/peft');
+  const { mergeInPlace } = await import('../../src/engine/model/lora');
   const ad2 = loadAdapter(a2, o.model.spec, be);
   for (const mod of o.model.adapter!.modules.values()) mod.scale *= 0.7;
   for (const mod of ad2.modules.values()) mod.scale *= 0.3;

@@ -1,0 +1,50 @@
+// Cross-entropy: the gradient against finite differences, stability at ±30 logits, and the WebAssembly and WGSL
+// kernels against the reference (odd sizes, masked rows).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as ref from '../../src/engine/ops/cross_entropy/reference';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import { assertClose } from '../helpers';
+import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
+
+test('cross-entropy gradient matches finite differences, ignoring masked targets', () => {
+  const N = 4, V = 9;
+  const logits = rand(N * V, 3);
+  const targets = Int32Array.from([2, -1, 8, 0]);
+  const { dlogits, count } = ref.crossEntropy(logits, targets, V, 1);
+  assert.equal(count, 3);
+  const one = [1];
+  fdCheck('cross-entropy', logits, (x) => [ref.crossEntropy(x, targets, V, 0).loss], one, dlogits, 1e-2);
+  for (let j = 0; j < V; j++) assert.equal(dlogits[V + j], 0);
+});
+test('cross-entropy is stable for ±30 logits', () => {
+  const V = 5;
+  const logits = Float32Array.of(30, -30, 29, 0, -29);
+  const { loss } = ref.crossEntropy(logits, Int32Array.of(2), V, 1);
+  assert.ok(Math.abs(loss - (Math.log(Math.exp(0) + Math.exp(-1) + Math.exp(-59) + Math.exp(-30) + Math.exp(-58)) + 1)) < 1e-6);
+});
+
+test('WebAssembly cross-entropy matches the reference (odd sizes, ±30 logits, masked rows)', () => {
+  const be = new CpuBackend({ threads: 2 });
+  const N = 7, V = 1003;
+  const logits = rand(N * V, 10);
+  logits[5] = 30;
+  logits[V + 7] = -30;
+  const targets = Int32Array.from([5, -1, 1002, 0, 17, -1, 500]);
+  const want = ref.crossEntropy(logits, targets, V, 0.25);
+  const got = be.crossEntropy(be.upload(logits.slice(), [N, V], 'activations'), targets, 0.25);
+  assert.equal(got.count, want.count);
+  assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
+  assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
+  be.dispose();
+});
+
+test('the WGSL cross-entropy matches the reference, masked rows included', { skip: gpuSkip() }, () => {
+  const g = gpu()!;
+  const [N, C] = [7, 37];
+  const targets = Int32Array.from([2, -1, 0, 36, 5, 5, -1]);
+  same(g, 'cross-entropy', [T([N, C], 3)], (be, [x]) => {
+    const r = be.crossEntropy(x, targets, 0.25);
+    return [r.loss, r.dlogits];
+  }, 1e-4, 1e-4);
+});

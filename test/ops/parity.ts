@@ -1,0 +1,77 @@
+// What the op tests share: seeded inputs, the finite-difference check of a backward pass, and the parity check of
+// a backend (the WebAssembly path, the GPU) against the plain reference ops on the same inputs.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
+import type { Backend, Tensor } from '../../src/engine/core/backend';
+import { WebGpuBackend } from '../../src/engine/backend/webgpu/webgpu';
+import { Rng } from '../../src/engine/core/rng';
+import { assertClose } from '../helpers';
+
+export const rng = new Rng(7);
+export const rand = (n: number, s = 1) => Float32Array.from({ length: n }, () => s * rng.normal());
+export const T = (shape: number[], s = 1) => ({ data: rand(shape.reduce((a, b) => a * b, 1), s), shape });
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/**
+ * Checks an analytic gradient dx of L(x) = Σ g·f(x) by central differences on every element (or a sample),
+ * with a tolerance that grows with the gradient's size.
+ */
+export function fdCheck(name: string, x: Float32Array, f: (x: Float32Array) => ArrayLike<number>, g: ArrayLike<number>, dx: Float32Array, h = 1e-2, tol = 2e-2) {
+  const n = x.length;
+  const idx = n <= 64 ? [...Array(n).keys()] : Array.from({ length: 64 }, () => Math.floor(rng.next() * n));
+  let worst = 0;
+  for (const i of idx) {
+    const keep = x[i];
+    x[i] = keep + h;
+    const lp = dot(g, f(x));
+    x[i] = keep - h;
+    const lm = dot(g, f(x));
+    x[i] = keep;
+    const num = (lp - lm) / (2 * h);
+    const err = Math.abs(num - dx[i]) / (1e-3 + Math.abs(num) + Math.abs(dx[i]));
+    worst = Math.max(worst, err);
+    assert.ok(err < tol, `${name}: d/dx[${i}] numeric ${num} vs analytic ${dx[i]}`);
+  }
+  return worst;
+}
+
+/** the reference ops, as a backend */
+export const reference = new CpuBackend({ wasm: false });
+
+let device: WebGpuBackend | null | undefined;
+let why = '';
+/** the WebGPU backend (lavapipe here), started on first use; null where there is no adapter */
+export function gpu(): WebGpuBackend | null {
+  if (device === undefined) {
+    try {
+      device = new WebGpuBackend();
+    } catch (e) {
+      device = null;
+      why = `no WebGPU adapter: ${(e as Error).message}`;
+      console.log(`# webgpu parity skipped: ${why}`);
+    }
+  }
+  return device;
+}
+/** the skip reason for a GPU test (false: run it) */
+export function gpuSkip(): string | false {
+  return gpu() ? false : why;
+}
+test.after(() => WebGpuBackend.disposeAll());
+
+/** the same inputs on the reference and on `be`; `f` runs the op on one; outputs compared */
+export function same(be: Backend, what: string, inputs: { data: Float32Array; shape: number[] }[], f: (be: Backend, t: Tensor[]) => Tensor | Tensor[], atol = 1e-5, rtol = 1e-4): void {
+  const run = (b: Backend) => {
+    const ts = inputs.map((i) => b.upload(i.data.slice(), i.shape, 'activations'));
+    const out = f(b, ts);
+    return (Array.isArray(out) ? out : [out]).map((o) => b.read(o).slice());
+  };
+  const want = run(reference);
+  const got = run(be);
+  want.forEach((w, i) => assertClose(got[i], w, atol, rtol, `${what} output ${i}`));
+}
