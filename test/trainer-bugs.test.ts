@@ -152,7 +152,7 @@ test('clipping changes the run only when the norm exceeds the limit', async () =
   const x = adapterTensors(path.join(below, 'adapter')), y = adapterTensors(path.join(off, 'adapter'));
   let diff = 0;
   for (const [n, v] of x) for (let i = 0; i < v.length; i++) diff = Math.max(diff, Math.abs(v[i] - y.get(n)![i]));
-  assert.ok(diff > 1e-6, `largest difference ${diff}`);
+  assert.ok(diff > 1e-4, `largest difference ${diff}`);
 });
 
 // ---- 5: checkpoint pruning ----------------------------------------------------------------------------------
