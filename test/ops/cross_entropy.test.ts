@@ -48,3 +48,20 @@ test('the WGSL cross-entropy matches the reference, masked rows included', { ski
     return [r.loss, r.dlogits];
   }, 1e-4, 1e-4);
 });
+
+// hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed
+const F = (...v: number[]) => Float32Array.from(v);
+
+test('cross-entropy: the summed loss, the scored count and (softmax − onehot)·gradScale, by hand', () => {
+  const V = 4;
+  // logits ln[1, 2, 3, 4]: softmax = [1, 2, 3, 4]/10; the second row is shifted by 100 (same softmax); the third is masked
+  const row = [0, Math.log(2), Math.log(3), Math.log(4)];
+  const logits = F(...row, ...row.map((v) => v + 100), 5, -5, 7, 1);
+  const targets = Int32Array.of(3, 0, -1);
+  const { loss, count, dlogits } = ref.crossEntropy(logits, targets, V, 0.5);
+  assert.equal(count, 2);
+  // −ln(4/10) − ln(1/10) = ln 2.5 + ln 10 = ln 25
+  assertClose([loss], [Math.log(25)], 1e-5, 1e-6, 'loss');
+  // row 1: ([.1, .2, .3, .4] − [0, 0, 0, 1])·0.5; row 2: ([.1, .2, .3, .4] − [1, 0, 0, 0])·0.5; row 3: 0
+  assertClose(dlogits, [0.05, 0.1, 0.15, -0.3, -0.45, 0.1, 0.15, 0.2, 0, 0, 0, 0], 1e-6, 1e-5, 'dlogits');
+});

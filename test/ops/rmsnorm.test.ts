@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/rmsnorm/reference';
 import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
+import { assertClose } from '../helpers';
 
 test('rmsnorm backward matches finite differences', () => {
   const N = 3, C = 7;
@@ -19,4 +20,34 @@ test('the WGSL RMSNorm matches the reference, forward and backward', { skip: gpu
     return [r.y, r.rstd];
   });
   same(g, 'rmsnorm backward', [T([N, C]), T([N, C]), T([C])], (be, [dy, x, w]) => be.rmsnormBackward(dy, x, w, be.rmsnorm(x, w, 1e-5).rstd));
+});
+
+// hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed
+const F = (...v: number[]) => Float32Array.from(v);
+
+test('RMSNorm: y = x·w / √(mean(x²) + eps), eps inside the square root (eps = 1)', () => {
+  const C = 4;
+  const x = F(1, 1, 1, 3, /* row 2 */ 2, 0, 0, 0);
+  const w = F(1, 2, 0.5, -1);
+  const { y, rstd } = ref.rmsnormForward(x, w, 2, C, 1);
+  // row 1: mean(x²) = (1 + 1 + 1 + 9)/4 = 3, 3 + 1 = 4, rstd = 1/2 (eps outside: 1/(√3 + 1) ≈ 0.366)
+  // row 2: mean(x²) = 4/4 = 1, 1 + 1 = 2, rstd = 1/√2 (eps outside: 1/2)
+  assertClose(rstd, [0.5, Math.SQRT1_2], 1e-7, 1e-6, 'rstd');
+  // y = x·w·rstd: row 1 [1·1, 1·2, 1·0.5, 3·(−1)]/2; row 2 [2·1/√2, 0, 0, 0]
+  assertClose(y, [0.5, 1, 0.25, -1.5, Math.SQRT2, 0, 0, 0], 1e-7, 1e-6, 'y');
+});
+
+test('RMSNorm backward: dx = r·w·dy − (r³/C)·x·Σ(dy·w·x), by hand', () => {
+  const C = 4;
+  const x = F(1, 1, 1, 3, 2, 0, 0, 0);
+  const w = F(1, 2, 0.5, -1);
+  const dy = F(1, 0, 0, 1, /* row 2 */ 0, 1, 0, 0);
+  const { rstd } = ref.rmsnormForward(x, w, 2, C, 1);
+  const dx = ref.rmsnormBackward(dy, x, w, rstd, 2, C);
+  // row 1: r = 1/2, Σ dy·w·x = 1·1·1 + 1·(−1)·3 = −2, r³/C = (1/8)/4 = 1/32, so dx = w·dy/2 + x/16:
+  //   [1/2 + 1/16, 0 + 1/16, 0 + 1/16, −1/2 + 3/16] = [9/16, 1/16, 1/16, −5/16]
+  // row 2: r = 1/√2, Σ dy·w·x = 1·2·0 = 0, so dx = r·w·dy = [0, 2/√2, 0, 0]
+  assertClose(dx, [9 / 16, 1 / 16, 1 / 16, -5 / 16, 0, Math.SQRT2, 0, 0], 1e-7, 1e-6, 'dx');
+  // and with the rstd given by hand, the backward pass alone
+  assertClose(ref.rmsnormBackward(dy, x, w, F(0.5, Math.SQRT1_2), 2, C), [9 / 16, 1 / 16, 1 / 16, -5 / 16, 0, Math.SQRT2, 0, 0], 1e-7, 1e-6, 'dx (given rstd)');
 });

@@ -35,3 +35,22 @@ test('the WGSL SwiGLU matches the reference, forward and backward', { skip: gpuS
     return [r.dgate, r.dup];
   });
 });
+
+// hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed
+const F = (...v: number[]) => Float32Array.from(v);
+
+test('SwiGLU: h = silu(gate)·up and its derivatives, by hand', () => {
+  const gate = F(0, 1, -2, 0.5);
+  const up = F(3, 2, 0.5, -4);
+  const sig = (z: number) => 1 / (1 + Math.exp(-z));
+  // silu(0) = 0·½ = 0; silu(1) = 1/(1 + e⁻¹); silu(−2) = −2/(1 + e²); silu(0.5) = 0.5/(1 + e^−0.5)
+  const silu = [0, 1 / (1 + Math.exp(-1)), -2 / (1 + Math.exp(2)), 0.5 / (1 + Math.exp(-0.5))];
+  assertClose(ref.swigluForward(gate, up), [0, 2 * silu[1], 0.5 * silu[2], -4 * silu[3]], 1e-7, 1e-6, 'h');
+  const dh = F(1, 1, 1, 2);
+  const { dgate, dup } = ref.swigluBackward(dh, gate, up);
+  // ∂h/∂up = silu(g); ∂h/∂gate = up·d/dg[g·σ(g)] = up·(σ(g) + g·σ(g)·(1 − σ(g)))
+  assertClose(dup, [0, silu[1], silu[2], 2 * silu[3]], 1e-7, 1e-6, 'dup');
+  const dsilu = (g: number) => sig(g) + g * sig(g) * (1 - sig(g));
+  // at g = 0: σ = ½, so dgate = 3·½ = 1.5 exactly
+  assertClose(dgate, [1.5, 2 * dsilu(1), 0.5 * dsilu(-2), 2 * -4 * dsilu(0.5)], 1e-7, 1e-6, 'dgate');
+});
