@@ -3,6 +3,7 @@
  * what ToPanel messages say. Its form survives hiding and reloads through the webview state; the run's history
  * is replayed by the extension on `ready`.
  */
+import './jitless';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
