@@ -16,7 +16,7 @@ export function confirmDetail({ settings: s, scan, estimate: est, duration }: Co
   const quant = s.quant === 'none' ? 'no quantization' : `${s.quant.toUpperCase()} base (block ${s.blocksize}${s.doubleQuant ? ', double quantization' : ''})`;
   const steps = s.steps ? `${s.steps} steps` : `${s.epochs ?? 1} epoch${(s.epochs ?? 1) === 1 ? '' : 's'} (the step count is known once the data is tokenized)`;
   const time = duration
-    ? `about ${formatDuration(duration.seconds)} at the last run's ${duration.tokensPerS.toFixed(0)} tokens/s`
+    ? `${duration.seconds < 1 ? 'under a second' : `about ${formatDuration(duration.seconds)}`} at the last run's ${duration.tokensPerS.toFixed(0)} tokens/s`
     : s.steps
       ? 'unknown until a run on this machine has been measured'
       : 'unknown until the step count is known';

@@ -1,5 +1,4 @@
 /** LoRA: Activate Adapter for This Project — recorded in .lorakit/active.json. */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ext } from '../ext';
 import { setActiveAdapter } from '../project';
@@ -8,5 +7,6 @@ export async function activateAdapter(ext: Ext, dir: string): Promise<void> {
   if (!ext.root) return;
   setActiveAdapter(ext.root, dir);
   ext.controller.adaptersChanged();
-  void vscode.window.showInformationMessage(`lorakit: ${path.basename(path.dirname(dir))} is the active adapter for this project`);
+  const name = ext.controller.adapters().find((a) => a.dir === dir)?.name ?? dir;
+  void vscode.window.showInformationMessage(`lorakit: “${name}” is the active adapter for this project`);
 }
