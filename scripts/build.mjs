@@ -30,7 +30,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
       absWorkingDir: root,
     });
     // the extension: vscode is provided by the editor
-    await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: path.join(root, 'dist'), absWorkingDir: root, external: ['vscode', 'webgpu'] });
+    await build({ ...common, entryPoints: { extension: 'src/extension/activate.ts' }, outdir: path.join(root, 'dist'), absWorkingDir: root, external: ['vscode', 'webgpu'] });
     // the panel: a browser bundle, and its styles (uPlot's and ours)
     await build({
       bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: 'linked', logLevel: 'warning', minify: true,

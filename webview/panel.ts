@@ -3,6 +3,7 @@
  * what ToPanel messages say. Its form survives hiding and reloads through the webview state; the run's history
  * is replayed by the extension on `ready`.
  */
+import './jitless';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
@@ -10,8 +11,11 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import '@vscode-elements/elements/dist/vscode-label/index.js';
-import { AdapterInfo, EstimateResult, EvalEvent, FromPanel, RunStatus, StepEvent, ToPanel, TrainSettings } from '../src/protocol';
-import { Chart, MEM_COLORS } from './charts';
+import { AdapterInfo, EstimateResult, EvalEvent, FromPanel, MergedInfo, RunStatus, StepEvent, ToPanel, TrainSettings } from '../src/protocol';
+import { adapterRow, deviceLabel, formatBytes as fmtBytes } from '../src/protocol/format';
+import { Chart, MEM_COLORS, css, watchTheme } from './charts';
+import { placeSelects } from './selects';
+import { binaryCeil, binaryLabel, binaryTicks } from './ticks';
 
 declare function acquireVsCodeApi(): { postMessage(m: unknown): void; getState(): any; setState(s: unknown): void };
 const vscode = acquireVsCodeApi();
@@ -37,7 +41,9 @@ const FIELDS: { title: string; fields: Field[] }[] = [
 ];
 
 const saved = vscode.getState() ?? {};
+/** the form as the user left it, and the settings the extension last sent (to tell the user's edits from them) */
 let form: Record<string, unknown> = saved.form ?? {};
+let base: Record<string, unknown> = saved.base ?? {};
 let status: RunStatus = { state: 'idle' };
 let device: { name: string; bytes: number } | undefined;
 let estimate: EstimateResult | null = null;
@@ -57,12 +63,8 @@ const custom = (tag: string, attrs: Record<string, string> = {}, ...kids: (Node 
   e.append(...kids);
   return e;
 };
-const fmtBytes = (n: number) => {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
-};
+/** an element with inline colours and widths set through CSSOM (the CSP allows no style attributes) */
+const styled = <E extends HTMLElement>(e: E, style: Partial<CSSStyleDeclaration>) => (Object.assign(e.style, style), e);
 
 // ---- layout ----
 const app = document.getElementById('app')!;
@@ -82,7 +84,7 @@ const sections = FIELDS.map(({ title, fields }) => {
   for (const f of fields) {
     const id = `f-${f.key}`;
     let input: ReturnType<typeof custom>;
-    if (f.kind === 'select') input = custom('vscode-single-select', { id }, ...f.options!.map((o) => custom('vscode-option', { value: o }, o)));
+    if (f.kind === 'select') input = custom('vscode-single-select', { id, position: 'below' }, ...f.options!.map((o) => custom('vscode-option', { value: o }, o)));
     else if (f.kind === 'check') input = custom('vscode-checkbox', { id, label: f.label });
     else input = custom('vscode-textfield', { id, ...(f.kind === 'number' ? { inputmode: 'decimal' } : {}) }); // text: the number type flags decimals as invalid
     input.addEventListener(f.kind === 'text' || f.kind === 'number' ? 'input' : 'change', () => onEdit());
@@ -106,8 +108,18 @@ const charts = el('div', { class: 'charts' });
 const lossChart = new Chart('loss-chart', 'Loss', [{ label: 'train', color: 'var(--vscode-charts-blue)' }, { label: 'eval', color: 'var(--vscode-charts-orange)', points: true }]);
 const lrChart = new Chart('lr-chart', 'Learning rate', [{ label: 'lr', color: 'var(--vscode-charts-purple)' }], { format: (v) => (v === 0 ? '0' : v.toExponential(0)) });
 const tpsChart = new Chart('tps-chart', 'Tokens/s', [{ label: 'tok/s', color: 'var(--vscode-charts-green)' }]);
-const memChart = new Chart('mem-chart', 'Memory by tag (stacked)', TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })), { format: (v) => fmtBytes(v).replace('.0 ', ' ') });
-charts.append(lossChart.root, lrChart.root, tpsChart.root, memChart.root);
+const memChart = new Chart('mem-chart', 'Memory by tag (stacked)', TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })), {
+  format: binaryLabel,
+  ticks: (max) => ({ top: binaryCeil(max), ticks: binaryTicks(binaryCeil(max)) }),
+});
+const allCharts = [lossChart, lrChart, tpsChart, memChart];
+charts.append(...allCharts.map((c) => c.root));
+// a theme switch: the charts and the estimate bar take the new colours
+watchTheme(() => {
+  for (const c of allCharts) c.recolor();
+  showEstimate();
+});
+placeSelects();
 const adaptersBox = el('div', { id: 'adapters', class: 'adapters' });
 // live things first (state, estimate, charts), then the settings, then the adapters
 app.append(stateLine, buttons, errorBox, estBox, charts, ...sections, custom('vscode-collapsible', { title: 'Adapters', open: '' }, adaptersBox));
@@ -148,6 +160,15 @@ function writeForm(v: Record<string, unknown>): void {
     else input.value = String(val);
   }
 }
+/**
+ * The extension's settings with the user's own edits kept: a field the user changed from what the extension last
+ * sent keeps the user's value; the others (and empty ones) take the extension's.
+ */
+function mergeSettings(from: Partial<TrainSettings>): Record<string, unknown> {
+  const next: Record<string, unknown> = { ...from };
+  for (const [k, v] of Object.entries(form)) if (v !== undefined && v !== '' && v !== base[k]) next[k] = v;
+  return next;
+}
 /** the settings, or null with each problem shown beside its field */
 function validate(): TrainSettings | null {
   const v = readForm();
@@ -172,7 +193,7 @@ function onEdit(): void {
   clearTimeout(estTimer);
   if (s) estTimer = setTimeout(() => send({ type: 'estimate', settings: s }), 250);
 }
-const persist = () => vscode.setState({ form });
+const persist = () => vscode.setState({ form, base });
 const busy = () => ['preparing', 'running', 'pausing', 'stopping'].includes(status.state);
 
 // ---- what the extension says ----
@@ -195,11 +216,11 @@ function showEstimate(): void {
   const bar = el('div', { class: 'membar', title: `of ${fmtBytes(cap)}` });
   TAGS.forEach((t, i) => {
     const w = (100 * estimate!.bytes[t]) / cap;
-    bar.append(el('span', { class: 'seg', style: `width:${Math.max(0, Math.min(100, w))}%;background:${MEM_COLORS[i]}`, title: `${t} ${fmtBytes(estimate!.bytes[t])}` }));
+    bar.append(styled(el('span', { class: 'seg', title: `${t} ${fmtBytes(estimate!.bytes[t])}` }), { width: `${Math.max(0, Math.min(100, w))}%`, background: css(MEM_COLORS[i]) }));
   });
-  const legend = el('div', { class: 'legend' }, ...TAGS.map((t, i) => el('span', {}, el('i', { style: `background:${MEM_COLORS[i]}` }), ` ${t} ${fmtBytes(estimate!.bytes[t])}`)));
+  const legend = el('div', { class: 'legend' }, ...TAGS.map((t, i) => el('span', {}, styled(el('i'), { background: css(MEM_COLORS[i]) }), ` ${t} ${fmtBytes(estimate!.bytes[t])}`)));
   const head = el('div', { class: estimate.fits ? 'fits' : 'nofit', id: 'estimate-total' },
-    `Memory estimate: ${fmtBytes(estimate.bytes.total)} of ${fmtBytes(cap)} (${estimate.device.name}) — ${estimate.fits ? 'fits' : 'does NOT fit'}` +
+    `Memory estimate: ${fmtBytes(estimate.bytes.total)} of ${fmtBytes(cap)} · ${deviceLabel(estimate.device.name)} · ${estimate.fits ? 'fits' : 'does NOT fit'}` +
       (estimate.bitsPerParam ? ` · ${estimate.bitsPerParam.toFixed(3)} bits per quantized parameter` : ''));
   estBox.append(head, bar, legend);
 }
@@ -212,11 +233,12 @@ function redraw(): void {
   memChart.set([steps.map((s) => s.step), ...cum]);
   memChart.title(`Memory by tag (stacked)${device ? ` · capacity ${fmtBytes(device.bytes)}` : ''}${steps.length ? ` · now ${fmtBytes(steps[steps.length - 1].mem.total)}` : ''}`);
 }
-function showAdapters(list: AdapterInfo[]): void {
+function showAdapters(list: AdapterInfo[], merged: MergedInfo[] = []): void {
   adaptersBox.replaceChildren(
     ...(list.length ? [] : [el('div', { class: 'muted' }, 'No adapters yet: they appear here when a run finishes.')]),
     ...list.map((a) => {
-      const row = el('div', { class: 'adapter', 'data-dir': a.dir }, el('span', { class: 'name' }, `${a.active ? '✓ ' : ''}${a.run}${a.finalLoss !== undefined ? ` · loss ${a.finalLoss.toFixed(3)}` : ''}`));
+      const r = adapterRow(a);
+      const row = el('div', { class: 'adapter', 'data-dir': a.dir, title: r.tooltip }, el('span', { class: 'name' }, `${a.active ? '✓ ' : ''}${r.label}`), el('span', { class: 'facts' }, r.description));
       for (const action of ['merge', 'activate', 'compare', 'reveal'] as const) {
         const b = custom('vscode-button', { secondary: '', 'data-action': action }, action[0].toUpperCase() + action.slice(1));
         b.addEventListener('click', () => send({ type: 'adapter', action, dir: a.dir }));
@@ -224,6 +246,8 @@ function showAdapters(list: AdapterInfo[]): void {
       }
       return row;
     }),
+    ...(merged.length ? [el('div', { class: 'merged-title' }, 'Merged models')] : []),
+    ...merged.map((m) => el('div', { class: 'merged', 'data-dir': m.dir, title: m.dir }, el('span', { class: 'name' }, m.name), el('span', { class: 'facts' }, m.dir))),
   );
 }
 
@@ -231,14 +255,15 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
   const m = ev.data;
   switch (m?.type) {
     case 'init':
-      form = { ...m.settings, ...form };
+      form = mergeSettings(m.settings);
+      base = { ...m.settings };
       writeForm(form);
       status = m.status;
       steps.splice(0, steps.length, ...m.steps);
       evals.splice(0, evals.length, ...m.evals);
       device = m.device;
       if (!m.trusted) showError('This workspace is not trusted: training and merging are disabled.');
-      showAdapters(m.adapters);
+      showAdapters(m.adapters, m.merged);
       redraw();
       showStatus();
       onEdit();
@@ -257,18 +282,22 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
         redraw();
       }
       return showStatus();
-    case 'step':
-      steps.push(m.step);
+    case 'steps':
+      steps.push(...m.steps);
       redraw();
       return showStatus();
     case 'eval':
       evals.push(m.eval);
       return redraw();
     case 'adapters':
-      return showAdapters(m.adapters);
+      return showAdapters(m.adapters, m.merged);
     case 'settings':
+      // changed in the settings (e.g. Choose Base Model): these fields replace the form's
       form = { ...form, ...m.settings };
+      base = { ...base, ...m.settings };
+      if (m.settings.epochs && !m.settings.steps) form.steps = undefined;
       writeForm(form);
+      if (form.steps === undefined) inputs.get('steps')!.value = '';
       persist();
       return onEdit();
     case 'picked':

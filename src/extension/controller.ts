@@ -6,9 +6,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EvalEvent, EventMessage, FromPanel, RunStatus, StepEvent, ToPanel, TrainSettings, parseFromPanel } from '../protocol';
-import { formatBytes, formatDuration } from '../engine/core/format';
+import { formatBytes, formatDuration } from '../protocol/format';
 import { SidecarClient } from './client';
-import { inside, listAdapters, newRunDir, resumableRun, runSettings } from './project';
+import { writeJsonAtomic } from './jsonFile';
+import { inside, listAdapters, listMerged, newRunDir, resumableRun, runSettings } from './project';
+
+export type AdapterAction = 'merge' | 'activate' | 'compare' | 'reveal';
+/** what each action does, for the message that refuses it in an untrusted workspace; reveal needs no trust */
+const NEEDS_TRUST: Partial<Record<AdapterAction | 'generate' | 'train', string>> = {
+  train: 'Training reads and writes files and runs the engine',
+  merge: 'Merging reads the model and writes a new one',
+  activate: 'Activating an adapter writes .lorakit/active.json and makes it the project’s model',
+  compare: 'Comparing runs the model and the adapter on your prompt',
+  generate: 'Generating runs the model',
+};
 
 export interface Ui {
   /** to the panel, when it is open (history is replayed on `ready`) */
@@ -17,12 +28,12 @@ export interface Ui {
   info(msg: string, ...actions: string[]): Promise<string | undefined>;
   error(msg: string, ...actions: string[]): Promise<string | undefined>;
   log(line: string): void;
-  /** settings under lorakit.* (defaults for the panel's fields) */
+  /** settings under lorakit.* (defaults for the panel's fields); read again when they change */
   defaults(): Partial<TrainSettings>;
   trusted(): boolean;
   pick(field: 'model' | 'data'): Promise<string | undefined>;
-  /** merge / activate / compare / reveal an adapter */
-  adapterAction(action: 'merge' | 'activate' | 'compare' | 'reveal', dir: string): Promise<void>;
+  /** merge / activate / compare / reveal an adapter (only called once the workspace trust allows it) */
+  adapterAction(action: AdapterAction, dir: string): Promise<void>;
   adaptersChanged(): void;
 }
 
@@ -53,14 +64,69 @@ export class Controller {
   status: RunStatus = { state: 'idle' };
   steps: StepEvent[] = [];
   evals: EvalEvent[] = [];
+  /** the one set of run settings: the panel's form (sent with each estimate), the lorakit.* settings, the last run's */
   settings: Partial<TrainSettings> = {};
   /** set while a run is meant to be going: what Restart and Resume continue */
   private current: { settings: TrainSettings; runDir: string } | null = null;
+  /** the lorakit.* settings as last read, to tell which of them changed */
+  private config: Partial<TrainSettings>;
 
   constructor(readonly root: string | null, readonly client: SidecarClient, private ui: Ui) {
-    this.settings = { ...DEFAULT_SETTINGS, ...(root ? { data: root } : {}), ...ui.defaults() };
+    this.config = ui.defaults();
+    this.settings = { ...DEFAULT_SETTINGS, ...(root ? { data: root } : {}), ...this.config };
     if (root) this.restoreLastRun(root);
     this.showStatus();
+  }
+
+  /**
+   * The lorakit.* settings changed (e.g. Choose Base Model saved lorakit.baseModel): the fields that changed replace
+   * the run settings and the open panel's form; the others keep what the panel set. Returns the changed fields.
+   */
+  configChanged(): Partial<TrainSettings> {
+    const now = this.ui.defaults();
+    const keys = new Set([...Object.keys(now), ...Object.keys(this.config)] as (keyof TrainSettings)[]);
+    const changed: Partial<TrainSettings> = {};
+    for (const k of keys) if (now[k] !== this.config[k] && now[k] !== undefined) (changed as Record<string, unknown>)[k] = now[k];
+    if (this.config.steps !== undefined && now.steps === undefined) changed.epochs = 1; // steps back to 0: one epoch
+    this.config = now;
+    if (!Object.keys(changed).length) return changed;
+    this.settings = { ...this.settings, ...changed };
+    if (changed.epochs && !changed.steps) delete this.settings.steps;
+    if (changed.steps) delete this.settings.epochs;
+    this.ui.post({ type: 'settings', settings: changed });
+    return changed;
+  }
+
+  /** the settings a run on `data` starts with: the panel's (rank, quantization, …) with this model and data */
+  runSettingsFor(model: string, data: string): TrainSettings {
+    return { ...DEFAULT_SETTINGS, ...this.settings, model, data } as TrainSettings;
+  }
+
+  /**
+   * How long `s` should take, from the last run's measured speed (its median tokens/s), or null when there is no
+   * measured run or the step count is not known before the data is tokenized (one epoch).
+   */
+  expectedDuration(s: TrainSettings): { seconds: number; tokensPerS: number } | null {
+    if (!s.steps || !this.steps.length) return null;
+    const tps = this.steps.map((x) => x.tokens_per_s).filter((x) => x > 0 && Number.isFinite(x)).sort((a, b) => a - b);
+    if (!tps.length) return null;
+    const median = tps[tps.length >> 1];
+    return { seconds: (s.steps * s.seqLen * s.batch * s.gradAccum) / median, tokensPerS: median };
+  }
+
+  /** null when the workspace trust allows `action`, else the one line that refuses it (also shown) */
+  untrusted(action: AdapterAction | 'generate' | 'train'): string | null {
+    const what = NEEDS_TRUST[action];
+    if (!what || this.ui.trusted()) return null;
+    const why = `${what}: it needs a trusted workspace. Trust this folder (Manage Workspace Trust) to use it.`;
+    void this.ui.error(`lorakit: ${why}`);
+    return why;
+  }
+
+  /** an adapter action from a command or the panel, refused in an untrusted workspace */
+  async adapterAction(action: AdapterAction, dir?: string): Promise<void> {
+    if (this.untrusted(action)) return;
+    await this.ui.adapterAction(action, dir as string);
   }
 
   get busy(): boolean {
@@ -73,25 +139,24 @@ export class Controller {
     switch (e.event) {
       case 'log':
         return this.ui.log(e.params.line);
-      case 'train/step':
-      case 'train/steps':
-        for (const step of e.event === 'train/step' ? [e.params] : e.params.steps) {
-          this.steps.push(step);
-          this.ui.post({ type: 'step', step });
-        }
+      case 'train/steps': {
+        const batch = e.params.steps;
+        if (!batch.length) return;
+        this.steps.push(...batch);
         if (this.steps.length > MAX_HISTORY) this.steps.splice(0, this.steps.length - MAX_HISTORY);
+        this.ui.post({ type: 'steps', steps: batch });
         return this.showStatus();
+      }
       case 'train/eval':
         this.evals.push(e.params);
         return this.ui.post({ type: 'eval', eval: e.params });
       case 'train/state':
-        this.status = e.params;
-        this.ui.post({ type: 'status', status: e.params });
+        this.status = e.params.state === 'paused' ? { ...e.params, message: this.pausedMessage(e.params) } : e.params;
+        this.ui.post({ type: 'status', status: this.status });
         this.showStatus();
         if (e.params.state === 'done') {
           this.current = null;
-          this.ui.adaptersChanged();
-          this.ui.post({ type: 'adapters', adapters: this.adapters() });
+          this.adaptersChanged();
           void this.ui.info(`lorakit: training finished; adapter in ${e.params.adapterDir}`);
         } else if (e.params.state === 'failed') {
           this.current = null;
@@ -99,6 +164,18 @@ export class Controller {
         } else if (e.params.state === 'stopped') this.current = null;
         return;
     }
+  }
+
+  /** "paused at step 56; Resume continues from its checkpoint" (the sidecar says "stopped at step …" for both) */
+  private pausedMessage(s: RunStatus): string {
+    const n = /step (\d+)/.exec(s.message ?? '')?.[1] ?? this.steps[this.steps.length - 1]?.step;
+    return `paused${n !== undefined ? ` at step ${n}` : ''}; Resume continues from its checkpoint`;
+  }
+
+  /** the adapters or merged models changed: the tree and the panel list them again */
+  adaptersChanged(): void {
+    this.ui.adaptersChanged();
+    this.ui.post({ type: 'adapters', adapters: this.adapters(), merged: this.merged() });
   }
 
   /** the sidecar died: say so, and offer to restart it and resume the run from its last checkpoint */
@@ -128,8 +205,7 @@ export class Controller {
       return null;
     }
     const runDir = newRunDir(this.root!);
-    fs.mkdirSync(runDir, { recursive: true });
-    fs.writeFileSync(path.join(runDir, 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
+    writeJsonAtomic(path.join(runDir, 'settings.json'), settings);
     return this.launch(settings, runDir, false);
   }
 
@@ -151,10 +227,9 @@ export class Controller {
   private async launch(settings: TrainSettings, runDir: string, resume: boolean): Promise<string | null> {
     this.steps = resume ? this.steps : [];
     this.evals = resume ? this.evals : [];
-    this.settings = settings;
+    // the panel's form is left as it is: a run from the right-click used its settings, and a resumed run keeps its own
     this.current = { settings, runDir };
     this.status = { state: 'preparing', runDir, ...(resume ? { message: 'resuming from the last checkpoint' } : {}) };
-    this.ui.post({ type: 'settings', settings });
     this.ui.post({ type: 'status', status: this.status });
     this.showStatus();
     try {
@@ -239,10 +314,13 @@ export class Controller {
   adapters() {
     return this.root ? listAdapters(this.root) : [];
   }
+  merged() {
+    return this.root ? listMerged(this.root) : [];
+  }
 
   /** the panel's state for a (re)opened webview */
   initMessage(device?: { name: string; bytes: number }): ToPanel {
-    return { type: 'init', settings: this.settings, status: this.status, steps: this.steps, evals: this.evals, adapters: this.adapters(), device, trusted: this.ui.trusted() };
+    return { type: 'init', settings: this.settings, status: this.status, steps: this.steps, evals: this.evals, adapters: this.adapters(), merged: this.merged(), device, trusted: this.ui.trusted() };
   }
 
   /** A message from the webview: validated, then acted on. Malformed ones are rejected and logged. */
@@ -276,7 +354,7 @@ export class Controller {
         return;
       }
       case 'adapter':
-        return this.ui.adapterAction(m.action, m.dir);
+        return this.adapterAction(m.action, m.dir);
     }
   }
 

@@ -99,8 +99,7 @@ export type Response = { id: number; result: unknown } | { id: number; error: Rp
 export const Events = {
   log: z.object({ line: z.string() }),
   'train/state': RunStatus,
-  'train/step': StepEvent,
-  /** every step since the last message, batched (at most ten messages a second), none dropped */
+  /** every step since the previous message, in order: the sidecar batches them (at most ~10 messages/s), never drops */
   'train/steps': z.object({ steps: z.array(StepEvent) }),
   'train/eval': EvalEvent,
 } as const;
@@ -112,7 +111,7 @@ export type EventMessage = { [E in EventName]: { event: E; params: EventParams<E
 export function parseFromSidecar(m: unknown): { kind: 'response'; msg: Response } | { kind: 'event'; msg: EventMessage } | { kind: 'invalid'; why: string } {
   if (m && typeof m === 'object' && 'event' in m) {
     const e = (m as { event: string }).event;
-    const schema = Events[e as EventName];
+    const schema = Object.hasOwn(Events, e) ? Events[e as EventName] : undefined;
     if (!schema) return { kind: 'invalid', why: `unknown event "${e}"` };
     const p = schema.safeParse((m as unknown as { params: unknown }).params);
     return p.success ? { kind: 'event', msg: { event: e, params: p.data } as EventMessage } : { kind: 'invalid', why: `event ${e}: ${issues(p.error)}` };
@@ -135,18 +134,36 @@ export const FromPanel = z.discriminatedUnion('type', [
 ]);
 export type FromPanel = z.infer<typeof FromPanel>;
 
-export const AdapterInfo = z.object({ dir: z.string(), run: z.string(), created: z.string(), active: z.boolean(), finalLoss: z.number().optional() });
+export const AdapterInfo = z.object({
+  dir: z.string(),
+  run: z.string(),
+  /** what the user calls it: the name given with Rename, else the data folder and the time */
+  name: z.string(),
+  created: z.string(),
+  active: z.boolean(),
+  rank: z.number().optional(),
+  steps: z.number().optional(),
+  trainLoss: z.number().optional(),
+  evalLoss: z.number().optional(),
+  /** the eval loss when there is one, else the train loss */
+  finalLoss: z.number().optional(),
+});
 export type AdapterInfo = z.infer<typeof AdapterInfo>;
 
+/** a model merged from an adapter, in the project's .lorakit/merged/ */
+export const MergedInfo = z.object({ dir: z.string(), name: z.string(), created: z.string() });
+export type MergedInfo = z.infer<typeof MergedInfo>;
+
 export type ToPanel =
-  | { type: 'init'; settings: Partial<TrainSettings>; status: RunStatus; steps: StepEvent[]; evals: EvalEvent[]; adapters: AdapterInfo[]; device?: { name: string; bytes: number }; trusted: boolean }
+  | { type: 'init'; settings: Partial<TrainSettings>; status: RunStatus; steps: StepEvent[]; evals: EvalEvent[]; adapters: AdapterInfo[]; merged?: MergedInfo[]; device?: { name: string; bytes: number }; trusted: boolean }
   | { type: 'estimate'; result: EstimateResult | null; error?: string }
   | { type: 'status'; status: RunStatus }
-  | { type: 'step'; step: StepEvent }
+  | { type: 'steps'; steps: StepEvent[] }
   | { type: 'eval'; eval: EvalEvent }
-  | { type: 'adapters'; adapters: AdapterInfo[] }
+  | { type: 'adapters'; adapters: AdapterInfo[]; merged?: MergedInfo[] }
   | { type: 'picked'; field: 'model' | 'data'; value: string }
-  | { type: 'settings'; settings: TrainSettings }
+  /** settings changed outside the panel (lorakit.* in the settings): these fields replace the form's */
+  | { type: 'settings'; settings: Partial<TrainSettings> }
   | { type: 'error'; message: string };
 
 /** Validate a webview message; the reason when it is not one. */

@@ -88,7 +88,8 @@ test('a run from the controller: events, status bar text, history, adapter in .l
     await until(h.c, ['done', 'failed']);
     assert.equal(h.c.status.state, 'done', h.c.status.message);
     assert.equal(h.c.steps[h.c.steps.length - 1].step, 6);
-    assert.ok(h.posted.some((m) => m.type === 'step') && h.posted.some((m) => m.type === 'eval'));
+    assert.ok(h.posted.some((m) => m.type === 'steps') && h.posted.some((m) => m.type === 'eval'));
+    assert.ok(!h.posted.some((m) => m.type === 'settings'), 'starting a run leaves the panel\'s form alone');
     assert.ok(h.statuses.some((s) => /LoRA step \d+\/6 · loss \d+\.\d+ · \d+ tok\/s · ETA/.test(s)), h.statuses.join('\n'));
     const adapters = listAdapters(root);
     assert.equal(adapters.length, 1);
