@@ -1,0 +1,90 @@
+// The parser defects found by fuzzing (issue 10, D3 D5 D6 D7 D11 D13 and item 17): each minimal reproducer is
+// refused with one line naming the file, and the valid inputs next to it are still accepted.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseSpec } from '../src/engine/formats/config';
+import { makeTinyModel } from '../src/engine/fixtures/model';
+import { UserError } from '../src/engine/errors';
+import { lorakit, tmpDir, userError } from './helpers';
+
+/** fn throws one UserError, on one line, that names `file` and matches `re` */
+function throwsUser(fn: () => unknown, file: string, re: RegExp) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
+    assert.ok(e.message.startsWith(file), `message should name ${file}: ${e.message}`);
+    assert.match(e.message, re);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+const BASE = { model_type: 'llama', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 100 };
+const LLAMA3 = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+
+test('D3: config.json values of the wrong type or range are refused, naming the field', () => {
+  const file = 'm/config.json';
+  const cases: [object, RegExp][] = [
+    [{ tie_word_embeddings: 'false' }, /"tie_word_embeddings" must be true or false \(a JSON boolean, not a string\), got "false"/],
+    [{ rms_norm_eps: -1 }, /"rms_norm_eps" must be a positive number, got -1/],
+    [{ rms_norm_eps: 0 }, /"rms_norm_eps" must be a positive number, got 0/],
+    [{ rms_norm_eps: '1e-6' }, /"rms_norm_eps" must be a positive number, got "1e-6"/],
+    [{ rope_scaling: { rope_type: 'llama3' } }, /"rope_scaling\.factor" must be a positive number, but it is missing/],
+    [{ rope_scaling: { ...LLAMA3, low_freq_factor: undefined } }, /"rope_scaling\.low_freq_factor" must be a positive number, but it is missing/],
+    [{ rope_scaling: { ...LLAMA3, high_freq_factor: 1 } }, /"rope_scaling\.high_freq_factor" must be larger than low_freq_factor, got 1/],
+    [{ rope_scaling: { ...LLAMA3, factor: -8 } }, /"rope_scaling\.factor" must be a positive number, got -8/],
+    [{ rope_scaling: { type: 'linear', factor: 0 } }, /"rope_scaling\.factor" must be a positive number, got 0/],
+    [{ rope_scaling: { type: 'linear' } }, /"rope_scaling\.factor" must be a positive number, but it is missing/],
+    [{ rope_scaling: 'llama3' }, /"rope_scaling" must be an object, got "llama3"/],
+    [{ rope_parameters: { rope_type: 'llama3', rope_theta: 5e5, factor: 8 } }, /"rope_parameters\.low_freq_factor" must be a positive number, but it is missing/],
+    [{ rope_parameters: { full_attention: { rope_type: 'default', rope_theta: -1 } } }, /"rope_parameters\.full_attention\.rope_theta" must be a positive number, got -1/],
+    [{ rope_theta: '10000' }, /"rope_theta" must be a positive number, got "10000"/],
+    [{ eos_token_id: 100 }, /"eos_token_id" 100 is not below vocab_size 100/],
+    [{ eos_token_id: [1, 2, 250] }, /"eos_token_id" 250 is not below vocab_size 100/],
+    [{ eos_token_id: -1 }, /"eos_token_id" must be a token id.*, got -1/],
+    [{ eos_token_id: '2' }, /"eos_token_id" must be a token id or a list of token ids, got "2"/],
+    [{ bos_token_id: 1.5 }, /"bos_token_id" must be a token id \(an integer ≥ 0\), got 1\.5/],
+    [{ max_position_embeddings: '2048' }, /"max_position_embeddings" must be a positive integer, got "2048"/],
+    [{ hidden_size: 64.5 }, /"hidden_size" must be a positive integer, got 64\.5/],
+    [{ num_attention_heads: 0 }, /"num_attention_heads" must be a positive integer, got 0/],
+    [{ vocab_size: '100' }, /"vocab_size" must be a positive integer, got "100"/],
+    [{ vocab_size: 2 ** 40 }, /"vocab_size" must be at most 2147483647/],
+    [{ intermediate_size: undefined }, /"intermediate_size" must be a positive integer, but it is missing/],
+    [{ num_key_value_heads: 3 }, /num_attention_heads 4 is not a multiple of num_key_value_heads 3/],
+    [{ num_attention_heads: 5 }, /hidden_size 64 is not a multiple of num_attention_heads 5/],
+    [{ attention_bias: 'true' }, /"attention_bias" must be true or false/],
+    [{ model_type: 'mistral', sliding_window: '4096' }, /"sliding_window" must be a positive integer, got "4096"/],
+    [{ torch_dtype: 16 }, /"torch_dtype" must be a string, got 16/],
+  ];
+  for (const [change, re] of cases) throwsUser(() => parseSpec({ ...BASE, ...change }, file), file, re);
+});
+
+test('D3: every valid config.json accepted before is still accepted, with the values given', () => {
+  const hf = parseSpec({
+    ...BASE, architectures: ['LlamaForCausalLM'], some_future_key: { x: 1 }, tie_word_embeddings: false, rms_norm_eps: 1e-5,
+    bos_token_id: null, eos_token_id: [97, 98, 99], rope_scaling: null, max_position_embeddings: 4096, num_key_value_heads: null, head_dim: null,
+  });
+  assert.deepEqual([hf.tieEmbeddings, hf.rmsEps, hf.bosTokenId, hf.eosTokenId, hf.maxPositions, hf.kvHeads, hf.headDim], [false, 1e-5, undefined, [97, 98, 99], 4096, 4, 16]);
+  const defaults = parseSpec(BASE);
+  assert.deepEqual([defaults.tieEmbeddings, defaults.rmsEps, defaults.maxPositions, defaults.rope], [false, 1e-6, 2048, { theta: 10000 }]);
+  const l3 = parseSpec({ ...BASE, rope_theta: 5e5, rope_scaling: LLAMA3, tie_word_embeddings: true, eos_token_id: 0 });
+  assert.deepEqual(l3.rope, { theta: 5e5, scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } });
+  assert.equal(l3.tieEmbeddings, true);
+  assert.equal(parseSpec({ ...BASE, rope_scaling: { type: 'linear', factor: 2 } }).rope.scaling?.factor, 2);
+  const mistral = parseSpec({ ...BASE, model_type: 'mistral', sliding_window: null });
+  assert.equal(mistral.slidingWindow, undefined);
+  assert.equal(parseSpec({ ...BASE, model_type: 'mistral', sliding_window: 4096 }).slidingWindow, 4096);
+  const qwen = parseSpec({ ...BASE, model_type: 'qwen2', use_sliding_window: false, sliding_window: 131072, dtype: 'bfloat16', rope_parameters: { rope_type: 'default', rope_theta: 1e6 } });
+  assert.deepEqual([qwen.slidingWindow, qwen.torchDtype, qwen.rope.theta], [undefined, 'bfloat16', 1e6]);
+  const q3 = parseSpec({ ...BASE, model_type: 'qwen3', head_dim: 32, rope_parameters: { full_attention: { rope_type: 'llama3', rope_theta: 7, ...LLAMA3 } } });
+  assert.deepEqual([q3.headDim, q3.rope.theta, q3.rope.scaling?.type], [32, 7, 'llama3']);
+});
+
+test('D3: the CLI refuses a string tie_word_embeddings instead of running with tied weights', () => {
+  const m = path.join(tmpDir('d3'), 'm');
+  makeTinyModel(m);
+  const cfgFile = path.join(m, 'config.json');
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfgFile, 'utf8')), tie_word_embeddings: 'false' }));
+  userError(lorakit('info', '--model', m), cfgFile, /"tie_word_embeddings" must be true or false/);
+});
