@@ -4,8 +4,11 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { parseSpec } from '../src/engine/formats/config';
-import { makeTinyModel } from '../src/engine/fixtures/model';
+import { MAX_TOKEN_ID, TextTokenizer } from '../src/engine/formats/tokenizer';
+import { loadExamples } from '../src/engine/data/dataset';
+import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
 import { UserError } from '../src/engine/errors';
 import { lorakit, tmpDir, userError } from './helpers';
 
@@ -19,6 +22,19 @@ function throwsUser(fn: () => unknown, file: string, re: RegExp) {
     return true;
   });
 }
+
+/** the real CLI, killed after `ms` (a hang is a failure, not a stuck test run) */
+function lorakitWithin(ms: number, ...args: string[]) {
+  const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { encoding: 'utf8', timeout: ms, killSignal: 'SIGKILL', env: { ...process.env, LORAKIT_THREADS: '2' } });
+  assert.ok(r.signal === null, `lorakit ${args.join(' ')} still running after ${ms} ms`);
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const editJson = (file: string, edit: (j: any) => void) => {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  edit(j);
+  fs.writeFileSync(file, JSON.stringify(j));
+};
 
 const BASE = { model_type: 'llama', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 100 };
 const LLAMA3 = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
@@ -77,7 +93,7 @@ test('D3: every valid config.json accepted before is still accepted, with the va
   assert.equal(parseSpec({ ...BASE, model_type: 'mistral', sliding_window: 4096 }).slidingWindow, 4096);
   const qwen = parseSpec({ ...BASE, model_type: 'qwen2', use_sliding_window: false, sliding_window: 131072, dtype: 'bfloat16', rope_parameters: { rope_type: 'default', rope_theta: 1e6 } });
   assert.deepEqual([qwen.slidingWindow, qwen.torchDtype, qwen.rope.theta], [undefined, 'bfloat16', 1e6]);
-  const q3 = parseSpec({ ...BASE, model_type: 'qwen3', head_dim: 32, rope_parameters: { full_attention: { rope_type: 'llama3', rope_theta: 7, ...LLAMA3 } } });
+  const q3 = parseSpec({ ...BASE, model_type: 'qwen3', head_dim: 32, rope_parameters: { full_attention: { ...LLAMA3, rope_theta: 7 } } });
   assert.deepEqual([q3.headDim, q3.rope.theta, q3.rope.scaling?.type], [32, 7, 'llama3']);
 });
 
@@ -87,4 +103,75 @@ test('D3: the CLI refuses a string tie_word_embeddings instead of running with t
   const cfgFile = path.join(m, 'config.json');
   fs.writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfgFile, 'utf8')), tie_word_embeddings: 'false' }));
   userError(lorakit('info', '--model', m), cfgFile, /"tie_word_embeddings" must be true or false/);
+});
+
+test('D5: tokenizer.json ids that are huge, negative, fractional or strings are refused before the tokenizer walks them', () => {
+  const root = tmpDir('d5');
+  const good = path.join(root, 'good');
+  makeTinyModel(good);
+  const vocabTokens = Object.keys(JSON.parse(fs.readFileSync(path.join(good, 'tokenizer.json'), 'utf8')).model.vocab);
+  const tok = vocabTokens[300];
+  const cases: [(j: any) => void, RegExp][] = [
+    [(j) => (j.model.vocab[tok] = 2 ** 31), /token ".*" in model\.vocab has id 2147483648: token ids must be integers from 0 to \d+/],
+    [(j) => (j.model.vocab[tok] = 2 ** 53), /in model\.vocab has id 9007199254740992/],
+    [(j) => (j.model.vocab[tok] = '5'), /in model\.vocab has id "5"/],
+    [(j) => (j.model.vocab[tok] = -1), /has id -1/],
+    [(j) => (j.model.vocab[tok] = 1.5), /has id 1\.5/],
+    [(j) => (j.added_tokens[0].id = 2 ** 31), /added token "<\|endoftext\|>" has id 2147483648/],
+    [(j) => (j.added_tokens[0].id = null), /added token "<\|endoftext\|>" has id null/],
+    [(j) => (j.added_tokens[1].content = 7), /added_tokens\[1\] needs a string "content"/],
+    [(j) => (j.added_tokens = {}), /"added_tokens" must be a list/],
+  ];
+  for (const [i, [edit, re]] of cases.entries()) {
+    const m = path.join(root, `m${i}`);
+    fs.cpSync(good, m, { recursive: true });
+    editJson(path.join(m, 'tokenizer.json'), edit);
+    const t0 = performance.now();
+    throwsUser(() => TextTokenizer.load(m), path.join(m, 'tokenizer.json'), re);
+    assert.ok(performance.now() - t0 < 2000, 'refused at once');
+  }
+  // the bound: below twice the tokens listed (+1024), never 2^24; a gap inside it still loads
+  const listed = vocabTokens.length + 4;
+  assert.equal(MAX_TOKEN_ID, 2 ** 24);
+  const gap = path.join(root, 'gap');
+  fs.cpSync(good, gap, { recursive: true });
+  editJson(path.join(gap, 'tokenizer.json'), (j) => (j.model.vocab[tok] = 2 * listed + 1023));
+  const t = TextTokenizer.load(gap);
+  assert.equal(t.decode(t.encode('a gap in the ids')), 'a gap in the ids');
+  editJson(path.join(gap, 'tokenizer.json'), (j) => (j.model.vocab[tok] = 2 * listed + 1024));
+  throwsUser(() => TextTokenizer.load(gap), path.join(gap, 'tokenizer.json'), new RegExp(`from 0 to ${2 * listed + 1023} \\(below 2\\^24 and twice the ${listed} tokens listed\\)`));
+});
+
+test('D5: eval on a tokenizer with a vocab id of 2^53 ends at once with one line (it used to never end)', () => {
+  const root = tmpDir('d5cli');
+  const m = path.join(root, 'm');
+  makeTinyModel(m, { modelType: 'qwen2' });
+  const ds = makeDatasets(path.join(root, 'data'), 384);
+  editJson(path.join(m, 'tokenizer.json'), (j) => (j.model.vocab[Object.keys(j.model.vocab)[300]] = 2 ** 53));
+  userError(lorakitWithin(60_000, 'eval', '--model', m, '--data', ds.text), path.join(m, 'tokenizer.json'), /has id 9007199254740992/);
+});
+
+test('D6: a malformed chat_template matters only when a template is needed, and then it is one clear line', () => {
+  const root = tmpDir('d6');
+  const m = path.join(root, 'm');
+  makeTinyModel(m, { modelType: 'qwen2' });
+  const cfgFile = path.join(m, 'tokenizer_config.json');
+  editJson(cfgFile, (c) => (c.chat_template = '{% for message in messages %}{{ message.content }'));
+  const tok = TextTokenizer.load(m);
+  assert.ok(tok.hasChatTemplate());
+  assert.equal(tok.decode(tok.encode('plain text works')), 'plain text works');
+  const ds = makeDatasets(path.join(root, 'data'), 384);
+  assert.ok(loadExamples(ds.text, tok, 384, { appendEos: true }).examples.length > 0);
+  throwsUser(() => tok.applyChat([{ role: 'user', content: 'hi' }]), cfgFile, /chat_template is not a valid template \(.+\)/);
+  throwsUser(() => loadExamples(ds.messages, tok, 384, { appendEos: true }), cfgFile, /chat_template is not a valid template/);
+  // a template that raises on the conversation, and one that is not a string
+  editJson(cfgFile, (c) => (c.chat_template = "{{ raise_exception('roles must alternate') }}"));
+  throwsUser(() => TextTokenizer.load(m).applyChat([{ role: 'user', content: 'hi' }]), cfgFile, /the chat_template failed on a conversation \(.*roles must alternate.*\)/);
+  editJson(cfgFile, (c) => (c.chat_template = 42));
+  throwsUser(() => TextTokenizer.load(m).applyChat([]), cfgFile, /chat_template must be a template string/);
+  editJson(cfgFile, (c) => (c.chat_template = '{% for message in messages %}{{ message.content }'));
+  // the CLI: text data evaluates (it used to be "internal error: SyntaxError"); messages data names the template
+  const ok = lorakitWithin(120_000, 'eval', '--model', m, '--data', ds.text);
+  assert.equal(ok.code, 0, ok.err);
+  userError(lorakitWithin(120_000, 'eval', '--model', m, '--data', ds.messages), cfgFile, /chat_template is not a valid template/);
 });
