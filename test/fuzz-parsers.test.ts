@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { parseSpec } from '../src/engine/formats/config';
 import { MAX_TOKEN_ID, TextTokenizer } from '../src/engine/formats/tokenizer';
 import { loadExamples } from '../src/engine/data/dataset';
+import { SafetensorsFile, TensorStore } from '../src/engine/formats/safetensors';
 import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
 import { UserError } from '../src/engine/errors';
 import { lorakit, tmpDir, userError } from './helpers';
@@ -174,4 +175,74 @@ test('D6: a malformed chat_template matters only when a template is needed, and 
   const ok = lorakitWithin(120_000, 'eval', '--model', m, '--data', ds.text);
   assert.equal(ok.code, 0, ok.err);
   userError(lorakitWithin(120_000, 'eval', '--model', m, '--data', ds.messages), cfgFile, /chat_template is not a valid template/);
+});
+
+test('D7: a weight_map entry that is not a plain file name in the model folder is refused; a shard symlinked elsewhere loads', () => {
+  const root = tmpDir('d7');
+  const good = path.join(root, 'good');
+  makeTinyModel(good, { shards: 2 });
+  const indexOf = (m: string) => path.join(m, 'model.safetensors.index.json');
+  const cases: [(j: any) => void, RegExp][] = [
+    [(j) => (j.weight_map['model.norm.weight'] = ''), /weight_map entry for "model\.norm\.weight" is "", not the name of a file in the model folder/],
+    [(j) => (j.weight_map['model.norm.weight'] = '.'), /is "\.", not the name of a file/],
+    [(j) => (j.weight_map['model.norm.weight'] = '..'), /is "\.\.", not the name of a file/],
+    [(j) => (j.weight_map['model.norm.weight'] = '../good/model-00001-of-00002.safetensors'), /not the name of a file in the model folder/],
+    [(j) => (j.weight_map['model.norm.weight'] = '/etc/passwd'), /is "\/etc\/passwd", not the name/],
+    [(j) => (j.weight_map['model.norm.weight'] = 'sub/x.safetensors'), /is "sub\/x\.safetensors", not the name/],
+    [(j) => (j.weight_map['model.norm.weight'] = 'a\0b'), /is "a\\u0000b", not the name/],
+    [(j) => (j.weight_map['model.norm.weight'] = 5), /not a valid index: weight_map entry for "model\.norm\.weight" must be a shard file name/],
+    [(j) => delete j.weight_map, /not a valid index: has no "weight_map" object/],
+    [(j) => (j.weight_map = ['model-00001-of-00002.safetensors']), /has no "weight_map" object/],
+  ];
+  for (const [i, [edit, re]] of cases.entries()) {
+    const m = path.join(root, `m${i}`);
+    fs.cpSync(good, m, { recursive: true });
+    editJson(indexOf(m), edit);
+    throwsUser(() => new TensorStore(m), indexOf(m), re);
+  }
+  // a shard name that is a folder, and a model.safetensors that is a FIFO (opening it used to wait for ever)
+  const dirShard = path.join(root, 'dirshard');
+  fs.cpSync(good, dirShard, { recursive: true });
+  fs.mkdirSync(path.join(dirShard, 'folder.safetensors'));
+  editJson(indexOf(dirShard), (j) => (j.weight_map['model.norm.weight'] = 'folder.safetensors'));
+  throwsUser(() => new TensorStore(dirShard), path.join(dirShard, 'folder.safetensors'), /not a regular file \(a folder\)/);
+  const fifoModel = path.join(root, 'fifo');
+  fs.mkdirSync(fifoModel);
+  assert.equal(spawnSync('mkfifo', [path.join(fifoModel, 'model.safetensors')]).status, 0);
+  throwsUser(() => new TensorStore(fifoModel), path.join(fifoModel, 'model.safetensors'), /not a regular file \(a device, FIFO or socket\)/);
+  // Hugging Face's cache: snapshots/<rev>/<shard> is a symbolic link into blobs/, outside the model folder
+  const cache = path.join(root, 'hub');
+  const snap = path.join(cache, 'snapshots', 'rev');
+  fs.mkdirSync(path.join(cache, 'blobs'), { recursive: true });
+  fs.cpSync(good, snap, { recursive: true });
+  for (const shard of ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']) {
+    fs.renameSync(path.join(snap, shard), path.join(cache, 'blobs', shard + '.blob'));
+    fs.symlinkSync(path.join('..', '..', 'blobs', shard + '.blob'), path.join(snap, shard));
+  }
+  assert.equal(new TensorStore(snap).readF32('model.norm.weight').length, 64);
+  // the CLI: one line naming the index (it used to be "internal error: EISDIR")
+  const cli = path.join(root, 'cli');
+  fs.cpSync(good, cli, { recursive: true });
+  editJson(indexOf(cli), (j) => (j.weight_map['model.norm.weight'] = ''));
+  userError(lorakit('info', '--model', cli), indexOf(cli), /weight_map entry for "model\.norm\.weight" is ""/);
+});
+
+test('safetensors headers: dtype names from Object.prototype and non-string metadata are refused', () => {
+  const dir = tmpDir('sthdr');
+  const raw = (name: string, header: object, data = new Uint8Array(8)) => {
+    const file = path.join(dir, name);
+    const h = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(h.length));
+    fs.writeFileSync(file, Buffer.concat([len, h, data]));
+    return file;
+  };
+  for (const dtype of ['toString', 'constructor', '__proto__', 7]) {
+    const f = raw(`${dtype}.safetensors`, { a: { dtype, shape: [2], data_offsets: [0, 8] } });
+    throwsUser(() => new SafetensorsFile(f), f, /has unknown dtype/);
+  }
+  const meta = raw('meta.safetensors', { __metadata__: { format: 'pt', total: 5 }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
+  throwsUser(() => new SafetensorsFile(meta), meta, /__metadata__ must map names to strings/);
+  const ok = raw('ok.safetensors', { __metadata__: { format: 'pt' }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
+  assert.deepEqual(new SafetensorsFile(ok).metadata, { format: 'pt' });
 });
