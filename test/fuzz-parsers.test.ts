@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseSpec } from '../src/engine/formats/config';
 import { MAX_TOKEN_ID, TextTokenizer } from '../src/engine/formats/tokenizer';
-import { loadExamples } from '../src/engine/data/dataset';
+import { loadExamples, prepareData } from '../src/engine/data/dataset';
 import { SafetensorsFile, TensorStore } from '../src/engine/formats/safetensors';
 import { makeDatasets, makeTinyModel } from '../src/engine/fixtures/model';
 import { UserError } from '../src/engine/errors';
@@ -245,4 +245,80 @@ test('safetensors headers: dtype names from Object.prototype and non-string meta
   throwsUser(() => new SafetensorsFile(meta), meta, /__metadata__ must map names to strings/);
   const ok = raw('ok.safetensors', { __metadata__: { format: 'pt' }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
   assert.deepEqual(new SafetensorsFile(ok).metadata, { format: 'pt' });
+});
+
+test('D11: labels must be −100 or the input id at their position; anything else is refused with the line', () => {
+  const m = path.join(tmpDir('d11m'), 'm');
+  makeTinyModel(m, { modelType: 'qwen2' });
+  const tok = TextTokenizer.load(m);
+  const dir = tmpDir('d11');
+  const f = path.join(dir, 'd.jsonl');
+  const row = (labels: unknown) => JSON.stringify({ text: 'fine' }) + '\n' + JSON.stringify({ input_ids: [5, 6, 7], labels });
+  const cases: [unknown, RegExp][] = [
+    [['x', 6, 7], /d\.jsonl: line 2: labels\[0\] must be −100 or a token id, got "x"/],
+    [[5, {}, 7], /line 2: labels\[1\] must be −100 or a token id, got \{\}/],
+    [[5, 6, null], /line 2: labels\[2\] must be −100 or a token id, got null/],
+    [[5, 1.5, 7], /labels\[1\] must be −100 or a token id, got 1\.5/],
+    [[5, 6, 99999], /labels\[2\] is 99999 but input_ids\[2\] is 7: a label must be −100 \(not scored\) or equal to the input id/],
+    [[-1, 6, 7], /labels\[0\] is -1 but input_ids\[0\] is 5/],
+    [[6, 7, -100], /labels\[0\] is 6 but input_ids\[0\] is 5/],
+  ];
+  for (const [labels, re] of cases) {
+    fs.writeFileSync(f, row(labels));
+    throwsUser(() => loadExamples(f, tok, 384, { appendEos: true }), f, re);
+  }
+  fs.writeFileSync(f, row([-100, 6, 7]));
+  assert.deepEqual(loadExamples(f, tok, 384, { appendEos: true }).examples[1].scored, [false, true, true]);
+  // input_ids: integers in [0, vocab)
+  for (const [ids, re] of [[[5, '6'], /token id "6" is out of range/], [[5, 1.5], /token id 1\.5 is out of range/], [[5, -1], /token id -1 is out of range/], [[384], /token id 384 is out of range \[0, 384\)/]] as const) {
+    fs.writeFileSync(f, JSON.stringify({ input_ids: ids }));
+    throwsUser(() => loadExamples(f, tok, 384, { appendEos: true }), f, re);
+  }
+});
+
+test('item 17: data with no token to learn from, and an empty text file, are refused', () => {
+  const m = path.join(tmpDir('i17m'), 'm');
+  makeTinyModel(m, { modelType: 'llama' });
+  const tok = TextTokenizer.load(m);
+  const dir = tmpDir('i17');
+  const masked = path.join(dir, 'masked.jsonl');
+  fs.writeFileSync(masked, [{ input_ids: [5, 6, 7], labels: [-100, -100, -100] }, { input_ids: [8, 9], labels: [-100, -100] }].map((r) => JSON.stringify(r)).join('\n'));
+  throwsUser(() => prepareData(masked, tok, 384, 16, 0.1, 0), masked, /no tokens to learn from/);
+  throwsUser(() => loadExamples(masked, tok, 384, { appendEos: false }), masked, /no tokens to learn from/);
+  for (const content of ['', '\n', '  \n\t\n']) {
+    const empty = path.join(dir, 'empty.txt');
+    fs.writeFileSync(empty, content);
+    throwsUser(() => prepareData(empty, tok, 384, 16, 0.1, 0), empty, /the file is empty: no text to train on/);
+  }
+  // one scored token after the first is enough
+  fs.writeFileSync(masked, JSON.stringify({ input_ids: [5, 6, 7], labels: [-100, -100, 7] }));
+  assert.deepEqual(loadExamples(masked, tok, 384, { appendEos: false }).examples[0].scored, [false, false, true]);
+  // the CLI: nothing is trained and no adapter is written
+  const out = path.join(dir, 'run');
+  fs.writeFileSync(masked, JSON.stringify({ input_ids: [5, 6, 7], labels: [-100, -100, -100] }));
+  userError(lorakit('train', '--model', m, '--data', masked, '--out', out, '--steps', '1'), masked, /no tokens to learn from/);
+  assert.ok(!fs.existsSync(path.join(out, 'adapter')));
+});
+
+test('D13: --data naming a FIFO is refused at once; a folder walk skips FIFOs with the reason', () => {
+  const m = path.join(tmpDir('d13m'), 'm');
+  makeTinyModel(m, { modelType: 'qwen2' });
+  const tok = TextTokenizer.load(m);
+  const dir = tmpDir('d13');
+  const fifo = path.join(dir, 'data.txt');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  throwsUser(() => loadExamples(fifo, tok, 384, { appendEos: true }), fifo, /not a regular file or folder \(a FIFO\)/);
+  const link = path.join(dir, 'link.jsonl');
+  fs.symlinkSync(fifo, link);
+  throwsUser(() => loadExamples(link, tok, 384, { appendEos: true }), link, /\(a FIFO\)/);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'a.md'), 'some text to learn');
+  assert.equal(spawnSync('mkfifo', [path.join(tree, 'pipe.txt')]).status, 0);
+  assert.equal(spawnSync('mkfifo', [path.join(tree, '.gitignore')]).status, 0);
+  const d = loadExamples(tree, tok, 384, { appendEos: true });
+  assert.deepEqual(d.examples.map((e) => e.source), ['a.md']);
+  assert.deepEqual(d.skipped, [{ path: '.gitignore', reason: 'not a regular file (a FIFO)' }, { path: 'pipe.txt', reason: 'not a regular file (a FIFO)' }]);
+  // the CLI ends (it used to wait for ever, deaf to SIGTERM)
+  userError(lorakitWithin(60_000, 'train', '--model', m, '--data', fifo, '--out', path.join(dir, 'run'), '--steps', '1'), fifo, /a FIFO/);
 });
