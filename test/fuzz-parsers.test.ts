@@ -143,6 +143,17 @@ test('D5: tokenizer.json ids that are huge, negative, fractional or strings are 
   throwsUser(() => TextTokenizer.load(gap), path.join(gap, 'tokenizer.json'), new RegExp(`from 0 to ${2 * listed + 1023} \\(below 2\\^24 and twice the ${listed} tokens listed\\)`));
 });
 
+test('tokenizer.json: a FixedLength pre-tokenizer of length 0 is refused (found by the fuzzer: encoding never ended)', () => {
+  const m = path.join(tmpDir('fixedlen'), 'm');
+  makeTinyModel(m);
+  for (const length of [0, -3, '4']) {
+    editJson(path.join(m, 'tokenizer.json'), (j) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'FixedLength', length }] }));
+    throwsUser(() => TextTokenizer.load(m).encode('hi'), path.join(m, 'tokenizer.json'), new RegExp(`pre_tokenizer FixedLength needs a positive integer "length", got ${JSON.stringify(length)}`));
+  }
+  editJson(path.join(m, 'tokenizer.json'), (j) => (j.pre_tokenizer = { type: 'FixedLength', length: 2 }));
+  assert.ok(TextTokenizer.load(m).encode('four').length > 0);
+});
+
 test('D5: eval on a tokenizer with a vocab id of 2^53 ends at once with one line (it used to never end)', () => {
   const root = tmpDir('d5cli');
   const m = path.join(root, 'm');

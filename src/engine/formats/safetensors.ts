@@ -185,10 +185,13 @@ function readWeightMap(index: string): Record<string, string> {
     const at = i.path.length === 2 ? `weight_map entry for ${JSON.stringify(i.path[1])} ` : '';
     throw new UserError(`not a valid index: ${at}${i.message}`, index);
   }
-  for (const [name, shard] of Object.entries(r.data.weight_map))
-    if (!isPlainFileName(shard))
+  // the parsed JSON, not zod's copy: that copy loses a "__proto__" entry (assigning it sets the prototype)
+  const map = (json as { weight_map: Record<string, string> }).weight_map;
+  for (const [name, shard] of Object.entries(map))
+    if (typeof shard !== 'string') throw new UserError(`not a valid index: weight_map entry for ${JSON.stringify(name)} must be a shard file name`, index);
+    else if (!isPlainFileName(shard))
       throw new UserError(`weight_map entry for ${JSON.stringify(name)} is ${JSON.stringify(shard)}, not the name of a file in the model folder`, index);
-  return r.data.weight_map;
+  return map;
 }
 
 function typedView(dtype: DType, buf: ArrayBuffer): TypedArray {

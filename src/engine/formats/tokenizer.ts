@@ -78,6 +78,14 @@ function checkTokenIds(json: any, file: string): void {
   }
 }
 
+/** A FixedLength pre-tokenizer steps through the text `length` characters at a time: 0 or less never ends. */
+function checkPreTokenizer(pt: any, file: string, depth = 0): void {
+  if (!pt || typeof pt !== 'object' || depth > 8) return;
+  if (pt.type === 'FixedLength' && !(Number.isSafeInteger(pt.length) && pt.length > 0))
+    throw new UserError(`pre_tokenizer FixedLength needs a positive integer "length", got ${JSON.stringify(pt.length) ?? 'nothing'}`, file);
+  if (Array.isArray(pt.pretokenizers)) for (const p of pt.pretokenizers) checkPreTokenizer(p, file, depth + 1);
+}
+
 /** a token for a message: quoted, short, on one line */
 function shown(tok: string): string {
   const s = JSON.stringify(tok);
@@ -96,6 +104,7 @@ export class TextTokenizer implements Tokenizer {
   constructor(readonly dir: string, readonly json: any, readonly config: any) {
     const file = path.join(dir, 'tokenizer.json');
     checkTokenIds(json, file);
+    checkPreTokenizer(json.pre_tokenizer, file);
     try {
       this.tok = new HfTokenizer(json, config);
     } catch (e: any) {
