@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { UserError } from '../core/errors';
 import { ChatMessage, Tokenizer } from '../formats/tokenizer';
 import { Rng } from '../core/rng';
-import { SkippedFile, asText, readFolder, summarizeSkipped } from './folder';
+import { SkippedFile, asText, nonRegularKind, readFolder, summarizeSkipped } from './folder';
 
 export interface Example {
   ids: number[];
@@ -42,11 +42,26 @@ export function loadExamples(p: string, tok: Tokenizer, vocabSize: number, opts:
     for (const id of e.ids)
       if (id >= vocabSize)
         throw new UserError(`the tokenizer produced token id ${id} (in ${e.source}), past the model's vocab_size ${vocabSize}: the tokenizer and the model do not belong together`, p);
+  if (!hasTargets(d.examples))
+    throw new UserError('no tokens to learn from: nothing in the data is scored (every label is −100, or every completion and assistant turn is empty)', p);
   return d;
+}
+
+/** Is any token a prediction target once the examples are packed into one stream (the very first never is)? */
+function hasTargets(examples: Example[]): boolean {
+  let first = true;
+  for (const e of examples)
+    for (let i = 0; i < e.scored.length; i++) {
+      if (e.scored[i] && !first) return true;
+      first = false;
+    }
+  return false;
 }
 
 function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number | undefined): LoadedData {
   const st = fs.statSync(p);
+  // reading a FIFO waits for a writer for ever (and a device may never end): refuse them before opening
+  if (!st.isDirectory() && !st.isFile()) throw new UserError(`not a regular file or folder (${nonRegularKind(st)}); training data must be a file or a folder`, p);
   if (st.isDirectory()) {
     const f = readFolder(p);
     if (f.files.length === 0)
@@ -62,6 +77,8 @@ function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number 
   const t = asText(buf);
   if ('reason' in t) throw new UserError(`${t.reason}; training data must be UTF-8 text`, p);
   if (p.endsWith('.jsonl') || p.endsWith('.json')) return { examples: parseJsonl(t.text, p, tok, vocabSize, eos), skipped: [], kind: 'jsonl', files: 1 };
+  // the tokenizer's BOS and our EOS would otherwise make an empty file a 2-token example
+  if (!t.text.trim()) throw new UserError('the file is empty: no text to train on', p);
   const ids = tok.encode(t.text);
   if (eos !== undefined) ids.push(eos);
   if (ids.length < 2) throw new UserError('the text is too short to train on', p);
@@ -143,9 +160,22 @@ function idsExample(row: any, vocabSize: number, source: string, bad: (m: string
   let scored = ids.map(() => true);
   if (row.labels !== undefined) {
     if (!Array.isArray(row.labels) || row.labels.length !== ids.length) throw bad('"labels" must be an array as long as "input_ids"');
-    scored = row.labels.map((l: number) => l !== -100);
+    scored = row.labels.map((l: unknown, i: number) => label(l, ids[i], i, bad));
   }
   return { ids, scored, source };
+}
+
+/**
+ * Is this position scored? Labels follow Hugging Face: −100 masks the position out, anything else must be the
+ * token at that position (the model shifts labels itself). lorakit uses labels only as a loss mask, so a label
+ * that is not −100 and differs from input_ids would silently train on other targets than the data says: refused.
+ */
+function label(l: unknown, id: number, i: number, bad: (m: string) => Error): boolean {
+  if (l === -100) return false;
+  if (l === id) return true;
+  const what = JSON.stringify(l) ?? String(l);
+  if (!Number.isInteger(l)) throw bad(`labels[${i}] must be −100 or a token id, got ${what.length > 40 ? `${what.slice(0, 37)}...` : what}`);
+  throw bad(`labels[${i}] is ${l} but input_ids[${i}] is ${id}: a label must be −100 (not scored) or equal to the input id at its position`);
 }
 
 export interface Windows {

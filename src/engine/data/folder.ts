@@ -71,7 +71,7 @@ function compile(line: string): Rule | null {
 
 function readRules(dir: string): Rule[] {
   const f = path.join(dir, '.gitignore');
-  if (!fs.existsSync(f)) return [];
+  if (!fs.existsSync(f) || !fs.statSync(f).isFile()) return []; // a .gitignore FIFO would block the walk
   return fs.readFileSync(f, 'utf8').split(/\r?\n/).map(compile).filter((r): r is Rule => !!r);
 }
 
@@ -118,7 +118,11 @@ export function readFolder(root: string, maxBytes = MAX_FILE_BYTES): FolderText 
         walk(full, here);
         continue;
       }
-      if (!e.isFile()) continue;
+      // a FIFO would block the read for ever, a device may never end
+      if (!e.isFile()) {
+        out.skipped.push({ path: rel, reason: `not a regular file (${nonRegularKind(e)})` });
+        continue;
+      }
       if (e.name === '.gitignore') continue;
       if (IGNORED_FILES.some((r) => r.test(e.name))) {
         out.skipped.push({ path: rel, reason: 'generated file (lockfile, minified or source map)' });
@@ -144,6 +148,11 @@ export function readFolder(root: string, maxBytes = MAX_FILE_BYTES): FolderText 
   };
   walk(root, []);
   return out;
+}
+
+/** what a FIFO, socket or device is called in messages */
+export function nonRegularKind(st: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'unknown type';
 }
 
 /** "12 skipped: 7 matched .gitignore, 3 binary file type, 2 too large" */

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import { UserError } from '../core/errors';
 import { DType, DTYPE_BYTES, HostTensor, TypedArray, toF32 } from '../core/dtype';
 
@@ -33,6 +34,7 @@ export class SafetensorsFile {
 
   constructor(readonly file: string) {
     if (isPickle(file)) throw pickleRefused(file);
+    regularFile(file);
     let fd: number;
     try {
       fd = fs.openSync(file, 'r');
@@ -69,12 +71,15 @@ export class SafetensorsFile {
     const spans: [number, number, string][] = [];
     for (const [name, v] of Object.entries<any>(header)) {
       if (name === '__metadata__') {
-        Object.assign(this.metadata, v ?? {});
+        // the format says string → string; anything else is a damaged or foreign file
+        if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string'))
+          throw bad('__metadata__ must map names to strings');
+        Object.assign(this.metadata, v);
         continue;
       }
       if (!v || typeof v !== 'object') throw bad(`tensor "${name}" has no description`);
       const dtype = v.dtype as DType;
-      if (!(dtype in DTYPE_BYTES))
+      if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype))
         throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(v.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
       const shape = v.shape;
       if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
@@ -134,6 +139,57 @@ export class SafetensorsFile {
   }
 }
 
+/**
+ * Refuse what is not a regular file before opening it: a folder gives EISDIR on the first read, and opening a FIFO
+ * waits for a writer for ever. Symbolic links are followed (Hugging Face's cache links snapshots into blobs/).
+ */
+function regularFile(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e: any) {
+    throw new UserError(e.code === 'ENOENT' ? 'file not found' : `cannot open (${e.code})`, file);
+  }
+  if (!st.isFile()) throw new UserError(`not a regular file (${st.isDirectory() ? 'a folder' : 'a device, FIFO or socket'})`, file);
+}
+
+const IndexSchema = z.object(
+  { weight_map: z.record(z.string(), z.string({ error: 'must be a shard file name' }), { error: 'has no "weight_map" object (tensor name → shard file name)' }) },
+  { error: 'expected a JSON object with a "weight_map"' },
+);
+
+/**
+ * A weight_map entry must name a plain file in the model folder: not empty, ".", "..", a path with a folder or
+ * an absolute path, so an index cannot point the loader at a folder or outside the model. The file itself may be
+ * a symbolic link to anywhere: Hugging Face's cache stores every shard as a link into its blobs/ folder.
+ */
+function isPlainFileName(shard: string): boolean {
+  return shard !== '' && shard !== '.' && shard !== '..' && !/[/\\\0]/.test(shard) && !path.isAbsolute(shard);
+}
+
+function readWeightMap(index: string): Record<string, string> {
+  regularFile(index);
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(index, 'utf8'));
+  } catch (e: any) {
+    throw new UserError(`not a valid index (${e.message})`, index);
+  }
+  const r = IndexSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    const at = i.path.length === 2 ? `weight_map entry for ${JSON.stringify(i.path[1])} ` : '';
+    throw new UserError(`not a valid index: ${at}${i.message}`, index);
+  }
+  // the parsed JSON, not zod's copy: that copy loses a "__proto__" entry (assigning it sets the prototype)
+  const map = (json as { weight_map: Record<string, string> }).weight_map;
+  for (const [name, shard] of Object.entries(map))
+    if (typeof shard !== 'string') throw new UserError(`not a valid index: weight_map entry for ${JSON.stringify(name)} must be a shard file name`, index);
+    else if (!isPlainFileName(shard))
+      throw new UserError(`weight_map entry for ${JSON.stringify(name)} is ${JSON.stringify(shard)}, not the name of a file in the model folder`, index);
+  return map;
+}
+
 function typedView(dtype: DType, buf: ArrayBuffer): TypedArray {
   switch (dtype) {
     case 'F32':
@@ -158,17 +214,9 @@ export class TensorStore {
   constructor(readonly dir: string, single = 'model.safetensors') {
     const index = path.join(dir, `${single}.index.json`);
     if (fs.existsSync(index)) {
-      let map: Record<string, string>;
-      try {
-        map = JSON.parse(fs.readFileSync(index, 'utf8')).weight_map;
-      } catch (e: any) {
-        throw new UserError(`not a valid index (${e.message})`, index);
-      }
-      if (!map || typeof map !== 'object') throw new UserError('has no weight_map', index);
+      const map = readWeightMap(index);
       const opened = new Map<string, SafetensorsFile>();
       for (const [name, shard] of Object.entries(map)) {
-        if (typeof shard !== 'string' || shard.includes('..') || path.isAbsolute(shard))
-          throw new UserError(`weight_map entry for "${name}" is not a file in the folder`, index);
         let f = opened.get(shard);
         if (!f) {
           f = new SafetensorsFile(path.join(dir, shard));

@@ -48,19 +48,67 @@ export class NoTokenizer implements Tokenizer {
   }
 }
 
+/**
+ * Token ids in tokenizer.json are checked before @huggingface/tokenizers sees them: it keeps tokens in an array
+ * indexed by id and walks that array to its length, so one id of 2^31 makes loading loop for minutes (2^53: for
+ * ever, synchronously, so not even SIGINT or SIGTERM gets through), and an id written as a string is silently
+ * used as a number. Real vocabularies are dense (0..n−1, added tokens right after), so an id must be an integer
+ * below twice the number of tokens listed (+ ID_SLACK for small vocabularies), and never reach MAX_TOKEN_ID
+ * (2^24: 64 times the largest vocabulary in use; walking that far takes well under a second).
+ */
+export const MAX_TOKEN_ID = 2 ** 24;
+const ID_SLACK = 1024;
+
+function checkTokenIds(json: any, file: string): void {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new UserError('not a tokenizer: expected a JSON object', file);
+  const vocab = json.model?.vocab;
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new UserError('"added_tokens" must be a list', file);
+  // a Unigram vocab is a list of [token, score]: the ids are the positions, nothing to check
+  const byName = vocab && typeof vocab === 'object' && !Array.isArray(vocab) ? Object.entries(vocab) : [];
+  const count = (Array.isArray(vocab) ? vocab.length : byName.length) + added.length;
+  const limit = Math.min(MAX_TOKEN_ID, 2 * count + ID_SLACK);
+  const ok = (id: unknown) => Number.isSafeInteger(id) && (id as number) >= 0 && (id as number) < limit;
+  const bad = (what: string, id: unknown) =>
+    new UserError(`${what} has id ${JSON.stringify(id) ?? String(id)}: token ids must be integers from 0 to ${limit - 1} (below 2^24 and twice the ${count} tokens listed)`, file);
+  for (const [tok, id] of byName) if (!ok(id)) throw bad(`token ${shown(tok)} in model.vocab`, id);
+  for (const [i, t] of added.entries()) {
+    if (!t || typeof t !== 'object' || typeof t.content !== 'string') throw new UserError(`added_tokens[${i}] needs a string "content"`, file);
+    if (!ok(t.id)) throw bad(`added token ${shown(t.content)}`, t.id);
+  }
+}
+
+/** A FixedLength pre-tokenizer steps through the text `length` characters at a time: 0 or less never ends. */
+function checkPreTokenizer(pt: any, file: string, depth = 0): void {
+  if (!pt || typeof pt !== 'object' || depth > 8) return;
+  if (pt.type === 'FixedLength' && !(Number.isSafeInteger(pt.length) && pt.length > 0))
+    throw new UserError(`pre_tokenizer FixedLength needs a positive integer "length", got ${JSON.stringify(pt.length) ?? 'nothing'}`, file);
+  if (Array.isArray(pt.pretokenizers)) for (const p of pt.pretokenizers) checkPreTokenizer(p, file, depth + 1);
+}
+
+/** a token for a message: quoted, short, on one line */
+function shown(tok: string): string {
+  const s = JSON.stringify(tok);
+  return s.length > 40 ? `${s.slice(0, 37)}..."` : s;
+}
+
 export class TextTokenizer implements Tokenizer {
   private tok: HfTokenizer;
+  /** compiled on first use, so a broken chat_template only matters to data and prompts that need it */
   private template?: Template;
+  private readonly templateSource: unknown;
   readonly eosId: number | undefined;
   readonly bosId: number | undefined;
   readonly vocabSize: number;
 
   constructor(readonly dir: string, readonly json: any, readonly config: any) {
     const file = path.join(dir, 'tokenizer.json');
+    checkTokenIds(json, file);
+    checkPreTokenizer(json.pre_tokenizer, file);
     try {
       this.tok = new HfTokenizer(json, config);
     } catch (e: any) {
-      throw new UserError(`cannot load tokenizer (${e.message})`, file);
+      throw new UserError(`cannot load tokenizer (${oneLine(e)})`, file);
     }
     const id = (t: unknown) => {
       const s = typeof t === 'string' ? t : (t as any)?.content;
@@ -69,12 +117,7 @@ export class TextTokenizer implements Tokenizer {
     this.eosId = id(config.eos_token);
     this.bosId = id(config.bos_token);
     this.vocabSize = this.tok.get_vocab(true).size;
-    const tpl = config.chat_template;
-    if (typeof tpl === 'string') this.template = new Template(tpl);
-    else if (Array.isArray(tpl)) {
-      const def = tpl.find((t: any) => t.name === 'default') ?? tpl[0];
-      if (def?.template) this.template = new Template(def.template);
-    }
+    this.templateSource = config.chat_template ?? undefined;
   }
 
   static load(dir: string): TextTokenizer {
@@ -82,31 +125,69 @@ export class TextTokenizer implements Tokenizer {
     if (!fs.existsSync(file)) throw new UserError('no tokenizer.json (lorakit reads Hugging Face fast-tokenizer files)', dir);
     const cfgFile = path.join(dir, 'tokenizer_config.json');
     const config = fs.existsSync(cfgFile) ? readJson(cfgFile) : {};
+    if (!config || typeof config !== 'object' || Array.isArray(config)) throw new UserError('expected a JSON object', cfgFile);
     return new TextTokenizer(dir, readJson(file), config);
   }
 
   /** ids of text, with the tokenizer's special tokens (e.g. BOS) unless addSpecial is false */
   encode(text: string, addSpecial = true): number[] {
-    return this.tok.encode(text, { add_special_tokens: addSpecial }).ids;
+    return this.guard(() => this.tok.encode(text, { add_special_tokens: addSpecial }).ids);
   }
 
   decode(ids: number[], skipSpecial = true): string {
-    return this.tok.decode(ids, { skip_special_tokens: skipSpecial });
+    return this.guard(() => this.tok.decode(ids, { skip_special_tokens: skipSpecial }));
+  }
+
+  /** a tokenizer.json that loads can still be malformed where only encoding looks (a post-processor, a decoder) */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e: any) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`the tokenizer failed (${oneLine(e)}): check tokenizer.json`, path.join(this.dir, 'tokenizer.json'));
+    }
   }
 
   hasChatTemplate(): boolean {
-    return !!this.template;
+    return this.templateSource !== undefined;
   }
 
   /** the chat template rendered as text */
   applyChat(messages: ChatMessage[], addGenerationPrompt = false): string {
-    if (!this.template) throw new UserError('the tokenizer has no chat_template, so "messages" data cannot be used', path.join(this.dir, 'tokenizer_config.json'));
+    const file = path.join(this.dir, 'tokenizer_config.json');
+    const template = this.compiled(file);
     const str = (t: unknown) => (typeof t === 'string' ? t : (t as any)?.content ?? '');
-    return this.template.render({
-      messages,
-      add_generation_prompt: addGenerationPrompt,
-      bos_token: str(this.config.bos_token),
-      eos_token: str(this.config.eos_token),
-    });
+    try {
+      return template.render({
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        bos_token: str(this.config.bos_token),
+        eos_token: str(this.config.eos_token),
+      });
+    } catch (e: any) {
+      // templates raise_exception() on conversations they do not accept (e.g. roles that do not alternate)
+      throw new UserError(`the chat_template failed on a conversation (${oneLine(e)})`, file);
+    }
   }
+
+  private compiled(file: string): Template {
+    if (this.template) return this.template;
+    let src = this.templateSource;
+    if (src === undefined) throw new UserError('the tokenizer has no chat_template, so "messages" data cannot be used', file);
+    // a list of named templates: the one named "default", else the first
+    if (Array.isArray(src)) src = (src.find((t: any) => t?.name === 'default') ?? src[0])?.template;
+    if (typeof src !== 'string') throw new UserError('chat_template must be a template string or a list of {name, template}', file);
+    try {
+      this.template = new Template(src);
+    } catch (e: any) {
+      throw new UserError(`chat_template is not a valid template (${oneLine(e)})`, file);
+    }
+    return this.template;
+  }
+}
+
+/** an error's message, on one line and not too long, for a UserError that wraps it */
+function oneLine(e: any): string {
+  const m = String(e?.message ?? e).replace(/\s+/g, ' ').trim();
+  return m.length > 200 ? `${m.slice(0, 197)}...` : m;
 }
