@@ -45,7 +45,7 @@ export async function assembleKernels() {
       const [first, f] = starts.filter(([s]) => s <= Number(l)).pop() ?? [1, 'kernels.wat'];
       return `${path.relative(root, f)}:${Number(l) - first + 1}:${c}`;
     });
-    throw new Error(msg);
+    throw new Error(msg, { cause: e });
   }
   const { buffer } = mod.toBinary({});
   mod.destroy();

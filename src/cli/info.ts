@@ -33,7 +33,7 @@ export function describe(target: string): Record<string, unknown> & { text: stri
     params = baseParams(spec);
     quantization = { ...quant, format: 'bnb-4bit', bitsPerParam: bitsPerParam(quant), quantizedParams: quantizedParams(spec), original: originalOf(target) };
   }
-  let tokenizer: Record<string, unknown> = { present: false };
+  let tokenizer: Record<string, unknown>;
   try {
     const t = TextTokenizer.load(target);
     tokenizer = { present: true, vocab: t.vocabSize, eos: t.eosId, bos: t.bosId, chatTemplate: t.hasChatTemplate() };

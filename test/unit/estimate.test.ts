@@ -35,7 +35,7 @@ for (const [name, opts, lora, B, T, ckpt, quant] of CASES)
     const cfg = defaultLoraConfig(lora);
     model.adapter = LoraAdapter.create(model.spec, cfg, be, new Rng(0));
     model.adapter.allocGrads(be);
-    for (const p of model.adapter.params()) be.zeros([...p.t.shape], 'optimizer'), be.zeros([...p.t.shape], 'optimizer');
+    for (const p of model.adapter.params()) for (let moment = 0; moment < 2; moment++) be.zeros([...p.t.shape], 'optimizer');
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % 300);
     const r = model.lossAndGrad(ids, ids, B, T, 1 / (B * T), 1, !!ckpt);
     be.free(r.loss);

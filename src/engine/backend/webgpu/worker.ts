@@ -89,11 +89,13 @@ async function init(): Promise<void> {
  */
 function loadDawn(): Dawn {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional, found at run time (not bundled)
     return require('webgpu') as Dawn;
   } catch (e) {
     const arch = process.platform === 'darwin' ? 'universal' : process.arch;
     const native = path.join(__dirname, 'webgpu-native', `${process.platform}-${arch}`, 'dawn.node');
-    if (!fs.existsSync(native)) throw new Error(`the webgpu module is not installed and ${native} is missing (${(e as Error).message})`);
+    if (!fs.existsSync(native)) throw new Error(`the webgpu module is not installed and ${native} is missing (${(e as Error).message})`, { cause: e });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native binding at a path known only at run time
     return require(native) as Dawn;
   }
 }
