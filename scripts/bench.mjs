@@ -13,7 +13,10 @@ if ((!hasTorch || !hasBlas) && root && fs.existsSync('/usr/bin/apt-get') && proc
   console.log('installing python3-torch and libopenblas0-pthread for the PyTorch peer…');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update', '-qq'], { env });
-  const r = run('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = run('apt-get', ['install', '-y', '-qq', 'python3-torch', 'libopenblas0-pthread'], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (r.status !== 0) console.log('could not install them; the bench runs without the Debian PyTorch peer');
 }
 const r = run(process.execPath, ['dist/bench.js'], { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });

@@ -25,20 +25,45 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
   try {
     await build({
       ...common,
-      entryPoints: { cli: 'src/cli/main.ts', demo: 'src/demo.ts', bench: 'src/bench.ts', index: 'src/engine/index.ts', sidecar: 'src/sidecar/main.ts', ...WORKERS },
+      entryPoints: {
+        cli: 'src/cli/main.ts',
+        demo: 'src/demo.ts',
+        bench: 'src/bench.ts',
+        index: 'src/engine/index.ts',
+        sidecar: 'src/sidecar/main.ts',
+        ...WORKERS,
+      },
       outdir: path.join(root, 'dist'),
       absWorkingDir: root,
     });
     // the extension: vscode is provided by the editor
-    await build({ ...common, entryPoints: { extension: 'src/extension/activate.ts' }, outdir: path.join(root, 'dist'), absWorkingDir: root, external: ['vscode', 'webgpu'] });
+    await build({
+      ...common,
+      entryPoints: { extension: 'src/extension/activate.ts' },
+      outdir: path.join(root, 'dist'),
+      absWorkingDir: root,
+      external: ['vscode', 'webgpu'],
+    });
     // the panel: a browser bundle, and its styles (uPlot's and ours)
     await build({
-      bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: 'linked', logLevel: 'warning', minify: true,
-      entryPoints: { panel: 'webview/panel.ts' }, outdir: path.join(root, 'dist', 'webview'), absWorkingDir: root,
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      target: 'es2022',
+      sourcemap: 'linked',
+      logLevel: 'warning',
+      minify: true,
+      entryPoints: { panel: 'webview/panel.ts' },
+      outdir: path.join(root, 'dist', 'webview'),
+      absWorkingDir: root,
     });
   } catch {
     process.exit(1); // esbuild has printed the errors
   }
-  fs.writeFileSync(path.join(root, 'dist', 'webview', 'panel.css'),
-    fs.readFileSync(path.join(root, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'), 'utf8') + '\n' + fs.readFileSync(path.join(root, 'webview', 'panel.css'), 'utf8'));
+  fs.writeFileSync(
+    path.join(root, 'dist', 'webview', 'panel.css'),
+    fs.readFileSync(path.join(root, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'), 'utf8') +
+      '\n' +
+      fs.readFileSync(path.join(root, 'webview', 'panel.css'), 'utf8'),
+  );
 }

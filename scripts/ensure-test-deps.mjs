@@ -12,7 +12,10 @@ const isRoot = process.getuid?.() === 0;
 // lavapipe ≥ 25 (the stock Mesa 22 lacks what Dawn needs)
 const mesa = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'mesa-vulkan-drivers'], { encoding: 'utf8' });
 if (!(mesa.status === 0 && Number(mesa.stdout.split('.')[0]) >= 25) && !process.env.LORAKIT_SKIP_LAVAPIPE_INSTALL) {
-  if (!isRoot) console.log('webgpu: Mesa lavapipe ≥ 25 is missing and this is not root: the WebGPU tests will be skipped (run scripts/setup-lavapipe.sh as root)');
+  if (!isRoot)
+    console.log(
+      'webgpu: Mesa lavapipe ≥ 25 is missing and this is not root: the WebGPU tests will be skipped (run scripts/setup-lavapipe.sh as root)',
+    );
   else {
     console.log('webgpu: installing Mesa lavapipe from bookworm-backports (once)…');
     const r = spawnSync('sh', [path.join(root, 'scripts/setup-lavapipe.sh')], { stdio: 'inherit' });
@@ -24,11 +27,17 @@ const cs = path.join(root, '.vscode-test/code-server/cs/node_modules/.bin/code-s
 if (process.env.LORAKIT_SKIP_E2E_INSTALL) process.exit(0);
 if (fs.existsSync(cs) && fs.existsSync('/usr/bin/chromium')) process.exit(0);
 if (!isRoot) {
-  console.log('e2e: code-server or Chromium is missing and this is not root: the browser and VS Code tests will be skipped (run scripts/e2e/install-code-server.sh as root)');
+  console.log(
+    'e2e: code-server or Chromium is missing and this is not root: the browser and VS Code tests will be skipped (run scripts/e2e/install-code-server.sh as root)',
+  );
   process.exit(0);
 }
 console.log('e2e: installing Chromium and code-server 4.100.3 (once; about 2 minutes)…');
-const install = () => spawnSync('sh', [path.join(root, 'scripts/e2e/install-code-server.sh'), path.join(root, '.vscode-test/code-server')], { stdio: 'inherit', cwd: root });
+const install = () =>
+  spawnSync('sh', [path.join(root, 'scripts/e2e/install-code-server.sh'), path.join(root, '.vscode-test/code-server')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
 let r = install();
 if (r.status !== 0) {
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });

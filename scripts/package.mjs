@@ -23,4 +23,13 @@ if (fs.existsSync(from)) {
   for (const f of fs.readdirSync(from)) fs.copyFileSync(path.join(from, f), path.join(to, dawnDir, f));
   fs.copyFileSync(path.join(root, 'node_modules', 'webgpu', 'LICENSE.md'), path.join(to, 'LICENSE.md'));
 } else console.log(`no Dawn binding for ${dawnDir}: this .vsix will train on the CPU only`);
-run(process.execPath, [path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '--target', target, '-o', `lorakit-${target}.vsix`]);
+run(process.execPath, [
+  path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce'),
+  'package',
+  '--no-dependencies',
+  '--no-rewrite-relative-links',
+  '--target',
+  target,
+  '-o',
+  `lorakit-${target}.vsix`,
+]);

@@ -11,7 +11,9 @@ import { common } from './build.mjs';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const only = process.argv.slice(2);
 const walk = (dir) =>
-  fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  fs
+    .readdirSync(path.join(root, dir), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 const files = walk('test')
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
@@ -22,7 +24,14 @@ if (!files.length) {
 }
 const outdir = path.join(root, process.env.LORAKIT_TEST_OUT ?? 'dist-test');
 fs.rmSync(outdir, { recursive: true, force: true });
-await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files, outbase: 'test', outdir, absWorkingDir: root });
+await build({
+  ...common,
+  external: [...common.external, 'playwright-core'],
+  entryPoints: files,
+  outbase: 'test',
+  outdir,
+  absWorkingDir: root,
+});
 const outs = files.map((f) => path.join(outdir, path.relative('test', f).replace(/\.ts$/, '.js')));
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',

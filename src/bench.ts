@@ -35,7 +35,13 @@ function median(xs: number[]): number {
 
 function matmulRows(): string[] {
   const rows: string[] = [];
-  const shapes: [number, number, number, boolean][] = [[512, 1536, 576, true], [512, 576, 1536, true], [1024, 768, 256, true], [1024, 256, 768, false], [2048, 2048, 2048, false]];
+  const shapes: [number, number, number, boolean][] = [
+    [512, 1536, 576, true],
+    [512, 576, 1536, true],
+    [1024, 768, 256, true],
+    [1024, 256, 768, false],
+    [2048, 2048, 2048, false],
+  ];
   for (const threads of [1, os.availableParallelism()]) {
     const g = new WasmRuntime(threads);
     for (const [M, N, K, tb] of shapes) {
@@ -49,7 +55,9 @@ function matmulRows(): string[] {
         times.push(performance.now() - t);
       }
       const gf = (2 * M * N * K) / median(times) / 1e6;
-      rows.push(`| WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''} | ${M}×${K} · ${tb ? `(${N}×${K})ᵀ` : `${K}×${N}`} | ${gf.toFixed(1)} |`);
+      rows.push(
+        `| WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''} | ${M}×${K} · ${tb ? `(${N}×${K})ᵀ` : `${K}×${N}`} | ${gf.toFixed(1)} |`,
+      );
       console.log(`matmul ${threads}t ${M}x${N}x${K}${tb ? ' (Bᵀ)' : ''}: ${gf.toFixed(1)} GFLOP/s`);
     }
     g.dispose();
@@ -62,12 +70,18 @@ function qmatmulRows(): string[] {
   const rows: string[] = [];
   const g = new WasmRuntime(os.availableParallelism());
   const rng = new Rng(3);
-  for (const [M, R, C] of [[1024, 768, 256], [1024, 256, 768], [512, 1536, 576], [1, 1536, 576]] as [number, number, number][]) {
+  for (const [M, R, C] of [
+    [1024, 768, 256],
+    [1024, 256, 768],
+    [512, 1536, 576],
+    [1, 1536, 576],
+  ] as [number, number, number][]) {
     const w = Float32Array.from({ length: R * C }, () => rng.normal() * 0.02);
     const q = quantizeWeight(w, [R, C], { type: 'nf4', blocksize: 64, doubleQuant: true }, 'float32');
     const qm = { packed: q.packed, scales: scalesOf(q), table: NF4, blocksize: 64, rows: R, cols: C };
     for (const trans of [true, false]) {
-      const K = trans ? C : R, N = trans ? R : C;
+      const K = trans ? C : R,
+        N = trans ? R : C;
       const x = Float32Array.from({ length: M * K }, () => rng.normal());
       const c = new Float32Array(M * N);
       const time = (f: () => void) => {
@@ -105,9 +119,20 @@ function webgpuRows(dir: string): string[] {
     '| what | webgpu | note |',
     '|---|---|---|',
   ];
-  for (const [M, N, K] of [[256, 256, 256], [512, 768, 256]]) {
-    const x = gpu.upload(Float32Array.from({ length: M * K }, (_, i) => (i % 7) / 7), [M, K], 'activations');
-    const w = gpu.upload(Float32Array.from({ length: N * K }, (_, i) => (i % 5) / 5), [N, K], 'weights');
+  for (const [M, N, K] of [
+    [256, 256, 256],
+    [512, 768, 256],
+  ]) {
+    const x = gpu.upload(
+      Float32Array.from({ length: M * K }, (_, i) => (i % 7) / 7),
+      [M, K],
+      'activations',
+    );
+    const w = gpu.upload(
+      Float32Array.from({ length: N * K }, (_, i) => (i % 5) / 5),
+      [N, K],
+      'weights',
+    );
     const times: number[] = [];
     for (let r = 0; r < 4; r++) {
       const t = performance.now();
@@ -125,14 +150,30 @@ function webgpuRows(dir: string): string[] {
   // on a software adapter the whole reference step would take minutes: a short one (seq 64, batch 1) stands in
   const small = a.type === 'cpu';
   const shape = small ? { seq: 64, batch: 1 } : { seq: W.seq, batch: W.batch };
-  for (const [name, q] of [['f32', null], ['NF4 + DQ', { type: 'nf4', blocksize: 64, doubleQuant: true }]] as [string, QuantConfig | null][]) {
+  for (const [name, q] of [
+    ['f32', null],
+    ['NF4 + DQ', { type: 'nf4', blocksize: 64, doubleQuant: true }],
+  ] as [string, QuantConfig | null][]) {
     const r = lorakitStep(dir, q, new WebGpuBackend(), small ? 1 : 3, shape); // a fresh device: its peak is this run's
-    const e = estimateMemory({ spec: loadSpec(dir), lora: defaultLoraConfig({ r: W.rank, dropout: 0 }), seqLen: shape.seq, batch: shape.batch, quant: q });
-    const tags = (['weights', 'lora', 'optimizer', 'activations'] as const).map((t) => `${t} ${formatBytes(r.peak[t])} (${pct(e.bytes[t], r.peak[t])})`).join(', ');
-    rows.push(`| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step | live GPU buffers at peak ${formatBytes(r.peak.total)}: ${tags}; workspace ${formatBytes(r.peak.workspace)} |`);
+    const e = estimateMemory({
+      spec: loadSpec(dir),
+      lora: defaultLoraConfig({ r: W.rank, dropout: 0 }),
+      seqLen: shape.seq,
+      batch: shape.batch,
+      quant: q,
+    });
+    const tags = (['weights', 'lora', 'optimizer', 'activations'] as const)
+      .map((t) => `${t} ${formatBytes(r.peak[t])} (${pct(e.bytes[t], r.peak[t])})`)
+      .join(', ');
+    rows.push(
+      `| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step | live GPU buffers at peak ${formatBytes(r.peak.total)}: ${tags}; workspace ${formatBytes(r.peak.workspace)} |`,
+    );
     console.log(`webgpu step ${name}: ${r.tokensPerS.toFixed(0)} tok/s`);
   }
-  rows.push('', 'In parentheses: the estimator\'s error for that tag (it models the CPU backend; the GPU allocates the same weights, LoRA, optimizer and activations, and its own small workspace instead of the WebAssembly arena).');
+  rows.push(
+    '',
+    "In parentheses: the estimator's error for that tag (it models the CPU backend; the GPU allocates the same weights, LoRA, optimizer and activations, and its own small workspace instead of the WebAssembly arena).",
+  );
   return rows;
 }
 
@@ -145,7 +186,13 @@ interface Run {
   rssPeak: number;
 }
 
-function lorakitStep(dir: string, quant: QuantConfig | null = null, gpu?: WebGpuBackend, steps = STEPS, shape = { seq: W.seq, batch: W.batch }): Run {
+function lorakitStep(
+  dir: string,
+  quant: QuantConfig | null = null,
+  gpu?: WebGpuBackend,
+  steps = STEPS,
+  shape = { seq: W.seq, batch: W.batch },
+): Run {
   const be: Backend = gpu ?? new CpuBackend({ threads: os.availableParallelism() }); // a fresh WebAssembly memory: its growth is this run's
   const { model } = openModel(dir, be, undefined, quant);
   model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ r: W.rank, alpha: 2 * W.rank, dropout: 0 }), be, new Rng(0));
@@ -165,13 +212,22 @@ function lorakitStep(dir: string, quant: QuantConfig | null = null, gpu?: WebGpu
     const r = model.lossAndGrad(ids, targets, shape.batch, shape.seq, 1 / n, s);
     be.read(r.loss);
     be.free(r.loss);
-    params.forEach((p, i) => be.adamw(p.t, p.g()!, m[i], v[i], { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: s + 1 }));
+    params.forEach((p, i) =>
+      be.adamw(p.t, p.g()!, m[i], v[i], { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: s + 1 }),
+    );
     if (s >= 2) times.push(performance.now() - t);
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }
   const stepMs = median(times);
   be.dispose();
-  return { backend: be.name, tokensPerS: (n * 1000) / stepMs, bestTokensPerS: (n * 1000) / Math.min(...times), stepMs, peak: { ...be.mem.peak }, rssPeak };
+  return {
+    backend: be.name,
+    tokensPerS: (n * 1000) / stepMs,
+    bestTokensPerS: (n * 1000) / Math.min(...times),
+    stepMs,
+    peak: { ...be.mem.peak },
+    rssPeak,
+  };
 }
 
 interface TorchRun {
@@ -199,7 +255,9 @@ function torchRuns(): TorchRun[] {
     }
     const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
     out.push({ python: which.stdout.trim().split(' ')[0], ...j });
-    console.log(`PyTorch ${j.torch} (${j.blas}, ${j.threads} threads): ${j.tokens_per_s.toFixed(0)} tok/s, ${j.step_ms.toFixed(0)} ms/step`);
+    console.log(
+      `PyTorch ${j.torch} (${j.blas}, ${j.threads} threads): ${j.tokens_per_s.toFixed(0)} tok/s, ${j.step_ms.toFixed(0)} ms/step`,
+    );
   }
   return out;
 }
@@ -211,11 +269,22 @@ function machine(): string {
 
 function main() {
   const dir = path.join(os.tmpdir(), `lorakit-bench-${process.pid}`);
-  makeTinyModel(dir, { modelType: 'llama', configVocab: W.vocab, vocab: 512, hidden: W.hidden, intermediate: W.ff, layers: W.layers, heads: W.heads, kvHeads: W.kv, std: 0.02 });
+  makeTinyModel(dir, {
+    modelType: 'llama',
+    configVocab: W.vocab,
+    vocab: 512,
+    hidden: W.hidden,
+    intermediate: W.ff,
+    layers: W.layers,
+    heads: W.heads,
+    kvHeads: W.kv,
+    std: 0.02,
+  });
   const mm = matmulRows();
   const qmm = qmatmulRows();
   const spec = loadSpec(dir);
-  const estOf = (quant: QuantConfig | null) => estimateMemory({ spec, lora: defaultLoraConfig({ r: W.rank, dropout: 0 }), seqLen: W.seq, batch: W.batch, quant });
+  const estOf = (quant: QuantConfig | null) =>
+    estimateMemory({ spec, lora: defaultLoraConfig({ r: W.rank, dropout: 0 }), seqLen: W.seq, batch: W.batch, quant });
   const quants: [string, QuantConfig | null][] = [
     ['f32 (no quantization)', null],
     ['NF4, blocks of 64', { type: 'nf4', blocksize: 64, doubleQuant: false }],
@@ -225,7 +294,9 @@ function main() {
   const qruns = quants.map(([name, q]) => {
     const r = lorakitStep(dir, q);
     const e = estOf(q);
-    console.log(`lorakit ${r.backend}, ${name}: ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step, peak ${formatBytes(r.peak.total)} (estimate ${formatBytes(e.bytes.total)}), weights ${r.peak.weights} B (analytic ${e.bytes.weights} B)`);
+    console.log(
+      `lorakit ${r.backend}, ${name}: ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step, peak ${formatBytes(r.peak.total)} (estimate ${formatBytes(e.bytes.total)}), weights ${r.peak.weights} B (analytic ${e.bytes.weights} B)`,
+    );
     return { name, q, run: r, est: e };
   });
   const run = qruns[0].run;
@@ -234,7 +305,9 @@ function main() {
   const torch = torchRuns();
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const memRows = MEM_TAGS.map((t) => `| ${t} | ${formatBytes(est.bytes[t])} | ${formatBytes(run.peak[t])} | ${pct(est.bytes[t], run.peak[t])} |`);
+  const memRows = MEM_TAGS.map(
+    (t) => `| ${t} | ${formatBytes(est.bytes[t])} | ${formatBytes(run.peak[t])} | ${pct(est.bytes[t], run.peak[t])} |`,
+  );
   const md = `# Benchmarks
 
 Generated by \`npm run bench\` (lorakit ${VERSION}) on ${new Date().toISOString().slice(0, 10)}.

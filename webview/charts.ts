@@ -4,13 +4,23 @@
  */
 import uPlot from 'uplot';
 
-export const MEM_COLORS = ['var(--vscode-charts-blue)', 'var(--vscode-charts-green)', 'var(--vscode-charts-yellow)', 'var(--vscode-charts-orange)', 'var(--vscode-charts-purple)'];
+export const MEM_COLORS = [
+  'var(--vscode-charts-blue)',
+  'var(--vscode-charts-green)',
+  'var(--vscode-charts-yellow)',
+  'var(--vscode-charts-orange)',
+  'var(--vscode-charts-purple)',
+];
 
 /** a CSS colour (possibly a var()) as the canvas can use it, from the current theme */
 export function css(color: string): string {
   const m = /^var\((--[^)]+)\)$/.exec(color);
   if (!m) return color;
-  return getComputedStyle(document.body).getPropertyValue(m[1]).trim() || getComputedStyle(document.documentElement).getPropertyValue(m[1]).trim() || '#888';
+  return (
+    getComputedStyle(document.body).getPropertyValue(m[1]).trim() ||
+    getComputedStyle(document.documentElement).getPropertyValue(m[1]).trim() ||
+    '#888'
+  );
 }
 
 const FONT_PX = 11;
@@ -44,7 +54,12 @@ export class Chart {
   private data: uPlot.AlignedData = [[]];
   private head: HTMLElement;
 
-  constructor(id: string, title: string, private series: SeriesSpec[], private opts: ChartOptions = {}) {
+  constructor(
+    id: string,
+    title: string,
+    private series: SeriesSpec[],
+    private opts: ChartOptions = {},
+  ) {
     this.root = document.createElement('div');
     this.root.id = id;
     this.root.className = 'chart';
@@ -65,7 +80,12 @@ export class Chart {
     const fg = css('var(--vscode-foreground)');
     this.root.dataset.axisColor = fg; // what the axes are drawn with: the tests compare it with the theme
     this.root.dataset.seriesColors = this.series.map((s) => css(s.color)).join(' ');
-    const axis = { stroke: fg, font: font(), grid: { stroke: css('var(--vscode-editorWidget-border)'), width: 0.5 }, ticks: { show: false } };
+    const axis = {
+      stroke: fg,
+      font: font(),
+      grid: { stroke: css('var(--vscode-editorWidget-border)'), width: 0.5 },
+      ticks: { show: false },
+    };
     const yValues = (_u: uPlot, vs: number[]) => {
       const labels = vs.map((v) => (format ? format(v) : String(Number(v.toPrecision(6)))));
       this.root.dataset.yLabels = labels.join('|');
@@ -91,7 +111,17 @@ export class Chart {
         cursor: { show: false },
         scales: { x: { time: false }, y: scaleY },
         axes: [axis, y],
-        series: [{}, ...this.series.map((s) => ({ label: s.label, stroke: css(s.color), width: 1.5, fill: s.fill ? css(s.color) + '55' : undefined, points: { show: !!s.points, size: 5 }, spanGaps: !!s.points }))],
+        series: [
+          {},
+          ...this.series.map((s) => ({
+            label: s.label,
+            stroke: css(s.color),
+            width: 1.5,
+            fill: s.fill ? css(s.color) + '55' : undefined,
+            points: { show: !!s.points, size: 5 },
+            spanGaps: !!s.points,
+          })),
+        ],
       },
       this.data,
       this.root,

@@ -11,7 +11,17 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import '@vscode-elements/elements/dist/vscode-label/index.js';
-import { AdapterInfo, EstimateResult, EvalEvent, FromPanel, MergedInfo, RunStatus, StepEvent, ToPanel, TrainSettings } from '../src/protocol';
+import {
+  AdapterInfo,
+  EstimateResult,
+  EvalEvent,
+  FromPanel,
+  MergedInfo,
+  RunStatus,
+  StepEvent,
+  ToPanel,
+  TrainSettings,
+} from '../src/protocol';
 import { adapterRow, deviceLabel, formatBytes as fmtBytes } from '../src/protocol/format';
 import { Chart, MEM_COLORS, css, watchTheme } from './charts';
 import { placeSelects } from './selects';
@@ -22,22 +32,55 @@ const vscode = acquireVsCodeApi();
 const send = (m: FromPanel) => vscode.postMessage(m);
 
 const TAGS = ['weights', 'lora', 'optimizer', 'activations', 'workspace'] as const;
-type Field = { key: keyof TrainSettings; label: string; kind: 'text' | 'number' | 'select' | 'check'; options?: string[]; optional?: boolean };
+type Field = {
+  key: keyof TrainSettings;
+  label: string;
+  kind: 'text' | 'number' | 'select' | 'check';
+  options?: string[];
+  optional?: boolean;
+};
 const FIELDS: { title: string; fields: Field[] }[] = [
-  { title: 'Model and data', fields: [{ key: 'model', label: 'Base model folder', kind: 'text' }, { key: 'data', label: 'Data (folder or file)', kind: 'text' }] },
-  { title: 'LoRA', fields: [
-    { key: 'rank', label: 'Rank', kind: 'number' }, { key: 'alpha', label: 'Alpha', kind: 'number' }, { key: 'dropout', label: 'Dropout', kind: 'number' },
-    { key: 'targets', label: 'Target modules', kind: 'select', options: ['all-linear', 'q_proj,v_proj', 'q_proj,k_proj,v_proj,o_proj', 'gate_proj,up_proj,down_proj'] },
-  ] },
-  { title: 'Quantization (QLoRA)', fields: [
-    { key: 'quant', label: 'Base weights', kind: 'select', options: ['none', 'nf4', 'fp4'] }, { key: 'doubleQuant', label: 'Double quantization', kind: 'check' },
-    { key: 'blocksize', label: 'Block size', kind: 'select', options: ['32', '64', '128', '256', '512', '1024', '2048', '4096'] },
-  ] },
-  { title: 'Training', fields: [
-    { key: 'seqLen', label: 'Sequence length', kind: 'number' }, { key: 'batch', label: 'Batch', kind: 'number' }, { key: 'gradAccum', label: 'Gradient accumulation', kind: 'number' },
-    { key: 'lr', label: 'Learning rate', kind: 'number' }, { key: 'steps', label: 'Steps (empty: epochs)', kind: 'number', optional: true },
-    { key: 'epochs', label: 'Epochs', kind: 'number', optional: true }, { key: 'backend', label: 'Backend', kind: 'select', options: ['auto', 'cpu', 'cpu-reference', 'webgpu'] },
-  ] },
+  {
+    title: 'Model and data',
+    fields: [
+      { key: 'model', label: 'Base model folder', kind: 'text' },
+      { key: 'data', label: 'Data (folder or file)', kind: 'text' },
+    ],
+  },
+  {
+    title: 'LoRA',
+    fields: [
+      { key: 'rank', label: 'Rank', kind: 'number' },
+      { key: 'alpha', label: 'Alpha', kind: 'number' },
+      { key: 'dropout', label: 'Dropout', kind: 'number' },
+      {
+        key: 'targets',
+        label: 'Target modules',
+        kind: 'select',
+        options: ['all-linear', 'q_proj,v_proj', 'q_proj,k_proj,v_proj,o_proj', 'gate_proj,up_proj,down_proj'],
+      },
+    ],
+  },
+  {
+    title: 'Quantization (QLoRA)',
+    fields: [
+      { key: 'quant', label: 'Base weights', kind: 'select', options: ['none', 'nf4', 'fp4'] },
+      { key: 'doubleQuant', label: 'Double quantization', kind: 'check' },
+      { key: 'blocksize', label: 'Block size', kind: 'select', options: ['32', '64', '128', '256', '512', '1024', '2048', '4096'] },
+    ],
+  },
+  {
+    title: 'Training',
+    fields: [
+      { key: 'seqLen', label: 'Sequence length', kind: 'number' },
+      { key: 'batch', label: 'Batch', kind: 'number' },
+      { key: 'gradAccum', label: 'Gradient accumulation', kind: 'number' },
+      { key: 'lr', label: 'Learning rate', kind: 'number' },
+      { key: 'steps', label: 'Steps (empty: epochs)', kind: 'number', optional: true },
+      { key: 'epochs', label: 'Epochs', kind: 'number', optional: true },
+      { key: 'backend', label: 'Backend', kind: 'select', options: ['auto', 'cpu', 'cpu-reference', 'webgpu'] },
+    ],
+  },
 ];
 
 const saved = vscode.getState() ?? {};
@@ -84,7 +127,8 @@ const sections = FIELDS.map(({ title, fields }) => {
   for (const f of fields) {
     const id = `f-${f.key}`;
     let input: ReturnType<typeof custom>;
-    if (f.kind === 'select') input = custom('vscode-single-select', { id, position: 'below' }, ...f.options!.map((o) => custom('vscode-option', { value: o }, o)));
+    if (f.kind === 'select')
+      input = custom('vscode-single-select', { id, position: 'below' }, ...f.options!.map((o) => custom('vscode-option', { value: o }, o)));
     else if (f.kind === 'check') input = custom('vscode-checkbox', { id, label: f.label });
     else input = custom('vscode-textfield', { id, ...(f.kind === 'number' ? { inputmode: 'decimal' } : {}) }); // text: the number type flags decimals as invalid
     input.addEventListener(f.kind === 'text' || f.kind === 'number' ? 'input' : 'change', () => onEdit());
@@ -105,13 +149,23 @@ const sections = FIELDS.map(({ title, fields }) => {
   return sec;
 });
 const charts = el('div', { class: 'charts' });
-const lossChart = new Chart('loss-chart', 'Loss', [{ label: 'train', color: 'var(--vscode-charts-blue)' }, { label: 'eval', color: 'var(--vscode-charts-orange)', points: true }]);
-const lrChart = new Chart('lr-chart', 'Learning rate', [{ label: 'lr', color: 'var(--vscode-charts-purple)' }], { format: (v) => (v === 0 ? '0' : v.toExponential(0)) });
-const tpsChart = new Chart('tps-chart', 'Tokens/s', [{ label: 'tok/s', color: 'var(--vscode-charts-green)' }]);
-const memChart = new Chart('mem-chart', 'Memory by tag (stacked)', TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })), {
-  format: binaryLabel,
-  ticks: (max) => ({ top: binaryCeil(max), ticks: binaryTicks(binaryCeil(max)) }),
+const lossChart = new Chart('loss-chart', 'Loss', [
+  { label: 'train', color: 'var(--vscode-charts-blue)' },
+  { label: 'eval', color: 'var(--vscode-charts-orange)', points: true },
+]);
+const lrChart = new Chart('lr-chart', 'Learning rate', [{ label: 'lr', color: 'var(--vscode-charts-purple)' }], {
+  format: (v) => (v === 0 ? '0' : v.toExponential(0)),
 });
+const tpsChart = new Chart('tps-chart', 'Tokens/s', [{ label: 'tok/s', color: 'var(--vscode-charts-green)' }]);
+const memChart = new Chart(
+  'mem-chart',
+  'Memory by tag (stacked)',
+  TAGS.map((t, i) => ({ label: t, color: MEM_COLORS[i], fill: true })),
+  {
+    format: binaryLabel,
+    ticks: (max) => ({ top: binaryCeil(max), ticks: binaryTicks(binaryCeil(max)) }),
+  },
+);
 const allCharts = [lossChart, lrChart, tpsChart, memChart];
 charts.append(...allCharts.map((c) => c.root));
 // a theme switch: the charts and the estimate bar take the new colours
@@ -122,14 +176,24 @@ watchTheme(() => {
 placeSelects();
 const adaptersBox = el('div', { id: 'adapters', class: 'adapters' });
 // live things first (state, estimate, charts), then the settings, then the adapters
-app.append(stateLine, buttons, errorBox, estBox, charts, ...sections, custom('vscode-collapsible', { title: 'Adapters', open: '' }, adaptersBox));
+app.append(
+  stateLine,
+  buttons,
+  errorBox,
+  estBox,
+  charts,
+  ...sections,
+  custom('vscode-collapsible', { title: 'Adapters', open: '' }, adaptersBox),
+);
 
 startBtn.addEventListener('click', () => {
   const s = validate();
   if (!s) return;
   if (estimate && !estimate.fits && !confirmNotFit) {
     confirmNotFit = true;
-    showError(`The estimate (${fmtBytes(estimate.bytes.total)}) does not fit in ${fmtBytes(estimate.device.bytes)}. Click Start again to try anyway.`);
+    showError(
+      `The estimate (${fmtBytes(estimate.bytes.total)}) does not fit in ${fmtBytes(estimate.device.bytes)}. Click Start again to try anyway.`,
+    );
     return;
   }
   confirmNotFit = false;
@@ -202,7 +266,9 @@ function showError(m: string): void {
 }
 function showStatus(): void {
   const last = steps[steps.length - 1];
-  const progress = last ? ` · step ${last.step}/${last.total_steps} · loss ${last.loss.toFixed(3)} · ${last.tokens_per_s.toFixed(0)} tok/s` : '';
+  const progress = last
+    ? ` · step ${last.step}/${last.total_steps} · loss ${last.loss.toFixed(3)} · ${last.tokens_per_s.toFixed(0)} tok/s`
+    : '';
   stateLine.textContent = `${status.state}${progress}${status.message ? ` — ${status.message}` : ''}`;
   stateLine.dataset.state = status.state;
   startBtn.disabled = busy() || !validate();
@@ -216,29 +282,52 @@ function showEstimate(): void {
   const bar = el('div', { class: 'membar', title: `of ${fmtBytes(cap)}` });
   TAGS.forEach((t, i) => {
     const w = (100 * estimate!.bytes[t]) / cap;
-    bar.append(styled(el('span', { class: 'seg', title: `${t} ${fmtBytes(estimate!.bytes[t])}` }), { width: `${Math.max(0, Math.min(100, w))}%`, background: css(MEM_COLORS[i]) }));
+    bar.append(
+      styled(el('span', { class: 'seg', title: `${t} ${fmtBytes(estimate!.bytes[t])}` }), {
+        width: `${Math.max(0, Math.min(100, w))}%`,
+        background: css(MEM_COLORS[i]),
+      }),
+    );
   });
-  const legend = el('div', { class: 'legend' }, ...TAGS.map((t, i) => el('span', {}, styled(el('i'), { background: css(MEM_COLORS[i]) }), ` ${t} ${fmtBytes(estimate!.bytes[t])}`)));
-  const head = el('div', { class: estimate.fits ? 'fits' : 'nofit', id: 'estimate-total' },
+  const legend = el(
+    'div',
+    { class: 'legend' },
+    ...TAGS.map((t, i) => el('span', {}, styled(el('i'), { background: css(MEM_COLORS[i]) }), ` ${t} ${fmtBytes(estimate!.bytes[t])}`)),
+  );
+  const head = el(
+    'div',
+    { class: estimate.fits ? 'fits' : 'nofit', id: 'estimate-total' },
     `Memory estimate: ${fmtBytes(estimate.bytes.total)} of ${fmtBytes(cap)} · ${deviceLabel(estimate.device.name)} · ${estimate.fits ? 'fits' : 'does NOT fit'}` +
-      (estimate.bitsPerParam ? ` · ${estimate.bitsPerParam.toFixed(3)} bits per quantized parameter` : ''));
+      (estimate.bitsPerParam ? ` · ${estimate.bitsPerParam.toFixed(3)} bits per quantized parameter` : ''),
+  );
   estBox.append(head, bar, legend);
 }
 function redraw(): void {
   charts.hidden = steps.length === 0;
-  lossChart.set([steps.map((s) => s.step), steps.map((s) => s.loss), steps.map((s) => evals.find((e) => e.step === s.step)?.eval_loss ?? null)]);
+  lossChart.set([
+    steps.map((s) => s.step),
+    steps.map((s) => s.loss),
+    steps.map((s) => evals.find((e) => e.step === s.step)?.eval_loss ?? null),
+  ]);
   lrChart.set([steps.map((s) => s.step), steps.map((s) => s.lr)]);
   tpsChart.set([steps.map((s) => s.step), steps.map((s) => s.tokens_per_s)]);
   const cum = TAGS.map((_, i) => steps.map((s) => TAGS.slice(0, i + 1).reduce((a, t) => a + s.mem[t], 0)));
   memChart.set([steps.map((s) => s.step), ...cum]);
-  memChart.title(`Memory by tag (stacked)${device ? ` · capacity ${fmtBytes(device.bytes)}` : ''}${steps.length ? ` · now ${fmtBytes(steps[steps.length - 1].mem.total)}` : ''}`);
+  memChart.title(
+    `Memory by tag (stacked)${device ? ` · capacity ${fmtBytes(device.bytes)}` : ''}${steps.length ? ` · now ${fmtBytes(steps[steps.length - 1].mem.total)}` : ''}`,
+  );
 }
 function showAdapters(list: AdapterInfo[], merged: MergedInfo[] = []): void {
   adaptersBox.replaceChildren(
     ...(list.length ? [] : [el('div', { class: 'muted' }, 'No adapters yet: they appear here when a run finishes.')]),
     ...list.map((a) => {
       const r = adapterRow(a);
-      const row = el('div', { class: 'adapter', 'data-dir': a.dir, title: r.tooltip }, el('span', { class: 'name' }, `${a.active ? '✓ ' : ''}${r.label}`), el('span', { class: 'facts' }, r.description));
+      const row = el(
+        'div',
+        { class: 'adapter', 'data-dir': a.dir, title: r.tooltip },
+        el('span', { class: 'name' }, `${a.active ? '✓ ' : ''}${r.label}`),
+        el('span', { class: 'facts' }, r.description),
+      );
       for (const action of ['merge', 'activate', 'compare', 'reveal'] as const) {
         const b = custom('vscode-button', { secondary: '', 'data-action': action }, action[0].toUpperCase() + action.slice(1));
         b.addEventListener('click', () => send({ type: 'adapter', action, dir: a.dir }));
@@ -247,7 +336,14 @@ function showAdapters(list: AdapterInfo[], merged: MergedInfo[] = []): void {
       return row;
     }),
     ...(merged.length ? [el('div', { class: 'merged-title' }, 'Merged models')] : []),
-    ...merged.map((m) => el('div', { class: 'merged', 'data-dir': m.dir, title: m.dir }, el('span', { class: 'name' }, m.name), el('span', { class: 'facts' }, m.dir))),
+    ...merged.map((m) =>
+      el(
+        'div',
+        { class: 'merged', 'data-dir': m.dir, title: m.dir },
+        el('span', { class: 'name' }, m.name),
+        el('span', { class: 'facts' }, m.dir),
+      ),
+    ),
   );
 }
 

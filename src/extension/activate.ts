@@ -33,14 +33,23 @@ export function activate(ctx: vscode.ExtensionContext): void {
   });
   controller = new Controller(root, client, ui);
   const c = controller;
-  const panel = new PanelProvider(ctx.extensionUri, (m) => void c.fromPanel(m, ext.device), (line) => out.warn(line));
-  const adaptersView = new AdaptersView(() => c.adapters(), () => c.merged());
+  const panel = new PanelProvider(
+    ctx.extensionUri,
+    (m) => void c.fromPanel(m, ext.device),
+    (line) => out.warn(line),
+  );
+  const adaptersView = new AdaptersView(
+    () => c.adapters(),
+    () => c.merged(),
+  );
   const compareDocs = new CompareDocs();
   ext = { ctx, root, out, client, controller: c, panel, adaptersView, compareDocs };
 
   const sidecar = client;
   ctx.subscriptions.push(
-    out, bar, adaptersView,
+    out,
+    bar,
+    adaptersView,
     vscode.window.registerWebviewViewProvider('lorakit.panel', panel, { webviewOptions: { retainContextWhenHidden: false } }),
     vscode.window.registerTreeDataProvider('lorakit.adapters', adaptersView),
     vscode.workspace.registerTextDocumentContentProvider(CompareDocs.scheme, compareDocs),

@@ -12,7 +12,10 @@ export class AdaptersView implements vscode.TreeDataProvider<Node> {
   private changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
 
-  constructor(private adapters: () => AdapterInfo[], private merged: () => MergedInfo[]) {}
+  constructor(
+    private adapters: () => AdapterInfo[],
+    private merged: () => MergedInfo[],
+  ) {}
 
   refresh(): void {
     this.changed.fire();
@@ -52,7 +55,10 @@ export class AdaptersView implements vscode.TreeDataProvider<Node> {
     if (n?.kind === 'mergedGroup') return n.list.map((m) => ({ kind: 'merged', m }));
     if (n) return [];
     const merged = this.merged();
-    return [...this.adapters().map((a): Node => ({ kind: 'adapter', a })), ...(merged.length ? [{ kind: 'mergedGroup', list: merged } as Node] : [])];
+    return [
+      ...this.adapters().map((a): Node => ({ kind: 'adapter', a })),
+      ...(merged.length ? [{ kind: 'mergedGroup', list: merged } as Node] : []),
+    ];
   }
 }
 

@@ -6,7 +6,11 @@ import { ChildProcess, fork } from 'node:child_process';
 import { EventMessage, Method, Params, Requests, Result, RpcError, issues, parseFromSidecar } from '../protocol';
 
 export class SidecarError extends Error {
-  constructor(readonly code: RpcError['code'] | 'exited', message: string, readonly detail?: string) {
+  constructor(
+    readonly code: RpcError['code'] | 'exited',
+    message: string,
+    readonly detail?: string,
+  ) {
     super(message);
   }
 }
@@ -24,7 +28,10 @@ export class SidecarClient {
   private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; method: string }>();
   private stopping = false;
 
-  constructor(private script: string, private hooks: ClientHooks) {}
+  constructor(
+    private script: string,
+    private hooks: ClientHooks,
+  ) {}
 
   get alive(): boolean {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
@@ -38,7 +45,12 @@ export class SidecarClient {
     this.stopping = false;
     const child = fork(this.script, [], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] });
     this.child = child;
-    const lines = (prefix: string) => (b: Buffer) => b.toString().split('\n').filter(Boolean).forEach((l) => this.hooks.log(prefix + l));
+    const lines = (prefix: string) => (b: Buffer) =>
+      b
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => this.hooks.log(prefix + l));
     child.stdout?.on('data', lines(''));
     child.stderr?.on('data', lines('[stderr] '));
     child.on('message', (m) => this.receive(m));

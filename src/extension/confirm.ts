@@ -13,8 +13,13 @@ export interface ConfirmFacts {
 export function confirmDetail({ settings: s, scan, estimate: est, duration }: ConfirmFacts): string {
   const skipped = formatSkipped(scan.skipped);
   const files = `${scan.files} ${scan.files === 1 ? 'file' : 'files'}`;
-  const quant = s.quant === 'none' ? 'no quantization' : `${s.quant.toUpperCase()} base (block ${s.blocksize}${s.doubleQuant ? ', double quantization' : ''})`;
-  const steps = s.steps ? `${s.steps} steps` : `${s.epochs ?? 1} epoch${(s.epochs ?? 1) === 1 ? '' : 's'} (the step count is known once the data is tokenized)`;
+  const quant =
+    s.quant === 'none'
+      ? 'no quantization'
+      : `${s.quant.toUpperCase()} base (block ${s.blocksize}${s.doubleQuant ? ', double quantization' : ''})`;
+  const steps = s.steps
+    ? `${s.steps} steps`
+    : `${s.epochs ?? 1} epoch${(s.epochs ?? 1) === 1 ? '' : 's'} (the step count is known once the data is tokenized)`;
   const time = duration
     ? `${duration.seconds < 1 ? 'under a second' : `about ${formatDuration(duration.seconds)}`} at the last run's ${duration.tokensPerS.toFixed(0)} tokens/s`
     : s.steps

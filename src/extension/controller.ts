@@ -38,8 +38,19 @@ export interface Ui {
 }
 
 export const DEFAULT_SETTINGS: Omit<TrainSettings, 'model' | 'data'> = {
-  rank: 8, alpha: 16, dropout: 0.05, targets: 'all-linear', quant: 'none', doubleQuant: false, blocksize: 64,
-  seqLen: 512, batch: 4, gradAccum: 1, lr: 2e-4, epochs: 1, backend: 'auto',
+  rank: 8,
+  alpha: 16,
+  dropout: 0.05,
+  targets: 'all-linear',
+  quant: 'none',
+  doubleQuant: false,
+  blocksize: 64,
+  seqLen: 512,
+  batch: 4,
+  gradAccum: 1,
+  lr: 2e-4,
+  epochs: 1,
+  backend: 'auto',
 };
 
 const MAX_HISTORY = 5000;
@@ -53,8 +64,15 @@ export function statusText(s: RunStatus, last?: StepEvent): { text: string; tool
     };
   }
   const word: Record<RunStatus['state'], string> = {
-    idle: 'idle', preparing: 'preparing…', running: 'starting…', pausing: 'pausing…', paused: 'paused', stopping: 'stopping…',
-    stopped: 'stopped', done: 'done', failed: 'failed',
+    idle: 'idle',
+    preparing: 'preparing…',
+    running: 'starting…',
+    pausing: 'pausing…',
+    paused: 'paused',
+    stopping: 'stopping…',
+    stopped: 'stopped',
+    done: 'done',
+    failed: 'failed',
   };
   const icon = s.state === 'preparing' ? '$(sync~spin)' : s.state === 'failed' ? '$(error)' : '$(beaker)';
   return { text: `${icon} LoRA ${word[s.state]}`, tooltip: `lorakit: ${s.message ?? word[s.state]}\nclick to open the training panel` };
@@ -71,7 +89,11 @@ export class Controller {
   /** the lorakit.* settings as last read, to tell which of them changed */
   private config: Partial<TrainSettings>;
 
-  constructor(readonly root: string | null, readonly client: SidecarClient, private ui: Ui) {
+  constructor(
+    readonly root: string | null,
+    readonly client: SidecarClient,
+    private ui: Ui,
+  ) {
     this.config = ui.defaults();
     this.settings = { ...DEFAULT_SETTINGS, ...(root ? { data: root } : {}), ...this.config };
     if (root) this.restoreLastRun(root);
@@ -108,7 +130,10 @@ export class Controller {
    */
   expectedDuration(s: TrainSettings): { seconds: number; tokensPerS: number } | null {
     if (!s.steps || !this.steps.length) return null;
-    const tps = this.steps.map((x) => x.tokens_per_s).filter((x) => x > 0 && Number.isFinite(x)).sort((a, b) => a - b);
+    const tps = this.steps
+      .map((x) => x.tokens_per_s)
+      .filter((x) => x > 0 && Number.isFinite(x))
+      .sort((a, b) => a - b);
     if (!tps.length) return null;
     const median = tps[tps.length >> 1];
     return { seconds: (s.steps * s.seqLen * s.batch * s.gradAccum) / median, tokensPerS: median };
@@ -189,7 +214,10 @@ export class Controller {
       this.showStatus();
     }
     const actions = run ? ['Restart and Resume', 'Restart'] : ['Restart'];
-    const pick = await this.ui.error(`lorakit: the training process stopped unexpectedly${run ? ' during a run; its last checkpoint is kept' : ''}.`, ...actions);
+    const pick = await this.ui.error(
+      `lorakit: the training process stopped unexpectedly${run ? ' during a run; its last checkpoint is kept' : ''}.`,
+      ...actions,
+    );
     if (pick === 'Restart') this.client.start();
     else if (pick === 'Restart and Resume' && run) await this.resume(run.runDir);
   }
@@ -283,8 +311,10 @@ export class Controller {
     const settings = TrainSettings.safeParse(runSettings(runDir));
     if (settings.success) this.settings = settings.data;
     const adapterDir = path.join(runDir, 'adapter');
-    if (fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) this.status = { state: 'done', runDir, adapterDir, message: 'the last run finished' };
-    else if (resumableRun(root) === runDir) this.status = { state: 'stopped', runDir, message: 'the last run stopped before finishing; Resume continues it' };
+    if (fs.existsSync(path.join(adapterDir, 'adapter_config.json')))
+      this.status = { state: 'done', runDir, adapterDir, message: 'the last run finished' };
+    else if (resumableRun(root) === runDir)
+      this.status = { state: 'stopped', runDir, message: 'the last run stopped before finishing; Resume continues it' };
   }
 
   /** after a window reload: the run's metrics so far, from its metrics.jsonl */
@@ -320,7 +350,17 @@ export class Controller {
 
   /** the panel's state for a (re)opened webview */
   initMessage(device?: { name: string; bytes: number }): ToPanel {
-    return { type: 'init', settings: this.settings, status: this.status, steps: this.steps, evals: this.evals, adapters: this.adapters(), merged: this.merged(), device, trusted: this.ui.trusted() };
+    return {
+      type: 'init',
+      settings: this.settings,
+      status: this.status,
+      steps: this.steps,
+      evals: this.evals,
+      adapters: this.adapters(),
+      merged: this.merged(),
+      device,
+      trusted: this.ui.trusted(),
+    };
   }
 
   /** A message from the webview: validated, then acted on. Malformed ones are rejected and logged. */
@@ -363,4 +403,3 @@ export class Controller {
     this.ui.status(text, tooltip);
   }
 }
-

@@ -9,7 +9,11 @@ import { panelHtml } from './panelHtml';
 export class PanelProvider implements vscode.WebviewViewProvider {
   private view: vscode.WebviewView | undefined;
 
-  constructor(private extensionUri: vscode.Uri, private onMessage: (m: unknown) => void, private log: (line: string) => void) {}
+  constructor(
+    private extensionUri: vscode.Uri,
+    private onMessage: (m: unknown) => void,
+    private log: (line: string) => void,
+  ) {}
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;

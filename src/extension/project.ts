@@ -152,7 +152,10 @@ export function runSettings(runDir: string): unknown {
 export function isGitIgnored(root: string): boolean {
   const gi = path.join(root, '.gitignore');
   if (!fs.existsSync(gi)) return false;
-  return fs.readFileSync(gi, 'utf8').split('\n').some((l) => /^\/?\.lorakit\/?\s*$/.test(l.trim()));
+  return fs
+    .readFileSync(gi, 'utf8')
+    .split('\n')
+    .some((l) => /^\/?\.lorakit\/?\s*$/.test(l.trim()));
 }
 
 export function addToGitignore(root: string): void {

@@ -21,8 +21,11 @@ export function makeUi(root: string | null, bar: vscode.StatusBarItem, out: vsco
     pick: async (field) => {
       if (field === 'model') return pickModel(ext());
       const uris = await vscode.window.showOpenDialog({
-        canSelectFolders: true, canSelectFiles: true, canSelectMany: false,
-        openLabel: 'Train on this', defaultUri: root ? vscode.Uri.file(root) : undefined,
+        canSelectFolders: true,
+        canSelectFiles: true,
+        canSelectMany: false,
+        openLabel: 'Train on this',
+        defaultUri: root ? vscode.Uri.file(root) : undefined,
       });
       return uris?.[0]?.fsPath;
     },

@@ -64,6 +64,8 @@ export function adapterRow(a: AdapterInfo): { label: string; description: string
   return {
     label: a.name,
     description: [a.active ? 'active' : '', ...facts].filter(Boolean).join(' · '),
-    tooltip: [`${a.name}${a.active ? ' (active for this project)' : ''}`, facts.join(' · '), `trained ${a.created}`, a.dir].filter(Boolean).join('\n'),
+    tooltip: [`${a.name}${a.active ? ' (active for this project)' : ''}`, facts.join(' · '), `trained ${a.created}`, a.dir]
+      .filter(Boolean)
+      .join('\n'),
   };
 }

@@ -22,7 +22,10 @@ export const TrainSettings = z.object({
   targets: z.string().min(1),
   quant: z.enum(['none', 'nf4', 'fp4']),
   doubleQuant: z.boolean(),
-  blocksize: z.number().int().refine((b) => b >= 32 && b <= 4096 && (b & (b - 1)) === 0, 'must be a power of two from 32 to 4096'),
+  blocksize: z
+    .number()
+    .int()
+    .refine((b) => b >= 32 && b <= 4096 && (b & (b - 1)) === 0, 'must be a power of two from 32 to 4096'),
   seqLen: posInt.min(8).max(32768),
   batch: posInt.max(1024),
   gradAccum: posInt.max(1024),
@@ -33,12 +36,26 @@ export const TrainSettings = z.object({
 });
 export type TrainSettings = z.infer<typeof TrainSettings>;
 
-export const MemBytes = z.object({ weights: z.number(), lora: z.number(), optimizer: z.number(), activations: z.number(), workspace: z.number(), total: z.number() });
+export const MemBytes = z.object({
+  weights: z.number(),
+  lora: z.number(),
+  optimizer: z.number(),
+  activations: z.number(),
+  workspace: z.number(),
+  total: z.number(),
+});
 export type MemBytes = z.infer<typeof MemBytes>;
 
 export const StepEvent = z.object({
-  step: z.number(), total_steps: z.number(), loss: z.number(), lr: z.number(), grad_norm: z.number(),
-  tokens_per_s: z.number(), step_ms: z.number(), mem: MemBytes, elapsed_s: z.number(),
+  step: z.number(),
+  total_steps: z.number(),
+  loss: z.number(),
+  lr: z.number(),
+  grad_norm: z.number(),
+  tokens_per_s: z.number(),
+  step_ms: z.number(),
+  mem: MemBytes,
+  elapsed_s: z.number(),
 });
 export type StepEvent = z.infer<typeof StepEvent>;
 export const EvalEvent = z.object({ step: z.number(), eval_loss: z.number(), eval_perplexity: z.number(), eval_tokens: z.number() });
@@ -71,20 +88,50 @@ export type ScanResult = z.infer<typeof ScanResult>;
 // ---- extension → sidecar requests, and what each returns ----
 
 export const Requests = {
-  hello: { params: z.object({}), result: z.object({ protocol: z.number(), version: z.string(), backends: z.array(z.string()), device: z.string(), memoryBytes: z.number() }) },
+  hello: {
+    params: z.object({}),
+    result: z.object({
+      protocol: z.number(),
+      version: z.string(),
+      backends: z.array(z.string()),
+      device: z.string(),
+      memoryBytes: z.number(),
+    }),
+  },
   estimate: { params: z.object({ settings: TrainSettings }), result: EstimateResult },
   'data/scan': { params: z.object({ path }), result: ScanResult },
-  'model/info': { params: z.object({ path }), result: z.object({ modelType: z.string(), params: z.number(), bytes: z.number(), quantized: z.boolean() }) },
-  'train/start': { params: z.object({ settings: TrainSettings, out: path, resume: z.boolean() }), result: z.object({ runDir: z.string() }) },
+  'model/info': {
+    params: z.object({ path }),
+    result: z.object({ modelType: z.string(), params: z.number(), bytes: z.number(), quantized: z.boolean() }),
+  },
+  'train/start': {
+    params: z.object({ settings: TrainSettings, out: path, resume: z.boolean() }),
+    result: z.object({ runDir: z.string() }),
+  },
   'train/stop': { params: z.object({}), result: z.object({ stopping: z.boolean() }) },
   'train/pause': { params: z.object({}), result: z.object({ pausing: z.boolean() }) },
-  eval: { params: z.object({ model: path, adapter: z.string().optional(), data: path }), result: z.object({ loss: z.number(), perplexity: z.number(), tokens: z.number() }) },
+  eval: {
+    params: z.object({ model: path, adapter: z.string().optional(), data: path }),
+    result: z.object({ loss: z.number(), perplexity: z.number(), tokens: z.number() }),
+  },
   generate: {
-    params: z.object({ model: path, adapter: z.string().optional(), prompt: z.string(), maxNewTokens: posInt.max(4096), quant: z.enum(['none', 'nf4', 'fp4']).optional() }),
+    params: z.object({
+      model: path,
+      adapter: z.string().optional(),
+      prompt: z.string(),
+      maxNewTokens: posInt.max(4096),
+      quant: z.enum(['none', 'nf4', 'fp4']).optional(),
+    }),
     result: z.object({ text: z.string(), newTokens: z.number(), tokensPerS: z.number() }),
   },
-  merge: { params: z.object({ model: path, adapter: path, out: path }), result: z.object({ out: z.string(), mergedInto: z.string(), kind: z.string(), mergedModules: z.number() }) },
-  'adapters/load': { params: z.object({ path }), result: z.object({ r: z.number(), alpha: z.number(), modules: z.number(), params: z.number(), baseModel: z.string().nullable() }) },
+  merge: {
+    params: z.object({ model: path, adapter: path, out: path }),
+    result: z.object({ out: z.string(), mergedInto: z.string(), kind: z.string(), mergedModules: z.number() }),
+  },
+  'adapters/load': {
+    params: z.object({ path }),
+    result: z.object({ r: z.number(), alpha: z.number(), modules: z.number(), params: z.number(), baseModel: z.string().nullable() }),
+  },
 } as const;
 export type Method = keyof typeof Requests;
 export type Params<M extends Method> = z.infer<(typeof Requests)[M]['params']>;
@@ -108,13 +155,17 @@ export type EventParams<E extends EventName> = z.infer<(typeof Events)[E]>;
 export type EventMessage = { [E in EventName]: { event: E; params: EventParams<E> } }[EventName];
 
 /** Validate one message from the sidecar: a response or an event. */
-export function parseFromSidecar(m: unknown): { kind: 'response'; msg: Response } | { kind: 'event'; msg: EventMessage } | { kind: 'invalid'; why: string } {
+export function parseFromSidecar(
+  m: unknown,
+): { kind: 'response'; msg: Response } | { kind: 'event'; msg: EventMessage } | { kind: 'invalid'; why: string } {
   if (m && typeof m === 'object' && 'event' in m) {
     const e = (m as { event: string }).event;
     const schema = Object.hasOwn(Events, e) ? Events[e as EventName] : undefined;
     if (!schema) return { kind: 'invalid', why: `unknown event "${e}"` };
     const p = schema.safeParse((m as unknown as { params: unknown }).params);
-    return p.success ? { kind: 'event', msg: { event: e, params: p.data } as EventMessage } : { kind: 'invalid', why: `event ${e}: ${issues(p.error)}` };
+    return p.success
+      ? { kind: 'event', msg: { event: e, params: p.data } as EventMessage }
+      : { kind: 'invalid', why: `event ${e}: ${issues(p.error)}` };
   }
   if (m && typeof m === 'object' && 'id' in m && ('result' in m || 'error' in m)) return { kind: 'response', msg: m as Response };
   return { kind: 'invalid', why: 'neither a response nor an event' };
@@ -155,7 +206,17 @@ export const MergedInfo = z.object({ dir: z.string(), name: z.string(), created:
 export type MergedInfo = z.infer<typeof MergedInfo>;
 
 export type ToPanel =
-  | { type: 'init'; settings: Partial<TrainSettings>; status: RunStatus; steps: StepEvent[]; evals: EvalEvent[]; adapters: AdapterInfo[]; merged?: MergedInfo[]; device?: { name: string; bytes: number }; trusted: boolean }
+  | {
+      type: 'init';
+      settings: Partial<TrainSettings>;
+      status: RunStatus;
+      steps: StepEvent[];
+      evals: EvalEvent[];
+      adapters: AdapterInfo[];
+      merged?: MergedInfo[];
+      device?: { name: string; bytes: number };
+      trusted: boolean;
+    }
   | { type: 'estimate'; result: EstimateResult | null; error?: string }
   | { type: 'status'; status: RunStatus }
   | { type: 'steps'; steps: StepEvent[] }
@@ -174,5 +235,8 @@ export function parseFromPanel(m: unknown): { ok: true; msg: FromPanel } | { ok:
 
 /** the first problems of a failed parse, as "field: problem" */
 export function issues(e: z.ZodError): string {
-  return e.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ');
+  return e.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`)
+    .join('; ');
 }

@@ -8,8 +8,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventName, EventParams, Method, PROTOCOL_VERSION, Params, Result, StepEvent, TrainSettings } from '../protocol';
 import {
-  SafetensorsFile, TrainConfig, UserError, VERSION, autoChoice, bnbKind, createBackend, estimateMemory, evaluateFile, generate, mergeQLoRA,
-  openModel, openModelFolder, readAdapterConfig, readFolder, readJson, resolveTrainConfig, tensorTotals, train, workspaceSizer,
+  SafetensorsFile,
+  TrainConfig,
+  UserError,
+  VERSION,
+  autoChoice,
+  bnbKind,
+  createBackend,
+  estimateMemory,
+  evaluateFile,
+  generate,
+  mergeQLoRA,
+  openModel,
+  openModelFolder,
+  readAdapterConfig,
+  readFolder,
+  readJson,
+  resolveTrainConfig,
+  tensorTotals,
+  train,
+  workspaceSizer,
 } from '../engine';
 
 export type Emit = <E extends EventName>(event: E, params: EventParams<E>) => void;
@@ -82,14 +100,33 @@ export class Sidecar {
     } catch {
       /* no webgpu module here (a packaged extension without it): the CPU */
     }
-    return { protocol: PROTOCOL_VERSION, version: VERSION, backends: gpu ? ['webgpu', 'cpu', 'cpu-reference'] : ['cpu', 'cpu-reference'], device: gpu ?? cpu, memoryBytes: os.totalmem() };
+    return {
+      protocol: PROTOCOL_VERSION,
+      version: VERSION,
+      backends: gpu ? ['webgpu', 'cpu', 'cpu-reference'] : ['cpu', 'cpu-reference'],
+      device: gpu ?? cpu,
+      memoryBytes: os.totalmem(),
+    };
   }
 
   private estimate({ settings: s }: Params<'estimate'>): Result<'estimate'> {
     const cfg = trainConfig(s, os.tmpdir());
     const folder = openModelFolder(s.model, cfg.quant ?? null);
-    const e = estimateMemory({ spec: folder.spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, quant: folder.quant, workspace: workspaceSizer(cfg.backend) });
-    return { bytes: e.bytes, fits: e.fits, device: e.device, params: e.params, ...(e.bitsPerParam ? { bitsPerParam: e.bitsPerParam } : {}) };
+    const e = estimateMemory({
+      spec: folder.spec,
+      lora: cfg.lora,
+      seqLen: cfg.seqLen,
+      batch: cfg.batch,
+      quant: folder.quant,
+      workspace: workspaceSizer(cfg.backend),
+    });
+    return {
+      bytes: e.bytes,
+      fits: e.fits,
+      device: e.device,
+      params: e.params,
+      ...(e.bitsPerParam ? { bitsPerParam: e.bitsPerParam } : {}),
+    };
   }
 
   private scan({ path: p }: Params<'data/scan'>): Result<'data/scan'> {
@@ -138,7 +175,10 @@ export class Sidecar {
         .then((r) => {
           steps.flush();
           const state = r.status === 'completed' ? 'done' : run.pausing ? 'paused' : 'stopped';
-          const message = r.status === 'completed' ? `finished ${r.steps} steps` : `${run.pausing ? 'paused' : 'stopped'} at step ${r.steps}; checkpoint kept`;
+          const message =
+            r.status === 'completed'
+              ? `finished ${r.steps} steps`
+              : `${run.pausing ? 'paused' : 'stopped'} at step ${r.steps}; checkpoint kept`;
           this.emit('train/state', { state, runDir, adapterDir: r.adapterDir, lastCheckpoint: r.lastCheckpoint, message });
         })
         .catch((e: Error) => {

@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
 import { lorakit, tmpDir, userError } from '../helpers';
 
-
 const root = tmpDir('cli');
 const model = path.join(root, 'model');
 makeTinyModel(model, { modelType: 'qwen2' });
@@ -28,12 +27,12 @@ test('--help and --version exit 0; unknown commands and options exit 2', () => {
   assert.equal(lorakit('train', '--model', model, '--data', ds.text, '--rank', 'abc').code, 2);
 });
 
-
 test('bad input: one clear line naming the file, exit status 1, nothing written', () => {
   const bad = path.join(root, 'bad');
   fs.mkdirSync(bad);
   const out = path.join(root, 'never');
-  const trainOn = (data: string, ...more: string[]) => lorakit('train', '--model', model, '--data', data, '--out', out, '--steps', '1', ...more);
+  const trainOn = (data: string, ...more: string[]) =>
+    lorakit('train', '--model', model, '--data', data, '--out', out, '--steps', '1', ...more);
   // truncated safetensors, header length past the end
   const m2 = path.join(bad, 'm2');
   fs.cpSync(model, m2, { recursive: true });
@@ -47,8 +46,16 @@ test('bad input: one clear line naming the file, exit status 1, nothing written'
   fs.cpSync(model, m3, { recursive: true });
   const cfg = JSON.parse(fs.readFileSync(path.join(m3, 'config.json'), 'utf8'));
   fs.writeFileSync(path.join(m3, 'config.json'), JSON.stringify({ ...cfg, model_type: 'falcon' }));
-  userError(lorakit('info', '--model', m3), path.join(m3, 'config.json'), /model_type "falcon" is not supported \(supported: llama, mistral, qwen2, qwen3\)/);
-  userError(lorakit('eval', '--model', path.join(root, 'missing'), '--data', ds.text), path.join(root, 'missing'), /model folder not found/);
+  userError(
+    lorakit('info', '--model', m3),
+    path.join(m3, 'config.json'),
+    /model_type "falcon" is not supported \(supported: llama, mistral, qwen2, qwen3\)/,
+  );
+  userError(
+    lorakit('eval', '--model', path.join(root, 'missing'), '--data', ds.text),
+    path.join(root, 'missing'),
+    /model folder not found/,
+  );
   // a pickle checkpoint
   const m4 = path.join(bad, 'm4');
   fs.mkdirSync(m4);
@@ -86,15 +93,43 @@ test('bad input: one clear line naming the file, exit status 1, nothing written'
   // an adapter made for another model
   const small = path.join(bad, 'small');
   makeTinyModel(small, { modelType: 'qwen2', hidden: 32, heads: 2, kvHeads: 1 });
-  assert.equal(lorakit('train', '--model', small, '--data', ds.text, '--out', path.join(root, 'smallrun'), '--steps', '1', '--seq-len', '16').code, 0);
-  userError(lorakit('eval', '--model', model, '--adapter', path.join(root, 'smallrun', 'adapter'), '--data', ds.text), 'adapter_model.safetensors', /module "model\.layers\.0\.self_attn\.q_proj": lora_A is \[8,32\]/);
+  assert.equal(
+    lorakit('train', '--model', small, '--data', ds.text, '--out', path.join(root, 'smallrun'), '--steps', '1', '--seq-len', '16').code,
+    0,
+  );
+  userError(
+    lorakit('eval', '--model', model, '--adapter', path.join(root, 'smallrun', 'adapter'), '--data', ds.text),
+    'adapter_model.safetensors',
+    /module "model\.layers\.0\.self_attn\.q_proj": lora_A is \[8,32\]/,
+  );
   // an adapter folder given as the model
-  userError(lorakit('eval', '--model', path.join(root, 'smallrun', 'adapter'), '--data', ds.text), path.join(root, 'smallrun', 'adapter'), /this is a PEFT adapter folder, not a model: pass it with --adapter/);
+  userError(
+    lorakit('eval', '--model', path.join(root, 'smallrun', 'adapter'), '--data', ds.text),
+    path.join(root, 'smallrun', 'adapter'),
+    /this is a PEFT adapter folder, not a model: pass it with --adapter/,
+  );
 });
 
 test('train → eval --json → merge → eval: the merged model scores as base + adapter', () => {
   const run = path.join(root, 'run');
-  const t = lorakit('train', '--model', model, '--data', ds.completion, '--out', run, '--steps', '8', '--seq-len', '32', '--batch', '2', '--lr', '5e-3', '--json');
+  const t = lorakit(
+    'train',
+    '--model',
+    model,
+    '--data',
+    ds.completion,
+    '--out',
+    run,
+    '--steps',
+    '8',
+    '--seq-len',
+    '32',
+    '--batch',
+    '2',
+    '--lr',
+    '5e-3',
+    '--json',
+  );
   assert.equal(t.code, 0, t.err);
   const r = JSON.parse(t.out);
   assert.equal(r.status, 'completed');

@@ -20,7 +20,10 @@ import { isQuantizable } from '../../src/engine/formats/structure';
 
 const PY = process.env.LORAKIT_PYTHON ?? 'python3';
 const probe = spawnSync(PY, ['-c', 'import torch, safetensors'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : `needs python3 with torch and safetensors (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
+const skip =
+  probe.status === 0
+    ? false
+    : `needs python3 with torch and safetensors (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
 if (skip) console.log(`# golden quantization tests skipped: ${skip}`);
 const hfProbe = skip ? probe : spawnSync(PY, ['-c', 'import transformers'], { encoding: 'utf8' });
 const skipHf = skip || (hfProbe.status === 0 ? false : 'needs transformers');
@@ -65,17 +68,20 @@ function awkwardModel(dir: string, dtype: 'F32' | 'BF16'): string[] {
 function compareWithReference(got: SafetensorsFile, ref: SafetensorsFile, tag: string): number {
   let n = 0;
   for (const refName of ref.names()) {
-    const a = got.read(refName), b = ref.read(refName);
+    const a = got.read(refName),
+      b = ref.read(refName);
     assert.deepEqual(a.shape, b.shape, `${tag} ${refName}: shape`);
     assert.equal(a.dtype, b.dtype, `${tag} ${refName}: dtype`);
     if (refName.includes('quant_state')) {
       assert.equal(Buffer.from(a.data as Uint8Array).toString(), Buffer.from(b.data as Uint8Array).toString(), `${tag} ${refName}`);
     } else if (a.dtype === 'U8') {
-      const da = a.data as Uint8Array, db = b.data as Uint8Array;
+      const da = a.data as Uint8Array,
+        db = b.data as Uint8Array;
       const bad = da.findIndex((v, i) => v !== db[i]);
       assert.equal(bad, -1, `${tag} ${refName}: byte ${bad} is ${da[bad]}, bitsandbytes' rules give ${db[bad]}`);
     } else {
-      const da = new Int32Array((a.data as Float32Array).slice().buffer), db = new Int32Array((b.data as Float32Array).slice().buffer);
+      const da = new Int32Array((a.data as Float32Array).slice().buffer),
+        db = new Int32Array((b.data as Float32Array).slice().buffer);
       const bad = da.findIndex((v, i) => Math.abs(v - db[i]) > 1); // within 1 ulp
       assert.equal(bad, -1, `${tag} ${refName}: value ${bad}`);
     }
@@ -84,7 +90,13 @@ function compareWithReference(got: SafetensorsFile, ref: SafetensorsFile, tag: s
   return n;
 }
 
-const CONFIGS: [QuantType, number, boolean][] = [['nf4', 64, true], ['nf4', 32, false], ['fp4', 64, false], ['fp4', 128, true], ['nf4', 256, true]];
+const CONFIGS: [QuantType, number, boolean][] = [
+  ['nf4', 64, true],
+  ['nf4', 32, false],
+  ['fp4', 64, false],
+  ['fp4', 128, true],
+  ['nf4', 256, true],
+];
 const FIXTURES = path.resolve('test/golden/fixtures');
 /** reference outputs kept in the repository, so CI (without torch) checks exactness too */
 const KEPT = new Set(['F32-nf4-64-true', 'BF16-nf4-64-true', 'F32-fp4-64-false']);
@@ -107,7 +119,10 @@ test('lorakit quantize writes the codes, scales and quant_state of bitsandbytes,
   }
   assert.ok(cases > 100);
   // the dynamic map lorakit carries is the one torch builds
-  assert.equal(py('bnb_reference.py', 'dynamic_map').trim(), [...new Uint32Array(DYNAMIC_MAP.buffer)].map((v) => v.toString(16).padStart(8, '0')).join(''));
+  assert.equal(
+    py('bnb_reference.py', 'dynamic_map').trim(),
+    [...new Uint32Array(DYNAMIC_MAP.buffer)].map((v) => v.toString(16).padStart(8, '0')).join(''),
+  );
 });
 
 test('lorakit quantize matches the kept reference outputs (no torch needed)', () => {
@@ -118,7 +133,11 @@ test('lorakit quantize matches the kept reference outputs (no torch needed)', ()
     if (!fs.existsSync(model)) awkwardModel(model, dtype as 'F32');
     const out = path.join(root, `q-${key}`);
     quantizeModel(model, out, { type: type as QuantType, blocksize: Number(bs), doubleQuant: dq === 'true' });
-    const n = compareWithReference(new SafetensorsFile(path.join(out, 'model.safetensors')), new SafetensorsFile(path.join(FIXTURES, `bnb-${key}.safetensors`)), key);
+    const n = compareWithReference(
+      new SafetensorsFile(path.join(out, 'model.safetensors')),
+      new SafetensorsFile(path.join(FIXTURES, `bnb-${key}.safetensors`)),
+      key,
+    );
     assert.ok(n >= 7 * 4, `${key}: ${n} tensors compared`);
   }
 });

@@ -16,7 +16,10 @@ import { tmpDir } from '../helpers';
 
 const PY = process.env.LORAKIT_PYTHON ?? 'python3';
 const probe = spawnSync(PY, ['-c', 'import torch, transformers, peft'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : `needs python3 with torch, transformers and peft (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
+const skip =
+  probe.status === 0
+    ? false
+    : `needs python3 with torch, transformers and peft (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
 if (skip) console.log(`# golden tests skipped: ${skip}`);
 
 function python(jobs: unknown[][]): any[] {
@@ -35,7 +38,13 @@ const VARIANTS: [string, TinyModelOptions][] = [
   ['qwen2', { modelType: 'qwen2', shards: 2, ropeTheta: 1e6 }],
   ['qwen3', { modelType: 'qwen3', headDim: 24 }],
   ['mistral-window', { modelType: 'mistral', slidingWindow: 6 }],
-  ['llama3-rope', { modelType: 'llama', ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 } }],
+  [
+    'llama3-rope',
+    {
+      modelType: 'llama',
+      ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 },
+    },
+  ],
 ];
 /** these get their config.json rewritten by the installed transformers (v5 writes rope_parameters, dtype) */
 const RESAVED = new Set(['qwen2', 'llama3-rope']);
@@ -76,11 +85,28 @@ test('PEFT loads the adapters lorakit writes, and scores them as lorakit does', 
   makeTinyModel(model, { modelType: 'qwen2', std: 0.15 });
   const ds = makeDatasets(path.join(root, 'd'), 384);
   const r = await train({
-    model, data: ds.text, out: path.join(root, 'run'), lora: defaultLoraConfig({ r: 4, alpha: 16, targetModules: ['q_proj', 'k_proj', 'down_proj'], useRslora: true }),
-    seqLen: 32, batch: 2, gradAccum: 1, lr: 1e-2, steps: 5, warmup: 0, schedule: 'constant', evalSplit: 0.1, seed: 0, keepCheckpoints: 1,
-    maxGradNorm: 1, weightDecay: 0, backend: 'cpu',
+    model,
+    data: ds.text,
+    out: path.join(root, 'run'),
+    lora: defaultLoraConfig({ r: 4, alpha: 16, targetModules: ['q_proj', 'k_proj', 'down_proj'], useRslora: true }),
+    seqLen: 32,
+    batch: 2,
+    gradAccum: 1,
+    lr: 1e-2,
+    steps: 5,
+    warmup: 0,
+    schedule: 'constant',
+    evalSplit: 0.1,
+    seed: 0,
+    keepCheckpoints: 1,
+    maxGradNorm: 1,
+    weightDecay: 0,
+    backend: 'cpu',
   });
-  const [loaded, ref] = python([['load_adapter', model, r.adapterDir], ['eval', model, ds.ids, r.adapterDir]]);
+  const [loaded, ref] = python([
+    ['load_adapter', model, r.adapterDir],
+    ['eval', model, ds.ids, r.adapterDir],
+  ]);
   assert.equal(loaded.r, 4);
   assert.equal(loaded.lora_params, 2 * 2 * 3);
   const o = openModel(model, new CpuBackend(), r.adapterDir);

@@ -8,7 +8,8 @@ import { assertClose } from '../helpers';
 import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
 
 test('cross-entropy gradient matches finite differences, ignoring masked targets', () => {
-  const N = 4, V = 9;
+  const N = 4,
+    V = 9;
   const logits = rand(N * V, 3);
   const targets = Int32Array.from([2, -1, 8, 0]);
   const { dlogits, count } = ref.crossEntropy(logits, targets, V, 1);
@@ -26,7 +27,8 @@ test('cross-entropy is stable for ±30 logits', () => {
 
 test('WebAssembly cross-entropy matches the reference (odd sizes, ±30 logits, masked rows)', () => {
   const be = new CpuBackend({ threads: 2 });
-  const N = 7, V = 1003;
+  const N = 7,
+    V = 1003;
   const logits = rand(N * V, 10);
   logits[5] = 30;
   logits[V + 7] = -30;
@@ -43,10 +45,17 @@ test('the WGSL cross-entropy matches the reference, masked rows included', { ski
   const g = gpu()!;
   const [N, C] = [7, 37];
   const targets = Int32Array.from([2, -1, 0, 36, 5, 5, -1]);
-  same(g, 'cross-entropy', [T([N, C], 3)], (be, [x]) => {
-    const r = be.crossEntropy(x, targets, 0.25);
-    return [r.loss, r.dlogits];
-  }, 1e-4, 1e-4);
+  same(
+    g,
+    'cross-entropy',
+    [T([N, C], 3)],
+    (be, [x]) => {
+      const r = be.crossEntropy(x, targets, 0.25);
+      return [r.loss, r.dlogits];
+    },
+    1e-4,
+    1e-4,
+  );
 });
 
 // hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed

@@ -5,7 +5,6 @@ import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import * as assert from 'node:assert/strict';
 import { assertClose } from '../helpers';
 
-
 test('dropout on the GPU gives the same mask and output as the reference for a seed', { skip: gpuSkip() }, () => {
   const g = gpu()!;
   const [N, C] = [7, 37];

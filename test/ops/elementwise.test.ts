@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import { T, gpu, gpuSkip, same } from './parity';
 
-
 test('the WGSL add, mul, axpy, scale, row copies and sum of squares match the reference', { skip: gpuSkip() }, () => {
   const g = gpu()!;
   const [N, C] = [7, 37];

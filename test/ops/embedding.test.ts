@@ -5,7 +5,6 @@ import * as assert from 'node:assert/strict';
 import { embeddingForward } from '../../src/engine/ops/embedding/reference';
 import { T, gpu, gpuSkip, same } from './parity';
 
-
 test('the reference gathers rows by id and refuses an id outside the table', () => {
   const table = Float32Array.from({ length: 12 }, (_, i) => i); // (V=4, C=3)
   assert.deepEqual([...embeddingForward(Int32Array.of(2, 0, 2), table, 3)], [6, 7, 8, 0, 1, 2, 6, 7, 8]);

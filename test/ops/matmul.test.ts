@@ -69,11 +69,20 @@ test('products too large for the WebAssembly memory run in blocks of columns and
   const keep = WasmRuntime.MAX_BYTES;
   WasmRuntime.MAX_BYTES = 24 * 1024; // forces blocks on these shapes
   try {
-    for (const [M, N, K] of [[33, 70, 130], [5, 300, 17]])
+    for (const [M, N, K] of [
+      [33, 70, 130],
+      [5, 300, 17],
+    ])
       for (const transA of [false, true])
         for (const transB of [false, true])
-          for (const [alpha, beta] of [[1, 0], [0.5, 1], [2, -0.5]]) {
-            const a = rand(M * K), b = rand(K * N), c0 = rand(M * N);
+          for (const [alpha, beta] of [
+            [1, 0],
+            [0.5, 1],
+            [2, -0.5],
+          ]) {
+            const a = rand(M * K),
+              b = rand(K * N),
+              c0 = rand(M * N);
             const got = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
             const want = { ...got, c: c0.slice() };
             gemm(g, got);
@@ -90,21 +99,27 @@ test('half-float B operands (weights kept in bf16 or f16) are widened exactly, i
   const { f32ToBf16, f32ToF16 } = await import('../../src/engine/core/dtype');
   const g = new WasmRuntime(2);
   try {
-    for (const [M, N, K] of [[1, 37, 67], [3, 16, 8], [4, 300, 130], [5, 20, 9], [17, 33, 64]])
+    for (const [M, N, K] of [
+      [1, 37, 67],
+      [3, 16, 8],
+      [4, 300, 130],
+      [5, 20, 9],
+      [17, 33, 64],
+    ])
       for (const transB of [true, false])
-      for (const bHalf of ['bf16', 'f16'] as const) {
-        const a = rand(M * K);
-        const f = rand(K * N);
-        f[0] = 3e-6; // an f16 subnormal
-        f[1] = -65504; // the largest f16
-        f[2] = -0;
-        const b = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
-        const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
-        const want = { ...got, c: new Float32Array(M * N) };
-        gemm(g, got);
-        matmulRef(want);
-        assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB}`);
-      }
+        for (const bHalf of ['bf16', 'f16'] as const) {
+          const a = rand(M * K);
+          const f = rand(K * N);
+          f[0] = 3e-6; // an f16 subnormal
+          f[1] = -65504; // the largest f16
+          f[2] = -0;
+          const b = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
+          const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
+          const want = { ...got, c: new Float32Array(M * N) };
+          gemm(g, got);
+          matmulRef(want);
+          assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB}`);
+        }
   } finally {
     g.dispose();
   }
@@ -112,13 +127,24 @@ test('half-float B operands (weights kept in bf16 or f16) are widened exactly, i
 
 test('WGSL matmul and linear match the reference in every transpose, with alpha/beta and a bias', { skip: gpuSkip() }, () => {
   const g = gpu()!;
-  for (const [M, N, K] of [[1, 1, 1], [3, 5, 7], [17, 33, 20], [40, 9, 129]]) {
+  for (const [M, N, K] of [
+    [1, 1, 1],
+    [3, 5, 7],
+    [17, 33, 20],
+    [40, 9, 129],
+  ]) {
     for (const transA of [false, true])
       for (const transB of [false, true]) {
-        const a = T(transA ? [K, M] : [M, K]), b = T(transB ? [N, K] : [K, N]), c = T([M, N]);
-        same(g, `matmul ${M}×${N}×${K} tA=${transA} tB=${transB}`, [a, b, c], (be, [x, y, z]) => be.matmul(x, y, { transA, transB, alpha: 0.5, out: z, beta: 1 }, 'activations'));
+        const a = T(transA ? [K, M] : [M, K]),
+          b = T(transB ? [N, K] : [K, N]),
+          c = T([M, N]);
+        same(g, `matmul ${M}×${N}×${K} tA=${transA} tB=${transB}`, [a, b, c], (be, [x, y, z]) =>
+          be.matmul(x, y, { transA, transB, alpha: 0.5, out: z, beta: 1 }, 'activations'),
+        );
       }
-    const x = T([M, K]), w = T([N, K]), bias = T([N]);
+    const x = T([M, K]),
+      w = T([N, K]),
+      bias = T([N]);
     same(g, `linear ${M}×${N}×${K}`, [x, w, bias], (be, [xx, ww, bb]) => be.linear(xx, ww, bb));
   }
 });

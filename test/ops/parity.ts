@@ -10,7 +10,13 @@ import { assertClose } from '../helpers';
 
 export const rng = new Rng(7);
 export const rand = (n: number, s = 1) => Float32Array.from({ length: n }, () => s * rng.normal());
-export const T = (shape: number[], s = 1) => ({ data: rand(shape.reduce((a, b) => a * b, 1), s), shape });
+export const T = (shape: number[], s = 1) => ({
+  data: rand(
+    shape.reduce((a, b) => a * b, 1),
+    s,
+  ),
+  shape,
+});
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
@@ -21,7 +27,15 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
  * Checks an analytic gradient dx of L(x) = Σ g·f(x) by central differences on every element (or a sample),
  * with a tolerance that grows with the gradient's size.
  */
-export function fdCheck(name: string, x: Float32Array, f: (x: Float32Array) => ArrayLike<number>, g: ArrayLike<number>, dx: Float32Array, h = 1e-2, tol = 2e-2) {
+export function fdCheck(
+  name: string,
+  x: Float32Array,
+  f: (x: Float32Array) => ArrayLike<number>,
+  g: ArrayLike<number>,
+  dx: Float32Array,
+  h = 1e-2,
+  tol = 2e-2,
+) {
   const n = x.length;
   const idx = n <= 64 ? [...Array(n).keys()] : Array.from({ length: 64 }, () => Math.floor(rng.next() * n));
   let worst = 0;
@@ -65,7 +79,14 @@ export function gpuSkip(): string | false {
 test.after(() => WebGpuBackend.disposeAll());
 
 /** the same inputs on the reference and on `be`; `f` runs the op on one; outputs compared */
-export function same(be: Backend, what: string, inputs: { data: Float32Array; shape: number[] }[], f: (be: Backend, t: Tensor[]) => Tensor | Tensor[], atol = 1e-5, rtol = 1e-4): void {
+export function same(
+  be: Backend,
+  what: string,
+  inputs: { data: Float32Array; shape: number[] }[],
+  f: (be: Backend, t: Tensor[]) => Tensor | Tensor[],
+  atol = 1e-5,
+  rtol = 1e-4,
+): void {
   const run = (b: Backend) => {
     const ts = inputs.map((i) => b.upload(i.data.slice(), i.shape, 'activations'));
     const out = f(b, ts);

@@ -29,7 +29,8 @@ test('fused 4-bit matmul equals dequantize-then-multiply, forward (x·Wᵀ) and 
       const qm = { packed: q.packed, scales: scalesOf(q), table: type === 'nf4' ? NF4 : FP4, blocksize: bs, rows: R, cols: C };
       for (const M of [1, 3, 37, 300]) {
         for (const trans of [true, false]) {
-          const K = trans ? C : R, N = trans ? R : C;
+          const K = trans ? C : R,
+            N = trans ? R : C;
           const x = randn(M * K);
           const c0 = randn(M * N);
           for (const beta of [0, 1] as const) {
@@ -48,18 +49,28 @@ test('fused 4-bit matmul equals dequantize-then-multiply, forward (x·Wᵀ) and 
 });
 
 test('the WGSL 4-bit matmul matches the reference, forward and backward, with more than 256 blocks', { skip: gpuSkip() }, () => {
-  for (const [R, C, bs, type, doubleQuant] of [[13, 29, 32, 'nf4', true], [40, 70, 64, 'fp4', false], [33, 64, 64, 'nf4', true], [300, 40, 32, 'nf4', true]] as const) {
+  for (const [R, C, bs, type, doubleQuant] of [
+    [13, 29, 32, 'nf4', true],
+    [40, 70, 64, 'fp4', false],
+    [33, 64, 64, 'nf4', true],
+    [300, 40, 32, 'nf4', true],
+  ] as const) {
     // (the last: more than 256 blocks, so the nested scales' second block is read)
     const q = quantizeWeight(rand(R * C), [R, C], { type, blocksize: bs, doubleQuant }, 'float32');
     for (const M of [1, 5, 37]) {
-      const x = rand(M * C), dy = rand(M * R), into = rand(M * C);
+      const x = rand(M * C),
+        dy = rand(M * R),
+        into = rand(M * C);
       const go = (be: Backend) => {
         const w = be.uploadQuantized(q);
         const y = be.read(be.linear(be.upload(x.slice(), [M, C], 'activations'), w)).slice();
-        const dx = be.read(be.linearBackward(be.upload(dy.slice(), [M, R], 'activations'), w, be.upload(into.slice(), [M, C], 'activations'))).slice();
+        const dx = be
+          .read(be.linearBackward(be.upload(dy.slice(), [M, R], 'activations'), w, be.upload(into.slice(), [M, C], 'activations')))
+          .slice();
         return [y, dx];
       };
-      const [wy, wdx] = go(reference), [gy, gdx] = go(gpu()!);
+      const [wy, wdx] = go(reference),
+        [gy, gdx] = go(gpu()!);
       assertClose(gy, wy, 1e-5, 1e-4, `4-bit ${type} x·Wᵀ ${M}×${R}×${C}`);
       assertClose(gdx, wdx, 1e-5, 1e-4, `4-bit ${type} dY·W ${M}×${R}×${C}`);
     }

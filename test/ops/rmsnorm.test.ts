@@ -5,8 +5,11 @@ import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
 import { assertClose } from '../helpers';
 
 test('rmsnorm backward matches finite differences', () => {
-  const N = 3, C = 7;
-  const x = rand(N * C), w = rand(C), g = rand(N * C);
+  const N = 3,
+    C = 7;
+  const x = rand(N * C),
+    w = rand(C),
+    g = rand(N * C);
   const { rstd } = ref.rmsnormForward(x, w, N, C, 1e-6);
   const dx = ref.rmsnormBackward(g, x, w, rstd, N, C);
   fdCheck('rmsnorm', x, (xx) => ref.rmsnormForward(xx, w, N, C, 1e-6).y, g, dx);
@@ -19,7 +22,9 @@ test('the WGSL RMSNorm matches the reference, forward and backward', { skip: gpu
     const r = be.rmsnorm(x, w, 1e-5);
     return [r.y, r.rstd];
   });
-  same(g, 'rmsnorm backward', [T([N, C]), T([N, C]), T([C])], (be, [dy, x, w]) => be.rmsnormBackward(dy, x, w, be.rmsnorm(x, w, 1e-5).rstd));
+  same(g, 'rmsnorm backward', [T([N, C]), T([N, C]), T([C])], (be, [dy, x, w]) =>
+    be.rmsnormBackward(dy, x, w, be.rmsnorm(x, w, 1e-5).rstd),
+  );
 });
 
 // hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed
@@ -49,5 +54,11 @@ test('RMSNorm backward: dx = r·w·dy − (r³/C)·x·Σ(dy·w·x), by hand', ()
   // row 2: r = 1/√2, Σ dy·w·x = 1·2·0 = 0, so dx = r·w·dy = [0, 2/√2, 0, 0]
   assertClose(dx, [9 / 16, 1 / 16, 1 / 16, -5 / 16, 0, Math.SQRT2, 0, 0], 1e-7, 1e-6, 'dx');
   // and with the rstd given by hand, the backward pass alone
-  assertClose(ref.rmsnormBackward(dy, x, w, F(0.5, Math.SQRT1_2), 2, C), [9 / 16, 1 / 16, 1 / 16, -5 / 16, 0, Math.SQRT2, 0, 0], 1e-7, 1e-6, 'dx (given rstd)');
+  assertClose(
+    ref.rmsnormBackward(dy, x, w, F(0.5, Math.SQRT1_2), 2, C),
+    [9 / 16, 1 / 16, 1 / 16, -5 / 16, 0, Math.SQRT2, 0, 0],
+    1e-7,
+    1e-6,
+    'dx (given rstd)',
+  );
 });

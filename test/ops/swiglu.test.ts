@@ -7,7 +7,9 @@ import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
 
 test('swiglu backward matches finite differences', () => {
   const n = 40;
-  const gate = rand(n, 2), up = rand(n), g = rand(n);
+  const gate = rand(n, 2),
+    up = rand(n),
+    g = rand(n);
   const { dgate, dup } = ref.swigluBackward(g, gate, up);
   fdCheck('swiglu/gate', gate, (x) => ref.swigluForward(x, up), g, dgate);
   fdCheck('swiglu/up', up, (x) => ref.swigluForward(gate, x), g, dup);
@@ -16,7 +18,9 @@ test('swiglu backward matches finite differences', () => {
 test('WebAssembly SwiGLU matches the reference, past one kernel slice and with an odd tail', () => {
   const be = new CpuBackend({ threads: 2 });
   const n = (1 << 22) + 4099; // past one kernel slice (ELEMENTWISE_CHUNK), with an odd tail
-  const gate = rand(n, 4), up = rand(n), dh = rand(n);
+  const gate = rand(n, 4),
+    up = rand(n),
+    dh = rand(n);
   const h = be.swiglu(be.upload(gate, [n], 'activations'), be.upload(up, [n], 'activations'));
   assertClose(be.read(h), ref.swigluForward(gate, up), 1e-6, 1e-5, 'swiglu');
   const bw = be.swigluBackward(be.upload(dh, [n], 'activations'), be.upload(gate, [n], 'activations'), be.upload(up, [n], 'activations'));

@@ -39,7 +39,16 @@ test('the protocol accepts exactly the ranges and values of the table for every 
 
 test('package.json settings and the panel defaults are the table defaults', () => {
   const props = JSON.parse(fs.readFileSync('package.json', 'utf8')).contributes.configuration.properties;
-  const names: Partial<Record<FieldName, string>> = { rank: 'rank', alpha: 'alpha', quant: 'quantization', blocksize: 'blocksize', seqLen: 'seqLen', batch: 'batch', backend: 'backend', steps: 'steps' };
+  const names: Partial<Record<FieldName, string>> = {
+    rank: 'rank',
+    alpha: 'alpha',
+    quant: 'quantization',
+    blocksize: 'blocksize',
+    seqLen: 'seqLen',
+    batch: 'batch',
+    backend: 'backend',
+    steps: 'steps',
+  };
   const d = trainDefaults();
   for (const [k, setting] of Object.entries(names) as [FieldName, string][]) {
     const p = props[`lorakit.${setting}`];
@@ -50,7 +59,9 @@ test('package.json settings and the panel defaults are the table defaults', () =
     if (f.max !== undefined && p.maximum !== undefined) assert.equal(p.maximum, f.max, `lorakit.${setting} maximum`);
     if (f.values && p.enum) assert.deepEqual([...p.enum].map(String), [...f.values], `lorakit.${setting} values`);
   }
-  for (const [k] of shared) if (k in DEFAULT_SETTINGS && d[k] !== undefined) assert.equal((DEFAULT_SETTINGS as Record<string, unknown>)[k], d[k], `panel default ${k}`);
+  for (const [k] of shared)
+    if (k in DEFAULT_SETTINGS && d[k] !== undefined)
+      assert.equal((DEFAULT_SETTINGS as Record<string, unknown>)[k], d[k], `panel default ${k}`);
 });
 
 test('the CLI lists every training flag with its default, and checks each against the table', () => {
@@ -58,9 +69,15 @@ test('the CLI lists every training flag with its default, and checks each agains
   for (const [, f] of fields) assert.match(help, new RegExp(`--${f.flag}\\b`), `--${f.flag} in train --help`);
   assert.match(help, /--seq-len 512 /);
   assert.throws(() => resolveTrainConfig({ model: 'm', data: 'd', out: 'o', rank: 0 }), /--rank must be ≥ 1 and ≤ 1024, got 0/);
-  assert.throws(() => resolveTrainConfig({ model: 'm', data: 'd', out: 'o', blocksize: 48, quant: 'nf4' }), /--blocksize must be a power of two from 32 to 4096, got 48/);
+  assert.throws(
+    () => resolveTrainConfig({ model: 'm', data: 'd', out: 'o', blocksize: 48, quant: 'nf4' }),
+    /--blocksize must be a power of two from 32 to 4096, got 48/,
+  );
   assert.throws(() => resolveTrainConfig({ model: 'm', data: 'd', out: 'o', steps: 3, epochs: 2 }), /give --steps or --epochs, not both/);
-  assert.throws(() => resolveTrainConfig({ model: 'm', data: 'd', out: 'o', schedule: 'cosin' }), /--schedule must be one of cosine, linear, constant/);
+  assert.throws(
+    () => resolveTrainConfig({ model: 'm', data: 'd', out: 'o', schedule: 'cosin' }),
+    /--schedule must be one of cosine, linear, constant/,
+  );
   const c = resolveTrainConfig({ model: 'm', data: 'd', out: 'o' });
   assert.equal(c.seqLen, 512);
   assert.equal(c.epochs, 1);
@@ -69,7 +86,17 @@ test('the CLI lists every training flag with its default, and checks each agains
 });
 
 test("the trainer's step metrics and the protocol's step event are the same shape", () => {
-  const m: StepMetrics = { step: 1, total_steps: 2, loss: 1, lr: 0, grad_norm: 0, tokens_per_s: 1, step_ms: 1, mem: { weights: 0, lora: 0, optimizer: 0, activations: 0, workspace: 0, total: 0 }, elapsed_s: 0 };
+  const m: StepMetrics = {
+    step: 1,
+    total_steps: 2,
+    loss: 1,
+    lr: 0,
+    grad_norm: 0,
+    tokens_per_s: 1,
+    step_ms: 1,
+    mem: { weights: 0, lora: 0, optimizer: 0, activations: 0, workspace: 0, total: 0 },
+    elapsed_s: 0,
+  };
   const e: StepEvent = m; // compile-time: every metric field is an event field
   const back: StepMetrics = StepEvent.parse(e); // and the parsed event is a full StepMetrics
   assert.deepEqual(Object.keys(back).sort(), Object.keys(m).sort());

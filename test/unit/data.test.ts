@@ -45,7 +45,10 @@ test('folders honour .gitignore (nested, negated, dir-only), the usual ignores, 
   });
   fs.symlinkSync(path.join(root, 'a.md'), path.join(root, 'link.md'));
   const r = readFolder(root);
-  assert.deepEqual(r.files.map((f) => f.path), ['a.md', 'keep.log', 'src/deep/secret.txt', 'src/x.ts']);
+  assert.deepEqual(
+    r.files.map((f) => f.path),
+    ['a.md', 'keep.log', 'src/deep/secret.txt', 'src/x.ts'],
+  );
   const why = Object.fromEntries(r.skipped.map((s) => [s.path, s.reason]));
   assert.equal(why['run.log'], 'matched .gitignore');
   assert.equal(why['secret.txt'], 'matched .gitignore');
@@ -62,7 +65,10 @@ test('folders honour .gitignore (nested, negated, dir-only), the usual ignores, 
 
 test('an empty folder or a folder of binaries is refused with the reasons', () => {
   const empty = tmpDir('empty');
-  assert.throws(() => loadExamples(empty, tok, V, { appendEos: true }), (e: unknown) => e instanceof UserError && /no text files to train on \(none skipped\)/.test(e.message) && e.message.startsWith(empty));
+  assert.throws(
+    () => loadExamples(empty, tok, V, { appendEos: true }),
+    (e: unknown) => e instanceof UserError && /no text files to train on \(none skipped\)/.test(e.message) && e.message.startsWith(empty),
+  );
   const bins = tmpDir('bins');
   tree(bins, { 'a.bin': Buffer.from([0, 1]), 'b.png': Buffer.from([1]) });
   assert.throws(() => loadExamples(bins, tok, V, { appendEos: true }), /no text files to train on \(2 skipped: 2 binary file type\)/);
@@ -89,7 +95,10 @@ test('messages score the assistant turns (content and end-of-turn), never their 
   ];
   fs.writeFileSync(f, JSON.stringify({ messages }) + '\n');
   const [e] = loadExamples(f, tok, V, { appendEos: true }).examples;
-  const scoredText = tok.decode(e.ids.filter((_, i) => e.scored[i]), false);
+  const scoredText = tok.decode(
+    e.ids.filter((_, i) => e.scored[i]),
+    false,
+  );
   assert.equal(scoredText, 'Hello there<|im_end|>\n');
   assert.equal(tok.decode(e.ids, false), tok.applyChat(messages));
 });
@@ -97,7 +106,14 @@ test('messages score the assistant turns (content and end-of-turn), never their 
 test('input_ids are used as given, with labels −100 unscored; text scores everything', () => {
   const dir = tmpDir('ids');
   const f = path.join(dir, 'd.jsonl');
-  fs.writeFileSync(f, [JSON.stringify({ input_ids: [5, 6, 7] }), JSON.stringify({ input_ids: [1, 2, 3], labels: [-100, 2, 3] }), JSON.stringify({ text: 'abc' })].join('\n'));
+  fs.writeFileSync(
+    f,
+    [
+      JSON.stringify({ input_ids: [5, 6, 7] }),
+      JSON.stringify({ input_ids: [1, 2, 3], labels: [-100, 2, 3] }),
+      JSON.stringify({ text: 'abc' }),
+    ].join('\n'),
+  );
   const ex = loadExamples(f, tok, V, { appendEos: true }).examples;
   assert.deepEqual(ex[0].ids, [5, 6, 7]);
   assert.deepEqual(ex[1].scored, [false, true, true]);
@@ -118,7 +134,11 @@ test('bad JSONL lines are reported with their line numbers', () => {
   for (const [content, re] of cases) {
     const f = path.join(dir, 'd.jsonl');
     fs.writeFileSync(f, content);
-    assert.throws(() => loadExamples(f, tok, V, { appendEos: true }), (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'), `${content} → ${re}`);
+    assert.throws(
+      () => loadExamples(f, tok, V, { appendEos: true }),
+      (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'),
+      `${content} → ${re}`,
+    );
   }
   const latin = path.join(dir, 'latin.txt');
   fs.writeFileSync(latin, Buffer.from([0x63, 0xe9, 0x0a]));
@@ -143,10 +163,16 @@ test('the train/eval split is deterministic for a seed and holds out at least on
   const ex = Array.from({ length: 20 }, (_, i) => ({ ids: [i], scored: [true], source: String(i) }));
   const a = splitExamples(ex, 0.1, 3);
   const b = splitExamples(ex, 0.1, 3);
-  assert.deepEqual(a.eval.map((e) => e.source), b.eval.map((e) => e.source));
+  assert.deepEqual(
+    a.eval.map((e) => e.source),
+    b.eval.map((e) => e.source),
+  );
   assert.equal(a.eval.length, 2);
   assert.equal(a.train.length, 18);
-  assert.notDeepEqual(splitExamples(ex, 0.1, 4).eval.map((e) => e.source), a.eval.map((e) => e.source));
+  assert.notDeepEqual(
+    splitExamples(ex, 0.1, 4).eval.map((e) => e.source),
+    a.eval.map((e) => e.source),
+  );
   assert.equal(splitExamples(ex.slice(0, 2), 0.01, 0).eval.length, 1);
 });
 

@@ -21,9 +21,32 @@ const CASES: [string, TinyModelOptions, Partial<LoraConfig>, number, number, boo
   ['llama bf16 (matrices held as bf16)', { modelType: 'llama', dtype: 'BF16' }, { r: 8, dropout: 0.1 }, 2, 40],
   ['mistral f16 (matrices held as f16)', { modelType: 'mistral', dtype: 'F16' }, { r: 4, dropout: 0 }, 2, 24],
   ['llama, gradient checkpointing, 4 layers', { modelType: 'llama', layers: 4 }, { r: 8, dropout: 0.1 }, 2, 48, true],
-  ['qwen2, gradient checkpointing, large vocabulary', { modelType: 'qwen2', layers: 3, configVocab: 4096 }, { r: 8, dropout: 0 }, 2, 64, true],
-  ['QLoRA: llama bf16 on NF4 + DQ', { modelType: 'llama', dtype: 'BF16', hidden: 128, intermediate: 352 }, { r: 8, dropout: 0.1 }, 2, 48, false, NF4DQ],
-  ['QLoRA: qwen2 on FP4, blocks of 128, checkpointing', { modelType: 'qwen2', layers: 3 }, { r: 4, dropout: 0 }, 2, 40, true, { type: 'fp4', blocksize: 128, doubleQuant: false }],
+  [
+    'qwen2, gradient checkpointing, large vocabulary',
+    { modelType: 'qwen2', layers: 3, configVocab: 4096 },
+    { r: 8, dropout: 0 },
+    2,
+    64,
+    true,
+  ],
+  [
+    'QLoRA: llama bf16 on NF4 + DQ',
+    { modelType: 'llama', dtype: 'BF16', hidden: 128, intermediate: 352 },
+    { r: 8, dropout: 0.1 },
+    2,
+    48,
+    false,
+    NF4DQ,
+  ],
+  [
+    'QLoRA: qwen2 on FP4, blocks of 128, checkpointing',
+    { modelType: 'qwen2', layers: 3 },
+    { r: 4, dropout: 0 },
+    2,
+    40,
+    true,
+    { type: 'fp4', blocksize: 128, doubleQuant: false },
+  ],
 ];
 
 for (const [name, opts, lora, B, T, ckpt, quant] of CASES)

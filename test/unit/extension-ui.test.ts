@@ -9,7 +9,15 @@ import * as path from 'node:path';
 import { Controller, DEFAULT_SETTINGS, Ui, statusText } from '../../src/extension/controller';
 import { confirmDetail } from '../../src/extension/confirm';
 import { compareText } from '../../src/extension/compareText';
-import { badAdapterName, listAdapters, listMerged, mergedDir, renameAdapter, setActiveAdapter, shortTime } from '../../src/extension/project';
+import {
+  badAdapterName,
+  listAdapters,
+  listMerged,
+  mergedDir,
+  renameAdapter,
+  setActiveAdapter,
+  shortTime,
+} from '../../src/extension/project';
 import { EstimateResult, StepEvent, ToPanel, TrainSettings, parseFromSidecar } from '../../src/protocol';
 import { adapterRow, deviceLabel, formatLoss, formatSkipped } from '../../src/protocol/format';
 import { tmpDir } from '../helpers';
@@ -33,12 +41,28 @@ function fake(over: Partial<Ui> = {}, config: Partial<TrainSettings> = {}) {
     ...over,
   };
   const requests: string[] = [];
-  const client = { alive: true, request: async (m: string) => (requests.push(m), m === 'train/start' ? { runDir: 'x' } : {}), start() {}, stop() {} } as any;
+  const client = {
+    alive: true,
+    request: async (m: string) => (requests.push(m), m === 'train/start' ? { runDir: 'x' } : {}),
+    start() {},
+    stop() {},
+  } as any;
   return { ui, posted, errors, actions, cfg, client, requests };
 }
 
 const mem = { weights: 1, lora: 1, optimizer: 1, activations: 1, workspace: 1, total: 5 };
-const step = (n: number, over: Partial<StepEvent> = {}): StepEvent => ({ step: n, total_steps: 1000, loss: 3 - n / 1000, lr: 1e-3, grad_norm: 1, tokens_per_s: 800, step_ms: 80, mem, elapsed_s: n, ...over });
+const step = (n: number, over: Partial<StepEvent> = {}): StepEvent => ({
+  step: n,
+  total_steps: 1000,
+  loss: 3 - n / 1000,
+  lr: 1e-3,
+  grad_norm: 1,
+  tokens_per_s: 800,
+  step_ms: 80,
+  mem,
+  elapsed_s: n,
+  ...over,
+});
 
 /** a project with a model folder and a data folder */
 function project() {
@@ -82,7 +106,10 @@ test('4: the right-click uses the panel’s run settings, leaves its form alone,
   const p = project();
   const f = fake({}, { steps: 200 });
   const c = new Controller(p.root, f.client, f.ui);
-  await c.fromPanel({ type: 'estimate', settings: { ...DEFAULT_SETTINGS, model: p.model, data: p.root, rank: 32, quant: 'nf4', steps: 200 } });
+  await c.fromPanel({
+    type: 'estimate',
+    settings: { ...DEFAULT_SETTINGS, model: p.model, data: p.root, rank: 32, quant: 'nf4', steps: 200 },
+  });
   const s = c.runSettingsFor(p.model, p.data);
   assert.equal(s.rank, 32);
   assert.equal(s.quant, 'nf4');
@@ -90,7 +117,12 @@ test('4: the right-click uses the panel’s run settings, leaves its form alone,
   assert.equal(s.data, p.data);
   // no run measured yet: the duration is unknown, not invented
   assert.equal(c.expectedDuration(s), null);
-  const est: EstimateResult = { bytes: { ...mem, total: 3 * 2 ** 20 }, fits: true, device: { name: 'cpu (system memory)', bytes: 8 * 2 ** 30 }, params: { base: 1, trainable: 1, quantized: 1 } };
+  const est: EstimateResult = {
+    bytes: { ...mem, total: 3 * 2 ** 20 },
+    fits: true,
+    device: { name: 'cpu (system memory)', bytes: 8 * 2 ** 30 },
+    params: { base: 1, trainable: 1, quantized: 1 },
+  };
   const scan = { files: 4, bytes: 4000, skipped: { 'binary file type': 1 } };
   let text = confirmDetail({ settings: s, scan, estimate: est, duration: null });
   assert.match(text, /LoRA r=32, alpha 16, all-linear; NF4 base \(block 64, double quantization\)/);
@@ -126,11 +158,18 @@ test('6: batched step events are all kept, in order; the old single-step event a
   }
   assert.equal(parseFromSidecar({ event: 'train/step', params: step(1001) }).kind, 'invalid', 'the sidecar sends batches only');
   assert.equal(c.steps.length, 1000, 'no step dropped');
-  assert.deepEqual(c.steps.map((s) => s.step), Array.from({ length: 1000 }, (_, i) => i + 1));
+  assert.deepEqual(
+    c.steps.map((s) => s.step),
+    Array.from({ length: 1000 }, (_, i) => i + 1),
+  );
   const sent = f.posted.filter((m) => m.type === 'steps');
   assert.equal(sent.length, 10);
-  assert.equal(sent.reduce((a, m) => a + (m.type === 'steps' ? m.steps.length : 0), 0), 1000);
-  for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) assert.equal(parseFromSidecar({ event: name, params: {} }).kind, 'invalid', name);
+  assert.equal(
+    sent.reduce((a, m) => a + (m.type === 'steps' ? m.steps.length : 0), 0),
+    1000,
+  );
+  for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty'])
+    assert.equal(parseFromSidecar({ event: name, params: {} }).kind, 'invalid', name);
   assert.equal(parseFromSidecar({ event: 'train/steps', params: { steps: [{ step: 1 }] } }).kind, 'invalid');
 });
 
@@ -147,7 +186,10 @@ test('9: wording: paused at step N; one device name without nested parentheses; 
   assert.equal(formatSkipped({}), '');
   assert.equal(formatSkipped({ 'binary file type': 1 }), 'skipped 1 binary file');
   assert.equal(formatSkipped({ 'binary file type': 3 }), 'skipped 3 binary files');
-  assert.equal(formatSkipped({ 'binary file type': 3, 'matched .gitignore': 2, 'too large (9 bytes > 1)': 1, 'too large (5 bytes > 1)': 1 }), '7 skipped: 3 binary files, 2 paths in .gitignore, 2 files too large');
+  assert.equal(
+    formatSkipped({ 'binary file type': 3, 'matched .gitignore': 2, 'too large (9 bytes > 1)': 1, 'too large (5 bytes > 1)': 1 }),
+    '7 skipped: 3 binary files, 2 paths in .gitignore, 2 files too large',
+  );
 });
 
 test('8: adapters are named (data folder + time, or the given name) with rank, steps and 4-digit losses; rename', () => {
@@ -197,7 +239,10 @@ test('5: merged models go to a new .lorakit/merged/ folder and are listed', () =
   assert.equal(mergedDir(p.root, adapter), out + '-2', 'an existing merge is never overwritten');
   const f = fake();
   const c = new Controller(p.root, f.client, f.ui);
-  assert.deepEqual(c.merged().map((m) => m.name), ['r1']);
+  assert.deepEqual(
+    c.merged().map((m) => m.name),
+    ['r1'],
+  );
   c.adaptersChanged();
   const last = f.posted.at(-1);
   assert.ok(last?.type === 'adapters' && last.merged?.[0].dir === out);

@@ -38,7 +38,11 @@ function fakeUi(over: Partial<Ui> = {}) {
 function harness(root: string, over: Partial<Ui> = {}) {
   const f = fakeUi(over);
   let c!: Controller;
-  const client = new SidecarClient(SIDECAR, { onEvent: (e: EventMessage) => c.onEvent(e), onExit: (i) => void c.onExit(i), log: (l) => f.logs.push(l) });
+  const client = new SidecarClient(SIDECAR, {
+    onEvent: (e: EventMessage) => c.onEvent(e),
+    onExit: (i) => void c.onExit(i),
+    log: (l) => f.logs.push(l),
+  });
   c = new Controller(root, client, f.ui);
   return { ...f, c, client };
 }
@@ -60,7 +64,16 @@ const root = tmpDir('ext');
 const model = path.join(root, 'model');
 makeTinyModel(model, { modelType: 'llama' });
 const ds = makeDatasets(path.join(root, 'data'), 384);
-const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({ ...DEFAULT_SETTINGS, model, data: ds.text, seqLen: 32, batch: 2, steps: 6, lr: 1e-2, ...over });
+const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
+  ...DEFAULT_SETTINGS,
+  model,
+  data: ds.text,
+  seqLen: 32,
+  batch: 2,
+  steps: 6,
+  lr: 1e-2,
+  ...over,
+});
 
 test('sidecar: hello, estimate, and malformed or unknown requests answered with an error', async () => {
   const h = harness(root);
@@ -70,9 +83,15 @@ test('sidecar: hello, estimate, and malformed or unknown requests answered with 
     assert.ok(hello.memoryBytes > 0);
     const est = await h.client.request('estimate', { settings: settings({ quant: 'nf4' }) });
     assert.ok(est.bytes.total > 0 && est.bitsPerParam! > 4);
-    await assert.rejects(h.client.request('estimate', { settings: { ...settings(), rank: 0 } } as any), (e: SidecarError) => e.code === 'bad_request' && /rank/.test(e.message));
+    await assert.rejects(
+      h.client.request('estimate', { settings: { ...settings(), rank: 0 } } as any),
+      (e: SidecarError) => e.code === 'bad_request' && /rank/.test(e.message),
+    );
     await assert.rejects(h.client.request('nonsense' as any, {} as any), (e: SidecarError) => e.code === 'bad_request');
-    await assert.rejects(h.client.request('model/info', { path: ds.text }), (e: SidecarError) => e.code === 'user_error' && /not a model folder/.test(e.message));
+    await assert.rejects(
+      h.client.request('model/info', { path: ds.text }),
+      (e: SidecarError) => e.code === 'user_error' && /not a model folder/.test(e.message),
+    );
     const scan = await h.client.request('data/scan', { path: path.resolve('src/engine/ops') });
     assert.ok(scan.files >= 5);
   } finally {
@@ -89,8 +108,11 @@ test('a run from the controller: events, status bar text, history, adapter in .l
     assert.equal(h.c.status.state, 'done', h.c.status.message);
     assert.equal(h.c.steps[h.c.steps.length - 1].step, 6);
     assert.ok(h.posted.some((m) => m.type === 'steps') && h.posted.some((m) => m.type === 'eval'));
-    assert.ok(!h.posted.some((m) => m.type === 'settings'), 'starting a run leaves the panel\'s form alone');
-    assert.ok(h.statuses.some((s) => /LoRA step \d+\/6 · loss \d+\.\d+ · \d+ tok\/s · ETA/.test(s)), h.statuses.join('\n'));
+    assert.ok(!h.posted.some((m) => m.type === 'settings'), "starting a run leaves the panel's form alone");
+    assert.ok(
+      h.statuses.some((s) => /LoRA step \d+\/6 · loss \d+\.\d+ · \d+ tok\/s · ETA/.test(s)),
+      h.statuses.join('\n'),
+    );
     const adapters = listAdapters(root);
     assert.equal(adapters.length, 1);
     assert.ok(fs.existsSync(path.join(adapters[0].dir, 'adapter_model.safetensors')));
@@ -119,14 +141,18 @@ test('stop keeps a checkpoint; killing the sidecar mid-run is noticed, and Resta
     // wait for the first checkpoint (every 10 steps), then kill the process as a crash would
     const ck = path.join(runDir, 'checkpoints');
     // a whole checkpoint: step-N renamed into place (not the step-N.….tmp being written)
-    const whole = () => fs.existsSync(ck) && fs.readdirSync(ck).some((d) => /^step-\d+$/.test(d) && fs.existsSync(path.join(ck, d, 'trainer_state.json')));
+    const whole = () =>
+      fs.existsSync(ck) && fs.readdirSync(ck).some((d) => /^step-\d+$/.test(d) && fs.existsSync(path.join(ck, d, 'trainer_state.json')));
     for (let i = 0; i < 3000 && !whole(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(whole(), 'a checkpoint was written');
     process.kill(h.client.pid!, 'SIGKILL');
     await until(h.c, ['preparing', 'running'], 10_000); // restarted and resuming
     await until(h.c, ['done', 'failed'], 120_000);
     assert.equal(h.c.status.state, 'done', h.c.status.message);
-    assert.ok(h.logs.some((l) => /resumed from .*step-\d+/.test(l)), 'resumed from a checkpoint');
+    assert.ok(
+      h.logs.some((l) => /resumed from .*step-\d+/.test(l)),
+      'resumed from a checkpoint',
+    );
     assert.ok(fs.existsSync(path.join(runDir, 'adapter', 'adapter_model.safetensors')));
     assert.ok(!fs.readdirSync(path.join(runDir, 'adapter')).some((f) => f.endsWith('.tmp')), 'no half-written adapter file');
     // stop: the run ends as stopped with its checkpoint kept
@@ -161,7 +187,13 @@ test('bad input starts nothing: a non-model, data outside the workspace, a secon
     await until(h.c, ['stopped', 'done']);
     assert.equal(fs.readdirSync(path.join(root, '.lorakit', 'runs')).length, before + 1);
     // the panel: malformed messages are rejected and logged, never acted on
-    for (const bad of [null, { type: 'start' }, { type: 'start', settings: { ...settings(), rank: 0 } }, { type: 'pick', field: 'etc' }, { type: 'launch-missiles' }]) {
+    for (const bad of [
+      null,
+      { type: 'start' },
+      { type: 'start', settings: { ...settings(), rank: 0 } },
+      { type: 'pick', field: 'etc' },
+      { type: 'launch-missiles' },
+    ]) {
       const n = h.logs.length;
       await h.c.fromPanel(bad);
       assert.ok(h.logs.length > n && /rejected a malformed message from the panel/.test(h.logs[h.logs.length - 1]), JSON.stringify(bad));
@@ -174,7 +206,20 @@ test('bad input starts nothing: a non-model, data outside the workspace, a secon
 
 test('status text, .gitignore and workspace paths', () => {
   assert.match(statusText({ state: 'idle' }).text, /LoRA idle/);
-  const s = statusText({ state: 'running', runDir: '/r' }, { step: 3, total_steps: 10, loss: 2.5, lr: 1e-3, grad_norm: 1, tokens_per_s: 812.4, step_ms: 1500, mem: { weights: 1, lora: 1, optimizer: 1, activations: 1, workspace: 1, total: 5 }, elapsed_s: 4 });
+  const s = statusText(
+    { state: 'running', runDir: '/r' },
+    {
+      step: 3,
+      total_steps: 10,
+      loss: 2.5,
+      lr: 1e-3,
+      grad_norm: 1,
+      tokens_per_s: 812.4,
+      step_ms: 1500,
+      mem: { weights: 1, lora: 1, optimizer: 1, activations: 1, workspace: 1, total: 5 },
+      elapsed_s: 4,
+    },
+  );
   assert.equal(s.text, '$(sync~spin) LoRA step 3/10 · loss 2.500 · 812 tok/s · ETA 11s');
   const r = tmpDir('gi');
   assert.equal(isGitIgnored(r), false);

@@ -67,7 +67,11 @@ test('bad safetensors files get one clear error naming the file', () => {
   throwsUser(() => new SafetensorsFile(f('json.safetensors')), f('json.safetensors'), /not JSON/);
   rawFile(f('range.safetensors'), { a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8));
   throwsUser(() => new SafetensorsFile(f('range.safetensors')), f('range.safetensors'), /past its end/);
-  rawFile(f('overlap.safetensors'), { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12));
+  rawFile(
+    f('overlap.safetensors'),
+    { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+    new Uint8Array(12),
+  );
   throwsUser(() => new SafetensorsFile(f('overlap.safetensors')), f('overlap.safetensors'), /overlap/);
   rawFile(f('dtype.safetensors'), { a: { dtype: 'Q4_K', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2));
   throwsUser(() => new SafetensorsFile(f('dtype.safetensors')), f('dtype.safetensors'), /unknown dtype "Q4_K"/);
@@ -91,9 +95,15 @@ test('sharded models load through model.safetensors.index.json', () => {
 });
 
 test('f32 ↔ f16/bf16 conversions round to nearest even', () => {
-  assert.deepEqual(Array.from(f32ToBf16(Float32Array.of(1, 1.00390625, 1.01171875, -0, Infinity))), [0x3f80, 0x3f80, 0x3f82, 0x8000, 0x7f80]);
+  assert.deepEqual(
+    Array.from(f32ToBf16(Float32Array.of(1, 1.00390625, 1.01171875, -0, Infinity))),
+    [0x3f80, 0x3f80, 0x3f82, 0x8000, 0x7f80],
+  );
   assert.deepEqual(Array.from(bf16ToF32(Uint16Array.of(0x3f80, 0x4049))), [1, 3.140625]);
-  assert.deepEqual(Array.from(f32ToF16(Float32Array.of(1, 65504, 65520, 1e-8, 5.960464477539063e-8, 0.333251953125))), [0x3c00, 0x7bff, 0x7c00, 0, 1, 0x3555]);
+  assert.deepEqual(
+    Array.from(f32ToF16(Float32Array.of(1, 65504, 65520, 1e-8, 5.960464477539063e-8, 0.333251953125))),
+    [0x3c00, 0x7bff, 0x7c00, 0, 1, 0x3555],
+  );
   assert.deepEqual(Array.from(f16ToF32(Uint16Array.of(0x3555, 0x0001, 0xfc00))), [0.333251953125, 5.960464477539063e-8, -Infinity]);
 });
 
@@ -106,11 +116,22 @@ test('config.json: supported architectures, biases, norms, rope scaling; unsuppo
   const q3 = parseSpec({ ...base, model_type: 'qwen3', head_dim: 32 });
   assert.equal(q3.qkNorm, true);
   assert.equal(q3.headDim, 32);
-  const l3 = parseSpec({ ...base, model_type: 'llama', tie_word_embeddings: true, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+  const l3 = parseSpec({
+    ...base,
+    model_type: 'llama',
+    tie_word_embeddings: true,
+    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+  });
   assert.equal(l3.tieEmbeddings, true);
   assert.equal(l3.rope.scaling?.type, 'llama3');
-  assert.throws(() => parseSpec({ ...base, model_type: 'gpt2' }, 'cfg/config.json'), /cfg\/config.json: model_type "gpt2" is not supported \(supported: llama, mistral, qwen2, qwen3\)/);
-  assert.throws(() => parseSpec({ ...base, model_type: 'llama', rope_scaling: { type: 'yarn', factor: 2 } }), /rope_scaling type "yarn" is not supported/);
+  assert.throws(
+    () => parseSpec({ ...base, model_type: 'gpt2' }, 'cfg/config.json'),
+    /cfg\/config.json: model_type "gpt2" is not supported \(supported: llama, mistral, qwen2, qwen3\)/,
+  );
+  assert.throws(
+    () => parseSpec({ ...base, model_type: 'llama', rope_scaling: { type: 'yarn', factor: 2 } }),
+    /rope_scaling type "yarn" is not supported/,
+  );
 });
 
 test('fixture tokenizers round-trip text, add BOS where configured, and render chat templates', () => {
@@ -138,9 +159,24 @@ test('transformers 5 configs: rope_parameters (flat or per attention type) and d
   assert.equal(flat.rope.theta, 1e6);
   assert.equal(flat.rope.scaling, undefined);
   assert.equal(flat.torchDtype, 'bfloat16');
-  const l3 = parseSpec({ ...base, model_type: 'llama', rope_parameters: { rope_type: 'llama3', rope_theta: 5e5, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+  const l3 = parseSpec({
+    ...base,
+    model_type: 'llama',
+    rope_parameters: {
+      rope_type: 'llama3',
+      rope_theta: 5e5,
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 8192,
+    },
+  });
   assert.equal(l3.rope.theta, 5e5);
   assert.equal(l3.rope.scaling?.type, 'llama3');
-  const nested = parseSpec({ ...base, model_type: 'llama', rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 123 } } });
+  const nested = parseSpec({
+    ...base,
+    model_type: 'llama',
+    rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 123 } },
+  });
   assert.equal(nested.rope.theta, 123);
 });

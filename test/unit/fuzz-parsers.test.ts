@@ -26,7 +26,12 @@ function throwsUser(fn: () => unknown, file: string, re: RegExp) {
 
 /** the real CLI, killed after `ms` (a hang is a failure, not a stuck test run) */
 function lorakitWithin(ms: number, ...args: string[]) {
-  const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { encoding: 'utf8', timeout: ms, killSignal: 'SIGKILL', env: { ...process.env, LORAKIT_THREADS: '2' } });
+  const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], {
+    encoding: 'utf8',
+    timeout: ms,
+    killSignal: 'SIGKILL',
+    env: { ...process.env, LORAKIT_THREADS: '2' },
+  });
   assert.ok(r.signal === null, `lorakit ${args.join(' ')} still running after ${ms} ms`);
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -37,7 +42,14 @@ const editJson = (file: string, edit: (j: any) => void) => {
   fs.writeFileSync(file, JSON.stringify(j));
 };
 
-const BASE = { model_type: 'llama', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 100 };
+const BASE = {
+  model_type: 'llama',
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  vocab_size: 100,
+};
 const LLAMA3 = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
 
 test('D3: config.json values of the wrong type or range are refused, naming the field', () => {
@@ -48,14 +60,23 @@ test('D3: config.json values of the wrong type or range are refused, naming the 
     [{ rms_norm_eps: 0 }, /"rms_norm_eps" must be a positive number, got 0/],
     [{ rms_norm_eps: '1e-6' }, /"rms_norm_eps" must be a positive number, got "1e-6"/],
     [{ rope_scaling: { rope_type: 'llama3' } }, /"rope_scaling\.factor" must be a positive number, but it is missing/],
-    [{ rope_scaling: { ...LLAMA3, low_freq_factor: undefined } }, /"rope_scaling\.low_freq_factor" must be a positive number, but it is missing/],
+    [
+      { rope_scaling: { ...LLAMA3, low_freq_factor: undefined } },
+      /"rope_scaling\.low_freq_factor" must be a positive number, but it is missing/,
+    ],
     [{ rope_scaling: { ...LLAMA3, high_freq_factor: 1 } }, /"rope_scaling\.high_freq_factor" must be larger than low_freq_factor, got 1/],
     [{ rope_scaling: { ...LLAMA3, factor: -8 } }, /"rope_scaling\.factor" must be a positive number, got -8/],
     [{ rope_scaling: { type: 'linear', factor: 0 } }, /"rope_scaling\.factor" must be a positive number, got 0/],
     [{ rope_scaling: { type: 'linear' } }, /"rope_scaling\.factor" must be a positive number, but it is missing/],
     [{ rope_scaling: 'llama3' }, /"rope_scaling" must be an object, got "llama3"/],
-    [{ rope_parameters: { rope_type: 'llama3', rope_theta: 5e5, factor: 8 } }, /"rope_parameters\.low_freq_factor" must be a positive number, but it is missing/],
-    [{ rope_parameters: { full_attention: { rope_type: 'default', rope_theta: -1 } } }, /"rope_parameters\.full_attention\.rope_theta" must be a positive number, got -1/],
+    [
+      { rope_parameters: { rope_type: 'llama3', rope_theta: 5e5, factor: 8 } },
+      /"rope_parameters\.low_freq_factor" must be a positive number, but it is missing/,
+    ],
+    [
+      { rope_parameters: { full_attention: { rope_type: 'default', rope_theta: -1 } } },
+      /"rope_parameters\.full_attention\.rope_theta" must be a positive number, got -1/,
+    ],
     [{ rope_theta: '10000' }, /"rope_theta" must be a positive number, got "10000"/],
     [{ eos_token_id: 100 }, /"eos_token_id" 100 is not below vocab_size 100/],
     [{ eos_token_id: [1, 2, 250] }, /"eos_token_id" 250 is not below vocab_size 100/],
@@ -79,20 +100,42 @@ test('D3: config.json values of the wrong type or range are refused, naming the 
 
 test('D3: every valid config.json accepted before is still accepted, with the values given', () => {
   const hf = parseSpec({
-    ...BASE, architectures: ['LlamaForCausalLM'], some_future_key: { x: 1 }, tie_word_embeddings: false, rms_norm_eps: 1e-5,
-    bos_token_id: null, eos_token_id: [97, 98, 99], rope_scaling: null, max_position_embeddings: 4096, num_key_value_heads: null, head_dim: null,
+    ...BASE,
+    architectures: ['LlamaForCausalLM'],
+    some_future_key: { x: 1 },
+    tie_word_embeddings: false,
+    rms_norm_eps: 1e-5,
+    bos_token_id: null,
+    eos_token_id: [97, 98, 99],
+    rope_scaling: null,
+    max_position_embeddings: 4096,
+    num_key_value_heads: null,
+    head_dim: null,
   });
-  assert.deepEqual([hf.tieEmbeddings, hf.rmsEps, hf.bosTokenId, hf.eosTokenId, hf.maxPositions, hf.kvHeads, hf.headDim], [false, 1e-5, undefined, [97, 98, 99], 4096, 4, 16]);
+  assert.deepEqual(
+    [hf.tieEmbeddings, hf.rmsEps, hf.bosTokenId, hf.eosTokenId, hf.maxPositions, hf.kvHeads, hf.headDim],
+    [false, 1e-5, undefined, [97, 98, 99], 4096, 4, 16],
+  );
   const defaults = parseSpec(BASE);
   assert.deepEqual([defaults.tieEmbeddings, defaults.rmsEps, defaults.maxPositions, defaults.rope], [false, 1e-6, 2048, { theta: 10000 }]);
   const l3 = parseSpec({ ...BASE, rope_theta: 5e5, rope_scaling: LLAMA3, tie_word_embeddings: true, eos_token_id: 0 });
-  assert.deepEqual(l3.rope, { theta: 5e5, scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } });
+  assert.deepEqual(l3.rope, {
+    theta: 5e5,
+    scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
+  });
   assert.equal(l3.tieEmbeddings, true);
   assert.equal(parseSpec({ ...BASE, rope_scaling: { type: 'linear', factor: 2 } }).rope.scaling?.factor, 2);
   const mistral = parseSpec({ ...BASE, model_type: 'mistral', sliding_window: null });
   assert.equal(mistral.slidingWindow, undefined);
   assert.equal(parseSpec({ ...BASE, model_type: 'mistral', sliding_window: 4096 }).slidingWindow, 4096);
-  const qwen = parseSpec({ ...BASE, model_type: 'qwen2', use_sliding_window: false, sliding_window: 131072, dtype: 'bfloat16', rope_parameters: { rope_type: 'default', rope_theta: 1e6 } });
+  const qwen = parseSpec({
+    ...BASE,
+    model_type: 'qwen2',
+    use_sliding_window: false,
+    sliding_window: 131072,
+    dtype: 'bfloat16',
+    rope_parameters: { rope_type: 'default', rope_theta: 1e6 },
+  });
   assert.deepEqual([qwen.slidingWindow, qwen.torchDtype, qwen.rope.theta], [undefined, 'bfloat16', 1e6]);
   const q3 = parseSpec({ ...BASE, model_type: 'qwen3', head_dim: 32, rope_parameters: { full_attention: { ...LLAMA3, rope_theta: 7 } } });
   assert.deepEqual([q3.headDim, q3.rope.theta, q3.rope.scaling?.type], [32, 7, 'llama3']);
@@ -140,15 +183,26 @@ test('D5: tokenizer.json ids that are huge, negative, fractional or strings are 
   const t = TextTokenizer.load(gap);
   assert.equal(t.decode(t.encode('a gap in the ids')), 'a gap in the ids');
   editJson(path.join(gap, 'tokenizer.json'), (j) => (j.model.vocab[tok] = 2 * listed + 1024));
-  throwsUser(() => TextTokenizer.load(gap), path.join(gap, 'tokenizer.json'), new RegExp(`from 0 to ${2 * listed + 1023} \\(below 2\\^24 and twice the ${listed} tokens listed\\)`));
+  throwsUser(
+    () => TextTokenizer.load(gap),
+    path.join(gap, 'tokenizer.json'),
+    new RegExp(`from 0 to ${2 * listed + 1023} \\(below 2\\^24 and twice the ${listed} tokens listed\\)`),
+  );
 });
 
 test('tokenizer.json: a FixedLength pre-tokenizer of length 0 is refused (found by the fuzzer: encoding never ended)', () => {
   const m = path.join(tmpDir('fixedlen'), 'm');
   makeTinyModel(m);
   for (const length of [0, -3, '4']) {
-    editJson(path.join(m, 'tokenizer.json'), (j) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'FixedLength', length }] }));
-    throwsUser(() => TextTokenizer.load(m).encode('hi'), path.join(m, 'tokenizer.json'), new RegExp(`pre_tokenizer FixedLength needs a positive integer "length", got ${JSON.stringify(length)}`));
+    editJson(
+      path.join(m, 'tokenizer.json'),
+      (j) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'FixedLength', length }] }),
+    );
+    throwsUser(
+      () => TextTokenizer.load(m).encode('hi'),
+      path.join(m, 'tokenizer.json'),
+      new RegExp(`pre_tokenizer FixedLength needs a positive integer "length", got ${JSON.stringify(length)}`),
+    );
   }
   editJson(path.join(m, 'tokenizer.json'), (j) => (j.pre_tokenizer = { type: 'FixedLength', length: 2 }));
   assert.ok(TextTokenizer.load(m).encode('four').length > 0);
@@ -178,7 +232,11 @@ test('D6: a malformed chat_template matters only when a template is needed, and 
   throwsUser(() => loadExamples(ds.messages, tok, 384, { appendEos: true }), cfgFile, /chat_template is not a valid template/);
   // a template that raises on the conversation, and one that is not a string
   editJson(cfgFile, (c) => (c.chat_template = "{{ raise_exception('roles must alternate') }}"));
-  throwsUser(() => TextTokenizer.load(m).applyChat([{ role: 'user', content: 'hi' }]), cfgFile, /the chat_template failed on a conversation \(.*roles must alternate.*\)/);
+  throwsUser(
+    () => TextTokenizer.load(m).applyChat([{ role: 'user', content: 'hi' }]),
+    cfgFile,
+    /the chat_template failed on a conversation \(.*roles must alternate.*\)/,
+  );
   editJson(cfgFile, (c) => (c.chat_template = 42));
   throwsUser(() => TextTokenizer.load(m).applyChat([]), cfgFile, /chat_template must be a template string/);
   editJson(cfgFile, (c) => (c.chat_template = '{% for message in messages %}{{ message.content }'));
@@ -194,14 +252,20 @@ test('D7: a weight_map entry that is not a plain file name in the model folder i
   makeTinyModel(good, { shards: 2 });
   const indexOf = (m: string) => path.join(m, 'model.safetensors.index.json');
   const cases: [(j: any) => void, RegExp][] = [
-    [(j) => (j.weight_map['model.norm.weight'] = ''), /weight_map entry for "model\.norm\.weight" is "", not the name of a file in the model folder/],
+    [
+      (j) => (j.weight_map['model.norm.weight'] = ''),
+      /weight_map entry for "model\.norm\.weight" is "", not the name of a file in the model folder/,
+    ],
     [(j) => (j.weight_map['model.norm.weight'] = '.'), /is "\.", not the name of a file/],
     [(j) => (j.weight_map['model.norm.weight'] = '..'), /is "\.\.", not the name of a file/],
     [(j) => (j.weight_map['model.norm.weight'] = '../good/model-00001-of-00002.safetensors'), /not the name of a file in the model folder/],
     [(j) => (j.weight_map['model.norm.weight'] = '/etc/passwd'), /is "\/etc\/passwd", not the name/],
     [(j) => (j.weight_map['model.norm.weight'] = 'sub/x.safetensors'), /is "sub\/x\.safetensors", not the name/],
     [(j) => (j.weight_map['model.norm.weight'] = 'a\0b'), /is "a\\u0000b", not the name/],
-    [(j) => (j.weight_map['model.norm.weight'] = 5), /not a valid index: weight_map entry for "model\.norm\.weight" must be a shard file name/],
+    [
+      (j) => (j.weight_map['model.norm.weight'] = 5),
+      /not a valid index: weight_map entry for "model\.norm\.weight" must be a shard file name/,
+    ],
     [(j) => delete j.weight_map, /not a valid index: has no "weight_map" object/],
     [(j) => (j.weight_map = ['model-00001-of-00002.safetensors']), /has no "weight_map" object/],
   ];
@@ -220,7 +284,11 @@ test('D7: a weight_map entry that is not a plain file name in the model folder i
   const fifoModel = path.join(root, 'fifo');
   fs.mkdirSync(fifoModel);
   assert.equal(spawnSync('mkfifo', [path.join(fifoModel, 'model.safetensors')]).status, 0);
-  throwsUser(() => new TensorStore(fifoModel), path.join(fifoModel, 'model.safetensors'), /not a regular file \(a device, FIFO or socket\)/);
+  throwsUser(
+    () => new TensorStore(fifoModel),
+    path.join(fifoModel, 'model.safetensors'),
+    /not a regular file \(a device, FIFO or socket\)/,
+  );
   // Hugging Face's cache: snapshots/<rev>/<shard> is a symbolic link into blobs/, outside the model folder
   const cache = path.join(root, 'hub');
   const snap = path.join(cache, 'snapshots', 'rev');
@@ -281,7 +349,12 @@ test('D11: labels must be −100 or the input id at their position; anything els
   fs.writeFileSync(f, row([-100, 6, 7]));
   assert.deepEqual(loadExamples(f, tok, 384, { appendEos: true }).examples[1].scored, [false, true, true]);
   // input_ids: integers in [0, vocab)
-  for (const [ids, re] of [[[5, '6'], /token id "6" is out of range/], [[5, 1.5], /token id 1\.5 is out of range/], [[5, -1], /token id -1 is out of range/], [[384], /token id 384 is out of range \[0, 384\)/]] as const) {
+  for (const [ids, re] of [
+    [[5, '6'], /token id "6" is out of range/],
+    [[5, 1.5], /token id 1\.5 is out of range/],
+    [[5, -1], /token id -1 is out of range/],
+    [[384], /token id 384 is out of range \[0, 384\)/],
+  ] as const) {
     fs.writeFileSync(f, JSON.stringify({ input_ids: ids }));
     throwsUser(() => loadExamples(f, tok, 384, { appendEos: true }), f, re);
   }
@@ -293,7 +366,15 @@ test('item 17: data with no token to learn from, and an empty text file, are ref
   const tok = TextTokenizer.load(m);
   const dir = tmpDir('i17');
   const masked = path.join(dir, 'masked.jsonl');
-  fs.writeFileSync(masked, [{ input_ids: [5, 6, 7], labels: [-100, -100, -100] }, { input_ids: [8, 9], labels: [-100, -100] }].map((r) => JSON.stringify(r)).join('\n'));
+  fs.writeFileSync(
+    masked,
+    [
+      { input_ids: [5, 6, 7], labels: [-100, -100, -100] },
+      { input_ids: [8, 9], labels: [-100, -100] },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
   throwsUser(() => prepareData(masked, tok, 384, 16, 0.1, 0), masked, /no tokens to learn from/);
   throwsUser(() => loadExamples(masked, tok, 384, { appendEos: false }), masked, /no tokens to learn from/);
   for (const content of ['', '\n', '  \n\t\n']) {
@@ -328,8 +409,14 @@ test('D13: --data naming a FIFO is refused at once; a folder walk skips FIFOs wi
   assert.equal(spawnSync('mkfifo', [path.join(tree, 'pipe.txt')]).status, 0);
   assert.equal(spawnSync('mkfifo', [path.join(tree, '.gitignore')]).status, 0);
   const d = loadExamples(tree, tok, 384, { appendEos: true });
-  assert.deepEqual(d.examples.map((e) => e.source), ['a.md']);
-  assert.deepEqual(d.skipped, [{ path: '.gitignore', reason: 'not a regular file (a FIFO)' }, { path: 'pipe.txt', reason: 'not a regular file (a FIFO)' }]);
+  assert.deepEqual(
+    d.examples.map((e) => e.source),
+    ['a.md'],
+  );
+  assert.deepEqual(d.skipped, [
+    { path: '.gitignore', reason: 'not a regular file (a FIFO)' },
+    { path: 'pipe.txt', reason: 'not a regular file (a FIFO)' },
+  ]);
   // the CLI ends (it used to wait for ever, deaf to SIGTERM)
   userError(lorakitWithin(60_000, 'train', '--model', m, '--data', fifo, '--out', path.join(dir, 'run'), '--steps', '1'), fifo, /a FIFO/);
 });

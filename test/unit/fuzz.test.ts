@@ -42,8 +42,53 @@ function run<T>(arb: fc.Arbitrary<T>, numRuns: number, check: (v: T) => void): {
 
 /** values that have broken parsers: wrong types, edges of every range, strings that look like numbers */
 const nasty = fc.oneof(
-  fc.constantFrom(0, -0, -1, 1, 2, 3, 4, 16, 64, 99, 100, 101, 0.5, 1.5, 1e-6, -100, 2 ** 24, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, 1e308, Infinity, -Infinity, NaN),
-  fc.constantFrom('', '.', '..', '0', '1', '100', 'false', 'true', 'null', 'NaN', '1e-6', 'llama3', 'linear', 'default', 'silu', 'toString', '__proto__', 'constructor'),
+  fc.constantFrom(
+    0,
+    -0,
+    -1,
+    1,
+    2,
+    3,
+    4,
+    16,
+    64,
+    99,
+    100,
+    101,
+    0.5,
+    1.5,
+    1e-6,
+    -100,
+    2 ** 24,
+    2 ** 31,
+    2 ** 32,
+    2 ** 53,
+    2 ** 53 + 2,
+    1e308,
+    Infinity,
+    -Infinity,
+    NaN,
+  ),
+  fc.constantFrom(
+    '',
+    '.',
+    '..',
+    '0',
+    '1',
+    '100',
+    'false',
+    'true',
+    'null',
+    'NaN',
+    '1e-6',
+    'llama3',
+    'linear',
+    'default',
+    'silu',
+    'toString',
+    '__proto__',
+    'constructor',
+  ),
   fc.constantFrom(null, true, false, [], {}, [1], [1, 2], [-100], { factor: 2 }),
   fc.integer({ min: -1000, max: 1000 }),
   fc.double(),
@@ -53,9 +98,25 @@ const nasty = fc.oneof(
 
 const LLAMA3 = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
 const CONFIG = {
-  model_type: 'mistral', vocab_size: 100, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4,
-  num_key_value_heads: 2, head_dim: 16, rms_norm_eps: 1e-5, max_position_embeddings: 2048, tie_word_embeddings: false, rope_theta: 10000,
-  bos_token_id: 1, eos_token_id: 2, torch_dtype: 'bfloat16', attention_bias: false, mlp_bias: false, sliding_window: 4096, hidden_act: 'silu',
+  model_type: 'mistral',
+  vocab_size: 100,
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 16,
+  rms_norm_eps: 1e-5,
+  max_position_embeddings: 2048,
+  tie_word_embeddings: false,
+  rope_theta: 10000,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  torch_dtype: 'bfloat16',
+  attention_bias: false,
+  mlp_bias: false,
+  sliding_window: 4096,
+  hidden_act: 'silu',
   rope_scaling: LLAMA3,
 };
 /** what a value of each kind must be for the engine to compute with it */
@@ -104,7 +165,11 @@ test('fuzz config.json: a changed field is refused, or parsed to exactly the val
     const isNull = value == null && 'ifNull' in field;
     assert.ok(isNull || KINDS[field.kind](value), `${key} = ${JSON.stringify(value)} was accepted, but it is not a valid ${field.kind}`);
     const want = isNull ? field.ifNull : value;
-    assert.deepStrictEqual(field.get(r.value), want, `${key} = ${JSON.stringify(value)} was accepted as ${JSON.stringify(field.get(r.value))}`);
+    assert.deepStrictEqual(
+      field.get(r.value),
+      want,
+      `${key} = ${JSON.stringify(value)} was accepted as ${JSON.stringify(field.get(r.value))}`,
+    );
   });
   // many fields at once, unknown keys, and whole documents that are not configs at all
   const keys = fc.constantFrom(...Object.keys(CONFIG), 'rope_parameters', 'dtype', 'use_sliding_window', 'unknown_key');
@@ -112,7 +177,9 @@ test('fuzz config.json: a changed field is refused, or parsed to exactly the val
     const c = change !== null && typeof change === 'object' && !Array.isArray(change) ? { ...CONFIG, ...change } : change;
     attempt(() => parseSpec(c, 'config.json'));
   });
-  console.log(`config.json: ${one.runs} single-field cases in ${one.ms.toFixed(0)} ms, ${many.runs} many-field cases in ${many.ms.toFixed(0)} ms`);
+  console.log(
+    `config.json: ${one.runs} single-field cases in ${one.ms.toFixed(0)} ms, ${many.runs} many-field cases in ${many.ms.toFixed(0)} ms`,
+  );
 });
 
 test('fuzz tokenizer.json: ids, added tokens and whole sections; a refusal or a tokenizer that works', () => {
@@ -126,9 +193,42 @@ test('fuzz tokenizer.json: ids, added tokens and whole sections; a refusal or a 
     fc.tuple(fc.constant('added.id'), fc.nat(base.added_tokens.length - 1), nasty),
     fc.tuple(fc.constant('added.content'), fc.nat(base.added_tokens.length - 1), nasty),
     // known section types with random settings (a FixedLength length of 0 used to hang encoding)
-    fc.tuple(fc.constant('pre_tokenizer'), fc.constant(0), fc.record({ type: fc.constantFrom('FixedLength', 'Split', 'Digits', 'Whitespace', 'ByteLevel', 'Metaspace'), length: nasty, individual_digits: nasty, add_prefix_space: nasty }, { requiredKeys: ['type'] })),
-    fc.tuple(fc.constant('pre_tokenizer'), fc.constant(0), fc.record({ type: fc.constant('Sequence'), pretokenizers: fc.array(fc.record({ type: fc.constant('FixedLength'), length: nasty }), { maxLength: 2 }) })),
-    fc.tuple(fc.constantFrom('model', 'added_tokens', 'normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model.vocab', 'model.merges', 'model.type'), fc.constant(0), nasty),
+    fc.tuple(
+      fc.constant('pre_tokenizer'),
+      fc.constant(0),
+      fc.record(
+        {
+          type: fc.constantFrom('FixedLength', 'Split', 'Digits', 'Whitespace', 'ByteLevel', 'Metaspace'),
+          length: nasty,
+          individual_digits: nasty,
+          add_prefix_space: nasty,
+        },
+        { requiredKeys: ['type'] },
+      ),
+    ),
+    fc.tuple(
+      fc.constant('pre_tokenizer'),
+      fc.constant(0),
+      fc.record({
+        type: fc.constant('Sequence'),
+        pretokenizers: fc.array(fc.record({ type: fc.constant('FixedLength'), length: nasty }), { maxLength: 2 }),
+      }),
+    ),
+    fc.tuple(
+      fc.constantFrom(
+        'model',
+        'added_tokens',
+        'normalizer',
+        'pre_tokenizer',
+        'post_processor',
+        'decoder',
+        'model.vocab',
+        'model.merges',
+        'model.type',
+      ),
+      fc.constant(0),
+      nasty,
+    ),
   );
   const r = run(mutation, 3000, ([what, i, value]) => {
     const j = structuredClone(base);
@@ -143,7 +243,10 @@ test('fuzz tokenizer.json: ids, added tokens and whole sections; a refusal or a 
     });
     // an id the tokenizer accepted is exactly an integer in range: never a string or a float it rounds
     if (res.ok && (what === 'vocab' || what === 'added.id'))
-      assert.ok(Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 24, `id ${JSON.stringify(value)} accepted`);
+      assert.ok(
+        Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 24,
+        `id ${JSON.stringify(value)} accepted`,
+      );
   });
   console.log(`tokenizer.json: ${r.runs} cases in ${r.ms.toFixed(0)} ms`);
 });
@@ -157,12 +260,38 @@ test('fuzz JSONL data lines: a refusal naming the line, or examples with exactly
   const id = fc.oneof(fc.integer({ min: 0, max: V - 1 }), nasty);
   const row = fc.oneof(
     fc.record({ text: fc.oneof(fc.string({ maxLength: 40 }), nasty) }),
-    fc.record({ prompt: fc.oneof(fc.string({ maxLength: 20 }), nasty), completion: fc.oneof(fc.string({ maxLength: 20 }), nasty) }, { requiredKeys: [] }),
-    fc.record({ messages: fc.oneof(fc.array(fc.record({ role: fc.oneof(fc.constantFrom('system', 'user', 'assistant'), nasty), content: fc.oneof(fc.string({ maxLength: 20 }), nasty) }, { requiredKeys: [] }), { maxLength: 4 }), nasty) }),
-    fc.record({ input_ids: fc.oneof(fc.array(id, { maxLength: 12 }), nasty), labels: fc.oneof(fc.array(fc.oneof(id, fc.constant(-100)), { maxLength: 12 }), nasty) }, { requiredKeys: ['input_ids'] }),
+    fc.record(
+      { prompt: fc.oneof(fc.string({ maxLength: 20 }), nasty), completion: fc.oneof(fc.string({ maxLength: 20 }), nasty) },
+      { requiredKeys: [] },
+    ),
+    fc.record({
+      messages: fc.oneof(
+        fc.array(
+          fc.record(
+            {
+              role: fc.oneof(fc.constantFrom('system', 'user', 'assistant'), nasty),
+              content: fc.oneof(fc.string({ maxLength: 20 }), nasty),
+            },
+            { requiredKeys: [] },
+          ),
+          { maxLength: 4 },
+        ),
+        nasty,
+      ),
+    }),
+    fc.record(
+      {
+        input_ids: fc.oneof(fc.array(id, { maxLength: 12 }), nasty),
+        labels: fc.oneof(fc.array(fc.oneof(id, fc.constant(-100)), { maxLength: 12 }), nasty),
+      },
+      { requiredKeys: ['input_ids'] },
+    ),
     nasty,
   );
-  const line = fc.oneof({ weight: 9, arbitrary: row.map((r) => JSON.stringify(r) ?? 'undefined') }, { weight: 1, arbitrary: fc.string({ maxLength: 30 }) });
+  const line = fc.oneof(
+    { weight: 9, arbitrary: row.map((r) => JSON.stringify(r) ?? 'undefined') },
+    { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
+  );
   const r = run(fc.array(line, { minLength: 1, maxLength: 4 }), 3000, (lines) => {
     fs.writeFileSync(file, lines.join('\n'));
     const res = attempt(() => loadExamples(file, tok, V, { appendEos: true }));
@@ -171,11 +300,17 @@ test('fuzz JSONL data lines: a refusal naming the line, or examples with exactly
     assert.equal(res.value.examples.length, rows.length);
     rows.forEach((row, i) => {
       const e = res.value.examples[i];
-      assert.ok(e.ids.every((t) => Number.isInteger(t) && t >= 0 && t < V), 'token ids in range');
+      assert.ok(
+        e.ids.every((t) => Number.isInteger(t) && t >= 0 && t < V),
+        'token ids in range',
+      );
       assert.equal(e.scored.length, e.ids.length);
       if (typeof row.text !== 'string' && 'input_ids' in row && !('prompt' in row) && !('completion' in row) && !('messages' in row)) {
         assert.deepStrictEqual(e.ids, row.input_ids);
-        assert.deepStrictEqual(e.scored, row.labels === undefined ? row.input_ids.map(() => true) : row.labels.map((l: number) => l !== -100));
+        assert.deepStrictEqual(
+          e.scored,
+          row.labels === undefined ? row.input_ids.map(() => true) : row.labels.map((l: number) => l !== -100),
+        );
       }
     });
   });
@@ -195,13 +330,35 @@ test('fuzz safetensors headers: a refusal, or tensors that read back with the si
   const dtypes = Object.keys(DTYPE_BYTES);
   const small = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1, arbitrary: nasty });
   const desc = fc.record(
-    { dtype: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...dtypes) }, { weight: 1, arbitrary: nasty }), shape: fc.oneof(fc.array(small, { maxLength: 3 }), nasty), data_offsets: fc.oneof(fc.tuple(small, small), fc.array(small, { maxLength: 3 }), nasty) },
+    {
+      dtype: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...dtypes) }, { weight: 1, arbitrary: nasty }),
+      shape: fc.oneof(fc.array(small, { maxLength: 3 }), nasty),
+      data_offsets: fc.oneof(fc.tuple(small, small), fc.array(small, { maxLength: 3 }), nasty),
+    },
     { requiredKeys: [] },
   );
-  const header = fc.dictionary(fc.oneof(fc.constantFrom('a', 'b', '__metadata__', '__proto__', 'toString'), fc.string({ maxLength: 4 })), fc.oneof({ weight: 4, arbitrary: desc }, { weight: 1, arbitrary: nasty }), { maxKeys: 4 });
+  const header = fc.dictionary(
+    fc.oneof(fc.constantFrom('a', 'b', '__metadata__', '__proto__', 'toString'), fc.string({ maxLength: 4 })),
+    fc.oneof({ weight: 4, arbitrary: desc }, { weight: 1, arbitrary: nasty }),
+    { maxKeys: 4 },
+  );
   const whole = fc.oneof(
-    { weight: 6, arbitrary: fc.tuple(header.map((h) => JSON.stringify(h)), fc.uint8Array({ maxLength: 256 }), fc.constant(undefined)) },
-    { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 30 }), fc.uint8Array({ maxLength: 64 }), fc.option(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { nil: undefined })) },
+    {
+      weight: 6,
+      arbitrary: fc.tuple(
+        header.map((h) => JSON.stringify(h)),
+        fc.uint8Array({ maxLength: 256 }),
+        fc.constant(undefined),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(
+        fc.string({ maxLength: 30 }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.option(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { nil: undefined }),
+      ),
+    },
   );
   const r = run(whole, 3000, ([h, data, len]) => {
     fs.writeFileSync(file, rawSafetensors(h, data, len));
@@ -211,7 +368,11 @@ test('fuzz safetensors headers: a refusal, or tensors that read back with the si
         const info = f.info(name);
         const t = f.read(name);
         const want = info.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[info.dtype];
-        assert.equal(t.data.byteLength, want, `${name}: ${t.data.byteLength} bytes read, ${info.dtype}${JSON.stringify(info.shape)} needs ${want}`);
+        assert.equal(
+          t.data.byteLength,
+          want,
+          `${name}: ${t.data.byteLength} bytes read, ${info.dtype}${JSON.stringify(info.shape)} needs ${want}`,
+        );
       }
     });
   });
@@ -232,12 +393,33 @@ test('fuzz model.safetensors.index.json: a refusal, or every tensor read from th
   const shards = [...new Set<string>(Object.values(base.weight_map))];
   fs.mkdirSync(path.join(dir, 'sub'));
   const shardName = fc.oneof(
-    fc.constantFrom(...shards, '', '.', '..', '/', 'sub', 'sub/', `sub/${shards[0]}`, `../m/${shards[0]}`, `./${shards[0]}`, `/${shards[0]}`, 'config.json', 'missing.safetensors', 'a\0b', `${shards[0]}\\..`),
+    fc.constantFrom(
+      ...shards,
+      '',
+      '.',
+      '..',
+      '/',
+      'sub',
+      'sub/',
+      `sub/${shards[0]}`,
+      `../m/${shards[0]}`,
+      `./${shards[0]}`,
+      `/${shards[0]}`,
+      'config.json',
+      'missing.safetensors',
+      'a\0b',
+      `${shards[0]}\\..`,
+    ),
     fc.string({ maxLength: 12 }),
     nasty,
   );
   const edit = fc.oneof(
-    { weight: 6, arbitrary: fc.array(fc.tuple(fc.constantFrom(...names, 'not.a.tensor', '__proto__'), shardName), { minLength: 1, maxLength: 3 }).map((es) => ({ weight_map: { ...base.weight_map, ...Object.fromEntries(es) } })) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .array(fc.tuple(fc.constantFrom(...names, 'not.a.tensor', '__proto__'), shardName), { minLength: 1, maxLength: 3 })
+        .map((es) => ({ weight_map: { ...base.weight_map, ...Object.fromEntries(es) } })),
+    },
     { weight: 1, arbitrary: fc.oneof(nasty, fc.record({ weight_map: nasty })) },
   );
   const r = run(edit, 2000, (index) => {

@@ -32,9 +32,23 @@ test('temperature 1 sampling follows the softmax, and a seed repeats it', () => 
   const n = 20000;
   for (let i = 0; i < n; i++) counts[sample(logits, 6, 1, 1, rng)]++;
   const z = Array.from(logits).reduce((s, x) => s + Math.exp(x), 0);
-  logits.forEach((x, i) => assert.ok(Math.abs(counts[i] / n - Math.exp(x) / z) < 0.015, `token ${i}: ${counts[i] / n} vs ${Math.exp(x) / z}`));
-  const a = Array.from({ length: 20 }, ((r) => () => sample(logits, 6, 0.9, 0.95, r))(new Rng(9)));
-  const b = Array.from({ length: 20 }, ((r) => () => sample(logits, 6, 0.9, 0.95, r))(new Rng(9)));
+  logits.forEach((x, i) =>
+    assert.ok(Math.abs(counts[i] / n - Math.exp(x) / z) < 0.015, `token ${i}: ${counts[i] / n} vs ${Math.exp(x) / z}`),
+  );
+  const a = Array.from(
+    { length: 20 },
+    (
+      (r) => () =>
+        sample(logits, 6, 0.9, 0.95, r)
+    )(new Rng(9)),
+  );
+  const b = Array.from(
+    { length: 20 },
+    (
+      (r) => () =>
+        sample(logits, 6, 0.9, 0.95, r)
+    )(new Rng(9)),
+  );
   assert.deepEqual(a, b);
 });
 
@@ -48,14 +62,22 @@ test('generate: the same seed gives the same text, the adapter changes it, it ca
   assert.equal((await generate(model, tokenizer, 'The quick', opts)).text, g1.text);
   assert.ok(g1.newTokens <= 12);
   model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ r: 4 }), be, new Rng(1));
-  for (const m of model.adapter.modules.values()) be.write(m.B, Float32Array.from({ length: m.B.shape[0] * m.B.shape[1] }, () => 0.5));
+  for (const m of model.adapter.modules.values())
+    be.write(
+      m.B,
+      Float32Array.from({ length: m.B.shape[0] * m.B.shape[1] }, () => 0.5),
+    );
   const greedy = { maxNewTokens: 12 };
   const withA = (await generate(model, tokenizer, 'The quick', greedy)).ids;
   model.adapterEnabled = false;
   assert.notDeepEqual((await generate(model, tokenizer, 'The quick', greedy)).ids, withA);
   const ac = new AbortController();
   let seen = 0;
-  const cut = await generate(model, tokenizer, 'The quick', { maxNewTokens: 50, signal: ac.signal, onText: () => ++seen === 3 && ac.abort() });
+  const cut = await generate(model, tokenizer, 'The quick', {
+    maxNewTokens: 50,
+    signal: ac.signal,
+    onText: () => ++seen === 3 && ac.abort(),
+  });
   assert.ok(cut.newTokens < 50 && cut.newTokens >= 3, `${cut.newTokens} tokens`);
   // --chat: the prompt goes through the chat template as a user turn, ending with the assistant's header
   const chat = await generate(model, tokenizer, 'Hi', { maxNewTokens: 1, chat: true });

@@ -36,7 +36,11 @@ function logitsOf(m: LlamaModel, x: Int32Array, B: number, T: number): Float32Ar
 /** make B non-zero so the adapter does something */
 function randomizeB(m: LlamaModel, seed = 5, s = 0.05) {
   const r = new Rng(seed);
-  for (const mod of m.adapter!.modules.values()) m.be.write(mod.B, Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => s * r.normal()));
+  for (const mod of m.adapter!.modules.values())
+    m.be.write(
+      mod.B,
+      Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => s * r.normal()),
+    );
 }
 
 const VARIANTS: [string, TinyModelOptions][] = [
@@ -45,7 +49,13 @@ const VARIANTS: [string, TinyModelOptions][] = [
   ['qwen2 (q/k/v bias)', { modelType: 'qwen2' }],
   ['qwen3 (q/k norm)', { modelType: 'qwen3', headDim: 24 }],
   ['mistral (sliding window 3)', { modelType: 'mistral', slidingWindow: 3 }],
-  ['llama3 rope scaling', { modelType: 'llama', ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } }],
+  [
+    'llama3 rope scaling',
+    {
+      modelType: 'llama',
+      ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+    },
+  ],
 ];
 
 for (const [name, opts] of VARIANTS) {
@@ -85,7 +95,11 @@ for (const [name, opts] of VARIANTS) {
 test('trainable parameter count is exact', () => {
   const be = new CpuBackend();
   // hidden 64, heads 4 (D 16), kv 2, FF 176, 2 layers
-  const C = 64, Q = 64, KVd = 32, FF = 176, L = 2;
+  const C = 64,
+    Q = 64,
+    KVd = 32,
+    FF = 176,
+    L = 2;
   const perLayer = (r: number) => r * (C + Q) + r * (C + KVd) * 2 + r * (Q + C) + r * (C + FF) * 2 + r * (FF + C);
   const { model: m } = setup({}, be, { r: 4 });
   assert.equal(m.adapter!.trainableCount(), L * perLayer(4));
@@ -102,43 +116,58 @@ test('rsLoRA scales by alpha/sqrt(r)', () => {
   for (const mod of m2.adapter!.modules.values()) assert.equal(mod.scale, 0.5);
 });
 
-const QUANTS: [string, QuantConfig | null][] = [['', null], [' (QLoRA: NF4 + double quant base)', { type: 'nf4', blocksize: 64, doubleQuant: true }], [' (QLoRA: FP4 base, blocks of 32)', { type: 'fp4', blocksize: 32, doubleQuant: false }]];
+const QUANTS: [string, QuantConfig | null][] = [
+  ['', null],
+  [' (QLoRA: NF4 + double quant base)', { type: 'nf4', blocksize: 64, doubleQuant: true }],
+  [' (QLoRA: FP4 base, blocks of 32)', { type: 'fp4', blocksize: 32, doubleQuant: false }],
+];
 
 for (const [qname, quant] of QUANTS)
-test(`the WebAssembly backend matches the reference backend: loss and every LoRA gradient${qname}`, () => {
-  const opts: TinyModelOptions = { modelType: 'qwen2', layers: 2 };
-  const grads: Float32Array[][] = [];
-  const losses: number[] = [];
-  for (const be of [new CpuBackend({ wasm: false }), new CpuBackend({ threads: 2 })]) {
-    const { model: m } = setup(opts, be, { dropout: 0.1 }, quant);
-    randomizeB(m);
-    m.adapter!.allocGrads(be);
-    const x = ids(3 * 11, m.spec.vocabSize, 2);
-    const t = ids(3 * 11, m.spec.vocabSize, 3);
-    t[4] = -1;
-    const { loss, count } = m.lossAndGrad(x, t, 3, 11, 1 / 32, 42);
-    assert.equal(count, 32);
-    losses.push(be.read(loss)[0]);
-    grads.push(m.adapter!.params().map((p) => be.read(p.g()!).slice()));
-  }
-  assert.ok(Math.abs(losses[0] - losses[1]) < 1e-4 * Math.abs(losses[0]), `${losses}`);
-  grads[0].forEach((g, i) => assertClose(grads[1][i], g, 1e-6, 1e-3, `grad ${i}`));
-});
+  test(`the WebAssembly backend matches the reference backend: loss and every LoRA gradient${qname}`, () => {
+    const opts: TinyModelOptions = { modelType: 'qwen2', layers: 2 };
+    const grads: Float32Array[][] = [];
+    const losses: number[] = [];
+    for (const be of [new CpuBackend({ wasm: false }), new CpuBackend({ threads: 2 })]) {
+      const { model: m } = setup(opts, be, { dropout: 0.1 }, quant);
+      randomizeB(m);
+      m.adapter!.allocGrads(be);
+      const x = ids(3 * 11, m.spec.vocabSize, 2);
+      const t = ids(3 * 11, m.spec.vocabSize, 3);
+      t[4] = -1;
+      const { loss, count } = m.lossAndGrad(x, t, 3, 11, 1 / 32, 42);
+      assert.equal(count, 32);
+      losses.push(be.read(loss)[0]);
+      grads.push(m.adapter!.params().map((p) => be.read(p.g()!).slice()));
+    }
+    assert.ok(Math.abs(losses[0] - losses[1]) < 1e-4 * Math.abs(losses[0]), `${losses}`);
+    grads[0].forEach((g, i) => assertClose(grads[1][i], g, 1e-6, 1e-3, `grad ${i}`));
+  });
 
 const FD_CASES: [string, TinyModelOptions, QuantConfig | null, boolean][] = [
   ...VARIANTS.map(([n, o]): [string, TinyModelOptions, QuantConfig | null, boolean] => [n, o, null, false]),
   ['llama on an NF4 + DQ base (reference ops)', { modelType: 'llama' }, { type: 'nf4', blocksize: 32, doubleQuant: true }, false],
-  ['qwen3 on an NF4 base (fused WebAssembly kernel)', { modelType: 'qwen3', headDim: 24 }, { type: 'nf4', blocksize: 64, doubleQuant: false }, true],
+  [
+    'qwen3 on an NF4 base (fused WebAssembly kernel)',
+    { modelType: 'qwen3', headDim: 24 },
+    { type: 'nf4', blocksize: 64, doubleQuant: false },
+    true,
+  ],
 ];
 for (const [name, opts, quant, wasm] of FD_CASES)
   test(`LoRA gradients match finite differences through the whole model: ${name}`, () => {
     const be = new CpuBackend(wasm ? { threads: 2 } : { wasm: false });
-    const { model: m } = setup({ ...opts, layers: 2, hidden: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: opts.headDim ? 12 : 8, vocab: 300 }, be, {
-      r: 2,
-    }, quant);
+    const { model: m } = setup(
+      { ...opts, layers: 2, hidden: 32, intermediate: 48, heads: 4, kvHeads: 2, headDim: opts.headDim ? 12 : 8, vocab: 300 },
+      be,
+      {
+        r: 2,
+      },
+      quant,
+    );
     randomizeB(m, 9, 0.2);
     m.adapter!.allocGrads(be);
-    const B = 2, T = 7;
+    const B = 2,
+      T = 7;
     const x = ids(B * T, m.spec.vocabSize, 4);
     const t = ids(B * T, m.spec.vocabSize, 5);
     const { count } = m.lossAndGrad(x, t, B, T, 1, 0);
@@ -159,14 +188,23 @@ for (const [name, opts, quant, wasm] of FD_CASES)
       dirs.forEach((d, i) => d.forEach((v, j) => (analytic += (v * g[i][j]) / count)));
       const h = 1e-3;
       const orig = params.map((p) => be.read(p.t).slice());
-      const shift = (s: number) => params.forEach((p, i) => be.write(p.t, orig[i].map((v, j) => v + s * dirs[i][j])));
+      const shift = (s: number) =>
+        params.forEach((p, i) =>
+          be.write(
+            p.t,
+            orig[i].map((v, j) => v + s * dirs[i][j]),
+          ),
+        );
       shift(h);
       const lp = lossAt();
       shift(-h);
       const lm = lossAt();
       shift(0);
       const numeric = (lp - lm) / (2 * h);
-      assert.ok(Math.abs(numeric - analytic) < 2e-2 * Math.abs(analytic) + 1e-4, `trial ${trial}: numeric ${numeric} vs analytic ${analytic}`);
+      assert.ok(
+        Math.abs(numeric - analytic) < 2e-2 * Math.abs(analytic) + 1e-4,
+        `trial ${trial}: numeric ${numeric} vs analytic ${analytic}`,
+      );
     }
   });
 
@@ -211,7 +249,12 @@ test('the LM head scored in row chunks gives the same loss and gradients as all 
   const run = () => {
     m.adapter!.zeroGrads(be);
     const r = m.lossAndGrad(x, x, 3, 7, 0.1, 0);
-    return { loss: be.read(r.loss)[0], count: r.count, grads: m.adapter!.params().map((p) => be.read(p.g()!).slice()), eval: be.read(m.loss(x, x, 3, 7).loss)[0] };
+    return {
+      loss: be.read(r.loss)[0],
+      count: r.count,
+      grads: m.adapter!.params().map((p) => be.read(p.g()!).slice()),
+      eval: be.read(m.loss(x, x, 3, 7).loss)[0],
+    };
   };
   const whole = run();
   const keep = LOGITS_CHUNK_FLOATS;

@@ -46,7 +46,11 @@ test('accumulating gradients over two half batches equals one full batch', () =>
   const { model } = openModel(dir, be);
   model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0 }), be, new Rng(1));
   const r = new Rng(2);
-  for (const mod of model.adapter.modules.values()) be.write(mod.B, Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()));
+  for (const mod of model.adapter.modules.values())
+    be.write(
+      mod.B,
+      Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()),
+    );
   model.adapter.allocGrads(be);
   const T = 10;
   const ids = Int32Array.from({ length: 4 * T }, () => Math.floor(r.next() * 300));

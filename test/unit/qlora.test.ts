@@ -14,7 +14,6 @@ import { bitsPerParam, quantBytesFor } from '../../src/engine/core/qweight';
 import { lorakit, tmpDir, userError } from '../helpers';
 import { expectedTensors, isQuantizable } from '../../src/engine/formats/structure';
 
-
 const root = tmpDir('qlora');
 const model = path.join(root, 'model');
 const spec = makeTinyModel(model, { modelType: 'llama', dtype: 'BF16', std: 0.15 });
@@ -58,7 +57,26 @@ test('lorakit quantize writes a bnb-4bit folder that loads as stored and holds t
 
 test('QLoRA training lowers the eval loss; its adapter is plain PEFT; merge defaults to full precision', () => {
   const run = path.join(root, 'run');
-  const r = lorakit('train', '--model', q4, '--data', ds.text, '--out', run, '--steps', '24', '--seq-len', '64', '--batch', '4', '--lr', '3e-3', '--warmup', '0', '--json');
+  const r = lorakit(
+    'train',
+    '--model',
+    q4,
+    '--data',
+    ds.text,
+    '--out',
+    run,
+    '--steps',
+    '24',
+    '--seq-len',
+    '64',
+    '--batch',
+    '4',
+    '--lr',
+    '3e-3',
+    '--warmup',
+    '0',
+    '--json',
+  );
   assert.equal(r.code, 0, r.err);
   const res = JSON.parse(r.out);
   assert.ok(res.finalEvalLoss < res.firstEvalLoss - 0.05, `eval loss ${res.firstEvalLoss} → ${res.finalEvalLoss}`);
@@ -67,7 +85,12 @@ test('QLoRA training lowers the eval loss; its adapter is plain PEFT; merge defa
   const ad = new SafetensorsFile(path.join(res.adapterDir, 'adapter_model.safetensors'));
   assert.ok(ad.names().every((n) => /lora_[AB]\.weight$/.test(n) && ad.info(n).dtype === 'F32'));
   // per-step memory by tag in metrics.jsonl, with 4-bit weights
-  const rows = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.mem);
+  const rows = fs
+    .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.mem);
   assert.ok(rows.length === 24 && rows.every((m) => m.mem.weights > 0 && m.mem.lora > 0 && m.mem.optimizer > 0 && m.mem.activations > 0));
   assert.deepEqual(readJson(path.join(run, 'run.json')).config.quant, null, 'a stored bnb base needs no --quant');
 
@@ -111,7 +134,11 @@ test('bad QLoRA input: one line naming the file, status 1, nothing written', () 
   fs.cpSync(q4, orphan, { recursive: true });
   fs.rmSync(path.join(orphan, 'lorakit_quantize.json'));
   const adapter = path.join(root, 'run', 'adapter');
-  userError(lorakit('merge', '--model', orphan, '--adapter', adapter, '--out', never), orphan, /full-precision original is unknown.*--requantize/);
+  userError(
+    lorakit('merge', '--model', orphan, '--adapter', adapter, '--out', never),
+    orphan,
+    /full-precision original is unknown.*--requantize/,
+  );
   // broken bnb layouts
   const broken = (name: string, edit: (t: Map<string, { dtype: any; shape: number[]; data: any }>) => void, re: RegExp) => {
     const dir = path.join(root, `broken-${name}`);
@@ -120,27 +147,42 @@ test('bad QLoRA input: one line naming the file, status 1, nothing written', () 
     const f = new SafetensorsFile(file);
     const t = new Map(f.names().map((n) => [n, { ...f.read(n) }]));
     edit(t);
-    writeSafetensors(file, [...t].map(([n, v]) => ({ name: n, ...v })));
+    writeSafetensors(
+      file,
+      [...t].map(([n, v]) => ({ name: n, ...v })),
+    );
     userError(lorakit('eval', '--model', dir, '--data', ds.ids), file, re);
   };
   const P = 'model.layers.1.mlp.up_proj.weight';
   broken('no-absmax', (t) => t.delete(`${P}.absmax`), /up_proj\.weight: no absmax/);
-  broken('shape', (t) => {
-    const k = `${P}.quant_state.bitsandbytes__nf4`;
-    const js = JSON.parse(Buffer.from(t.get(k)!.data).toString());
-    js.shape = [js.shape[0] + 1, js.shape[1]];
-    const b = new Uint8Array(Buffer.from(JSON.stringify(js)));
-    t.set(k, { dtype: 'U8', shape: [b.length], data: b });
-  }, /quant_state shape \[.*\] needs \d+ packed bytes, the tensor has \d+/);
-  broken('type', (t) => {
-    const k = `${P}.quant_state.bitsandbytes__nf4`;
-    const v = t.get(k)!;
-    t.delete(k);
-    t.set(`${P}.quant_state.bitsandbytes__int4`, v);
-  }, /unknown quant_type "int4"/);
-  broken('nested', (t) => {
-    const v = t.get(`${P}.nested_absmax`)!;
-    t.set(`${P}.nested_absmax`, { dtype: 'F32', shape: [v.shape[0] + 2], data: new Float32Array(v.shape[0] + 2) });
-  }, /nested_absmax has \d+ values, \d+ expected/);
+  broken(
+    'shape',
+    (t) => {
+      const k = `${P}.quant_state.bitsandbytes__nf4`;
+      const js = JSON.parse(Buffer.from(t.get(k)!.data).toString());
+      js.shape = [js.shape[0] + 1, js.shape[1]];
+      const b = new Uint8Array(Buffer.from(JSON.stringify(js)));
+      t.set(k, { dtype: 'U8', shape: [b.length], data: b });
+    },
+    /quant_state shape \[.*\] needs \d+ packed bytes, the tensor has \d+/,
+  );
+  broken(
+    'type',
+    (t) => {
+      const k = `${P}.quant_state.bitsandbytes__nf4`;
+      const v = t.get(k)!;
+      t.delete(k);
+      t.set(`${P}.quant_state.bitsandbytes__int4`, v);
+    },
+    /unknown quant_type "int4"/,
+  );
+  broken(
+    'nested',
+    (t) => {
+      const v = t.get(`${P}.nested_absmax`)!;
+      t.set(`${P}.nested_absmax`, { dtype: 'F32', shape: [v.shape[0] + 2], data: new Float32Array(v.shape[0] + 2) });
+    },
+    /nested_absmax has \d+ values, \d+ expected/,
+  );
   assert.ok(!fs.existsSync(never));
 });

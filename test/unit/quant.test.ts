@@ -3,7 +3,15 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
-  DYNAMIC_MAP, FP4, NF4, QuantType, checkBlocksize, dequantize4bit, doubleQuantize, nestedToAbsmax, quantize4bit,
+  DYNAMIC_MAP,
+  FP4,
+  NF4,
+  QuantType,
+  checkBlocksize,
+  dequantize4bit,
+  doubleQuantize,
+  nestedToAbsmax,
+  quantize4bit,
 } from '../../src/engine/core/blockwise';
 import { bitsPerParam, quantBytes, quantBytesFor, quantizeWeight } from '../../src/engine/core/qweight';
 import { pyFloat, quantStateJson } from '../../src/engine/formats/bnb';
@@ -37,7 +45,13 @@ test('NF4: values on a midpoint take the lower code, element 2j is the high nibb
   const odd = quantize4bit(new Float32Array([1, -1, 0.5, -0.5, 0.25]), 64, 'nf4');
   assert.equal(odd.packed.length, 3);
   assert.equal(odd.packed[2] & 15, 7);
-  assert.deepEqual([...odd.packed].map((b) => [b >> 4, b & 15]).flat().slice(0, 5), [15, 0, 12, 2, 10]);
+  assert.deepEqual(
+    [...odd.packed]
+      .map((b) => [b >> 4, b & 15])
+      .flat()
+      .slice(0, 5),
+    [15, 0, 12, 2, 10],
+  );
 });
 
 test('blocks: partial last block, an all-zero block, the reciprocal scale and bf16-sized inputs', () => {
@@ -97,7 +111,11 @@ test('stored bits per parameter: 4.127 for NF4 + DQ at block 64, and bytes held 
   assert.equal(bitsPerParam({ type: 'nf4', blocksize: 64, doubleQuant: true }).toFixed(3), '4.127');
   assert.equal(bitsPerParam({ type: 'nf4', blocksize: 64, doubleQuant: false }), 4.5);
   for (const doubleQuant of [false, true])
-    for (const [r, c, bs] of [[96, 64, 64], [37, 29, 32], [512, 300, 128]]) {
+    for (const [r, c, bs] of [
+      [96, 64, 64],
+      [37, 29, 32],
+      [512, 300, 128],
+    ]) {
       const cfg = { type: 'nf4' as QuantType, blocksize: bs, doubleQuant };
       const q = quantizeWeight(randn(r * c), [r, c], cfg, 'float32');
       assert.equal(quantBytes(q), quantBytesFor(r * c, cfg));
@@ -106,12 +124,23 @@ test('stored bits per parameter: 4.127 for NF4 + DQ at block 64, and bytes held 
 
 test('quant_state JSON is json.dumps of bitsandbytes fields, floats written as Python writes them', () => {
   for (const [x, s] of [
-    [0.1, '0.1'], [1, '1.0'], [1e-5, '1e-05'], [0.0001, '0.0001'], [1.5e16, '1.5e+16'], [123456.5, '123456.5'],
-    [Math.fround(0.0123), '0.012299999594688416'], [-2.5e-7, '-2.5e-07'], [1e16, '1e+16'], [0, '0.0'],
+    [0.1, '0.1'],
+    [1, '1.0'],
+    [1e-5, '1e-05'],
+    [0.0001, '0.0001'],
+    [1.5e16, '1.5e+16'],
+    [123456.5, '123456.5'],
+    [Math.fround(0.0123), '0.012299999594688416'],
+    [-2.5e-7, '-2.5e-07'],
+    [1e16, '1e+16'],
+    [0, '0.0'],
   ] as [number, string][])
     assert.equal(pyFloat(x), s);
   const q = quantizeWeight(randn(64 * 4), [4, 64], { type: 'nf4', blocksize: 64, doubleQuant: true }, 'bfloat16');
   const j = quantStateJson(q);
-  assert.match(j, /^\{"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": \[4, 64\], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": [0-9.e-]+\}$/);
+  assert.match(
+    j,
+    /^\{"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": \[4, 64\], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": [0-9.e-]+\}$/,
+  );
   assert.equal(JSON.parse(j).nested_offset, q.nested!.offset);
 });

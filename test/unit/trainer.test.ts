@@ -26,9 +26,25 @@ for (let i = 0; i < 8; i++)
 
 function cfg(over: Partial<TrainConfig>): TrainConfig {
   return {
-    model, data, out: path.join(root, 'run'), lora: defaultLoraConfig({ r: 4, alpha: 8, dropout: 0.1 }),
-    seqLen: 32, batch: 2, gradAccum: 2, lr: 3e-3, steps: 6, warmup: 0.2, schedule: 'cosine', evalSplit: 0.2, seed: 1,
-    checkpointEvery: 3, keepCheckpoints: 3, maxGradNorm: 1, weightDecay: 0.01, backend: 'cpu', ...over,
+    model,
+    data,
+    out: path.join(root, 'run'),
+    lora: defaultLoraConfig({ r: 4, alpha: 8, dropout: 0.1 }),
+    seqLen: 32,
+    batch: 2,
+    gradAccum: 2,
+    lr: 3e-3,
+    steps: 6,
+    warmup: 0.2,
+    schedule: 'cosine',
+    evalSplit: 0.2,
+    seed: 1,
+    checkpointEvery: 3,
+    keepCheckpoints: 3,
+    maxGradNorm: 1,
+    weightDecay: 0.01,
+    backend: 'cpu',
+    ...over,
   };
 }
 
@@ -55,7 +71,11 @@ test('training on a folder lowers the eval loss and writes a PEFT adapter and a 
   const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
   assert.equal(run.status, 'completed');
   assert.equal(run.config.seed, 1);
-  const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rows = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const steps = rows.filter((x) => 'loss' in x);
   assert.equal(steps.length, 25);
   for (const k of ['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'mem']) assert.ok(k in steps[0], k);
@@ -79,7 +99,14 @@ test('a run stopped at step k and resumed ends with the same adapter as an unint
   const a = fs.readFileSync(path.join(full, 'adapter', 'adapter_model.safetensors'));
   const b = fs.readFileSync(path.join(part, 'adapter', 'adapter_model.safetensors'));
   assert.ok(a.equals(b), 'resumed adapter differs from the uninterrupted one');
-  const rows = (d: string) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => 'loss' in x).map((x) => x.loss);
+  const rows = (d: string) =>
+    fs
+      .readFileSync(path.join(d, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((x) => 'loss' in x)
+      .map((x) => x.loss);
   assert.deepEqual(rows(part), rows(full));
 });
 
@@ -102,7 +129,10 @@ test('resume refuses a changed configuration, and a fresh run refuses a used fol
   const ac = new AbortController();
   await train(cfg({ out: part, data: edited }), { signal: ac.signal, events: { onStep: () => ac.abort() } });
   fs.appendFileSync(path.join(edited, 'doc0.md'), 'a new sentence that changes the tokens');
-  await assert.rejects(train(cfg({ out: part, data: edited }), { resume: true }), /cannot resume: the training data changed since this run started/);
+  await assert.rejects(
+    train(cfg({ out: part, data: edited }), { resume: true }),
+    /cannot resume: the training data changed since this run started/,
+  );
 });
 
 test('NaN/Inf stops the run without applying the update and keeps the last good checkpoint', async () => {
@@ -123,15 +153,22 @@ test('the memory estimate is checked before loading: checkpointing turns on when
   const { estimateMemory } = await import('../../src/engine/tasks/estimate');
   const { loadSpec } = await import('../../src/engine/formats/config');
   const c = cfg({ out: path.join(root, 'mem1'), steps: 2, checkpointEvery: undefined });
-  const est = (gc: boolean) => estimateMemory({ spec: loadSpec(model), lora: c.lora, seqLen: c.seqLen, batch: c.batch, gradCheckpoint: gc }).bytes.total;
+  const est = (gc: boolean) =>
+    estimateMemory({ spec: loadSpec(model), lora: c.lora, seqLen: c.seqLen, batch: c.batch, gradCheckpoint: gc }).bytes.total;
   const between = Math.floor((est(true) + est(false)) / 2);
   const lines: string[] = [];
   const r = await train({ ...c, maxMemory: between }, { events: { onLog: (l) => lines.push(l) } });
   assert.equal(r.status, 'completed');
-  assert.ok(lines.some((l) => /turning on gradient checkpointing/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /turning on gradient checkpointing/.test(l)),
+    lines.join('\n'),
+  );
   assert.equal(JSON.parse(fs.readFileSync(path.join(root, 'mem1', 'run.json'), 'utf8')).config.gradCheckpoint, true);
   const out = path.join(root, 'mem2');
-  await assert.rejects(train({ ...c, out, maxMemory: Math.floor(est(true) / 2) }), /this run needs about .* even with gradient checkpointing .* try a smaller --batch or --seq-len/);
+  await assert.rejects(
+    train({ ...c, out, maxMemory: Math.floor(est(true) / 2) }),
+    /this run needs about .* even with gradient checkpointing .* try a smaller --batch or --seq-len/,
+  );
   assert.ok(!fs.existsSync(out));
 });
 
@@ -158,7 +195,15 @@ test('merge gives a model whose loss equals base + adapter, and a weighted merge
   assertClose([evaluateFile(m.model, m.tokenizer, evalData, 64).loss], [withAdapter(a1)], 1e-5, 1e-5, 'merged vs adapter');
   // weighted: W + 0.7·Δ1 + 0.3·Δ2 equals scaling each adapter's scale in memory
   const merged2 = path.join(root, 'merged2');
-  mergeAdapters({ model, adapters: [{ dir: a1, weight: 0.7 }, { dir: a2, weight: 0.3 }], out: merged2, dtype: 'f32' });
+  mergeAdapters({
+    model,
+    adapters: [
+      { dir: a1, weight: 0.7 },
+      { dir: a2, weight: 0.3 },
+    ],
+    out: merged2,
+    dtype: 'f32',
+  });
   const o = openModel(model, be, a1);
   const { loadAdapter } = await import('../../src/engine/model/peft');
   const { mergeInPlace } = await import('../../src/engine/model/lora');
@@ -169,7 +214,13 @@ test('merge gives a model whose loss equals base + adapter, and a weighted merge
   mergeInPlace(ad2, o.model.w, be, 1);
   o.model.adapterEnabled = false;
   const m2 = openModel(merged2, be);
-  assertClose([evaluateFile(m2.model, m2.tokenizer, evalData, 64).loss], [evaluateFile(o.model, o.tokenizer, evalData, 64).loss], 1e-5, 1e-5, 'weighted');
+  assertClose(
+    [evaluateFile(m2.model, m2.tokenizer, evalData, 64).loss],
+    [evaluateFile(o.model, o.tokenizer, evalData, 64).loss],
+    1e-5,
+    1e-5,
+    'weighted',
+  );
   // the base is untouched and merging over it is refused
   assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: model }), /outside the base model folder/);
   assert.throws(() => mergeAdapters({ model, adapters: [{ dir: a1, weight: 1 }], out: merged }), /exists and is not empty/);
@@ -191,39 +242,65 @@ test('a model folder without tokenizer.json works on input_ids data and says why
   fs.cpSync(model, m, { recursive: true });
   fs.rmSync(path.join(m, 'tokenizer.json'));
   const ids = path.join(root, 'ids.jsonl');
-  fs.writeFileSync(ids, [1, 2, 3].map((k) => JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, i) => (i * k * 7) % 300) })).join('\n'));
+  fs.writeFileSync(
+    ids,
+    [1, 2, 3].map((k) => JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, i) => (i * k * 7) % 300) })).join('\n'),
+  );
   const be = new CpuBackend();
   const o = openModel(m, be);
   assert.ok(evaluateFile(o.model, o.tokenizer, ids, Infinity).tokens === 57);
-  assert.throws(() => evaluateFile(o.model, o.tokenizer, path.join(data, 'doc0.md'), Infinity), /notok: no tokenizer.json: text data needs the model's tokenizer \(pre-tokenized input_ids data works without one\)/);
+  assert.throws(
+    () => evaluateFile(o.model, o.tokenizer, path.join(data, 'doc0.md'), Infinity),
+    /notok: no tokenizer.json: text data needs the model's tokenizer \(pre-tokenized input_ids data works without one\)/,
+  );
   const r = await train(cfg({ model: m, data: ids, out: path.join(root, 'notok-run'), steps: 2, evalSplit: 0 }));
   assert.equal(r.status, 'completed');
 });
 
-test('a tokenizer larger than the model\'s vocabulary is refused when it produces an id past it', async () => {
+test("a tokenizer larger than the model's vocabulary is refused when it produces an id past it", async () => {
   const m = path.join(root, 'smallvocab');
   fs.cpSync(model, m, { recursive: true });
   const c = JSON.parse(fs.readFileSync(path.join(m, 'config.json'), 'utf8'));
   fs.writeFileSync(path.join(m, 'config.json'), JSON.stringify({ ...c, vocab_size: 100 }));
-  assert.throws(() => openModel(m, new CpuBackend({ wasm: false })), /the model has no tensor|has shape \[384,64\], config.json implies \[100,64\]/);
+  assert.throws(
+    () => openModel(m, new CpuBackend({ wasm: false })),
+    /the model has no tensor|has shape \[384,64\], config.json implies \[100,64\]/,
+  );
   // with matching tensors but a larger tokenizer
   const tok = JSON.parse(fs.readFileSync(path.join(m, 'tokenizer.json'), 'utf8'));
   tok.model.vocab['extra-token'] = 384;
-  tok.added_tokens.push({ id: 384, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  tok.added_tokens.push({
+    id: 384,
+    content: '<|extra|>',
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   fs.writeFileSync(path.join(m, 'config.json'), JSON.stringify(c));
   fs.writeFileSync(path.join(m, 'tokenizer.json'), JSON.stringify(tok));
   const o = openModel(m, new CpuBackend({ wasm: false })); // loads: input_ids data would work
   const f = path.join(root, 'extra.jsonl');
   fs.writeFileSync(f, JSON.stringify({ text: 'fine text' }) + '\n' + JSON.stringify({ text: 'uses <|extra|> here' }) + '\n');
-  assert.throws(() => evaluateFile(o.model, o.tokenizer, f, Infinity), /the tokenizer produced token id 384 \(in extra.jsonl:2\), past the model's vocab_size 384/);
+  assert.throws(
+    () => evaluateFile(o.model, o.tokenizer, f, Infinity),
+    /the tokenizer produced token id 384 \(in extra.jsonl:2\), past the model's vocab_size 384/,
+  );
 });
 
 test('an adapter made for another model is refused, naming the module', async () => {
   const other = path.join(root, 'other');
   makeTinyModel(other, { modelType: 'llama', hidden: 32, heads: 2, kvHeads: 1 });
   const be = new CpuBackend();
-  assert.throws(() => openModel(other, be, path.join(root, 'fall', 'adapter')), /module "model\.layers\.0\.self_attn\.q_proj": lora_A is \[4,64\] and lora_B is \[64,4\], but this model needs \[r, 32\] and \[32, r\]/);
+  assert.throws(
+    () => openModel(other, be, path.join(root, 'fall', 'adapter')),
+    /module "model\.layers\.0\.self_attn\.q_proj": lora_A is \[4,64\] and lora_B is \[64,4\], but this model needs \[r, 32\] and \[32, r\]/,
+  );
   const deep = path.join(root, 'deep');
   makeTinyModel(deep, { modelType: 'llama', layers: 1 });
-  assert.throws(() => openModel(deep, be, path.join(root, 'fall', 'adapter')), /module "model\.layers\.1\.self_attn\.q_proj" does not exist in this model/);
+  assert.throws(
+    () => openModel(deep, be, path.join(root, 'fall', 'adapter')),
+    /module "model\.layers\.1\.self_attn\.q_proj" does not exist in this model/,
+  );
 });

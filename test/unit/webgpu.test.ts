@@ -26,28 +26,39 @@ try {
 }
 const cpu = new CpuBackend({ wasm: false });
 
-
-test('whole model: loss and every LoRA gradient, on an f32 base, an NF4 + DQ base, and with weights split across bindings', { skip }, () => {
-  const dir = path.join(tmpDir('gpu-model'), 'm');
-  makeTinyModel(dir, { modelType: 'qwen2', layers: 2 });
-  // a 40 KiB binding limit: the embedding table and LM head (384 × 64 f32 = 96 KiB each) are held as three row blocks
-  const split = new WebGpuBackend({ maxBinding: 40 << 10 });
-  for (const [quant, dev] of [[null, gpu!], [{ type: 'nf4' as const, blocksize: 64, doubleQuant: true }, gpu!], [null, split]] as const) {
-    const res = [cpu, dev].map((be) => {
-      const { model } = openModel(dir, be, undefined, quant);
-      model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0.1 }), be, new Rng(3));
-      const r = new Rng(9);
-      for (const mod of model.adapter.modules.values()) be.write(mod.B, Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()));
-      model.adapter.allocGrads(be);
-      const ids = Int32Array.from({ length: 2 * 13 }, (_, i) => (i * 37) % model.spec.vocabSize);
-      const { loss } = model.lossAndGrad(ids, ids, 2, 13, 1 / 26, 42);
-      return { loss: be.read(loss)[0], grads: model.adapter.params().map((p) => be.read(p.g()!).slice()) };
-    });
-    assert.ok(Math.abs(res[0].loss - res[1].loss) < 1e-4 * res[0].loss, `${quant?.type ?? 'f32'}: loss ${res[0].loss} vs ${res[1].loss}`);
-    res[0].grads.forEach((g, i) => assertClose(res[1].grads[i], g, 1e-6, 2e-3, `${quant?.type ?? 'f32'} grad ${i}`));
-  }
-  split.dispose();
-});
+test(
+  'whole model: loss and every LoRA gradient, on an f32 base, an NF4 + DQ base, and with weights split across bindings',
+  { skip },
+  () => {
+    const dir = path.join(tmpDir('gpu-model'), 'm');
+    makeTinyModel(dir, { modelType: 'qwen2', layers: 2 });
+    // a 40 KiB binding limit: the embedding table and LM head (384 × 64 f32 = 96 KiB each) are held as three row blocks
+    const split = new WebGpuBackend({ maxBinding: 40 << 10 });
+    for (const [quant, dev] of [
+      [null, gpu!],
+      [{ type: 'nf4' as const, blocksize: 64, doubleQuant: true }, gpu!],
+      [null, split],
+    ] as const) {
+      const res = [cpu, dev].map((be) => {
+        const { model } = openModel(dir, be, undefined, quant);
+        model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0.1 }), be, new Rng(3));
+        const r = new Rng(9);
+        for (const mod of model.adapter.modules.values())
+          be.write(
+            mod.B,
+            Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()),
+          );
+        model.adapter.allocGrads(be);
+        const ids = Int32Array.from({ length: 2 * 13 }, (_, i) => (i * 37) % model.spec.vocabSize);
+        const { loss } = model.lossAndGrad(ids, ids, 2, 13, 1 / 26, 42);
+        return { loss: be.read(loss)[0], grads: model.adapter.params().map((p) => be.read(p.g()!).slice()) };
+      });
+      assert.ok(Math.abs(res[0].loss - res[1].loss) < 1e-4 * res[0].loss, `${quant?.type ?? 'f32'}: loss ${res[0].loss} vs ${res[1].loss}`);
+      res[0].grads.forEach((g, i) => assertClose(res[1].grads[i], g, 1e-6, 2e-3, `${quant?.type ?? 'f32'} grad ${i}`));
+    }
+    split.dispose();
+  },
+);
 
 test.after(() => WebGpuBackend.disposeAll());
 
@@ -58,10 +69,28 @@ test('20 training steps on webgpu follow the cpu loss curve; a soak run keeps li
   const ds = makeDatasets(path.join(root, 'd'), 384);
   const curve = async (be: Backend, out: string) => {
     const losses: number[] = [];
-    await train({
-      model, data: ds.text, out: path.join(root, out), lora: defaultLoraConfig({ r: 4, dropout: 0 }), seqLen: 32, batch: 2, gradAccum: 1, lr: 5e-3,
-      steps: 20, warmup: 0, schedule: 'constant', evalSplit: 0.1, seed: 0, keepCheckpoints: 1, maxGradNorm: 1, weightDecay: 0, backend: 'cpu',
-    }, { backend: be, events: { onStep: (m) => losses.push(m.loss) } });
+    await train(
+      {
+        model,
+        data: ds.text,
+        out: path.join(root, out),
+        lora: defaultLoraConfig({ r: 4, dropout: 0 }),
+        seqLen: 32,
+        batch: 2,
+        gradAccum: 1,
+        lr: 5e-3,
+        steps: 20,
+        warmup: 0,
+        schedule: 'constant',
+        evalSplit: 0.1,
+        seed: 0,
+        keepCheckpoints: 1,
+        maxGradNorm: 1,
+        weightDecay: 0,
+        backend: 'cpu',
+      },
+      { backend: be, events: { onStep: (m) => losses.push(m.loss) } },
+    );
     return losses;
   };
   const a = await curve(new CpuBackend({ wasm: false }), 'cpu');
@@ -96,10 +125,29 @@ test('the paged optimizer (moments in host memory) trains exactly as the residen
   const run = async (pagedOptimizer: boolean) => {
     const be = new WebGpuBackend();
     const losses: number[] = [];
-    const r = await train({
-      model, data: ds.text, out: path.join(root, String(pagedOptimizer)), lora: defaultLoraConfig({ r: 4, dropout: 0 }), seqLen: 32, batch: 2, gradAccum: 1, lr: 5e-3,
-      steps: 6, warmup: 0, schedule: 'constant', evalSplit: 0.1, seed: 0, keepCheckpoints: 1, maxGradNorm: 1, weightDecay: 0.01, backend: 'webgpu', pagedOptimizer,
-    }, { backend: be, events: { onStep: (m) => losses.push(m.loss) } });
+    const r = await train(
+      {
+        model,
+        data: ds.text,
+        out: path.join(root, String(pagedOptimizer)),
+        lora: defaultLoraConfig({ r: 4, dropout: 0 }),
+        seqLen: 32,
+        batch: 2,
+        gradAccum: 1,
+        lr: 5e-3,
+        steps: 6,
+        warmup: 0,
+        schedule: 'constant',
+        evalSplit: 0.1,
+        seed: 0,
+        keepCheckpoints: 1,
+        maxGradNorm: 1,
+        weightDecay: 0.01,
+        backend: 'webgpu',
+        pagedOptimizer,
+      },
+      { backend: be, events: { onStep: (m) => losses.push(m.loss) } },
+    );
     const peak = be.mem.peak.optimizer;
     be.dispose();
     return { losses, peak, adapter: fs.readFileSync(path.join(r.adapterDir!, 'adapter_model.safetensors')) };
@@ -111,30 +159,49 @@ test('the paged optimizer (moments in host memory) trains exactly as the residen
   assert.ok(paged.peak < resident.peak / 4, `device optimizer bytes: paged ${paged.peak}, resident ${resident.peak}`);
 });
 
-test('a device lost mid-run stops the run with one clear error; the last checkpoint is kept and --resume finishes on the CPU', { skip }, async () => {
-  const root = tmpDir('gpu-lost');
-  const model = path.join(root, 'm');
-  makeTinyModel(model, { modelType: 'llama' });
-  const ds = makeDatasets(path.join(root, 'd'), 384);
-  const out = path.join(root, 'run');
-  const cfg = {
-    model, data: ds.text, out, lora: defaultLoraConfig({ r: 4, dropout: 0 }), seqLen: 32, batch: 2, gradAccum: 1, lr: 5e-3, steps: 10, warmup: 0,
-    schedule: 'constant' as const, evalSplit: 0.1, seed: 0, keepCheckpoints: 2, maxGradNorm: 1, weightDecay: 0, backend: 'webgpu' as const, checkpointEvery: 3,
-  };
-  const be = new WebGpuBackend();
-  await assert.rejects(
-    train(cfg, { backend: be, events: { onStep: (m) => m.step === 5 && be.loseDeviceForTest() } }),
-    (e: Error) => /device was lost|lost|destroyed/i.test(e.message),
-  );
-  be.dispose();
-  assert.ok(fs.existsSync(path.join(out, 'checkpoints', 'step-3', 'adapter_model.safetensors')), 'the step-3 checkpoint is kept');
-  assert.ok(!fs.existsSync(path.join(out, 'adapter')));
-  const logs: string[] = [];
-  const r = await train({ ...cfg, backend: 'cpu' }, { resume: true, events: { onLog: (l) => logs.push(l) } });
-  assert.equal(r.status, 'completed');
-  assert.ok(logs.some((l) => /resumed from .*step-3/.test(l)));
-  assert.ok(fs.existsSync(path.join(r.adapterDir!, 'adapter_model.safetensors')));
-});
+test(
+  'a device lost mid-run stops the run with one clear error; the last checkpoint is kept and --resume finishes on the CPU',
+  { skip },
+  async () => {
+    const root = tmpDir('gpu-lost');
+    const model = path.join(root, 'm');
+    makeTinyModel(model, { modelType: 'llama' });
+    const ds = makeDatasets(path.join(root, 'd'), 384);
+    const out = path.join(root, 'run');
+    const cfg = {
+      model,
+      data: ds.text,
+      out,
+      lora: defaultLoraConfig({ r: 4, dropout: 0 }),
+      seqLen: 32,
+      batch: 2,
+      gradAccum: 1,
+      lr: 5e-3,
+      steps: 10,
+      warmup: 0,
+      schedule: 'constant' as const,
+      evalSplit: 0.1,
+      seed: 0,
+      keepCheckpoints: 2,
+      maxGradNorm: 1,
+      weightDecay: 0,
+      backend: 'webgpu' as const,
+      checkpointEvery: 3,
+    };
+    const be = new WebGpuBackend();
+    await assert.rejects(train(cfg, { backend: be, events: { onStep: (m) => m.step === 5 && be.loseDeviceForTest() } }), (e: Error) =>
+      /device was lost|lost|destroyed/i.test(e.message),
+    );
+    be.dispose();
+    assert.ok(fs.existsSync(path.join(out, 'checkpoints', 'step-3', 'adapter_model.safetensors')), 'the step-3 checkpoint is kept');
+    assert.ok(!fs.existsSync(path.join(out, 'adapter')));
+    const logs: string[] = [];
+    const r = await train({ ...cfg, backend: 'cpu' }, { resume: true, events: { onLog: (l) => logs.push(l) } });
+    assert.equal(r.status, 'completed');
+    assert.ok(logs.some((l) => /resumed from .*step-3/.test(l)));
+    assert.ok(fs.existsSync(path.join(r.adapterDir!, 'adapter_model.safetensors')));
+  },
+);
 
 test('bf16 and f16 weights stay half precision on the device (half the bytes), with the same loss and gradients', { skip }, () => {
   for (const dtype of ['BF16', 'F16'] as const) {
@@ -147,7 +214,11 @@ test('bf16 and f16 weights stay half precision on the device (half the bytes), w
       const held = be.mem.live.weights - before;
       model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ dropout: 0 }), be, new Rng(3));
       const r = new Rng(9);
-      for (const mod of model.adapter.modules.values()) be.write(mod.B, Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()));
+      for (const mod of model.adapter.modules.values())
+        be.write(
+          mod.B,
+          Float32Array.from({ length: mod.B.shape[0] * mod.B.shape[1] }, () => 0.05 * r.normal()),
+        );
       model.adapter.allocGrads(be);
       const ids = Int32Array.from({ length: 2 * 11 }, (_, i) => (i * 37) % model.spec.vocabSize);
       const { loss } = model.lossAndGrad(ids, ids, 2, 11, 1 / 22, 1);

@@ -19,7 +19,10 @@ export function createBackend(name: BackendName = 'auto', device?: string): { be
       return { be: new CpuBackend({ wasm: false }), reason: 'requested (plain TypeScript reference ops; slow)' };
     case 'webgpu': {
       const be = new WebGpuBackend({ device });
-      return { be, reason: `requested; adapter ${be.info.chosen!.name}${be.info.chosen!.type === 'cpu' ? ' (a software rasterizer on the CPU: expect it to be slower than --backend cpu)' : ''}` };
+      return {
+        be,
+        reason: `requested; adapter ${be.info.chosen!.name}${be.info.chosen!.type === 'cpu' ? ' (a software rasterizer on the CPU: expect it to be slower than --backend cpu)' : ''}`,
+      };
     }
     case 'auto': {
       const c = autoChoice(device);
@@ -27,7 +30,10 @@ export function createBackend(name: BackendName = 'auto', device?: string): { be
       try {
         return { be: new WebGpuBackend({ device }), reason: c.reason };
       } catch (e) {
-        return { be: new CpuBackend(), reason: `the WebGPU adapter ${c.gpu.name} failed to start (${(e as Error).message}); using the CPU` };
+        return {
+          be: new CpuBackend(),
+          reason: `the WebGPU adapter ${c.gpu.name} failed to start (${(e as Error).message}); using the CPU`,
+        };
       }
     }
     default:
@@ -50,7 +56,9 @@ export function autoChoice(device?: string): { gpu: AdapterDesc | null; reason: 
     info = { ...none, error: (e as Error).message };
   }
   if (info.chosen?.type === 'gpu') return { gpu: info.chosen, reason: `a hardware WebGPU adapter: ${info.chosen.name}`, info };
-  const why = info.chosen ? `the only WebGPU adapter is ${info.chosen.name}, a software rasterizer` : `no WebGPU adapter${info.error ? ` (${info.error})` : ''}`;
+  const why = info.chosen
+    ? `the only WebGPU adapter is ${info.chosen.name}, a software rasterizer`
+    : `no WebGPU adapter${info.error ? ` (${info.error})` : ''}`;
   return { gpu: null, reason: `${why}; WebAssembly SIMD on all cores is the fastest path here`, info };
 }
 

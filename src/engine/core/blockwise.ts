@@ -19,9 +19,9 @@ export const NESTED_BLOCKSIZE = 256;
 
 /** NF4 code values, code order 0..15 (the QLoRA paper's normal-quantile table) */
 export const NF4 = new Float32Array([
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
-  -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495,
+  0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+  0.7229568362236023, 1.0,
 ]);
 /** FP4 (e2m1 with bias 3) code values: [0, 0.0625, 8, 12, 4, 6, 2, 3, 0, −…] / 12 in f32; code 8 is +0 too */
 export const FP4 = new Float32Array([0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3].map((v) => Math.fround(v / 12)));
@@ -42,7 +42,8 @@ export const codeTable = (t: QuantType): Float32Array => (t === 'nf4' ? NF4 : FP
 
 /** the number of midpoints strictly below v: its position in the sorted table */
 function bucket(mids: Float32Array, v: number): number {
-  let lo = 0, hi = mids.length;
+  let lo = 0,
+    hi = mids.length;
   while (lo < hi) {
     const m = (lo + hi) >> 1;
     if (mids[m] < v) lo = m + 1;
@@ -101,7 +102,14 @@ export function quantize4bit(x: Float32Array, blocksize: number, type: QuantType
 }
 
 /** code value × absmax for every element: the f32 weights a quantized tensor stands for */
-export function dequantize4bit(packed: Uint8Array, absmax: Float32Array, blocksize: number, type: QuantType, n: number, out = new Float32Array(n)): Float32Array {
+export function dequantize4bit(
+  packed: Uint8Array,
+  absmax: Float32Array,
+  blocksize: number,
+  type: QuantType,
+  n: number,
+  out = new Float32Array(n),
+): Float32Array {
   const code = codeTable(type);
   for (let i = 0; i < n; i++) {
     const byte = packed[i >> 1];
@@ -133,7 +141,9 @@ const DYNAMIC_HEX =
   '3eb133333eb866663ebf999a3ec6cccc3ece00003ed533333edc66663ee3999a3eeacccc3ef200003ef933323f0033333f03cccc3f0766663f0b00003f0e999a' +
   '3f1233343f15cccd3f1966663f1d00003f20999a3f2433343f27cccd3f2b66663f2f00003f32999a3f3633343f39cccd3f3d66663f4100003f44999a3f483333' +
   '3f4bcccd3f4f66663f5300003f56999a3f5a33333f5dcccd3f6166663f6500003f68999a3f6c33333f6fcccd3f7366663f7700003f7a999a3f7e33333f800000';
-export const DYNAMIC_MAP = new Float32Array(Uint32Array.from({ length: 256 }, (_, i) => parseInt(DYNAMIC_HEX.slice(i * 8, i * 8 + 8), 16)).buffer);
+export const DYNAMIC_MAP = new Float32Array(
+  Uint32Array.from({ length: 256 }, (_, i) => parseInt(DYNAMIC_HEX.slice(i * 8, i * 8 + 8), 16)).buffer,
+);
 const DYNAMIC_SEARCH = searchOf(DYNAMIC_MAP);
 
 /** 8-bit blockwise quantization with a sorted 256-value map: one code a byte, f32 absmax per block */
@@ -176,14 +186,15 @@ const ILP = 4;
 function cascade(rows: number, w: number, at: (i: number, k: number) => number, x: Float32Array): Float32Array[] {
   const levels = 4;
   const power = Math.max(4, Math.floor(ceilLog2(rows) / levels));
-  const step = 1 << power, mask = step - 1;
+  const step = 1 << power,
+    mask = step - 1;
   const acc = Array.from({ length: levels }, () => Array.from({ length: ILP }, () => new Float32Array(w)));
   const add = (dst: Float32Array, i: number, k: number) => {
     const o = at(i, k);
     for (let l = 0; l < w; l++) dst[l] += x[o + l];
   };
   let i = 0;
-  for (; i + step <= rows; ) {
+  for (; i + step <= rows;) {
     for (let j = 0; j < step; j++, i++) for (let k = 0; k < ILP; k++) add(acc[0][k], i, k);
     for (let j = 1; j < levels; j++) {
       for (let k = 0; k < ILP; k++) {

@@ -41,9 +41,15 @@ export function loadExamples(p: string, tok: Tokenizer, vocabSize: number, opts:
   for (const e of d.examples)
     for (const id of e.ids)
       if (id >= vocabSize)
-        throw new UserError(`the tokenizer produced token id ${id} (in ${e.source}), past the model's vocab_size ${vocabSize}: the tokenizer and the model do not belong together`, p);
+        throw new UserError(
+          `the tokenizer produced token id ${id} (in ${e.source}), past the model's vocab_size ${vocabSize}: the tokenizer and the model do not belong together`,
+          p,
+        );
   if (!hasTargets(d.examples))
-    throw new UserError('no tokens to learn from: nothing in the data is scored (every label is −100, or every completion and assistant turn is empty)', p);
+    throw new UserError(
+      'no tokens to learn from: nothing in the data is scored (every label is −100, or every completion and assistant turn is empty)',
+      p,
+    );
   return d;
 }
 
@@ -61,11 +67,11 @@ function hasTargets(examples: Example[]): boolean {
 function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number | undefined): LoadedData {
   const st = fs.statSync(p);
   // reading a FIFO waits for a writer for ever (and a device may never end): refuse them before opening
-  if (!st.isDirectory() && !st.isFile()) throw new UserError(`not a regular file or folder (${nonRegularKind(st)}); training data must be a file or a folder`, p);
+  if (!st.isDirectory() && !st.isFile())
+    throw new UserError(`not a regular file or folder (${nonRegularKind(st)}); training data must be a file or a folder`, p);
   if (st.isDirectory()) {
     const f = readFolder(p);
-    if (f.files.length === 0)
-      throw new UserError(`no text files to train on (${summarizeSkipped(f.skipped)})`, p);
+    if (f.files.length === 0) throw new UserError(`no text files to train on (${summarizeSkipped(f.skipped)})`, p);
     const examples = f.files.map((file) => {
       const ids = tok.encode(`${file.path}\n${file.text}`);
       if (eos !== undefined) ids.push(eos);
@@ -76,7 +82,8 @@ function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number 
   const buf = fs.readFileSync(p);
   const t = asText(buf);
   if ('reason' in t) throw new UserError(`${t.reason}; training data must be UTF-8 text`, p);
-  if (p.endsWith('.jsonl') || p.endsWith('.json')) return { examples: parseJsonl(t.text, p, tok, vocabSize, eos), skipped: [], kind: 'jsonl', files: 1 };
+  if (p.endsWith('.jsonl') || p.endsWith('.json'))
+    return { examples: parseJsonl(t.text, p, tok, vocabSize, eos), skipped: [], kind: 'jsonl', files: 1 };
   // the tokenizer's BOS and our EOS would otherwise make an empty file a 2-token example
   if (!t.text.trim()) throw new UserError('the file is empty: no text to train on', p);
   const ids = tok.encode(t.text);
@@ -139,7 +146,8 @@ function chatExample(messages: unknown, tok: Tokenizer, source: string, bad: (m:
   const scored: boolean[] = [];
   let prev = '';
   const push = (text: string, s: boolean) => {
-    if (!text.startsWith(prev)) throw bad('the chat template does not render conversations prefix by prefix; cannot locate assistant turns');
+    if (!text.startsWith(prev))
+      throw bad('the chat template does not render conversations prefix by prefix; cannot locate assistant turns');
     const part = text.slice(prev.length);
     const t = tok.encode(part, ids.length === 0);
     ids.push(...t);
@@ -156,7 +164,8 @@ function chatExample(messages: unknown, tok: Tokenizer, source: string, bad: (m:
 function idsExample(row: any, vocabSize: number, source: string, bad: (m: string) => Error): Example {
   const ids = row.input_ids;
   if (!Array.isArray(ids) || ids.length === 0) throw bad('"input_ids" must be a non-empty array of token ids');
-  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw bad(`token id ${JSON.stringify(id)} is out of range [0, ${vocabSize})`);
+  for (const id of ids)
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw bad(`token id ${JSON.stringify(id)} is out of range [0, ${vocabSize})`);
   let scored = ids.map(() => true);
   if (row.labels !== undefined) {
     if (!Array.isArray(row.labels) || row.labels.length !== ids.length) throw bad('"labels" must be an array as long as "input_ids"');
@@ -174,8 +183,11 @@ function label(l: unknown, id: number, i: number, bad: (m: string) => Error): bo
   if (l === -100) return false;
   if (l === id) return true;
   const what = JSON.stringify(l) ?? String(l);
-  if (!Number.isInteger(l)) throw bad(`labels[${i}] must be −100 or a token id, got ${what.length > 40 ? `${what.slice(0, 37)}...` : what}`);
-  throw bad(`labels[${i}] is ${l} but input_ids[${i}] is ${id}: a label must be −100 (not scored) or equal to the input id at its position`);
+  if (!Number.isInteger(l))
+    throw bad(`labels[${i}] must be −100 or a token id, got ${what.length > 40 ? `${what.slice(0, 37)}...` : what}`);
+  throw bad(
+    `labels[${i}] is ${l} but input_ids[${i}] is ${id}: a label must be −100 (not scored) or equal to the input id at its position`,
+  );
 }
 
 export interface Windows {

@@ -16,11 +16,31 @@ export interface FolderText {
 }
 
 export const ALWAYS_IGNORED = [
-  '.git', 'node_modules', '.lorakit', 'dist', 'build', 'out', 'target', 'coverage', '__pycache__', '.venv', 'venv',
-  '.next', '.nuxt', '.cache', '.gradle', '.idea', '.vscode-test', '.tox', '.mypy_cache', '.pytest_cache', 'vendor',
+  '.git',
+  'node_modules',
+  '.lorakit',
+  'dist',
+  'build',
+  'out',
+  'target',
+  'coverage',
+  '__pycache__',
+  '.venv',
+  'venv',
+  '.next',
+  '.nuxt',
+  '.cache',
+  '.gradle',
+  '.idea',
+  '.vscode-test',
+  '.tox',
+  '.mypy_cache',
+  '.pytest_cache',
+  'vendor',
 ];
 const IGNORED_FILES = [/^package-lock\.json$/, /^yarn\.lock$/, /^pnpm-lock\.yaml$/, /\.min\.(js|css)$/, /\.map$/, /^\.DS_Store$/];
-const BINARY_EXT = /\.(png|jpe?g|gif|bmp|ico|webp|pdf|zip|gz|tgz|bz2|xz|7z|tar|jar|class|exe|dll|so|dylib|o|a|wasm|bin|safetensors|pt|pth|ckpt|gguf|onnx|npy|npz|mp3|mp4|wav|ogg|mov|avi|woff2?|ttf|otf|eot|sqlite|db|parquet|arrow)$/i;
+const BINARY_EXT =
+  /\.(png|jpe?g|gif|bmp|ico|webp|pdf|zip|gz|tgz|bz2|xz|7z|tar|jar|class|exe|dll|so|dylib|o|a|wasm|bin|safetensors|pt|pth|ckpt|gguf|onnx|npy|npz|mp3|mp4|wav|ogg|mov|avi|woff2?|ttf|otf|eot|sqlite|db|parquet|arrow)$/i;
 
 export const MAX_FILE_BYTES = 1 << 20;
 
@@ -72,7 +92,11 @@ function compile(line: string): Rule | null {
 function readRules(dir: string): Rule[] {
   const f = path.join(dir, '.gitignore');
   if (!fs.existsSync(f) || !fs.statSync(f).isFile()) return []; // a .gitignore FIFO would block the walk
-  return fs.readFileSync(f, 'utf8').split(/\r?\n/).map(compile).filter((r): r is Rule => !!r);
+  return fs
+    .readFileSync(f, 'utf8')
+    .split(/\r?\n/)
+    .map(compile)
+    .filter((r): r is Rule => !!r);
 }
 
 /** Is `rel` (relative to the rules' folder) ignored? The last matching rule wins. */
@@ -151,7 +175,12 @@ export function readFolder(root: string, maxBytes = MAX_FILE_BYTES): FolderText 
 }
 
 /** what a FIFO, socket or device is called in messages */
-export function nonRegularKind(st: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+export function nonRegularKind(st: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): string {
   return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'unknown type';
 }
 

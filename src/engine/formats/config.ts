@@ -49,7 +49,10 @@ export function loadSpec(dir: string): ModelSpec {
 
 /** config.json's fields are written by Python, so each is checked for its type and range before it is used */
 const MAX_DIM = 2 ** 31 - 1; // sizes and token ids are stored as int32 further on
-const posInt = z.int({ error: 'must be a positive integer' }).min(1, { error: 'must be a positive integer' }).max(MAX_DIM, { error: `must be at most ${MAX_DIM}` });
+const posInt = z
+  .int({ error: 'must be a positive integer' })
+  .min(1, { error: 'must be a positive integer' })
+  .max(MAX_DIM, { error: `must be at most ${MAX_DIM}` });
 const posNum = z.number({ error: 'must be a positive number' }).positive({ error: 'must be a positive number' });
 const bool = z.boolean({ error: 'must be true or false (a JSON boolean, not a string)' });
 const tokenId = z.int({ error: 'must be a token id (an integer ≥ 0)' }).min(0, { error: 'must be a token id (an integer ≥ 0)' });
@@ -111,10 +114,7 @@ function validate<T>(schema: z.ZodType<T>, input: unknown, file: string, prefix 
 export function parseSpec(raw: any, file = 'config.json'): ModelSpec {
   const mt = raw?.model_type;
   if (!SUPPORTED_MODEL_TYPES.includes(mt))
-    throw new UserError(
-      `model_type ${JSON.stringify(mt)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
-      file,
-    );
+    throw new UserError(`model_type ${JSON.stringify(mt)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`, file);
   const c = validate(ConfigSchema, raw, file);
   const hidden = c.hidden_size;
   const heads = c.num_attention_heads;
@@ -126,8 +126,12 @@ export function parseSpec(raw: any, file = 'config.json'): ModelSpec {
   const hiddenAct = c.hidden_act ?? 'silu';
   if (hiddenAct !== 'silu' && hiddenAct !== 'swish') throw new UserError(`hidden_act "${hiddenAct}" is not supported (only silu)`, file);
   const vocabSize = c.vocab_size;
-  const ids: [string, number | null | undefined][] = [['bos_token_id', c.bos_token_id], ...eosList(c.eos_token_id).map((e): [string, number] => ['eos_token_id', e])];
-  for (const [key, id] of ids) if (id != null && id >= vocabSize) throw new UserError(`"${key}" ${id} is not below vocab_size ${vocabSize}`, file);
+  const ids: [string, number | null | undefined][] = [
+    ['bos_token_id', c.bos_token_id],
+    ...eosList(c.eos_token_id).map((e): [string, number] => ['eos_token_id', e]),
+  ];
+  for (const [key, id] of ids)
+    if (id != null && id >= vocabSize) throw new UserError(`"${key}" ${id} is not below vocab_size ${vocabSize}`, file);
   const attentionBias = c.attention_bias === true;
   let slidingWindow: number | undefined;
   if (mt === 'mistral' && c.sliding_window != null) slidingWindow = c.sliding_window;

@@ -56,7 +56,10 @@ export function isTarget(c: LoraConfig, path: string): boolean {
 /** Parse `--targets`: 'all-linear' or a comma list of the linear names. */
 export function parseTargets(spec: string): string[] | 'all-linear' {
   if (spec === 'all-linear') return spec;
-  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new UserError('--targets is empty');
   for (const n of names)
     if (!(LINEAR_NAMES as readonly string[]).includes(n))

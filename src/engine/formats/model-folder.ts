@@ -26,14 +26,22 @@ export interface ModelFolder {
 /** Open a model folder; `asked` is the quantization to apply on load (`--quant`), checked against a stored one. */
 export function openModelFolder(dir: string, asked: QuantConfig | null = null): ModelFolder {
   if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
-  if (!fs.statSync(dir).isDirectory()) throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
+  if (!fs.statSync(dir).isDirectory())
+    throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
   if (!fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'adapter_config.json')))
     throw new UserError('this is a PEFT adapter folder, not a model: pass it with --adapter, and the base model with --model', dir);
   const spec = loadSpec(dir);
   const store = new TensorStore(dir);
   const stored = storedQuant(dir, store, spec, asked);
   const quant = stored ?? asked;
-  return { dir, spec, store, quant, quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null, hasTokenizer: fs.existsSync(path.join(dir, 'tokenizer.json')) };
+  return {
+    dir,
+    spec,
+    store,
+    quant,
+    quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null,
+    hasTokenizer: fs.existsSync(path.join(dir, 'tokenizer.json')),
+  };
 }
 
 /**
@@ -42,10 +50,12 @@ export function openModelFolder(dir: string, asked: QuantConfig | null = null): 
  */
 function storedQuant(dir: string, store: TensorStore, spec: ModelSpec, asked: QuantConfig | null): QuantConfig | null {
   const kind = bnbKind(readJson(path.join(dir, 'config.json')));
-  if (kind === '8bit') throw new UserError('8-bit bitsandbytes models are not supported; use the full-precision original (optionally with --quant nf4)', dir);
+  if (kind === '8bit')
+    throw new UserError('8-bit bitsandbytes models are not supported; use the full-precision original (optionally with --quant nf4)', dir);
   if (!kind) return null;
   const first = `${modulePath(0, 'q_proj')}.weight`;
-  if (spec.layers === 0 || !isBnbWeight(store, first)) throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
+  if (spec.layers === 0 || !isBnbWeight(store, first))
+    throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
   const q = readBnbState(store, first); // the quantization only: the weight itself is read when the model loads
   const cfg: QuantConfig = { type: q.type, blocksize: q.blocksize, doubleQuant: q.nested };
   if (asked && asked.type !== cfg.type)

@@ -91,15 +91,13 @@ export class SafetensorsFile {
       const want = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[dtype];
       if (end < begin || end - begin !== want)
         throw bad(`tensor "${name}" spans ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${want}`);
-      if (end > dataSize)
-        throw bad(`tensor "${name}" ends at byte ${end} of the data, past its end (${dataSize} bytes; truncated file?)`);
+      if (end > dataSize) throw bad(`tensor "${name}" ends at byte ${end} of the data, past its end (${dataSize} bytes; truncated file?)`);
       this.tensors.set(name, { dtype, shape, begin, end });
       spans.push([begin, end, name]);
     }
     spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     for (let i = 1; i < spans.length; i++)
-      if (spans[i][0] < spans[i - 1][1])
-        throw bad(`tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap`);
+      if (spans[i][0] < spans[i - 1][1]) throw bad(`tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap`);
   }
 
   names(): string[] {
@@ -154,7 +152,11 @@ function regularFile(file: string): void {
 }
 
 const IndexSchema = z.object(
-  { weight_map: z.record(z.string(), z.string({ error: 'must be a shard file name' }), { error: 'has no "weight_map" object (tensor name → shard file name)' }) },
+  {
+    weight_map: z.record(z.string(), z.string({ error: 'must be a shard file name' }), {
+      error: 'has no "weight_map" object (tensor name → shard file name)',
+    }),
+  },
   { error: 'expected a JSON object with a "weight_map"' },
 );
 
@@ -184,9 +186,13 @@ function readWeightMap(index: string): Record<string, string> {
   // the parsed JSON, not zod's copy: that copy loses a "__proto__" entry (assigning it sets the prototype)
   const map = (json as { weight_map: Record<string, string> }).weight_map;
   for (const [name, shard] of Object.entries(map))
-    if (typeof shard !== 'string') throw new UserError(`not a valid index: weight_map entry for ${JSON.stringify(name)} must be a shard file name`, index);
+    if (typeof shard !== 'string')
+      throw new UserError(`not a valid index: weight_map entry for ${JSON.stringify(name)} must be a shard file name`, index);
     else if (!isPlainFileName(shard))
-      throw new UserError(`weight_map entry for ${JSON.stringify(name)} is ${JSON.stringify(shard)}, not the name of a file in the model folder`, index);
+      throw new UserError(
+        `weight_map entry for ${JSON.stringify(name)} is ${JSON.stringify(shard)}, not the name of a file in the model folder`,
+        index,
+      );
   return map;
 }
 
@@ -211,7 +217,10 @@ export class TensorStore {
   private where = new Map<string, SafetensorsFile>();
   readonly files: SafetensorsFile[] = [];
 
-  constructor(readonly dir: string, single = 'model.safetensors') {
+  constructor(
+    readonly dir: string,
+    single = 'model.safetensors',
+  ) {
     const index = path.join(dir, `${single}.index.json`);
     if (fs.existsSync(index)) {
       const map = readWeightMap(index);
@@ -273,9 +282,14 @@ export class TensorStore {
 }
 
 /** parameters and bytes of every tensor a file or a model folder holds, and parameters by dtype */
-export function tensorTotals(src: { names(): string[]; info(name: string): TensorInfo }): { params: number; bytes: number; dtypes: Record<string, number> } {
+export function tensorTotals(src: { names(): string[]; info(name: string): TensorInfo }): {
+  params: number;
+  bytes: number;
+  dtypes: Record<string, number>;
+} {
   const dtypes: Record<string, number> = {};
-  let params = 0, bytes = 0;
+  let params = 0,
+    bytes = 0;
   for (const n of src.names()) {
     const i = src.info(n);
     const k = i.shape.reduce((a, b) => a * b, 1);

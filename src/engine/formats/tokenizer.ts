@@ -32,7 +32,10 @@ export class NoTokenizer implements Tokenizer {
   readonly vocabSize = 0;
   constructor(readonly dir: string) {}
   private missing(): never {
-    throw new UserError('no tokenizer.json: text data needs the model\'s tokenizer (pre-tokenized input_ids data works without one)', this.dir);
+    throw new UserError(
+      "no tokenizer.json: text data needs the model's tokenizer (pre-tokenized input_ids data works without one)",
+      this.dir,
+    );
   }
   encode(): number[] {
     return this.missing();
@@ -70,10 +73,14 @@ function checkTokenIds(json: any, file: string): void {
   const limit = Math.min(MAX_TOKEN_ID, 2 * count + ID_SLACK);
   const ok = (id: unknown) => Number.isSafeInteger(id) && (id as number) >= 0 && (id as number) < limit;
   const bad = (what: string, id: unknown) =>
-    new UserError(`${what} has id ${JSON.stringify(id) ?? String(id)}: token ids must be integers from 0 to ${limit - 1} (below 2^24 and twice the ${count} tokens listed)`, file);
+    new UserError(
+      `${what} has id ${JSON.stringify(id) ?? String(id)}: token ids must be integers from 0 to ${limit - 1} (below 2^24 and twice the ${count} tokens listed)`,
+      file,
+    );
   for (const [tok, id] of byName) if (!ok(id)) throw bad(`token ${shown(tok)} in model.vocab`, id);
   for (const [i, t] of added.entries()) {
-    if (!t || typeof t !== 'object' || typeof t.content !== 'string') throw new UserError(`added_tokens[${i}] needs a string "content"`, file);
+    if (!t || typeof t !== 'object' || typeof t.content !== 'string')
+      throw new UserError(`added_tokens[${i}] needs a string "content"`, file);
     if (!ok(t.id)) throw bad(`added token ${shown(t.content)}`, t.id);
   }
 }
@@ -101,7 +108,11 @@ export class TextTokenizer implements Tokenizer {
   readonly bosId: number | undefined;
   readonly vocabSize: number;
 
-  constructor(readonly dir: string, readonly json: any, readonly config: any) {
+  constructor(
+    readonly dir: string,
+    readonly json: any,
+    readonly config: any,
+  ) {
     const file = path.join(dir, 'tokenizer.json');
     checkTokenIds(json, file);
     checkPreTokenizer(json.pre_tokenizer, file);
@@ -156,7 +167,7 @@ export class TextTokenizer implements Tokenizer {
   applyChat(messages: ChatMessage[], addGenerationPrompt = false): string {
     const file = path.join(this.dir, 'tokenizer_config.json');
     const template = this.compiled(file);
-    const str = (t: unknown) => (typeof t === 'string' ? t : (t as any)?.content ?? '');
+    const str = (t: unknown) => (typeof t === 'string' ? t : ((t as any)?.content ?? ''));
     try {
       return template.render({
         messages,
@@ -188,6 +199,8 @@ export class TextTokenizer implements Tokenizer {
 
 /** an error's message, on one line and not too long, for a UserError that wraps it */
 function oneLine(e: any): string {
-  const m = String(e?.message ?? e).replace(/\s+/g, ' ').trim();
+  const m = String(e?.message ?? e)
+    .replace(/\s+/g, ' ')
+    .trim();
   return m.length > 200 ? `${m.slice(0, 197)}...` : m;
 }

@@ -74,14 +74,21 @@ export class LlamaModel {
   private rope: RopeTables | null = null;
   private ropeLen = 0;
 
-  constructor(readonly spec: ModelSpec, readonly w: ModelWeights, readonly be: Backend) {}
+  constructor(
+    readonly spec: ModelSpec,
+    readonly w: ModelWeights,
+    readonly be: Backend,
+  ) {}
 
   private tables(P: number): RopeTables {
     if (P > this.ropeLen) {
       const len = Math.max(P, 2 * this.ropeLen, 64);
       const t = ropeTables(this.spec, len);
       if (this.rope) this.be.free(this.rope.cos, this.rope.sin);
-      this.rope = { cos: this.be.upload(t.cos, [len, t.cos.length / len], 'workspace'), sin: this.be.upload(t.sin, [len, t.sin.length / len], 'workspace') };
+      this.rope = {
+        cos: this.be.upload(t.cos, [len, t.cos.length / len], 'workspace'),
+        sin: this.be.upload(t.sin, [len, t.sin.length / len], 'workspace'),
+      };
       this.ropeLen = len;
     }
     return this.rope!;
@@ -140,7 +147,8 @@ export class LlamaModel {
     const kRaw = this.linFwd(n1.y, W.lin.k_proj, l, 'k_proj', ctx, saves);
     const v = this.linFwd(n1.y, W.lin.v_proj, l, 'v_proj', ctx, saves);
     let qn: Norm | undefined, kn: Norm | undefined;
-    let qIn = qRaw, kIn = kRaw;
+    let qIn = qRaw,
+      kIn = kRaw;
     if (W.qNorm && W.kNorm) {
       qn = be.rmsnorm(qRaw, W.qNorm, eps);
       kn = be.rmsnorm(kRaw, W.kNorm, eps);
@@ -158,7 +166,8 @@ export class LlamaModel {
     if (ctx.cache) {
       const c = ctx.cache;
       if (c.k[l]) {
-        const kc = be.concatRows(c.k[l]!, k), vc = be.concatRows(c.v[l]!, v);
+        const kc = be.concatRows(c.k[l]!, k),
+          vc = be.concatRows(c.v[l]!, v);
         be.free(c.k[l], c.v[l], k, v);
         k = kc;
         vAll = vc;
@@ -180,7 +189,10 @@ export class LlamaModel {
     const out = be.add(x2, down);
     be.free(down);
     if (ctx.save)
-      return { out, acts: { x, n1, qRaw: qn ? qRaw : undefined, kRaw: kn ? kRaw : undefined, qn, kn, q, k, v, attn, x2, n2, gate, up, h, lora: saves } };
+      return {
+        out,
+        acts: { x, n1, qRaw: qn ? qRaw : undefined, kRaw: kn ? kRaw : undefined, qn, kn, q, k, v, attn, x2, n2, gate, up, h, lora: saves },
+      };
     be.free(n1.y, n1.rstd, qn?.y, qn?.rstd, kn?.y, kn?.rstd, qRaw, kRaw, q, attn.out, attn.saved, x2, n2.y, n2.rstd, gate, up, h);
     if (!ctx.cache) be.free(k, v);
     return { out };
@@ -230,7 +242,12 @@ export class LlamaModel {
   }
 
   /** Hidden states of the final norm for ids (B·T), positions 0..T−1 per sequence (or after the cache). */
-  forward(ids: Int32Array, B: number, T: number, opts: { train?: boolean; seed?: number; save?: boolean; checkpoint?: boolean; cache?: KVCache } = {}) {
+  forward(
+    ids: Int32Array,
+    B: number,
+    T: number,
+    opts: { train?: boolean; seed?: number; save?: boolean; checkpoint?: boolean; cache?: KVCache } = {},
+  ) {
     const be = this.be;
     const start = opts.cache?.len ?? 0;
     const pos = new Int32Array(B * T);
@@ -263,7 +280,15 @@ export class LlamaModel {
    * is kept through the forward pass and the layer is run again, saving its activations, just before its
    * backward pass: about a third more compute for activation memory of one layer instead of all.
    */
-  lossAndGrad(ids: Int32Array, targets: Int32Array, B: number, T: number, gradScale: number, seed: number, checkpoint = false): { loss: Tensor; count: number } {
+  lossAndGrad(
+    ids: Int32Array,
+    targets: Int32Array,
+    B: number,
+    T: number,
+    gradScale: number,
+    seed: number,
+    checkpoint = false,
+  ): { loss: Tensor; count: number } {
     const be = this.be;
     const { acts, ctx } = this.forward(ids, B, T, { train: true, seed, save: true, checkpoint });
     const pos = ctx.pos;

@@ -19,7 +19,10 @@ export interface LoraModule {
 }
 
 export class LoraAdapter {
-  constructor(readonly config: LoraConfig, readonly modules: Map<string, LoraModule>) {}
+  constructor(
+    readonly config: LoraConfig,
+    readonly modules: Map<string, LoraModule>,
+  ) {}
 
   /** A ~ kaiming_uniform(a=√5) = U(−1/√in, 1/√in), B = 0: a fresh adapter changes nothing. */
   static create(spec: ModelSpec, config: LoraConfig, be: Backend, rng: Rng): LoraAdapter {
@@ -34,7 +37,10 @@ export class LoraAdapter {
         const a = new Float32Array(r * inp);
         for (let i = 0; i < a.length; i++) a[i] = rng.uniform(-bound, bound);
         modules.set(path, {
-          path, layer, name, r,
+          path,
+          layer,
+          name,
+          r,
           scale: loraScale(alphaFor(config, path), r, config.useRslora),
           A: be.upload(a, [r, inp], 'lora'),
           B: be.zeros([out, r], 'lora'),

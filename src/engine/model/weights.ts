@@ -61,9 +61,11 @@ export function loadModel(folder: ModelFolder, be: Backend): LoadedModel {
     const shape = want.get(name)!;
     if (shape.length !== 2) return be.upload(store.readF32(name), shape, 'weights');
     if (stored && isQuantizable(name)) {
-      if (!isBnbWeight(store, name)) throw new UserError(`"${name}" is not in the bnb 4-bit layout, unlike the rest of the model`, store.info(name).file);
+      if (!isBnbWeight(store, name))
+        throw new UserError(`"${name}" is not in the bnb 4-bit layout, unlike the rest of the model`, store.info(name).file);
       const q = readBnbWeight(store, name);
-      if (q.shape.join(',') !== shape.join(',')) throw new UserError(`"${name}" quant_state shape [${q.shape}], config.json implies [${shape}]`, store.info(name).file);
+      if (q.shape.join(',') !== shape.join(','))
+        throw new UserError(`"${name}" quant_state shape [${q.shape}], config.json implies [${shape}]`, store.info(name).file);
       return be.uploadQuantized(q);
     }
     if (quant && isQuantizable(name)) {

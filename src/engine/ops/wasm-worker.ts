@@ -6,7 +6,12 @@
 import { workerData } from 'node:worker_threads';
 import { ARGS, ARG_SLOTS, DONE, GEN, MODES, STEAL_NAMES, callSteal } from './wasm-control';
 
-const { module, memory, ctl, index } = workerData as { module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: SharedArrayBuffer; index: number };
+const { module, memory, ctl, index } = workerData as {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctl: SharedArrayBuffer;
+  index: number;
+};
 const inst = new WebAssembly.Instance(module, { env: { memory } });
 const c = new Int32Array(ctl);
 let seen = 0;

@@ -14,7 +14,10 @@ export const RO = (b: number, n: string, t = 'f32') => `@group(0) @binding(${b})
 export const RW = (b: number, n: string, t = 'f32') => `@group(0) @binding(${b}) var<storage, read_write> ${n}: array<${t}>;\n`;
 
 /** elementwise kernels: P = [n, s (f32)] */
-export const ew = (name: string, bindings: string, body: string) => HEAD + bindings + /* wgsl */ `
+export const ew = (name: string, bindings: string, body: string) =>
+  HEAD +
+  bindings +
+  /* wgsl */ `
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = flat(g, nw, 256u);
   if (i >= pu(0u)) { return; }
@@ -23,7 +26,6 @@ export const ew = (name: string, bindings: string, body: string) => HEAD + bindi
 }
 // ${name}
 `;
-
 
 /** an element of a weight: f32, or a half (bf16/f16 per P[11]) out of a u32 pair */
 export const fetchWeight = (name: string, half: boolean) =>
@@ -37,4 +39,3 @@ export const fetchWeight = (name: string, half: boolean) =>
 `
     : `fn fetch_${name}(idx: u32) -> f32 { return ${name}[idx]; }
 `;
-

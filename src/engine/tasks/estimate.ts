@@ -92,9 +92,7 @@ export function estimateMemory(e: EstimateInput): Estimate {
   // without checkpointing the peak is at the loss, every layer's activations saved; with it, either at the loss
   // (layer inputs only) or in the last layer's backward pass (its rebuilt activations, dx and the SwiGLU gradients)
   const activationPeak = () =>
-    e.gradCheckpoint
-      ? Math.max(L * N * C + top + lossPeak, saved + N * C + N * (3 * FF + C))
-      : saved + top + lossPeak;
+    e.gradCheckpoint ? Math.max(L * N * C + top + lossPeak, saved + N * C + N * (3 * FF + C)) : saved + top + lossPeak;
   const bytes = {
     weights: weightBytes(spec, e.quant),
     lora: 2 * trainable * f, // weights and gradients
@@ -112,9 +110,11 @@ export function estimateMemory(e: EstimateInput): Estimate {
   bytes.total = fixed + Math.max(bytes.activations + arena.forward, bytes.activations - lossPeak * f + arena.all);
   const device = e.limitBytes ? { name: 'the given limit', bytes: e.limitBytes } : { name: 'cpu (system memory)', bytes: os.totalmem() };
   return {
-    bytes, params: { base: params, trainable, quantized: e.quant ? quantizedParams(spec) : 0 },
+    bytes,
+    params: { base: params, trainable, quantized: e.quant ? quantizedParams(spec) : 0 },
     ...(e.quant ? { bitsPerParam: bitsPerParam(e.quant) } : {}),
-    device, fits: bytes.total <= (e.limitBytes ?? 0.9 * device.bytes),
+    device,
+    fits: bytes.total <= (e.limitBytes ?? 0.9 * device.bytes),
   };
 }
 
@@ -127,13 +127,27 @@ export function stepWorkload(spec: ModelSpec, lora: LoraConfig, B: number, T: nu
   const N = B * T;
   const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V))); // the LM head's row chunks
   const halfB = bf16Weights(spec);
-  const mm = (M: number, n: number, K: number, transA = false, half = false): KernelCall => ({ op: 'matmul', M, N: n, K, transA, halfB: half });
+  const mm = (M: number, n: number, K: number, transA = false, half = false): KernelCall => ({
+    op: 'matmul',
+    M,
+    N: n,
+    K,
+    transA,
+    halfB: half,
+  });
   const forward: KernelCall[] = [mm(rows, V, C, false, halfB), { op: 'crossEntropy', rows, V }, { op: 'swiglu', n: N * FF }];
   const backward: KernelCall[] = [mm(rows, C, V, false, halfB)];
   for (const name of LINEAR_NAMES) {
     const [out, inp] = linearShape(spec, name);
     if (quant) {
-      const q = { op: 'qmatmul', M: N, rows: out, cols: inp, packedBytes: Math.ceil((out * inp) / 2), scales: Math.ceil((out * inp) / quant.blocksize) } as const;
+      const q = {
+        op: 'qmatmul',
+        M: N,
+        rows: out,
+        cols: inp,
+        packedBytes: Math.ceil((out * inp) / 2),
+        scales: Math.ceil((out * inp) / quant.blocksize),
+      } as const;
       forward.push({ ...q, trans: true });
       backward.push({ ...q, trans: false });
     } else {

@@ -91,5 +91,11 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
     model.freeCache(cache);
   }
   const s = (performance.now() - t0) / 1000;
-  return { text: tok.decode(out), ids: out, promptTokens: promptIds.length, newTokens: out.length, tokensPerS: out.length / Math.max(s, 1e-9) };
+  return {
+    text: tok.decode(out),
+    ids: out,
+    promptTokens: promptIds.length,
+    newTokens: out.length,
+    tokensPerS: out.length / Math.max(s, 1e-9),
+  };
 }

@@ -17,10 +17,14 @@ export async function chooseModel(ext: Ext, force = false): Promise<string | und
 
 /** one of the models folder's models, or a folder browsed to */
 export async function pickModel(ext: Ext): Promise<string | undefined> {
-  const browse = async () => (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use as base model' }))?.[0]?.fsPath;
+  const browse = async () =>
+    (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use as base model' }))?.[0]?.fsPath;
   const models = modelsIn(ext.root, cfg().get<string>('modelsFolder'));
   if (!models.length) return browse();
-  const items = [...models.map((m) => ({ label: path.basename(m), detail: m, dir: m })), { label: '$(folder-opened) Browse…', detail: '', dir: '' }];
+  const items = [
+    ...models.map((m) => ({ label: path.basename(m), detail: m, dir: m })),
+    { label: '$(folder-opened) Browse…', detail: '', dir: '' },
+  ];
   const p = await vscode.window.showQuickPick(items, { title: 'Choose the base model' });
   if (!p) return undefined;
   return p.dir || browse();
@@ -31,7 +35,10 @@ function modelsIn(root: string | null, folder: string | undefined): string[] {
   if (!folder) return [];
   const dir = resolveIn(root, folder);
   try {
-    return fs.readdirSync(dir).map((d) => path.join(dir, d)).filter((d) => fs.existsSync(path.join(d, 'config.json')));
+    return fs
+      .readdirSync(dir)
+      .map((d) => path.join(dir, d))
+      .filter((d) => fs.existsSync(path.join(d, 'config.json')));
   } catch {
     return [];
   }

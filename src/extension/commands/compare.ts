@@ -12,7 +12,10 @@ export async function compare(ext: Ext, dir: string): Promise<void> {
   if (prompt === undefined) return;
   const both = await vscode.window
     .withProgress({ location: vscode.ProgressLocation.Notification, title: 'lorakit: generating…' }, () =>
-      Promise.all([ext.client.request('generate', { model, prompt, maxNewTokens: 48 }), ext.client.request('generate', { model, adapter: dir, prompt, maxNewTokens: 48 })]),
+      Promise.all([
+        ext.client.request('generate', { model, prompt, maxNewTokens: 48 }),
+        ext.client.request('generate', { model, adapter: dir, prompt, maxNewTokens: 48 }),
+      ]),
     )
     .then(undefined, (e: Error) => void vscode.window.showErrorMessage(`lorakit: ${e.message}`));
   if (!both) return;

@@ -7,6 +7,10 @@ export async function maybeGitignore(ext: Ext): Promise<void> {
   const { root, ctx } = ext;
   if (!root || isGitIgnored(root) || ctx.workspaceState.get('lorakit.askedGitignore')) return;
   await ctx.workspaceState.update('lorakit.askedGitignore', true);
-  const a = await vscode.window.showInformationMessage('lorakit keeps runs and adapters in .lorakit/. Add it to .gitignore?', 'Add', 'Not Now');
+  const a = await vscode.window.showInformationMessage(
+    'lorakit keeps runs and adapters in .lorakit/. Add it to .gitignore?',
+    'Add',
+    'Not Now',
+  );
   if (a === 'Add') addToGitignore(root);
 }

@@ -34,7 +34,8 @@ export async function runAdapterAction(ext: Ext, action: AdapterAction, dir?: st
 export function registerCommands(ext: Ext): vscode.Disposable[] {
   const c = ext.controller;
   const cmd = (id: string, f: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, f);
-  const onAdapter = (action: AdapterAction) => (item?: unknown) => c.adapterAction(action, adapterDirOf(item) ?? (item as { dir?: string } | undefined)?.dir);
+  const onAdapter = (action: AdapterAction) => (item?: unknown) =>
+    c.adapterAction(action, adapterDirOf(item) ?? (item as { dir?: string } | undefined)?.dir);
   return [
     cmd('lorakit.openPanel', () => vscode.commands.executeCommand('lorakit.panel.focus')),
     cmd('lorakit.fineTuneFolder', (uri?: vscode.Uri) => fineTuneFolder(ext, uri)),

@@ -21,12 +21,15 @@ export async function merge(ext: Ext, dir: string): Promise<void> {
     return void vscode.window.showErrorMessage(`lorakit: cannot create ${out}: ${(e as Error).message}`);
   }
   const r = await vscode.window
-    .withProgress({ location: vscode.ProgressLocation.Notification, title: 'lorakit: merging…' }, () => ext.client.request('merge', { model, adapter: dir, out }))
+    .withProgress({ location: vscode.ProgressLocation.Notification, title: 'lorakit: merging…' }, () =>
+      ext.client.request('merge', { model, adapter: dir, out }),
+    )
     .then(undefined, (e: Error) => void vscode.window.showErrorMessage(`lorakit: ${e.message}`));
   if (!r) return;
   ext.out.info(`merged ${r.mergedModules} weights of ${dir} with the ${r.kind} weights of ${r.mergedInto}; written to ${r.out}`);
   ext.controller.adaptersChanged();
   const pick = await vscode.window.showInformationMessage(`lorakit: merged model written to ${r.out}`, 'Reveal', 'Open Folder');
   if (pick === 'Reveal') await reveal(ext, r.out);
-  else if (pick === 'Open Folder') await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(r.out), { forceNewWindow: true });
+  else if (pick === 'Open Folder')
+    await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(r.out), { forceNewWindow: true });
 }

@@ -5,7 +5,16 @@
  * the tests check the fast paths against the spec on whole models.
  */
 import {
-  AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel,
+  AdamWParams,
+  AttnShape,
+  Backend,
+  MatmulOpts,
+  MemTag,
+  MemTracker,
+  RopeTables,
+  Tensor,
+  matmulShape,
+  numel,
 } from '../../core/backend';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
 import { QuantWeight, dequantizeWeight, quantBytes, scalesOf } from '../../core/qweight';
@@ -34,7 +43,10 @@ import { dropoutMask } from '../../ops/dropout/reference';
  */
 export class CpuTensor implements Tensor {
   constructor(
-    readonly shape: number[], readonly data: Float32Array | Uint16Array, readonly tag: MemTag, readonly half: 'bf16' | 'f16' = 'bf16',
+    readonly shape: number[],
+    readonly data: Float32Array | Uint16Array,
+    readonly tag: MemTag,
+    readonly half: 'bf16' | 'f16' = 'bf16',
     readonly quant?: QuantWeight,
   ) {}
   get bytes(): number {
@@ -193,8 +205,16 @@ export class CpuBackend implements Backend {
     const [M, N, K] = matmulShape(a, b, o);
     const out = o.out ?? this.make([M, N], new Float32Array(M * N), tag);
     this.gemm({
-      M, N, K, a: this.d(a), b: this.d(b), transA: o.transA, transB: o.transB,
-      alpha: o.alpha ?? 1, beta: o.out ? (o.beta ?? 1) : 0, c: this.d(out),
+      M,
+      N,
+      K,
+      a: this.d(a),
+      b: this.d(b),
+      transA: o.transA,
+      transB: o.transB,
+      alpha: o.alpha ?? 1,
+      beta: o.out ? (o.beta ?? 1) : 0,
+      c: this.d(out),
     });
     return out;
   }
@@ -235,7 +255,10 @@ export class CpuBackend implements Backend {
   attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape) {
     if (!this.wasm) {
       const r = attentionForward(this.d(q), this.d(k), this.d(v), p);
-      return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations') };
+      return {
+        out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'),
+        saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations'),
+      };
     }
     const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p);
     this.syncWorkspace();
@@ -297,7 +320,9 @@ export class CpuBackend implements Backend {
   }
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
     const V = logits.shape[1];
-    const r = this.wasm ? crossEntropyWasm(this.wasm, this.d(logits), targets, V, gradScale) : crossEntropy(this.d(logits), targets, V, gradScale);
+    const r = this.wasm
+      ? crossEntropyWasm(this.wasm, this.d(logits), targets, V, gradScale)
+      : crossEntropy(this.d(logits), targets, V, gradScale);
     if (this.wasm) this.syncWorkspace();
     return {
       loss: this.make([1], Float32Array.of(r.loss), 'workspace'),
@@ -316,4 +341,3 @@ export class CpuBackend implements Backend {
     for (const t of [...this.live]) this.free(t);
   }
 }
-

@@ -28,12 +28,15 @@ function callFloats(c: KernelCall, backward: boolean): number {
       // inputs, per-(batch, kv head) packs, then one chunk of heads' scratch
       const { B, Tq: T, H, KV, D } = c.shape;
       const N = B * T;
-      const NpT = up8(T), NpD = up8(D);
+      const NpT = up8(T),
+        NpD = up8(D);
       const scratch = attnScratchFloats(c.shape);
       const heads = (perHead: number) => Math.min(B * H, headsPerChunk(perHead));
       const slack = 16 * (B * KV * 3 + 12 * B * H); // alignment and end padding of each allocation
       if (!backward) return N * (H * D + 2 * KV * D) + B * KV * (NpT * D + NpD * T) + heads(scratch.forward) * scratch.forward + slack;
-      return N * (2 * H * D + 2 * KV * D) + B * H * T + B * KV * (2 * NpT * D + NpD * T) + heads(scratch.backward) * scratch.backward + slack;
+      return (
+        N * (2 * H * D + 2 * KV * D) + B * H * T + B * KV * (2 * NpT * D + NpD * T) + heads(scratch.backward) * scratch.backward + slack
+      );
     }
   }
 }

@@ -47,7 +47,14 @@ function describe(a: GPUAdapter): AdapterDesc {
   // software rasterizers run on the CPU: slower than lorakit's own WebAssembly kernels
   const fallback = (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
   const cpu = fallback || /llvmpipe|lavapipe|swiftshader|software|warp/i.test(`${name} ${a.info.device} ${a.info.architecture}`);
-  return { name, vendor: a.info.vendor, type: cpu ? 'cpu' : 'gpu', features: [...a.features], maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize, maxBufferSize: a.limits.maxBufferSize };
+  return {
+    name,
+    vendor: a.info.vendor,
+    type: cpu ? 'cpu' : 'gpu',
+    features: [...a.features],
+    maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
+    maxBufferSize: a.limits.maxBufferSize,
+  };
 }
 
 async function init(): Promise<void> {
@@ -64,7 +71,9 @@ async function init(): Promise<void> {
     }
     if (!found.length) return jsonAnswer(sab, { adapters: [], chosen: null });
     // a hardware adapter first, the high-performance (discrete) one before the low-power one (found in that order)
-    const chosen = want ? found.find((a) => describe(a).name.toLowerCase().includes(want.toLowerCase())) : found.find((a) => describe(a).type === 'gpu') ?? found[0];
+    const chosen = want
+      ? found.find((a) => describe(a).name.toLowerCase().includes(want.toLowerCase()))
+      : (found.find((a) => describe(a).type === 'gpu') ?? found[0]);
     if (!chosen) return jsonAnswer(sab, { adapters: found.map(describe), chosen: null, error: `no adapter matches --device ${want}` });
     if (probe) return jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen) });
     device = await chosen.requestDevice({
@@ -94,7 +103,8 @@ function loadDawn(): Dawn {
   } catch (e) {
     const arch = process.platform === 'darwin' ? 'universal' : process.arch;
     const native = path.join(__dirname, 'webgpu-native', `${process.platform}-${arch}`, 'dawn.node');
-    if (!fs.existsSync(native)) throw new Error(`the webgpu module is not installed and ${native} is missing (${(e as Error).message})`, { cause: e });
+    if (!fs.existsSync(native))
+      throw new Error(`the webgpu module is not installed and ${native} is missing (${(e as Error).message})`, { cause: e });
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native binding at a path known only at run time
     return require(native) as Dawn;
   }
@@ -107,7 +117,10 @@ function pipeline(name: KernelName): GPUComputePipeline {
   const module = device.createShaderModule({ code, label: name });
   void module.getCompilationInfo().then((info) => {
     const errs = info.messages.filter((m) => m.type === 'error');
-    if (errs.length) fail(`WGSL kernel "${name}" does not compile:\n${errs.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n')}\n--- WGSL ---\n${code}`);
+    if (errs.length)
+      fail(
+        `WGSL kernel "${name}" does not compile:\n${errs.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n')}\n--- WGSL ---\n${code}`,
+      );
   });
   p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
   pipelines.set(name, p);
@@ -151,7 +164,10 @@ function buf(id: number): GPUBuffer {
 async function handle(m: ToGpu): Promise<void> {
   switch (m.op) {
     case 'alloc': {
-      const b = device.createBuffer({ size: Math.max(4, Math.ceil(m.bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const b = device.createBuffer({
+        size: Math.max(4, Math.ceil(m.bytes / 4) * 4),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
       buffers.set(m.id, b);
       if (m.data) {
         flush();
@@ -220,8 +236,10 @@ function writePadded(b: GPUBuffer, offset: number, data: ArrayBufferView): void 
 
 let chain: Promise<void> = init();
 parentPort!.on('message', (m: ToGpu) => {
-  chain = chain.then(() => handle(m)).catch((e: Error) => {
-    fail(`${m.op}: ${e.message}`);
-    if ('sab' in m) errorAnswer(m.sab, firstError!); // the caller is waiting: wake it with the error
-  });
+  chain = chain
+    .then(() => handle(m))
+    .catch((e: Error) => {
+      fail(`${m.op}: ${e.message}`);
+      if ('sab' in m) errorAnswer(m.sab, firstError!); // the caller is waiting: wake it with the error
+    });
 });

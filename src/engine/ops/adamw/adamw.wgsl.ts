@@ -3,7 +3,13 @@ import { HEAD, RO, RW } from '../wgsl';
 
 export const ADAMW_KERNELS = {
   /** P = [n, lr·(1/bc1) (stepSize), beta1, beta2, eps, decay, sqrt(bc2)] */
-  adamw: HEAD + RW(1, 'p') + RO(2, 'gr') + RW(3, 'm') + RW(4, 'v') + /* wgsl */ `
+  adamw:
+    HEAD +
+    RW(1, 'p') +
+    RO(2, 'gr') +
+    RW(3, 'm') +
+    RW(4, 'v') +
+    /* wgsl */ `
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = flat(g, nw, 256u);
   if (i >= pu(0u)) { return; }

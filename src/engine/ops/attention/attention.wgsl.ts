@@ -10,7 +10,15 @@ export const ATTENTION_KERNELS = {
    * Causal grouped-query attention, one invocation per query row (b, h, i), online softmax over the visible keys:
    * the T×T matrix never exists. Writes out and the row's log-sum-exp. P = [B, Tq, Tk, H, KV, D, window (0: none), scale]
    */
-  attention: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RW(4, 'o') + RW(5, 'lse') + ATTN_COMMON() + /* wgsl */ `
+  attention:
+    HEAD +
+    RO(1, 'q') +
+    RO(2, 'k') +
+    RO(3, 'v') +
+    RW(4, 'o') +
+    RW(5, 'lse') +
+    ATTN_COMMON() +
+    /* wgsl */ `
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let r = flat(g, nw, 64u);
   if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
@@ -41,7 +49,16 @@ export const ATTENTION_KERNELS = {
    * tiles of 16, staged in workgroup memory so each K and V row is read once per tile instead of once per query.
    * Head dim ≤ 128. Grid: one workgroup per (b, h, block of 32 queries).
    */
-  attention_tiled: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RW(4, 'o') + RW(5, 'lse') + ATTN_COMMON() + ATTN_TILES() + /* wgsl */ `
+  attention_tiled:
+    HEAD +
+    RO(1, 'q') +
+    RO(2, 'k') +
+    RO(3, 'v') +
+    RW(4, 'o') +
+    RW(5, 'lse') +
+    ATTN_COMMON() +
+    ATTN_TILES() +
+    /* wgsl */ `
 @compute @workgroup_size(32) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let w = wg.x + wg.y * nw.x;
   if (w >= pu(0u) * pu(3u) * qblocks()) { return; }
@@ -82,7 +99,18 @@ export const ATTENTION_KERNELS = {
 }`,
 
   /** the per-query-row backward pass (dq and Σ P·dP), with K and V staged in tiles as attention_tiled does */
-  attention_bwd_q_tiled: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RO(4, 'dout') + RO(5, 'lse') + RW(6, 'dq') + RW(7, 'dots') + ATTN_COMMON() + ATTN_TILES() + /* wgsl */ `
+  attention_bwd_q_tiled:
+    HEAD +
+    RO(1, 'q') +
+    RO(2, 'k') +
+    RO(3, 'v') +
+    RO(4, 'dout') +
+    RO(5, 'lse') +
+    RW(6, 'dq') +
+    RW(7, 'dots') +
+    ATTN_COMMON() +
+    ATTN_TILES() +
+    /* wgsl */ `
 @compute @workgroup_size(32) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let w = wg.x + wg.y * nw.x;
   if (w >= pu(0u) * pu(3u) * qblocks()) { return; }
@@ -131,7 +159,17 @@ export const ATTENTION_KERNELS = {
    * Backward, per query row: with P recomputed from the saved log-sum-exp, dot = Σ_j P·dP and
    * dq = Σ_j P·(dP − dot)·scale·k_j. Writes dq and dot (for the per-key pass). Same P as attention.
    */
-  attention_bwd_q: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RO(4, 'dout') + RO(5, 'lse') + RW(6, 'dq') + RW(7, 'dots') + ATTN_COMMON() + /* wgsl */ `
+  attention_bwd_q:
+    HEAD +
+    RO(1, 'q') +
+    RO(2, 'k') +
+    RO(3, 'v') +
+    RO(4, 'dout') +
+    RO(5, 'lse') +
+    RW(6, 'dq') +
+    RW(7, 'dots') +
+    ATTN_COMMON() +
+    /* wgsl */ `
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let r = flat(g, nw, 64u);
   if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
@@ -159,7 +197,18 @@ export const ATTENTION_KERNELS = {
 }`,
 
   /** Backward, per key row (b, kv head, j): dv_j = Σ P·dout_i, dk_j = Σ P·(dP − dot_i)·scale·q_i over the queries that see j */
-  attention_bwd_kv: HEAD + RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RO(4, 'dout') + RO(5, 'lse') + RO(6, 'dots') + RW(7, 'dk') + RW(8, 'dv') + ATTN_COMMON() + /* wgsl */ `
+  attention_bwd_kv:
+    HEAD +
+    RO(1, 'q') +
+    RO(2, 'k') +
+    RO(3, 'v') +
+    RO(4, 'dout') +
+    RO(5, 'lse') +
+    RO(6, 'dots') +
+    RW(7, 'dk') +
+    RW(8, 'dv') +
+    ATTN_COMMON() +
+    /* wgsl */ `
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let r = flat(g, nw, 64u);
   let Tk = pu(2u); let KV = pu(4u); let H = pu(3u); let Tq = pu(1u); let D = pu(5u);
@@ -225,4 +274,3 @@ fn qrow(bh: u32, i: u32) -> QRow {
 }
 `;
 }
-

@@ -54,7 +54,12 @@ export function attentionForward(q: Float32Array, k: Float32Array, v: Float32Arr
 }
 
 export function attentionBackward(
-  dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, p: AttnShape,
+  dout: Float32Array,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  probs: Float32Array,
+  p: AttnShape,
 ) {
   const { B, Tq, Tk, H, KV, D } = p;
   const dq = new Float32Array(q.length);

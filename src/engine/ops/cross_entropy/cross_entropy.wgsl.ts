@@ -6,7 +6,13 @@ export const CROSS_ENTROPY_KERNELS = {
    * Cross-entropy, one workgroup per row: dlogits = (softmax − onehot)·gradScale and the row's loss (0 for an
    * ignored row). P = [N, V, gradScale]
    */
-  cross_entropy: HEAD + RO(1, 'x') + RO(2, 'tg', 'i32') + RW(3, 'dx') + RW(4, 'rl') + /* wgsl */ `
+  cross_entropy:
+    HEAD +
+    RO(1, 'x') +
+    RO(2, 'tg', 'i32') +
+    RW(3, 'dx') +
+    RW(4, 'rl') +
+    /* wgsl */ `
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(256) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let n = wg.x + wg.y * nw.x;

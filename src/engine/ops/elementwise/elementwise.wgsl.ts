@@ -7,14 +7,22 @@ export const ELEMENTWISE_KERNELS = {
   axpy: ew('axpy', RW(1, 'a') + RO(2, 'b'), 'a[i] = a[i] + s * b[i];'),
   scale: ew('scale', RW(1, 'a'), 'a[i] = a[i] * s;'),
   /** y (N, M) += b (M) on every row; P = [n, M] */
-  bias: HEAD + RW(1, 'y') + RO(2, 'b') + /* wgsl */ `
+  bias:
+    HEAD +
+    RW(1, 'y') +
+    RO(2, 'b') +
+    /* wgsl */ `
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = flat(g, nw, 256u);
   if (i >= pu(0u)) { return; }
   y[i] = y[i] + b[i % pu(1u)];
 }`,
   /** one workgroup sums (or sums the squares of, P[1] = 1) n values into out[0]. P = [n, square] */
-  reduce: HEAD + RO(1, 'x') + RW(2, 'out') + /* wgsl */ `
+  reduce:
+    HEAD +
+    RO(1, 'x') +
+    RW(2, 'out') +
+    /* wgsl */ `
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(256) fn main(@builtin(local_invocation_id) l: vec3<u32>) {
   var s = 0.0;

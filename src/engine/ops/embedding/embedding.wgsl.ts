@@ -2,7 +2,13 @@
 import { HEAD, RO, RW, fetchWeight } from '../wgsl';
 
 function embeddingKernel(half: boolean): string {
-  return HEAD + RO(1, 'tab', half ? 'u32' : 'f32') + RO(2, 'ids', 'i32') + RW(3, 'o') + fetchWeight('tab', half) + /* wgsl */ `
+  return (
+    HEAD +
+    RO(1, 'tab', half ? 'u32' : 'f32') +
+    RO(2, 'ids', 'i32') +
+    RW(3, 'o') +
+    fetchWeight('tab', half) +
+    /* wgsl */ `
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let i = flat(g, nw, 256u);
   let C = pu(1u);
@@ -10,7 +16,8 @@ function embeddingKernel(half: boolean): string {
   let id = u32(ids[i / C]);
   if (id < pu(2u) || id >= pu(3u)) { return; }
   o[i] = fetch_tab((id - pu(2u)) * C + i % C);
-}`;
+}`
+  );
 }
 
 export const EMBEDDING_KERNELS = {

@@ -8,7 +8,20 @@ import { COUNTER, WasmRuntime } from '../wasm';
 import type { GemmArgs } from './reference';
 
 interface GemmFns {
-  gemm(pa: number, pb: number, pc: number, K: number, Np: number, i0: number, i1: number, j0: number, j1: number, lda: number, M: number, acc: number): void;
+  gemm(
+    pa: number,
+    pb: number,
+    pc: number,
+    K: number,
+    Np: number,
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    lda: number,
+    M: number,
+    acc: number,
+  ): void;
   pack_bt(src: number, K: number, N: number, dst: number, lds: number): void;
   pack_b(src: number, K: number, N: number, lds: number, dst: number): void;
   pack_at(src: number, lds: number, M: number, K: number, dst: number): void;
@@ -27,13 +40,15 @@ const halfKind = (g: GemmArgs) => (g.b instanceof Uint16Array ? (g.bHalf === 'f1
 
 /** floats of WebAssembly memory one call holds: A (+ its packed copy), B raw + packed, C padded */
 export function gemmFloats(M: number, N: number, K: number, transA: boolean, halfB = false): number {
-  const Mp = (M + 3) & ~3, Np = (N + 7) & ~7;
+  const Mp = (M + 3) & ~3,
+    Np = (N + 7) & ~7;
   return (transA ? Mp * K + M * K : M * K) + 2 * Np * K + Mp * Np + (halfB ? (N * K + 1) >> 1 : 0);
 }
 
 /** the blocks [columns, K] a product is cut into so that each fits MAX_BYTES ([N, K]: not cut) */
 export function gemmBlocks(M: number, N: number, K: number, transA: boolean, halfB = false): [number, number] {
-  let nb = (N + 7) & ~7, kb = K;
+  let nb = (N + 7) & ~7,
+    kb = K;
   while (gemmFloats(M, nb, kb, transA, halfB) * 4 > WasmRuntime.MAX_BYTES && (nb > 8 || kb > 4)) {
     if (nb > 8 && (nb >= kb || kb <= 4)) nb = Math.max(8, ((nb >> 1) + 7) & ~7);
     else kb = Math.max(4, kb >> 1);
@@ -97,7 +112,8 @@ function gemv(rt: WasmRuntime, g: GemmArgs): void {
  */
 function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
   const { M, N, K } = g;
-  const tA = !!g.transA, tB = !!g.transB;
+  const tA = !!g.transA,
+    tB = !!g.transB;
   const [nb, kb] = gemmBlocks(M, N, K, tA, halfKind(g) > 0);
   // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
   const rowsOf = <T extends Float32Array | Uint16Array>(x: T, cols: number, r0: number, rows: number, c0: number, w: number): T => {
@@ -115,7 +131,7 @@ function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
       const k = Math.min(kb, K - k0);
       const a = tA ? rowsOf(g.a, M, k0, k, 0, M) : rowsOf(g.a, K, 0, M, k0, k); // (k, M) or (M, k)
       const b = tB ? rowsOf(g.b, K, n0, n, k0, k) : rowsOf(g.b, N, k0, k, n0, n); // (n, k) or (k, n)
-      gemmWhole(rt, { M, N: n, K: k, a, b, c, transA: tA, transB: tB, bHalf: g.bHalf, alpha: g.alpha, beta: k0 === 0 ? g.beta ?? 0 : 1 });
+      gemmWhole(rt, { M, N: n, K: k, a, b, c, transA: tA, transB: tB, bHalf: g.bHalf, alpha: g.alpha, beta: k0 === 0 ? (g.beta ?? 0) : 1 });
     }
     if (!whole) for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
   }
@@ -151,7 +167,8 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
     f.set(a, rawA >> 2);
     x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
   } else f.set(a, pa >> 2);
-  if (g.transB) x.pack_bt(rawB, K, N, pb, K * 4); // B is (N, K)
+  if (g.transB)
+    x.pack_bt(rawB, K, N, pb, K * 4); // B is (N, K)
   else x.pack_b(rawB, K, N, N * 4, pb); // B is (K, N)
   // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B
   const acc = beta === 1 ? 1 : 0;
@@ -173,7 +190,20 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
   }
 }
 
-function runPanels(rt: WasmRuntime, pa: number, pb: number, pc: number, K: number, Np: number, mPanels: number, nPanels: number, work: number, lda: number, M: number, acc: number): void {
+function runPanels(
+  rt: WasmRuntime,
+  pa: number,
+  pb: number,
+  pc: number,
+  K: number,
+  Np: number,
+  mPanels: number,
+  nPanels: number,
+  work: number,
+  lda: number,
+  M: number,
+  acc: number,
+): void {
   const n = work < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, Math.max(mPanels, nPanels));
   if (n <= 1) return gemmFns(rt).gemm(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M, acc);
   // the larger panel dimension is cut into about four chunks per thread, taken from a shared counter

@@ -48,7 +48,13 @@ var<workgroup> Bs: array<array<f32, 64>, 16>; // [k][col]
  * weight split into row blocks multiplies into its slice of C, or reads its slice of A.
  */
 function matmulKernel(half: boolean): string {
-  return HEAD + RO(1, 'A') + RO(2, 'B', half ? 'u32' : 'f32') + RW(3, 'C') + fetchWeight('B', half) + /* wgsl */ `
+  return (
+    HEAD +
+    RO(1, 'A') +
+    RO(2, 'B', half ? 'u32' : 'f32') +
+    RW(3, 'C') +
+    fetchWeight('B', half) +
+    /* wgsl */ `
 fn loadA(r: u32, k: u32) -> f32 {
   let M = pu(0u); let K = pu(2u);
   if (r >= M || k >= K) { return 0.0; }
@@ -69,7 +75,9 @@ fn store(i: u32, acc: f32) {
 }
 fn ldc() -> u32 { return select(pu(7u), pu(1u), pu(7u) == 0u); }
 fn c0() -> u32 { return pu(8u); }
-` + BLOCKED;
+` +
+    BLOCKED
+  );
 }
 
 export const MATMUL_KERNELS = {

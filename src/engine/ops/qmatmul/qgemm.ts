@@ -53,8 +53,26 @@ export function qgemm(rt: WasmRuntime, g: QGemmArgs): void {
     const f = rt.mem();
     if (beta === 1) for (let i = 0; i < m; i++) f.set(g.c.subarray((m0 + i) * N, (m0 + i + 1) * N), (pc >> 2) + i * Np);
     new Int32Array(rt.buffer(), params, 20).set([
-      pa, pc, K, Np, Mp / 4, nP, K * 4, m, beta === 1 ? 1 : 0, COUNTER, chunk,
-      qo, so, to, Math.log2(w.blocksize), w.rows, w.cols, trans ? 1 : 0, scratch, chunk * K * 32,
+      pa,
+      pc,
+      K,
+      Np,
+      Mp / 4,
+      nP,
+      K * 4,
+      m,
+      beta === 1 ? 1 : 0,
+      COUNTER,
+      chunk,
+      qo,
+      so,
+      to,
+      Math.log2(w.blocksize),
+      w.rows,
+      w.cols,
+      trans ? 1 : 0,
+      scratch,
+      chunk * K * 32,
     ]);
     rt.dispatch('qgemm_steal', n, [params]);
     const out = rt.mem();
@@ -68,7 +86,8 @@ export function qgemm(rt: WasmRuntime, g: QGemmArgs): void {
  */
 function qgemv(rt: WasmRuntime, g: QGemmArgs): void {
   const { M, w } = g;
-  const R = w.rows, C = w.cols;
+  const R = w.rows,
+    C = w.cols;
   const beta = g.beta ?? 0;
   rt.arenaReset();
   const xo = rt.put(g.x.length === M * C ? g.x : g.x.subarray(0, M * C));
@@ -90,7 +109,8 @@ function qgemv(rt: WasmRuntime, g: QGemmArgs): void {
 export function qgemmPlan(M: number, R: number, C: number, trans: boolean, packedBytes: number, scales: number, threads: number) {
   const K = trans ? C : R;
   const N = trans ? R : C;
-  const Np = (N + 7) & ~7, nP = Np / 8;
+  const Np = (N + 7) & ~7,
+    nP = Np / 8;
   const n = M * N * K < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(threads, nP);
   // panels a grab: a scratch of at most 256 KiB a thread, and enough grabs to share the work
   const chunk = Math.max(1, Math.min(Math.floor((256 << 10) / (K * 32)), Math.ceil(nP / (4 * n))));

@@ -8,7 +8,15 @@ function qmatmulKernel(dq: boolean): string {
   const scale = dq
     ? /* wgsl */ `fn scale(b: u32) -> f32 { let c = (S[b >> 2u] >> ((b & 3u) * 8u)) & 255u; return NM[c] * NA[b >> 8u] + pf(8u); }`
     : /* wgsl */ `fn scale(b: u32) -> f32 { return S[b]; }`;
-  return HEAD + RO(1, 'X') + RO(2, 'Q', 'u32') + scales + RO(4, 'T') + RW(5, 'C') + scale + /* wgsl */ `
+  return (
+    HEAD +
+    RO(1, 'X') +
+    RO(2, 'Q', 'u32') +
+    scales +
+    RO(4, 'T') +
+    RW(5, 'C') +
+    scale +
+    /* wgsl */ `
 fn deq(idx: u32) -> f32 {
   let byte = (Q[idx >> 3u] >> (((idx >> 1u) & 3u) * 8u)) & 255u;
   let code = select(byte >> 4u, byte & 15u, (idx & 1u) == 1u);
@@ -30,7 +38,9 @@ fn store(i: u32, acc: f32) {
 }
 fn ldc() -> u32 { return pu(1u); }
 fn c0() -> u32 { return 0u; }
-` + BLOCKED;
+` +
+    BLOCKED
+  );
 }
 
 export const QMATMUL_KERNELS = {

@@ -6,7 +6,14 @@
  * cos/sin are (P, D/2) tables indexed by position. The inverse (sin → −sin) is the backward pass.
  */
 export function ropeForward(
-  x: Float32Array, N: number, heads: number, D: number, pos: Int32Array, cos: Float32Array, sin: Float32Array, inverse = false,
+  x: Float32Array,
+  N: number,
+  heads: number,
+  D: number,
+  pos: Int32Array,
+  cos: Float32Array,
+  sin: Float32Array,
+  inverse = false,
 ): Float32Array {
   const out = new Float32Array(x.length);
   const h2 = D / 2;

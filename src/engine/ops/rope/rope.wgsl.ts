@@ -3,7 +3,14 @@ import { HEAD, RO, RW } from '../wgsl';
 
 export const ROPE_KERNELS = {
   /** rotate-half RoPE on x (N, heads, D); P = [N, heads, D, inverse] */
-  rope: HEAD + RO(1, 'x') + RO(2, 'pos', 'i32') + RO(3, 'cs') + RO(4, 'sn') + RW(5, 'ob') + /* wgsl */ `
+  rope:
+    HEAD +
+    RO(1, 'x') +
+    RO(2, 'pos', 'i32') +
+    RO(3, 'cs') +
+    RO(4, 'sn') +
+    RW(5, 'ob') +
+    /* wgsl */ `
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let t = flat(g, nw, 256u);
   let H = pu(1u); let D = pu(2u); let h2 = D / 2u;

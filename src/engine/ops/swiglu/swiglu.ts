@@ -18,7 +18,9 @@ export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array
   for (let i = 0; i < gate.length; i += ELEMENTWISE_CHUNK) {
     const n = Math.min(ELEMENTWISE_CHUNK, gate.length - i);
     rt.arenaReset();
-    const go = rt.put(gate.subarray(i, i + n)), uo = rt.put(up.subarray(i, i + n)), ho = rt.alloc(n);
+    const go = rt.put(gate.subarray(i, i + n)),
+      uo = rt.put(up.subarray(i, i + n)),
+      ho = rt.alloc(n);
     fns(rt).swiglu(go, uo, ho, (n + 3) & ~3);
     h.set(rt.mem().subarray(ho >> 2, (ho >> 2) + n), i);
   }
@@ -26,11 +28,14 @@ export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array
 }
 
 export function swigluBackwardWasm(rt: WasmRuntime, dh: Float32Array, gate: Float32Array, up: Float32Array) {
-  const dgate = new Float32Array(gate.length), dup = new Float32Array(gate.length);
+  const dgate = new Float32Array(gate.length),
+    dup = new Float32Array(gate.length);
   for (let i = 0; i < gate.length; i += ELEMENTWISE_CHUNK) {
     const n = Math.min(ELEMENTWISE_CHUNK, gate.length - i);
     rt.arenaReset();
-    const dho = rt.put(dh.subarray(i, i + n)), go = rt.put(gate.subarray(i, i + n)), uo = rt.put(up.subarray(i, i + n));
+    const dho = rt.put(dh.subarray(i, i + n)),
+      go = rt.put(gate.subarray(i, i + n)),
+      uo = rt.put(up.subarray(i, i + n));
     fns(rt).swiglu_backward(dho, go, uo, (n + 3) & ~3);
     const f = rt.mem();
     dgate.set(f.subarray(go >> 2, (go >> 2) + n), i);

@@ -33,7 +33,14 @@ export function checkpointDir(runDir: string, step: number): string {
   return path.join(runDir, 'checkpoints', `step-${step}`);
 }
 
-export function saveCheckpoint(runDir: string, state: TrainerState, adapter: LoraAdapter, opt: OptState, be: Backend, keep: number): string {
+export function saveCheckpoint(
+  runDir: string,
+  state: TrainerState,
+  adapter: LoraAdapter,
+  opt: OptState,
+  be: Backend,
+  keep: number,
+): string {
   const dir = checkpointDir(runDir, state.step);
   const params = adapter.params();
   writeDirAtomic(dir, (tmp) => {
@@ -80,7 +87,8 @@ export function loadCheckpoint(dir: string, adapter: LoraAdapter, opt: OptState,
     const need = (f: SafetensorsFile, name: string, t: Tensor, on: Backend) => {
       if (!f.tensors.has(name)) throw new UserError(`checkpoint lacks "${name}" (written by a different configuration?)`, f.file);
       const data = f.readF32(name);
-      if (data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new UserError(`"${name}" has the wrong size for this configuration`, f.file);
+      if (data.length !== t.shape.reduce((a, b) => a * b, 1))
+        throw new UserError(`"${name}" has the wrong size for this configuration`, f.file);
       on.write(t, data);
     };
     need(ad, `base_model.model.${p.name}`, p.t, be);

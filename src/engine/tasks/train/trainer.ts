@@ -70,7 +70,23 @@ export interface TrainResult {
 }
 
 /** The config fields that must not change between a run and its resume. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'quant', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay'];
+const RESUME_KEYS: (keyof TrainConfig)[] = [
+  'data',
+  'quant',
+  'lora',
+  'seqLen',
+  'batch',
+  'gradAccum',
+  'lr',
+  'steps',
+  'epochs',
+  'warmup',
+  'schedule',
+  'evalSplit',
+  'seed',
+  'maxGradNorm',
+  'weightDecay',
+];
 
 /** Mean loss over the windows, in batches of `batch`. */
 export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): { loss: number; tokens: number } {
@@ -86,7 +102,10 @@ export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): {
   return { loss: tokens ? sum / tokens : NaN, tokens };
 }
 
-export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {}): Promise<TrainResult> {
+export async function train(
+  cfg: TrainConfig,
+  opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {},
+): Promise<TrainResult> {
   validateLoraConfig(cfg.lora);
   validateTrainConfig(cfg);
   const ev = opts.events ?? {};
@@ -98,9 +117,14 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer, quant, quantSource } = openModel(folder, be);
-  if (quant) log(`base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`);
+  if (quant)
+    log(
+      `base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`,
+    );
   if (cfg.seqLen > model.spec.maxPositions)
-    log(`warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`);
+    log(
+      `warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`,
+    );
   log(`reading and tokenizing ${cfg.data}…`);
   const data = prepareData(cfg.data, tokenizer, model.spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
   log(
@@ -136,9 +160,20 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   const { spec, quant } = folder;
   const workspace = workspaceSizer(cfg.backend);
   const est = (gradCheckpoint: boolean) =>
-    estimateMemory({ spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint, limitBytes: cfg.maxMemory, quant, workspace });
+    estimateMemory({
+      spec,
+      lora: cfg.lora,
+      seqLen: cfg.seqLen,
+      batch: cfg.batch,
+      gradCheckpoint,
+      limitBytes: cfg.maxMemory,
+      quant,
+      workspace,
+    });
   const e = est(!!cfg.gradCheckpoint);
-  log(`memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`);
+  log(
+    `memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`,
+  );
   if (e.fits) return cfg;
   if (!cfg.gradCheckpoint && est(true).fits) {
     log(`turning on gradient checkpointing: it brings the estimate down to ${formatBytes(est(true).bytes.total)}`);
@@ -147,7 +182,9 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   const best = est(true);
   // on the GPU, the optimizer's moments can wait in host memory (the paged optimizer)
   if (cfg.backend === 'webgpu' && best.bytes.total - best.bytes.optimizer <= (cfg.maxMemory ?? best.device.bytes)) {
-    log(`turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`);
+    log(
+      `turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`,
+    );
     return { ...cfg, gradCheckpoint: true, pagedOptimizer: true };
   }
   throw new UserError(
@@ -192,30 +229,57 @@ class Run {
   private readonly t0 = performance.now();
   private order: { epoch: number; idx: number[] } = { epoch: -1, idx: [] };
 
-  constructor(readonly cfg: TrainConfig, readonly model: LlamaModel, readonly data: PreparedData, readonly runDir: string, readonly ev: TrainEvents) {
+  constructor(
+    readonly cfg: TrainConfig,
+    readonly model: LlamaModel,
+    readonly data: PreparedData,
+    readonly runDir: string,
+    readonly ev: TrainEvents,
+  ) {
     const be = (this.be = model.be);
     this.runFile = path.join(runDir, 'run.json');
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
     this.perStep = cfg.batch * cfg.gradAccum;
     this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? TRAIN_FIELDS.epochs.default) * data.train.count) / this.perStep));
     this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
-    this.dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
+    this.dataHash = createHash('sha256')
+      .update(new Uint8Array(data.train.inputs.buffer))
+      .update(new Uint8Array(data.train.targets.buffer))
+      .digest('hex')
+      .slice(0, 16);
     const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
     this.adapter = model.adapter = LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
     this.adapter.allocGrads(be);
     this.params = this.adapter.params();
     const home = cfg.pagedOptimizer && !(be instanceof CpuBackend) ? new CpuBackend({ wasm: false }) : be;
-    this.opt = { m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), ...(home !== be ? { home } : {}) };
-    if (home !== be) ev.onLog?.(`paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`);
+    this.opt = {
+      m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')),
+      v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')),
+      ...(home !== be ? { home } : {}),
+    };
+    if (home !== be)
+      ev.onLog?.(
+        `paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`,
+      );
     this.state = { step: 0, totalSteps: this.totalSteps, cursor: 0, rng: { seed: cfg.seed, step: 0 } };
-    this.result = { status: 'completed', runDir, steps: 0, peakMem: be.mem.peak, trainableParams: this.adapter.trainableCount(), backend: be.name };
+    this.result = {
+      status: 'completed',
+      runDir,
+      steps: 0,
+      peakMem: be.mem.peak,
+      trainableParams: this.adapter.trainableCount(),
+      backend: be.name,
+    };
     this.peak = { ...be.mem.peak };
   }
 
   resume(dir: string): void {
     const was = readJson(this.runFile).data?.hash;
     if (was && was !== this.dataHash)
-      throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`, this.cfg.data);
+      throw new UserError(
+        `cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`,
+        this.cfg.data,
+      );
     this.state = loadCheckpoint(dir, this.adapter, this.opt, this.be);
     this.result.steps = this.state.step;
     this.ev.onLog?.(`resumed from ${dir} (step ${this.state.step} of ${this.totalSteps})`);
@@ -226,13 +290,30 @@ class Run {
     const { cfg, data, adapter } = this;
     fs.mkdirSync(this.runDir, { recursive: true });
     writeJsonAtomic(this.runFile, {
-      config: cfg, lorakit: VERSION, node: process.version, backend: this.be.name,
+      config: cfg,
+      lorakit: VERSION,
+      node: process.version,
+      backend: this.be.name,
       model: { dir: path.resolve(cfg.model), ...this.model.spec },
-      data: { hash: this.dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
-      totalSteps: this.totalSteps, warmupSteps: this.warmup, trainableParams: adapter.trainableCount(), started: new Date().toISOString(),
+      data: {
+        hash: this.dataHash,
+        kind: data.kind,
+        files: data.files,
+        examples: data.examples,
+        tokens: data.tokens,
+        trainWindows: data.train.count,
+        evalWindows: data.eval.count,
+        skipped: data.skipped,
+      },
+      totalSteps: this.totalSteps,
+      warmupSteps: this.warmup,
+      trainableParams: adapter.trainableCount(),
+      started: new Date().toISOString(),
     });
     keepMetricsThrough(this.metricsFile, this.state.step);
-    this.ev.onLog?.(`training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`);
+    this.ev.onLog?.(
+      `training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`,
+    );
   }
 
   private append(row: object): void {
@@ -260,7 +341,8 @@ class Run {
   private windowAt(cursor: number): number {
     const n = this.data.train.count;
     const epoch = Math.floor(cursor / n);
-    if (this.order.epoch !== epoch) this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
+    if (this.order.epoch !== epoch)
+      this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
     return this.order.idx[cursor % n];
   }
 
@@ -286,17 +368,32 @@ class Run {
     this.adapter.zeroGrads(be);
     let lossSum = 0;
     micro.forEach((m, a) => {
-      const r = this.model.lossAndGrad(m.inputs, m.targets, cfg.batch, T, 1 / Math.max(1, scored), mixSeed(cfg.seed, state.step, a), !!cfg.gradCheckpoint);
+      const r = this.model.lossAndGrad(
+        m.inputs,
+        m.targets,
+        cfg.batch,
+        T,
+        1 / Math.max(1, scored),
+        mixSeed(cfg.seed, state.step, a),
+        !!cfg.gradCheckpoint,
+      );
       lossSum += be.read(r.loss)[0];
       be.free(r.loss);
     });
     const loss = lossSum / Math.max(1, scored);
-    const gradNorm = globalNorm(be, params.map((p) => p.g()!));
+    const gradNorm = globalNorm(
+      be,
+      params.map((p) => p.g()!),
+    );
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       const last = this.result.lastCheckpoint ?? (latestCheckpoint(this.runDir) || 'none');
-      throw new UserError(`step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`, this.runDir);
+      throw new UserError(
+        `step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`,
+        this.runDir,
+      );
     }
-    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm) for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
+    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm)
+      for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
     const lr = lrAt(state.step, this.totalSteps, this.warmup, cfg.lr, cfg.schedule);
     const hp = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 };
     const home = this.opt.home;
@@ -316,8 +413,15 @@ class Run {
     const mem = { ...be.mem.peak }; // this step's peak, by tag
     for (const k of Object.keys(this.peak) as (keyof MemFigures)[]) this.peak[k] = Math.max(this.peak[k], mem[k]);
     const row: StepMetrics = {
-      step: state.step, total_steps: this.totalSteps, loss, lr, grad_norm: gradNorm, tokens_per_s: (this.perStep * T * 1000) / stepMs,
-      step_ms: stepMs, mem, elapsed_s: (performance.now() - this.t0) / 1000,
+      step: state.step,
+      total_steps: this.totalSteps,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens_per_s: (this.perStep * T * 1000) / stepMs,
+      step_ms: stepMs,
+      mem,
+      elapsed_s: (performance.now() - this.t0) / 1000,
     };
     this.append(row);
     this.ev.onStep?.(row);
@@ -336,7 +440,15 @@ class Run {
     }
     r.peakMem = this.peak;
     const run = readJson(this.runFile);
-    writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, finalLoss: r.finalLoss, finalEvalLoss: r.finalEvalLoss, peakMem: r.peakMem });
+    writeJsonAtomic(this.runFile, {
+      ...run,
+      status: r.status,
+      finished: new Date().toISOString(),
+      steps: this.state.step,
+      finalLoss: r.finalLoss,
+      finalEvalLoss: r.finalEvalLoss,
+      peakMem: r.peakMem,
+    });
     return r;
   }
 }
@@ -363,14 +475,17 @@ function keepMetricsThrough(file: string, step: number): void {
     fs.rmSync(file);
     return;
   }
-  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    try {
-      return JSON.parse(l).step <= step;
-    } catch {
-      return false;
-    }
-  });
+  const rows = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return JSON.parse(l).step <= step;
+      } catch {
+        return false;
+      }
+    });
   writeFileAtomic(file, rows.map((l) => l + '\n').join(''));
 }
 
