@@ -55,7 +55,8 @@ test('package.json settings and the panel defaults are the table defaults', () =
     if (!p) continue;
     if (d[k] !== undefined) assert.equal(p.default, d[k], `lorakit.${setting} default`);
     const f: Field = TRAIN_FIELDS[k];
-    if (f.min !== undefined && p.minimum !== undefined) assert.equal(p.minimum, f.min, `lorakit.${setting} minimum`);
+    // lorakit.steps 0 means "one epoch" (the table's steps is then unset), so its minimum is 0, not the table's 1
+    if (f.min !== undefined && p.minimum !== undefined) assert.equal(p.minimum, k === 'steps' ? 0 : f.min, `lorakit.${setting} minimum`);
     if (f.max !== undefined && p.maximum !== undefined) assert.equal(p.maximum, f.max, `lorakit.${setting} maximum`);
     if (f.values && p.enum) assert.deepEqual([...p.enum].map(String), [...f.values], `lorakit.${setting} values`);
   }

@@ -108,7 +108,7 @@ test('4: the right-click uses the panel’s run settings, leaves its form alone,
   const c = new Controller(p.root, f.client, f.ui);
   await c.fromPanel({
     type: 'estimate',
-    settings: { ...DEFAULT_SETTINGS, model: p.model, data: p.root, rank: 32, quant: 'nf4', steps: 200 },
+    settings: { ...DEFAULT_SETTINGS, model: p.model, data: p.root, rank: 32, quant: 'nf4', doubleQuant: true, steps: 200 },
   });
   const s = c.runSettingsFor(p.model, p.data);
   assert.equal(s.rank, 32);
