@@ -6,6 +6,7 @@
 import { loadExamples } from '../data/dataset';
 import { Tokenizer } from '../formats/tokenizer';
 import { LlamaModel } from '../model/llama';
+import type { Windows } from '../data/dataset';
 
 export interface EvalResult {
   loss: number;
@@ -35,4 +36,18 @@ export function evaluateFile(model: LlamaModel, tok: Tokenizer, data: string, se
   }
   const loss = tokens ? sum / tokens : NaN;
   return { loss, perplexity: Math.exp(loss), tokens, sequences };
+}
+
+/** Mean loss over the windows, in batches of `batch`. */
+export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): { loss: number; tokens: number } {
+  let sum = 0;
+  let tokens = 0;
+  for (let i = 0; i < w.count; i += batch) {
+    const B = Math.min(batch, w.count - i);
+    const r = model.loss(w.inputs.subarray(i * w.T, (i + B) * w.T), w.targets.subarray(i * w.T, (i + B) * w.T), B, w.T);
+    sum += model.be.read(r.loss)[0];
+    tokens += r.count;
+    model.be.free(r.loss);
+  }
+  return { loss: tokens ? sum / tokens : NaN, tokens };
 }

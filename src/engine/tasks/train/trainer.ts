@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Backend, MemFigures, Tensor } from '../../core/backend';
 import { createBackend, workspaceSizer } from '../../backend/select';
-import { PreparedData, Windows, prepareData } from '../../data/dataset';
+import { PreparedData, prepareData } from '../../data/dataset';
 import { summarizeSkipped } from '../../data/folder';
 import { UserError } from '../../core/errors';
 import { LoraAdapter } from '../../model/lora';
@@ -20,9 +20,11 @@ import { openModel } from '../session';
 import { CpuBackend } from '../../backend/cpu/cpu';
 import { bitsPerParam } from '../../core/qweight';
 import { Rng } from '../../core/rng';
-import { readJson, writeFileAtomic, writeJsonAtomic } from '../../core/fsx';
+import { readJson, writeJsonAtomic } from '../../core/fsx';
 import { OptState, TrainerState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { lrAt, warmupSteps } from './schedule';
+import { adapterReadme, keepMetricsThrough } from './run-files';
+import { evaluateWindows } from '../evaluate';
 import { VERSION } from '../../core/version';
 import { ModelFolder, openModelFolder } from '../../formats/model-folder';
 import { TRAIN_FIELDS, TrainConfig, validateTrainConfig } from '../../config';
@@ -87,20 +89,6 @@ const RESUME_KEYS: (keyof TrainConfig)[] = [
   'maxGradNorm',
   'weightDecay',
 ];
-
-/** Mean loss over the windows, in batches of `batch`. */
-export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): { loss: number; tokens: number } {
-  let sum = 0;
-  let tokens = 0;
-  for (let i = 0; i < w.count; i += batch) {
-    const B = Math.min(batch, w.count - i);
-    const r = model.loss(w.inputs.subarray(i * w.T, (i + B) * w.T), w.targets.subarray(i * w.T, (i + B) * w.T), B, w.T);
-    sum += model.be.read(r.loss)[0];
-    tokens += r.count;
-    model.be.free(r.loss);
-  }
-  return { loss: tokens ? sum / tokens : NaN, tokens };
-}
 
 export async function train(
   cfg: TrainConfig,
@@ -466,38 +454,4 @@ function globalNorm(be: Backend, grads: Tensor[]): number {
 
 function mixSeed(seed: number, step: number, micro: number): number {
   return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca77) ^ Math.imul(micro + 1, 0xc2b2ae3d)) >>> 0;
-}
-
-/** On resume, drop metric rows past the checkpoint so the file tells one consistent story. */
-function keepMetricsThrough(file: string, step: number): void {
-  if (!fs.existsSync(file)) return;
-  if (step === 0) {
-    fs.rmSync(file);
-    return;
-  }
-  const rows = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => {
-      if (!l.trim()) return false;
-      try {
-        return JSON.parse(l).step <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileAtomic(file, rows.map((l) => l + '\n').join(''));
-}
-
-function adapterReadme(cfg: TrainConfig, r: TrainResult): string {
-  return `# LoRA adapter (lorakit ${VERSION})
-
-Base model: ${path.resolve(cfg.model)}
-Data: ${path.resolve(cfg.data)}
-r=${cfg.lora.r}, lora_alpha=${cfg.lora.alpha}, dropout=${cfg.lora.dropout}, rsLoRA=${cfg.lora.useRslora}
-Steps: ${r.steps}, lr ${cfg.lr} (${cfg.schedule}), seq_len ${cfg.seqLen}, batch ${cfg.batch} × accum ${cfg.gradAccum}
-Train loss: ${r.firstLoss?.toFixed(4)} → ${r.finalLoss?.toFixed(4)}; eval loss: ${r.firstEvalLoss?.toFixed(4) ?? '-'} → ${r.finalEvalLoss?.toFixed(4) ?? '-'}
-
-Load with PEFT: \`PeftModel.from_pretrained(base, "<this folder>")\`.
-`;
 }
