@@ -266,8 +266,17 @@ export function fieldHelp(names: readonly FieldName[]): string {
   return names
     .map((k) => {
       const f: Field = TRAIN_FIELDS[k];
-      const arg = f.kind === 'boolean' ? '' : f.values ? ` ${f.values.join('|')}` : f.default !== undefined ? ` ${f.default}` : ' N';
-      return `  --${f.flag}${arg}`.padEnd(30) + ` ${f.help}`;
+      const arg =
+        f.kind === 'boolean'
+          ? ''
+          : f.values
+            ? ` ${f.values.join('|')}`
+            : f.default !== undefined
+              ? ` ${f.default}`
+              : f.kind === 'string'
+                ? ' NAME'
+                : ' N';
+      return `  --${f.flag}${arg}`.padEnd(32) + ` ${f.help}`;
     })
     .join('\n');
 }
