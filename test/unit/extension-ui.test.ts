@@ -126,17 +126,17 @@ test('4: the right-click uses the panel’s run settings, leaves its form alone,
   const scan = { files: 4, bytes: 4000, skipped: { 'binary file type': 1 } };
   let text = confirmDetail({ settings: s, scan, estimate: est, duration: null });
   assert.match(text, /LoRA r=32, alpha 16, all-linear; NF4 base \(block 64, double quantization\)/);
-  assert.match(text, /Training: 200 steps; seq 256 × batch 4/);
+  assert.match(text, /Training: 200 steps; seq 512 × batch 4/);
   assert.match(text, /Expected duration: unknown until a run on this machine has been measured/);
   assert.match(text, /Data: 4 files \(3\.9 KiB\) from .*notes; skipped 1 binary file$/m);
   assert.match(text, /Memory estimate: 3\.0 MiB of 8\.0 GiB \(cpu, system memory\)$/m);
-  // after a run: from its measured tokens/s (the median): 200 steps × 256 × 4 tokens at 800 tok/s = 256 s
+  // after a run: from its measured tokens/s (the median): 200 steps × 512 × 4 tokens at 800 tok/s = 512 s
   c.onEvent({ event: 'train/steps', params: { steps: [step(1, { tokens_per_s: 100 }), step(2), step(3)] } });
   const d = c.expectedDuration(s)!;
   assert.equal(d.tokensPerS, 800);
-  assert.equal(d.seconds, 256);
+  assert.equal(d.seconds, 512);
   text = confirmDetail({ settings: s, scan, estimate: est, duration: d });
-  assert.match(text, /Expected duration: about 4m16s at the last run's 800 tokens\/s/);
+  assert.match(text, /Expected duration: about 8m32s at the last run's 800 tokens\/s/);
   // one epoch: the count is not known before tokenizing
   text = confirmDetail({ settings: { ...s, steps: undefined, epochs: 1 }, scan, estimate: est, duration: null });
   assert.match(text, /Training: 1 epoch \(the step count is known once the data is tokenized\)/);
