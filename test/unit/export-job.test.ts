@@ -16,7 +16,9 @@ import { epochOrder } from '../../src/engine/tasks/train/schedule';
 import { writeSafetensors } from '../../src/engine/formats/safetensors';
 import { fromF32 } from '../../src/engine/core/dtype';
 import { Rng } from '../../src/engine/core/rng';
-import { listAdapters } from '../../src/extension/project';
+import { listAdapters, newJobDir } from '../../src/extension/project';
+import { SidecarClient, SidecarError } from '../../src/extension/client';
+import { DEFAULT_SETTINGS } from '../../src/extension/controller';
 import { lorakit, tmpDir, userError } from '../helpers';
 
 const root = tmpDir('export-job');
@@ -91,10 +93,14 @@ test('lorakit_order.py yields the trainer’s window order', { skip: !python && 
   ]) {
     const want: number[] = [];
     for (let c = 0; c < count; c++) want.push(epochOrder(n, seed, Math.floor(c / n))[c % n]);
-    const py = spawnSync('python3', ['-c', `import json; from lorakit_order import window_order; print(json.dumps(window_order(${n}, ${seed}, ${count})))`], {
-      cwd: out,
-      encoding: 'utf8',
-    });
+    const py = spawnSync(
+      'python3',
+      ['-c', `import json; from lorakit_order import window_order; print(json.dumps(window_order(${n}, ${seed}, ${count})))`],
+      {
+        cwd: out,
+        encoding: 'utf8',
+      },
+    );
     assert.equal(py.status, 0, py.stderr);
     assert.deepEqual(JSON.parse(py.stdout), want, `n ${n} seed ${seed}`);
   }
@@ -122,8 +128,36 @@ test('export job: train.py compiles and carries the run’s settings; the files 
   const flags = ['--rank', '4', '--alpha', '12', '--dropout', '0.1', '--targets', 'q_proj,v_proj,down_proj', '--rslora'];
   flags.push('--quant', 'nf4', '--double-quant', '--blocksize', '128', '--seq-len', '20', '--batch', '3', '--grad-accum', '2');
   flags.push('--lr', '0.0003', '--warmup', '0.25', '--schedule', 'linear', '--weight-decay', '0.01', '--max-grad-norm', '0.5');
-  flags.push('--epochs', '2', '--eval-split', '0.15', '--eval-every', '3', '--seed', '7', '--checkpoint-every', '4', '--keep-checkpoints', '2');
-  const r = lorakit('export', 'job', '--target', 'hf', '--model', model, '--data', ds.completion, '--out', out, '--gpus', '4', ...flags, '--json');
+  flags.push(
+    '--epochs',
+    '2',
+    '--eval-split',
+    '0.15',
+    '--eval-every',
+    '3',
+    '--seed',
+    '7',
+    '--checkpoint-every',
+    '4',
+    '--keep-checkpoints',
+    '2',
+  );
+  const r = lorakit(
+    'export',
+    'job',
+    '--target',
+    'hf',
+    '--model',
+    model,
+    '--data',
+    ds.completion,
+    '--out',
+    out,
+    '--gpus',
+    '4',
+    ...flags,
+    '--json',
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /warning: --blocksize 128: transformers quantizes in blocks of 64/);
   const res = JSON.parse(r.out);
@@ -157,7 +191,12 @@ test('export job: train.py compiles and carries the run’s settings; the files 
   });
   // the data: the rows of the run's windows, line by line
   const data = jobData(cfg, tok, spec.vocabSize);
-  const lines = (f: string) => fs.readFileSync(path.join(out, 'data', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = (f: string) =>
+    fs
+      .readFileSync(path.join(out, 'data', f), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   assert.deepEqual(lines('train.jsonl'), data.train);
   assert.deepEqual(lines('eval.jsonl'), data.eval);
   const totalSteps = Math.ceil((2 * data.train.length) / 6);
@@ -170,7 +209,16 @@ test('export job: train.py compiles and carries the run’s settings; the files 
   const a = spawnSync('python3', ['-c', AST_DUMP, path.join(out, 'train.py')], { encoding: 'utf8' });
   assert.equal(a.status, 0, a.stderr);
   const { calls, consts } = JSON.parse(a.stdout);
-  assert.deepEqual(consts, { MODEL: path.resolve(model), SEQ_LEN: 20, BATCH: 3, GRAD_ACCUM: 2, TOTAL_STEPS: totalSteps, SEED: 7, QLORA: true, HERE: consts.HERE });
+  assert.deepEqual(consts, {
+    MODEL: path.resolve(model),
+    SEQ_LEN: 20,
+    BATCH: 3,
+    GRAD_ACCUM: 2,
+    TOTAL_STEPS: totalSteps,
+    SEED: 7,
+    QLORA: true,
+    HERE: consts.HERE,
+  });
   const lora = calls.LoraConfig;
   assert.deepEqual(
     { r: lora.r, alpha: lora.lora_alpha, dropout: lora.lora_dropout, targets: lora.target_modules, rslora: lora.use_rslora },
@@ -204,7 +252,12 @@ test('export job: train.py compiles and carries the run’s settings; the files 
   if (!hasYaml) return;
   const y = spawnSync(
     'python3',
-    ['-c', 'import json, sys, yaml; print(json.dumps([yaml.safe_load(open(f)) for f in sys.argv[1:]]))', 'accelerate_ddp.yaml', 'accelerate_fsdp.yaml'],
+    [
+      '-c',
+      'import json, sys, yaml; print(json.dumps([yaml.safe_load(open(f)) for f in sys.argv[1:]]))',
+      'accelerate_ddp.yaml',
+      'accelerate_fsdp.yaml',
+    ],
     { cwd: out, encoding: 'utf8' },
   );
   assert.equal(y.status, 0, y.stderr);
@@ -234,7 +287,11 @@ test('export job: train.py compiles and carries the run’s settings; the files 
 
 test('export job: bad input is one line naming the file or the flag', () => {
   const out = path.join(tmpDir('bad'), 'job');
-  userError(lorakit('export', 'job', '--target', 'hf', '--model', model, '--data', path.join(root, 'none.jsonl'), '--out', out), path.join(root, 'none.jsonl'), /not found/);
+  userError(
+    lorakit('export', 'job', '--target', 'hf', '--model', model, '--data', path.join(root, 'none.jsonl'), '--out', out),
+    path.join(root, 'none.jsonl'),
+    /not found/,
+  );
   const bad = path.join(root, 'bad.jsonl');
   fs.writeFileSync(bad, '{"text": "fine"}\n{nope\n');
   userError(lorakit('export', 'job', '--target', 'hf', '--model', model, '--data', bad, '--out', out), bad, /line 2: not valid JSON/);
@@ -249,6 +306,35 @@ test('export job: bad input is one line naming the file or the flag', () => {
   assert.equal(none.code, 2);
   assert.match(none.err, /known: job/);
   assert.equal(lorakit('export', 'job', '--help').code, 0);
+});
+
+test('the sidecar exports the panel’s run settings as a job (what Export Training Job… asks for)', async () => {
+  const logs: string[] = [];
+  const client = new SidecarClient(path.resolve('dist/sidecar.js'), { onEvent: () => {}, onExit: () => {}, log: (l) => logs.push(l) });
+  try {
+    const project = tmpDir('ext-job');
+    const out = newJobDir(project, new Date('2025-02-03T04:05:06Z'));
+    assert.equal(out, path.join(project, '.lorakit', 'jobs', '2025-02-03T04-05-06-000Z'));
+    const settings = { ...DEFAULT_SETTINGS, model, data: ds.messages, rank: 6, seqLen: 32, steps: 3 };
+    const r = await client.request('export/job', { settings, out });
+    assert.deepEqual([r.out, r.totalSteps, r.warnings], [out, 3, []]);
+    const job = JSON.parse(fs.readFileSync(path.join(out, 'job.json'), 'utf8'));
+    assert.deepEqual([job.config.lora.r, job.config.seqLen, job.config.steps, job.config.data], [6, 32, 3, ds.messages]);
+    assert.equal(
+      r.trainWindows,
+      fs
+        .readFileSync(path.join(out, 'data', 'train.jsonl'), 'utf8')
+        .trim()
+        .split('\n').length,
+    );
+    const missing = path.join(project, 'nope.jsonl');
+    await assert.rejects(
+      client.request('export/job', { settings: { ...settings, data: missing }, out: newJobDir(project) }),
+      (e: SidecarError) => e.code === 'user_error' && e.message.includes(missing),
+    );
+  } finally {
+    client.stop();
+  }
 });
 
 /** an adapter as PEFT (0.13+) saves it, where train.py saves it, and run.json + metrics.jsonl as train.py writes them */
@@ -351,7 +437,22 @@ test(
   { skip: !hf && 'needs python3 with torch, transformers and peft (not installed here: no PyPI in this environment)' },
   () => {
     const out = path.join(tmpDir('run'), 'job');
-    const r = lorakit('export', 'job', '--target', 'hf', '--model', model, '--data', ds.completion, '--out', out, '--steps', '2', '--seq-len', '32');
+    const r = lorakit(
+      'export',
+      'job',
+      '--target',
+      'hf',
+      '--model',
+      model,
+      '--data',
+      ds.completion,
+      '--out',
+      out,
+      '--steps',
+      '2',
+      '--seq-len',
+      '32',
+    );
     assert.equal(r.code, 0, r.err);
     const t = spawnSync('python3', ['train.py', '--cpu'], { cwd: out, encoding: 'utf8', timeout: 600_000 });
     assert.equal(t.status, 0, t.stderr);

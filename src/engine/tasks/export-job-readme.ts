@@ -31,9 +31,17 @@ export function jobReadme(p: JobPlan): string {
   ];
   if (q)
     rows.push(
-      ['--quant', q.type, p.quantStored ? 'stored bnb-4bit weights, read as stored' : '`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type)`'],
+      [
+        '--quant',
+        q.type,
+        p.quantStored ? 'stored bnb-4bit weights, read as stored' : '`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type)`',
+      ],
       ['--double-quant', String(q.doubleQuant), p.quantStored ? '(stored)' : '`bnb_4bit_use_double_quant`'],
-      ['--blocksize', String(q.blocksize), q.blocksize === 64 || p.quantStored ? 'bitsandbytes\' block size' : '**not settable: 64 here** (see below)'],
+      [
+        '--blocksize',
+        String(q.blocksize),
+        q.blocksize === 64 || p.quantStored ? "bitsandbytes' block size" : '**not settable: 64 here** (see below)',
+      ],
     );
   const table = ['| lorakit | value | transformers / PEFT |', '|---|---|---|', ...rows.map((r) => `| \`${r[0]}\` | ${r[1]} | ${r[2]} |`)];
   return `# Training job exported by lorakit ${VERSION}

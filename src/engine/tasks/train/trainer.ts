@@ -341,8 +341,7 @@ class Run {
   private windowAt(cursor: number): number {
     const n = this.data.train.count;
     const epoch = Math.floor(cursor / n);
-    if (this.order.epoch !== epoch)
-      this.order = { epoch, idx: epochOrder(n, this.cfg.seed, epoch) };
+    if (this.order.epoch !== epoch) this.order = { epoch, idx: epochOrder(n, this.cfg.seed, epoch) };
     return this.order.idx[cursor % n];
   }
 
