@@ -22,7 +22,7 @@ export function jobReadme(p: JobPlan): string {
     ['--schedule', c.schedule, `\`lr_scheduler_type\` = ${SCHEDULER[c.schedule]}`],
     ['--weight-decay', String(c.weightDecay), '`weight_decay` (AdamW, `optim="adamw_torch"`, betas 0.9/0.999, eps 1e-8)'],
     ['--max-grad-norm', String(c.maxGradNorm), '`max_grad_norm`'],
-    ['--eval-split', String(c.evalSplit), `data/eval.jsonl (${p.evalWindows} windows), \`eval_strategy\``],
+    ['--eval-split', String(c.evalSplit), `data/eval.jsonl (${p.evalWindows} window${p.evalWindows === 1 ? '' : 's'}), \`eval_strategy\``],
     ['--eval-every', String(p.evalEvery), '`eval_steps` (and one evaluation before the first step)'],
     ['--seed', String(c.seed), '`seed`, `data_seed`; the window order (lorakit_order.py)'],
     ['--checkpoint-every', String(c.checkpointEvery ?? p.totalSteps), '`save_steps`'],
@@ -118,8 +118,8 @@ documents, the same packing into windows of ${c.seqLen} predictions, the same lo
 turns unscored) and the same train/eval split. Texts would have to be tokenized, templated, masked and packed again
 by other code, which would not give the same windows. Each row is \`{"input_ids": [...], "labels": [...]}\`: the
 window's ${c.seqLen} inputs plus the token after them (so all ${c.seqLen} targets are in the row; transformers shifts
-labels itself), with labels -100 where nothing is scored. The same rows are valid lorakit data
-(\`lorakit train --data data/train.jsonl\` reads the input_ids form).
+labels itself), with labels -100 where nothing is scored. The rows are also valid lorakit data in its input_ids
+form, though \`lorakit train\` would pack them into windows again.
 
 ## Settings
 
@@ -133,9 +133,9 @@ ${table.join('\n')}
 - **Precision.** lorakit computes in float32. On a GPU with bfloat16, train.py loads the base in bfloat16 and trains
   with bf16 autocast (the LoRA weights stay float32); on the CPU, or with \`--cpu\`, it is float32 throughout.
 - **Loss normalization.** lorakit divides each step's summed token losses by the number of scored tokens in the whole
-  step (all micro-batches). transformers ≥ 4.46 does the same when the model takes \`num_items_in_batch\` (the Llama
-  family does), also across processes (\`average_tokens_across_devices\`, on by default from 4.50; turn it on in older
-  versions). Older versions average per micro-batch means instead: steps with uneven masks weigh tokens differently.
+  step (all micro-batches). transformers (≥ 4.48, as requirements.txt asks) does the same when the model takes
+  \`num_items_in_batch\` (the Llama family does), and across processes with \`average_tokens_across_devices=True\`,
+  which train.py sets. Older versions average the micro-batches' means: steps with uneven masks weigh tokens differently.
 - **Eval loss.** lorakit's is the mean over every scored eval token; the Trainer's \`eval_loss\` is the mean of its
   per-batch means, which differs slightly when batches hold different numbers of scored tokens.
 - **Window order.** Exact on one process: lorakit_order.py yields lorakit's order. On N processes, step k still takes

@@ -296,6 +296,7 @@ def main():
         data_seed=SEED,
         bf16=bf16,
         use_cpu=not on_gpu,
+        average_tokens_across_devices=True,  # the loss of a step: its summed token losses over all its scored tokens
         logging_steps=1,
         remove_unused_columns=False,  # the rows are already model inputs
         report_to="none",

@@ -108,9 +108,9 @@ export function jobData(cfg: TrainConfig, tok: Tokenizer, vocabSize: number): Jo
 const jsonl = (rows: JobRow[]) => rows.map((r) => JSON.stringify(r) + '\n').join('');
 
 const REQUIREMENTS = (quant: boolean) =>
-  `# the versions train.py was written for (loss normalization over the whole step needs transformers >= 4.46)
+  `# the versions train.py was written for (the loss normalized over the whole step, across processes: transformers >= 4.48)
 torch>=2.1
-transformers>=4.46
+transformers>=4.48
 peft>=0.13
 accelerate>=1.0
 ${quant ? 'bitsandbytes>=0.43\n' : ''}`;
