@@ -21,6 +21,7 @@ import {
 import { describe } from './info';
 import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
 import { LORA_FIELDS, QUANT_FIELDS, fieldFlags, fieldValues, trainCmd } from './train';
+import { exportCmd } from './export';
 
 const QUANT_FLAGS: FlagSpec = fieldFlags(QUANT_FIELDS);
 
@@ -263,4 +264,5 @@ export const COMMANDS: Record<string, Command> = {
   estimate: estimateCmd,
   quantize: quantizeCmd,
   info: infoCmd,
+  export: exportCmd,
 };

@@ -18,6 +18,7 @@ Commands:
   estimate   memory needed to train, by tag, before loading anything
   quantize   write a model in the bnb-4bit layout (NF4/FP4, optional double quantization)
   info       describe a model folder, a safetensors file or an adapter
+  export     export job: the run as a transformers + PEFT training job for a cluster
 
 Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json.
 QLoRA: --quant nf4 [--double-quant] on train/eval/generate/estimate holds the base in 4 bits; bnb-4bit folders load directly.

@@ -43,6 +43,8 @@ export type { Estimate } from './tasks/estimate';
 export { generate } from './tasks/generate';
 export { mergeQLoRA, originalOf } from './tasks/merge/qlora';
 export { quantizeModel } from './tasks/quantize';
+export { exportJob } from './tasks/export-job';
+export type { ExportJobResult } from './tasks/export-job';
 
 // tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';

@@ -13,12 +13,13 @@ import { inside, listAdapters, listMerged, newRunDir, resumableRun, runSettings 
 
 export type AdapterAction = 'merge' | 'activate' | 'compare' | 'reveal';
 /** what each action does, for the message that refuses it in an untrusted workspace; reveal needs no trust */
-const NEEDS_TRUST: Partial<Record<AdapterAction | 'generate' | 'train', string>> = {
+const NEEDS_TRUST: Partial<Record<AdapterAction | 'generate' | 'train' | 'export', string>> = {
   train: 'Training reads and writes files and runs the engine',
   merge: 'Merging reads the model and writes a new one',
   activate: 'Activating an adapter writes .lorakit/active.json and makes it the project’s model',
   compare: 'Comparing runs the model and the adapter on your prompt',
   generate: 'Generating runs the model',
+  export: 'Exporting a training job reads the data and writes files',
 };
 
 export interface Ui {
@@ -140,7 +141,7 @@ export class Controller {
   }
 
   /** null when the workspace trust allows `action`, else the one line that refuses it (also shown) */
-  untrusted(action: AdapterAction | 'generate' | 'train'): string | null {
+  untrusted(action: AdapterAction | 'generate' | 'train' | 'export'): string | null {
     const what = NEEDS_TRUST[action];
     if (!what || this.ui.trusted()) return null;
     const why = `${what}: it needs a trusted workspace. Trust this folder (Manage Workspace Trust) to use it.`;

@@ -12,6 +12,8 @@ export const DIR = '.lorakit';
 
 export const runsDir = (root: string) => path.join(root, DIR, 'runs');
 export const newRunDir = (root: string, now = new Date()) => path.join(runsDir(root), now.toISOString().replace(/[:.]/g, '-'));
+/** a new folder for Export Training Job…: `.lorakit/jobs/<time>` */
+export const newJobDir = (root: string, now = new Date()) => path.join(root, DIR, 'jobs', now.toISOString().replace(/[:.]/g, '-'));
 export const mergedRoot = (root: string) => path.join(root, DIR, 'merged');
 
 /** a new folder name for merging this adapter: `.lorakit/merged/<run>`, or `<run>-2`, … when that is taken */

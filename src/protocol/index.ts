@@ -128,6 +128,17 @@ export const Requests = {
     params: z.object({ model: path, adapter: path, out: path }),
     result: z.object({ out: z.string(), mergedInto: z.string(), kind: z.string(), mergedModules: z.number() }),
   },
+  /** the run settings as a training job for transformers + PEFT on a cluster (lorakit export job --target hf) */
+  'export/job': {
+    params: z.object({ settings: TrainSettings, out: path }),
+    result: z.object({
+      out: z.string(),
+      trainWindows: z.number(),
+      evalWindows: z.number(),
+      totalSteps: z.number(),
+      warnings: z.array(z.string()),
+    }),
+  },
   'adapters/load': {
     params: z.object({ path }),
     result: z.object({ r: z.number(), alpha: z.number(), modules: z.number(), params: z.number(), baseModel: z.string().nullable() }),

@@ -17,6 +17,7 @@ import {
   createBackend,
   estimateMemory,
   evaluateFile,
+  exportJob,
   generate,
   mergeQLoRA,
   openModel,
@@ -84,6 +85,7 @@ export class Sidecar {
       generate: (p) => this.generate(p),
       merge: (p) => this.merge(p),
       'adapters/load': (p) => this.adapterInfo(p),
+      'export/job': (p) => this.exportJob(p),
     };
   }
 
@@ -221,6 +223,11 @@ export class Sidecar {
   private merge({ model, adapter, out }: Params<'merge'>): Result<'merge'> {
     const r = mergeQLoRA({ model, adapters: [{ dir: adapter, weight: 1 }], out });
     return { out: r.out, mergedInto: r.mergedInto.dir, kind: r.mergedInto.kind, mergedModules: r.mergedModules };
+  }
+
+  private exportJob({ settings, out }: Params<'export/job'>): Result<'export/job'> {
+    const r = exportJob(trainConfig(settings, out), { target: 'hf', out });
+    return { out: r.out, trainWindows: r.trainWindows, evalWindows: r.evalWindows, totalSteps: r.totalSteps, warnings: r.warnings };
   }
 
   private adapterInfo({ path: p }: Params<'adapters/load'>): Result<'adapters/load'> {

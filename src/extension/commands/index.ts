@@ -7,6 +7,7 @@ import { activateAdapter } from './activate';
 import { chooseModel } from './chooseModel';
 import { compare } from './compare';
 import { estimateMemory } from './estimate';
+import { exportJob } from './exportJob';
 import { fineTuneFolder } from './fineTune';
 import { merge } from './merge';
 import { pickAdapter } from './pickAdapter';
@@ -52,5 +53,6 @@ export function registerCommands(ext: Ext): vscode.Disposable[] {
     cmd('lorakit.renameAdapter', (item?: unknown) => rename(ext, adapterDirOf(item))),
     cmd('lorakit.revealMerged', (item?: { m?: { dir: string } }) => item?.m && reveal(ext, item.m.dir)),
     cmd('lorakit.showLogs', () => ext.out.show()),
+    cmd('lorakit.exportJob', () => exportJob(ext)),
   ];
 }

@@ -2,7 +2,8 @@
  * Learning-rate schedules with Hugging Face's semantics: the rate for optimizer step s (0-based) rises linearly
  * over `warmup` steps from 0, then follows cosine, linear or constant decay to the end.
  */
-import type { ScheduleName } from '../../config';
+import { TRAIN_FIELDS, type ScheduleName, type TrainConfig } from '../../config';
+import { Rng } from '../../core/rng';
 
 export function lrAt(s: number, total: number, warmup: number, peak: number, kind: ScheduleName): number {
   if (s < warmup) return (peak * s) / Math.max(1, warmup);
@@ -15,4 +16,22 @@ export function lrAt(s: number, total: number, warmup: number, peak: number, kin
 /** warmup given as a fraction of the run (< 1) or a number of steps (≥ 1) */
 export function warmupSteps(warmup: number, total: number): number {
   return warmup < 1 ? Math.ceil(warmup * total) : Math.floor(warmup);
+}
+
+/**
+ * The order an epoch visits the n training windows in: a Fisher–Yates shuffle seeded by the run's seed and the
+ * epoch. A run's cursor simply goes on into the next epoch's order (export-job's lorakit_order.py reproduces this).
+ */
+export function epochOrder(n: number, seed: number, epoch: number): number[] {
+  return new Rng((seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]);
+}
+
+/** A run's optimizer steps: --steps, or --epochs over the training windows (every step takes batch × grad-accum windows). */
+export function totalStepsFor(cfg: TrainConfig, trainWindows: number): number {
+  return cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? TRAIN_FIELDS.epochs.default) * trainWindows) / (cfg.batch * cfg.gradAccum)));
+}
+
+/** how often a run evaluates: --eval-every, else five times a run */
+export function evalEveryFor(cfg: TrainConfig, totalSteps: number): number {
+  return cfg.evalEvery ?? Math.max(1, Math.floor(totalSteps / 5));
 }

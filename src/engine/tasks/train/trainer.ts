@@ -22,12 +22,12 @@ import { bitsPerParam } from '../../core/qweight';
 import { Rng } from '../../core/rng';
 import { readJson, writeJsonAtomic } from '../../core/fsx';
 import { OptState, TrainerState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { lrAt, warmupSteps } from './schedule';
+import { epochOrder, evalEveryFor, lrAt, totalStepsFor, warmupSteps } from './schedule';
 import { adapterReadme, keepMetricsThrough } from './run-files';
 import { evaluateWindows } from '../evaluate';
 import { VERSION } from '../../core/version';
 import { ModelFolder, openModelFolder } from '../../formats/model-folder';
-import { TRAIN_FIELDS, TrainConfig, validateTrainConfig } from '../../config';
+import { TrainConfig, validateTrainConfig } from '../../config';
 import { estimateMemory, formatBytes } from '../estimate';
 
 export interface StepMetrics {
@@ -132,7 +132,7 @@ export async function train(
     }
     run.step();
     const s = run.state.step;
-    const evalEvery = cfg.evalEvery ?? Math.max(1, Math.floor(run.totalSteps / 5));
+    const evalEvery = evalEveryFor(cfg, run.totalSteps);
     if (s % evalEvery === 0 || s === run.totalSteps) run.evaluate(s);
     if ((cfg.checkpointEvery && s % cfg.checkpointEvery === 0) || s === run.totalSteps) run.checkpoint();
     await new Promise((r) => setImmediate(r)); // let cancellation and IPC in
@@ -228,7 +228,7 @@ class Run {
     this.runFile = path.join(runDir, 'run.json');
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
     this.perStep = cfg.batch * cfg.gradAccum;
-    this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? TRAIN_FIELDS.epochs.default) * data.train.count) / this.perStep));
+    this.totalSteps = totalStepsFor(cfg, data.train.count);
     this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
     this.dataHash = createHash('sha256')
       .update(new Uint8Array(data.train.inputs.buffer))
@@ -329,8 +329,7 @@ class Run {
   private windowAt(cursor: number): number {
     const n = this.data.train.count;
     const epoch = Math.floor(cursor / n);
-    if (this.order.epoch !== epoch)
-      this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
+    if (this.order.epoch !== epoch) this.order = { epoch, idx: epochOrder(n, this.cfg.seed, epoch) };
     return this.order.idx[cursor % n];
   }
 
