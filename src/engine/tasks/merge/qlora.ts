@@ -95,7 +95,7 @@ function compareMerges(full: string, requantized: string, data: string | undefin
   const be = new CpuBackend();
   const loss = (dir: string) => {
     const m = openModel(dir, be);
-    if (data) return evaluateFile(m.model, m.tokenizer, data, Infinity);
+    if (data) return evaluateFile(m.model, m.tokenizer, data, { modelDir: dir });
     const c = run.config;
     const prepared = prepareData(c.data, m.tokenizer, m.model.spec.vocabSize, c.seqLen, c.evalSplit, c.seed);
     return evaluateWindows(m.model, prepared.eval, c.batch);
