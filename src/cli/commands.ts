@@ -122,11 +122,12 @@ const mergeCmd: Command = {
     });
     if (p.json) out(JSON.stringify(r));
     else {
-      out(`merged ${r.mergedModules} weights from ${adapters.length} adapter(s) into ${r.mergedInto.dir} (${r.mergedInto.kind})`);
+      out(`read the base ${r.mergedInto.dir} (${r.mergedInto.kind}; unchanged) and ${adapters.length} adapter(s): ${adapters.join(', ')}`);
+      out(`added the adapters to ${r.mergedModules} of its weights`);
       const q = r.requantized;
-      if (!q) out(`wrote ${r.out} (dtype ${r.dtype})`);
+      if (!q) out(`wrote the merged model to ${r.out} (dtype ${r.dtype})`);
       else {
-        out(`wrote ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`);
+        out(`wrote the merged model to ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`);
         if (q.evalLoss) out(`eval loss: full-precision merge ${q.evalLoss.fullPrecision.toFixed(5)}, requantized ${q.evalLoss.requantized.toFixed(5)} (${q.evalLoss.difference >= 0 ? '+' : ''}${q.evalLoss.difference.toFixed(5)}) on ${q.evalLoss.data}`);
         else out('eval loss not compared: pass --data (the adapter has no run folder with an eval split)');
       }

@@ -83,7 +83,7 @@ export const TRAIN_FIELDS = {
   lr: { flag: 'lr', kind: 'number', default: 2e-4, above: 0, help: 'peak learning rate' },
   steps: { flag: 'steps', kind: 'int', min: 1, max: 1e9, help: 'optimizer steps (default: --epochs over the data)' },
   epochs: { flag: 'epochs', kind: 'number', default: 1, above: 0, max: 1e6, help: 'passes over the training windows, when --steps is not given' },
-  warmup: { flag: 'warmup', kind: 'number', default: 0.03, min: 0, max: 1e9, help: 'warm-up: a fraction of the steps (< 1) or a number of steps (≥ 1)' },
+  warmup: { flag: 'warmup', kind: 'number', default: 0.03, min: 0, max: 1e9, help: 'warm-up: a fraction of the steps (< 1, rounded up) or a number of steps (≥ 1); at most all steps but the last, which runs at --lr' },
   schedule: { flag: 'schedule', kind: 'string', default: 'cosine', values: SCHEDULES, help: 'learning-rate decay after the warm-up' },
   weightDecay: { flag: 'weight-decay', kind: 'number', default: 0, min: 0, max: 10, help: "AdamW's decoupled weight decay" },
   maxGradNorm: { flag: 'max-grad-norm', kind: 'number', default: 1, min: 0, max: 1e9, help: 'clip the gradient norm to this (0: no clipping)' },

@@ -22,6 +22,8 @@ function modelWith(name: string, change: Record<string, unknown>): string {
   return dir;
 }
 
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const usage = (r: ReturnType<typeof lorakit>, re: RegExp) => {
   assert.equal(r.code, 2, `exit status (stderr: ${r.err})`);
   assert.match(r.err.split('\n')[0], re);
@@ -63,4 +65,53 @@ test('generate: a prompt longer than the context keeps its end and says so; --ma
   assert.deepEqual([JSON.parse(z.out).text, JSON.parse(z.out).newTokens], ['', 0]);
   usage(lorakit('generate', '--model', short, '--prompt', 'hi', '--max-new-tokens', '32'), /--max-new-tokens 32 leaves no room for the prompt/);
   usage(lorakit('generate', '--model', short, '--prompt', 'hi', '--max-new-tokens', '-1'), /--max-new-tokens must be a whole number ≥ 0/);
+});
+
+// 16: messages that say what the thing is, and what was read and written
+test('messages: a file or an adapter as --model; merge says what it read and what it wrote', () => {
+  userError(lorakit('train', '--model', 'README.md', '--data', ds.text, '--out', path.join(root, 'never'), '--steps', '1'), 'README.md', /is a file, not a model folder/);
+  const run = path.join(root, 'msgrun');
+  assert.equal(lorakit('train', '--model', model, '--data', ds.text, '--out', run, '--steps', '1', '--seq-len', '16').code, 0);
+  const adapter = path.join(run, 'adapter');
+  userError(lorakit('train', '--model', adapter, '--data', ds.text, '--out', path.join(root, 'never'), '--steps', '1'), adapter,
+    new RegExp(`this is a PEFT adapter folder, not a model: pass it with --adapter, and its base model \\(adapter_config.json names ${esc(model)}\\) with --model`));
+  const m = lorakit('merge', '--model', model, '--adapter', adapter, '--out', path.join(root, 'merged16'));
+  assert.equal(m.code, 0, m.err);
+  assert.match(m.out, new RegExp(`^read the base ${esc(model)} \\(full precision; unchanged\\) and 1 adapter\\(s\\)`, 'm'));
+  assert.match(m.out, /^wrote the merged model to .*merged16 /m);
+  assert.doesNotMatch(m.out, /into /);
+});
+
+// 17: --steps 1 used to run its only step at lr 0 (a 3% warm-up rounded up to the whole run)
+test('--steps 1 runs at --lr: the warm-up never covers the whole run, and a long one says so', () => {
+  const run = path.join(root, 'steps1');
+  const r = lorakit('train', '--model', model, '--data', ds.text, '--out', run, '--steps', '1', '--seq-len', '16', '--lr', '1e-3');
+  assert.equal(r.code, 0, r.err);
+  const row = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((x) => x.lr !== undefined);
+  assert.equal(row.lr, 1e-3);
+  assert.match(r.err, /note: a warm-up of 1 step\(s\) would cover the whole run of 1; warming up for 0/);
+  assert.match(lorakit('train', '--help').out, /at most all steps but the last/);
+});
+
+// 22: adapter_config.json values that change the numbers are checked, each error naming the field
+test('adapter_config.json: bad lora_alpha, lora_dropout, r refused with the field named', () => {
+  const run = path.join(root, 'msgrun');
+  for (const [field, value] of [['lora_alpha', 'abc'], ['lora_alpha', 1e308], ['lora_alpha', -16], ['lora_alpha', null], ['lora_alpha', [16]], ['lora_dropout', ''], ['r', 2.5], ['rank_pattern', { q_proj: 0 }]] as const) {
+    const a = path.join(root, `bad-adapter-${field}`);
+    fs.rmSync(a, { recursive: true, force: true });
+    fs.cpSync(path.join(run, 'adapter'), a, { recursive: true });
+    const f = path.join(a, 'adapter_config.json');
+    fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), [field]: value }));
+    userError(lorakit('eval', '--model', model, '--adapter', a, '--data', ds.text), f, new RegExp(`"${field}" must be .*, got ${esc(JSON.stringify(value))}$`));
+  }
+});
+
+// 33: ranks past a matrix's smaller side, seeds out of range
+test('--rank larger than a targeted matrix and --seed out of 0..2^32-1 are refused as bad usage', () => {
+  const out = path.join(root, 'never33');
+  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--rank', '1000'), /^lorakit train: --rank 1000 is larger than model\.layers\.0\.self_attn\.q_proj \(64 × 64\) allows: at most 64$/);
+  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--rank', '48', '--targets', 'k_proj'), /k_proj \(32 × 64\) allows: at most 32/);
+  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--seed', '-1'), /^lorakit train: --seed must be ≥ 0 and ≤ 4294967295, got -1$/);
+  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--seed', '1e300'), /^lorakit train: --seed must be ≥ 0 and ≤ 4294967295/);
+  assert.ok(!fs.existsSync(out));
 });

@@ -13,7 +13,7 @@ import { prepareData } from '../../data/dataset';
 import { MergeOptions, MergeReport, mergeAdapters } from './merge';
 import { openModel } from '../session';
 import { evaluateWindows } from '../train/trainer';
-import { readJson } from '../../core/fsx';
+import { isInside, readJson, realPathOf } from '../../core/fsx';
 import { bnbKind } from '../../formats/bnb';
 import { SOURCE_FILE, quantizeModel } from '../quantize';
 import { QuantConfig } from '../../core/qweight';
@@ -54,6 +54,9 @@ export function originalOf(dir: string): string | null {
 
 export function mergeQLoRA(o: QMergeOptions): QMergeReport {
   const model = path.resolve(o.model);
+  // the output may be inside neither the model given nor (below) the original merged into, by any spelling
+  if (isInside(o.out, model))
+    throw new UserError(`the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`, o.out);
   const quantized = bnbKind(readJson(path.join(model, 'config.json'))) === '4bit';
   let base = model;
   let kind: QMergeReport['mergedInto']['kind'] = 'full precision';
@@ -76,6 +79,7 @@ export function mergeQLoRA(o: QMergeOptions): QMergeReport {
   const quant: QuantConfig =
     o.requantize !== true ? o.requantize : openModelFolder(model).quant ?? run?.config?.quant ?? { type: 'nf4', blocksize: 64, doubleQuant: true };
   const out = path.resolve(o.out);
+  if (isInside(out, base)) throw new UserError(`the merged model must be written outside the base model folder ${realPathOf(base)} (the base is never modified)`, o.out);
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
   const full = `${out}.full-precision.${process.pid}.tmp`;
   try {
