@@ -29,10 +29,24 @@ const WRITE_CODES: Record<string, string> = {
  * (`kept`: what the caller leaves intact). Other errors pass through unchanged.
  */
 export function writeError(e: unknown, file: string, kept?: string): unknown {
-  const code = (e as NodeJS.ErrnoException)?.code;
+  let code = (e as NodeJS.ErrnoException)?.code;
+  // mkdir -p on a read-only file system reports ENOENT: ask the nearest existing folder why
+  if (code === 'ENOENT') code = unwritableAncestor(file) ?? code;
   const why = code && WRITE_CODES[code];
   if (!why) return e;
   return new UserError(`cannot write: ${why} (${code})${kept ? `; ${kept}` : ''}`, file);
+}
+
+/** the error code that keeps the nearest existing folder above `file` from being written, if any */
+function unwritableAncestor(file: string): string | undefined {
+  let dir = path.resolve(file);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code;
+  }
 }
 
 /** run `write`, reporting a full disk or a read-only folder as a UserError naming `file` */
