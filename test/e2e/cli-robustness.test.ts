@@ -261,3 +261,12 @@ test('a full disk or a read-only folder is one line naming the file and what was
     spawnSync('umount', [mnt]);
   }
 });
+
+// 19: Dawn's native "artificially reduced" warnings (written to fd 2, out of JavaScript's reach) are explained once
+test('on a software Vulkan driver, Dawn\'s two warnings are explained once, in one line', (t) => {
+  const r = lorakit('info', '--devices', '--json');
+  const info = JSON.parse(r.out);
+  if (!info.adapters.some((a: { name: string }) => /llvmpipe|lavapipe/i.test(a.name))) return t.skip('no lavapipe adapter here');
+  const notes = r.err.split('\n').filter((l) => /^lorakit: the two "artificially reduced" warnings above come from Dawn/.test(l));
+  assert.equal(notes.length, 1, r.err);
+});
