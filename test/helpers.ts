@@ -16,8 +16,7 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
       worstExcess = excess;
     }
   }
-  if (worst >= 0)
-    assert.fail(`${what}: element ${worst}: got ${got[worst]}, want ${want[worst]} (atol ${atol}, rtol ${rtol})`);
+  if (worst >= 0) assert.fail(`${what}: element ${worst}: got ${got[worst]}, want ${want[worst]} (atol ${atol}, rtol ${rtol})`);
 }
 
 const made: string[] = [];
@@ -42,7 +41,10 @@ export function tmpDir(name: string): string {
 
 /** the real `lorakit` command, as a user runs it */
 export function lorakit(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { encoding: 'utf8', env: { ...process.env, LORAKIT_THREADS: '2' } });
+  const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, LORAKIT_THREADS: '2' },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

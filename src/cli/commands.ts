@@ -1,8 +1,23 @@
 /** The CLI's commands besides train (train.ts): each parses its flags, calls the engine, and prints a summary or one JSON object. */
 import * as fs from 'node:fs';
 import {
-  BackendName, QuantConfig, UserError, checkField, createBackend, estimateMemory, evaluateFile, formatBytes, generate, mergeQLoRA,
-  openModel, openModelFolder, DEFAULT_EVAL_WINDOW, probeDevices, quantizeModel, resolveTrainConfig, workspaceSizer,
+  BackendName,
+  QuantConfig,
+  UserError,
+  checkField,
+  createBackend,
+  estimateMemory,
+  evaluateFile,
+  formatBytes,
+  generate,
+  mergeQLoRA,
+  openModel,
+  openModelFolder,
+  DEFAULT_EVAL_WINDOW,
+  probeDevices,
+  quantizeModel,
+  resolveTrainConfig,
+  workspaceSizer,
 } from '../engine';
 import { describe } from './info';
 import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
@@ -32,17 +47,29 @@ const evalCmd: Command = {
   Progress goes to stderr; data with no token to score, or a loss that is not finite, is an error.
 `,
   async run(argv) {
-    const p = parseFlags(argv, { model: 'string', adapter: 'string', data: 'string', 'seq-len': 'number', backend: 'string', device: 'string', json: 'boolean', ...QUANT_FLAGS });
+    const p = parseFlags(argv, {
+      model: 'string',
+      adapter: 'string',
+      data: 'string',
+      'seq-len': 'number',
+      backend: 'string',
+      device: 'string',
+      json: 'boolean',
+      ...QUANT_FLAGS,
+    });
     const quant = quantFrom(p);
     const seqLen = p['seq-len'] as number | undefined;
-    if (!(seqLen === undefined || (Number.isInteger(seqLen) && seqLen >= 2 && seqLen <= 1 << 20))) throw new UsageError(`--seq-len must be a whole number ≥ 2 and ≤ ${1 << 20}, got ${seqLen}`);
+    if (!(seqLen === undefined || (Number.isInteger(seqLen) && seqLen >= 2 && seqLen <= 1 << 20)))
+      throw new UsageError(`--seq-len must be a whole number ≥ 2 and ≤ ${1 << 20}, got ${seqLen}`);
     const { be } = createBackend(backendFrom(p), p.device as string | undefined);
     const { model, tokenizer, quant: held, dir } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quant);
     let shown = 0;
     const t0 = Date.now();
     const r = {
       ...evaluateFile(model, tokenizer, need(p, 'data'), {
-        seqLen, modelDir: dir, adapterDir: p.adapter as string | undefined,
+        seqLen,
+        modelDir: dir,
+        adapterDir: p.adapter as string | undefined,
         onProgress: (done, total, tokens) => {
           const now = Date.now();
           if (done === total ? now - t0 < 1000 || shown === total : now - shown < 1000) return;
@@ -56,7 +83,9 @@ const evalCmd: Command = {
     else {
       out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
       if (r.cutExamples)
-        out(`${r.cutExamples} example(s) longer than ${r.window} tokens were scored in ${r.window}-token windows (${r.windowFrom === 'seq-len' ? '--seq-len' : `the model's context${r.window < model.spec.maxPositions ? `, capped at ${DEFAULT_EVAL_WINDOW}` : ''}; set it with --seq-len`})`);
+        out(
+          `${r.cutExamples} example(s) longer than ${r.window} tokens were scored in ${r.window}-token windows (${r.windowFrom === 'seq-len' ? '--seq-len' : `the model's context${r.window < model.spec.maxPositions ? `, capped at ${DEFAULT_EVAL_WINDOW}` : ''}; set it with --seq-len`})`,
+        );
     }
   },
 };
@@ -68,8 +97,18 @@ const generateCmd: Command = {
 `,
   async run(argv) {
     const p = parseFlags(argv, {
-      model: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', temperature: 'number', 'top-p': 'number',
-      seed: 'number', backend: 'string', device: 'string', json: 'boolean', chat: 'boolean', ...QUANT_FLAGS,
+      model: 'string',
+      adapter: 'string',
+      prompt: 'string',
+      'max-new-tokens': 'number',
+      temperature: 'number',
+      'top-p': 'number',
+      seed: 'number',
+      backend: 'string',
+      device: 'string',
+      json: 'boolean',
+      chat: 'boolean',
+      ...QUANT_FLAGS,
     });
     const { be } = createBackend(backendFrom(p), p.device as string | undefined);
     const { model, tokenizer } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quantFrom(p));
@@ -84,7 +123,10 @@ const generateCmd: Command = {
       adapterDir: p.adapter as string | undefined,
       onText: p.json ? undefined : (d) => process.stdout.write(d),
     });
-    if (g.promptCut) err(`note: the prompt is longer than the model's context of ${g.context} tokens (less --max-new-tokens): only its last ${g.promptTokens} tokens were used`);
+    if (g.promptCut)
+      err(
+        `note: the prompt is longer than the model's context of ${g.context} tokens (less --max-new-tokens): only its last ${g.promptTokens} tokens were used`,
+      );
     if (p.json) out(JSON.stringify(g));
     else {
       out('');
@@ -103,7 +145,17 @@ const mergeCmd: Command = {
   adapter's run's eval split).
 `,
   async run(argv) {
-    const p = parseFlags(argv, { model: 'string', adapter: 'list', weights: 'string', out: 'string', dtype: 'string', json: 'boolean', requantize: 'boolean', data: 'string', ...QUANT_FLAGS });
+    const p = parseFlags(argv, {
+      model: 'string',
+      adapter: 'list',
+      weights: 'string',
+      out: 'string',
+      dtype: 'string',
+      json: 'boolean',
+      requantize: 'boolean',
+      data: 'string',
+      ...QUANT_FLAGS,
+    });
     const adapters = need<string[]>(p, 'adapter');
     let weights = adapters.map(() => 1);
     if (p.weights !== undefined) {
@@ -117,8 +169,12 @@ const mergeCmd: Command = {
     if (quant && !p.requantize) throw new UsageError('--quant on merge sets how --requantize quantizes; add --requantize');
     if (p.data && !p.requantize) throw new UsageError('--data on merge is for comparing the two merges of --requantize');
     const r = mergeQLoRA({
-      model: need(p, 'model'), adapters: adapters.map((dir, i) => ({ dir, weight: weights[i] })), out: need(p, 'out'), dtype: dtype as 'f32' | undefined,
-      requantize: p.requantize ? quant ?? true : undefined, data: p.data as string | undefined,
+      model: need(p, 'model'),
+      adapters: adapters.map((dir, i) => ({ dir, weight: weights[i] })),
+      out: need(p, 'out'),
+      dtype: dtype as 'f32' | undefined,
+      requantize: p.requantize ? (quant ?? true) : undefined,
+      data: p.data as string | undefined,
     });
     if (p.json) out(JSON.stringify(r));
     else {
@@ -127,8 +183,13 @@ const mergeCmd: Command = {
       const q = r.requantized;
       if (!q) out(`wrote the merged model to ${r.out} (dtype ${r.dtype})`);
       else {
-        out(`wrote the merged model to ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`);
-        if (q.evalLoss) out(`eval loss: full-precision merge ${q.evalLoss.fullPrecision.toFixed(5)}, requantized ${q.evalLoss.requantized.toFixed(5)} (${q.evalLoss.difference >= 0 ? '+' : ''}${q.evalLoss.difference.toFixed(5)}) on ${q.evalLoss.data}`);
+        out(
+          `wrote the merged model to ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`,
+        );
+        if (q.evalLoss)
+          out(
+            `eval loss: full-precision merge ${q.evalLoss.fullPrecision.toFixed(5)}, requantized ${q.evalLoss.requantized.toFixed(5)} (${q.evalLoss.difference >= 0 ? '+' : ''}${q.evalLoss.difference.toFixed(5)}) on ${q.evalLoss.data}`,
+          );
         else out('eval loss not compared: pass --data (the adapter has no run folder with an eval split)');
       }
     }
@@ -143,17 +204,36 @@ const estimateCmd: Command = {
 `,
   async run(argv) {
     const fields = [...LORA_FIELDS, 'seqLen', 'batch', 'gradCheckpoint', 'backend'] as const;
-    const p = parseFlags(argv, { ...fieldFlags(fields), ...QUANT_FLAGS, model: 'string', json: 'boolean', 'grad-accum': 'number', lr: 'number', steps: 'number' });
+    const p = parseFlags(argv, {
+      ...fieldFlags(fields),
+      ...QUANT_FLAGS,
+      model: 'string',
+      json: 'boolean',
+      'grad-accum': 'number',
+      lr: 'number',
+      steps: 'number',
+    });
     const cfg = resolveTrainConfig({ ...fieldValues(p, [...fields, ...QUANT_FIELDS]), model: need(p, 'model'), data: '-', out: '-' });
     const folder = openModelFolder(cfg.model, cfg.quant ?? null);
     const quant = folder.quant;
-    const e = estimateMemory({ spec: folder.spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint: cfg.gradCheckpoint, quant, workspace: workspaceSizer(cfg.backend) });
+    const e = estimateMemory({
+      spec: folder.spec,
+      lora: cfg.lora,
+      seqLen: cfg.seqLen,
+      batch: cfg.batch,
+      gradCheckpoint: cfg.gradCheckpoint,
+      quant,
+      workspace: workspaceSizer(cfg.backend),
+    });
     if (p.json) out(JSON.stringify(e));
     else {
       for (const [k, v] of Object.entries(e.bytes)) out(`${k.padEnd(12)} ${formatBytes(v)}`);
       out(`${e.fits ? 'fits' : 'does NOT fit'} in ${e.device.name}: ${formatBytes(e.device.bytes)}`);
       out(`parameters: base ${e.params.base.toLocaleString('en')}, trainable ${e.params.trainable.toLocaleString('en')}`);
-      if (quant) out(`quantized: ${e.params.quantized.toLocaleString('en')} parameters in ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + DQ' : ''}, ${e.bitsPerParam!.toFixed(3)} bits each`);
+      if (quant)
+        out(
+          `quantized: ${e.params.quantized.toLocaleString('en')} parameters in ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + DQ' : ''}, ${e.bitsPerParam!.toFixed(3)} bits each`,
+        );
     }
   },
 };
@@ -170,7 +250,10 @@ const quantizeCmd: Command = {
     if (!cfg) throw new UsageError('--quant none: nothing to do (choose nf4 or fp4)');
     const r = quantizeModel(need(p, 'model'), need(p, 'out'), cfg, p.json ? undefined : (n) => err(`quantizing ${n}`));
     if (p.json) out(JSON.stringify(r));
-    else out(`quantized ${r.quantized} weights (${r.params.toLocaleString('en')} parameters) to ${cfg.type.toUpperCase()}${cfg.doubleQuant ? ' + double quantization' : ''}, blocks of ${cfg.blocksize}: ${formatBytes(r.bytes)}, ${r.bitsPerParam.toFixed(3)} bits a parameter → ${r.out}`);
+    else
+      out(
+        `quantized ${r.quantized} weights (${r.params.toLocaleString('en')} parameters) to ${cfg.type.toUpperCase()}${cfg.doubleQuant ? ' + double quantization' : ''}, blocks of ${cfg.blocksize}: ${formatBytes(r.bytes)}, ${r.bitsPerParam.toFixed(3)} bits a parameter → ${r.out}`,
+      );
   },
 };
 
@@ -189,7 +272,9 @@ lorakit info --devices [--json]
       if (!info.adapters.length) out(`no WebGPU adapter found${info.error ? ` (${info.error})` : ''}`);
       // the adapter marked * is the one --backend auto trains on; none is marked when auto takes the CPU
       for (const a of info.adapters)
-        out(`${info.auto.backend === 'webgpu' && a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}`);
+        out(
+          `${info.auto.backend === 'webgpu' && a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}`,
+        );
       out(`--backend auto trains on ${info.auto.backend === 'webgpu' ? 'the WebGPU adapter marked *' : 'the CPU'}: ${info.auto.reason}`);
       return;
     }
@@ -200,7 +285,6 @@ lorakit info --devices [--json]
     else out(d.text);
   },
 };
-
 
 export const COMMANDS: Record<string, Command> = {
   train: trainCmd,

@@ -65,18 +65,30 @@ test('generate: a prompt longer than the context keeps its end and says so; --ma
   const z = lorakit('generate', '--model', model, '--prompt', 'hi', '--max-new-tokens', '0', '--json');
   assert.equal(z.code, 0, z.err);
   assert.deepEqual([JSON.parse(z.out).text, JSON.parse(z.out).newTokens], ['', 0]);
-  usage(lorakit('generate', '--model', short, '--prompt', 'hi', '--max-new-tokens', '32'), /--max-new-tokens 32 leaves no room for the prompt/);
+  usage(
+    lorakit('generate', '--model', short, '--prompt', 'hi', '--max-new-tokens', '32'),
+    /--max-new-tokens 32 leaves no room for the prompt/,
+  );
   usage(lorakit('generate', '--model', short, '--prompt', 'hi', '--max-new-tokens', '-1'), /--max-new-tokens must be a whole number ≥ 0/);
 });
 
 // 16: messages that say what the thing is, and what was read and written
 test('messages: a file or an adapter as --model; merge says what it read and what it wrote', () => {
-  userError(lorakit('train', '--model', 'README.md', '--data', ds.text, '--out', path.join(root, 'never'), '--steps', '1'), 'README.md', /is a file, not a model folder/);
+  userError(
+    lorakit('train', '--model', 'README.md', '--data', ds.text, '--out', path.join(root, 'never'), '--steps', '1'),
+    'README.md',
+    /is a file, not a model folder/,
+  );
   const run = path.join(root, 'msgrun');
   assert.equal(lorakit('train', '--model', model, '--data', ds.text, '--out', run, '--steps', '1', '--seq-len', '16').code, 0);
   const adapter = path.join(run, 'adapter');
-  userError(lorakit('train', '--model', adapter, '--data', ds.text, '--out', path.join(root, 'never'), '--steps', '1'), adapter,
-    new RegExp(`this is a PEFT adapter folder, not a model: pass it with --adapter, and its base model \\(adapter_config.json names ${esc(model)}\\) with --model`));
+  userError(
+    lorakit('train', '--model', adapter, '--data', ds.text, '--out', path.join(root, 'never'), '--steps', '1'),
+    adapter,
+    new RegExp(
+      `this is a PEFT adapter folder, not a model: pass it with --adapter, and its base model \\(adapter_config.json names ${esc(model)}\\) with --model`,
+    ),
+  );
   const m = lorakit('merge', '--model', model, '--adapter', adapter, '--out', path.join(root, 'merged16'));
   assert.equal(m.code, 0, m.err);
   assert.match(m.out, new RegExp(`^read the base ${esc(model)} \\(full precision; unchanged\\) and 1 adapter\\(s\\)`, 'm'));
@@ -89,7 +101,12 @@ test('--steps 1 runs at --lr: the warm-up never covers the whole run, and a long
   const run = path.join(root, 'steps1');
   const r = lorakit('train', '--model', model, '--data', ds.text, '--out', run, '--steps', '1', '--seq-len', '16', '--lr', '1e-3');
   assert.equal(r.code, 0, r.err);
-  const row = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((x) => x.lr !== undefined);
+  const row = fs
+    .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((x) => x.lr !== undefined);
   assert.equal(row.lr, 1e-3);
   assert.match(r.err, /note: a warm-up of 1 step\(s\) would cover the whole run of 1; warming up for 0/);
   assert.match(lorakit('train', '--help').out, /at most all steps but the last/);
@@ -98,23 +115,48 @@ test('--steps 1 runs at --lr: the warm-up never covers the whole run, and a long
 // 22: adapter_config.json values that change the numbers are checked, each error naming the field
 test('adapter_config.json: bad lora_alpha, lora_dropout, r refused with the field named', () => {
   const run = path.join(root, 'msgrun');
-  for (const [field, value] of [['lora_alpha', 'abc'], ['lora_alpha', 1e308], ['lora_alpha', -16], ['lora_alpha', null], ['lora_alpha', [16]], ['lora_dropout', ''], ['r', 2.5], ['rank_pattern', { q_proj: 0 }]] as const) {
+  for (const [field, value] of [
+    ['lora_alpha', 'abc'],
+    ['lora_alpha', 1e308],
+    ['lora_alpha', -16],
+    ['lora_alpha', null],
+    ['lora_alpha', [16]],
+    ['lora_dropout', ''],
+    ['r', 2.5],
+    ['rank_pattern', { q_proj: 0 }],
+  ] as const) {
     const a = path.join(root, `bad-adapter-${field}`);
     fs.rmSync(a, { recursive: true, force: true });
     fs.cpSync(path.join(run, 'adapter'), a, { recursive: true });
     const f = path.join(a, 'adapter_config.json');
     fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), [field]: value }));
-    userError(lorakit('eval', '--model', model, '--adapter', a, '--data', ds.text), f, new RegExp(`"${field}" must be .*, got ${esc(JSON.stringify(value))}$`));
+    userError(
+      lorakit('eval', '--model', model, '--adapter', a, '--data', ds.text),
+      f,
+      new RegExp(`"${field}" must be .*, got ${esc(JSON.stringify(value))}$`),
+    );
   }
 });
 
 // 33: ranks past a matrix's smaller side, seeds out of range
 test('--rank larger than a targeted matrix and --seed out of 0..2^32-1 are refused as bad usage', () => {
   const out = path.join(root, 'never33');
-  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--rank', '1000'), /^lorakit train: --rank 1000 is larger than model\.layers\.0\.self_attn\.q_proj \(64 × 64\) allows: at most 64$/);
-  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--rank', '48', '--targets', 'k_proj'), /k_proj \(32 × 64\) allows: at most 32/);
-  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--seed', '-1'), /^lorakit train: --seed must be ≥ 0 and ≤ 4294967295, got -1$/);
-  usage(lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--seed', '1e300'), /^lorakit train: --seed must be ≥ 0 and ≤ 4294967295/);
+  usage(
+    lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--rank', '1000'),
+    /^lorakit train: --rank 1000 is larger than model\.layers\.0\.self_attn\.q_proj \(64 × 64\) allows: at most 64$/,
+  );
+  usage(
+    lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--rank', '48', '--targets', 'k_proj'),
+    /k_proj \(32 × 64\) allows: at most 32/,
+  );
+  usage(
+    lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--seed', '-1'),
+    /^lorakit train: --seed must be ≥ 0 and ≤ 4294967295, got -1$/,
+  );
+  usage(
+    lorakit('train', '--model', model, '--data', ds.text, '--out', out, '--steps', '1', '--seed', '1e300'),
+    /^lorakit train: --seed must be ≥ 0 and ≤ 4294967295/,
+  );
   assert.ok(!fs.existsSync(out));
 });
 
@@ -135,10 +177,21 @@ test('non-finite weights: eval, generate and train name the tensor at fault', ()
   fs.cpSync(model, bad, { recursive: true });
   const st = path.join(bad, 'model.safetensors');
   rewriteTensor(st, 'model.layers.0.mlp.down_proj.weight', (d: Float32Array) => ((d[3] = NaN), d));
-  userError(lorakit('eval', '--model', bad, '--data', ds.text), st, /the eval loss is not finite: tensor "model\.layers\.0\.mlp\.down_proj\.weight" holds NaN/);
-  userError(lorakit('generate', '--model', bad, '--prompt', 'hello', '--max-new-tokens', '2'), st, /the logits is not finite: tensor "model\.layers\.0\.mlp\.down_proj\.weight" holds NaN/);
-  userError(lorakit('train', '--model', bad, '--data', ds.text, '--out', path.join(root, 'nanrun'), '--steps', '2', '--seq-len', '16'), st,
-    /tensor "model\.layers\.0\.mlp\.down_proj\.weight" of the model holds NaN; the base weights are damaged \(not a learning-rate problem\)/);
+  userError(
+    lorakit('eval', '--model', bad, '--data', ds.text),
+    st,
+    /the eval loss is not finite: tensor "model\.layers\.0\.mlp\.down_proj\.weight" holds NaN/,
+  );
+  userError(
+    lorakit('generate', '--model', bad, '--prompt', 'hello', '--max-new-tokens', '2'),
+    st,
+    /the logits is not finite: tensor "model\.layers\.0\.mlp\.down_proj\.weight" holds NaN/,
+  );
+  userError(
+    lorakit('train', '--model', bad, '--data', ds.text, '--out', path.join(root, 'nanrun'), '--steps', '2', '--seq-len', '16'),
+    st,
+    /tensor "model\.layers\.0\.mlp\.down_proj\.weight" of the model holds NaN; the base weights are damaged \(not a learning-rate problem\)/,
+  );
 });
 
 // 33: a double-quantized weight's nested_offset must be a finite float32
@@ -151,7 +204,9 @@ test('bnb quant_state: a nested_offset of ±Infinity is refused naming the weigh
   for (const offset of ['1e999', '-1e999', '1e39']) {
     fs.copyFileSync(path.join(root, 'q4dq', 'model.safetensors'), st + '.orig');
     rewriteTensor(st, stateName, (d: Uint8Array) => {
-      const j = Buffer.from(d).toString('utf8').replace(/"nested_offset": [^,}]+/, `"nested_offset": ${offset}`);
+      const j = Buffer.from(d)
+        .toString('utf8')
+        .replace(/"nested_offset": [^,}]+/, `"nested_offset": ${offset}`);
       return new Uint8Array(Buffer.from(j));
     });
     userError(lorakit('eval', '--model', q, '--data', ds.text), 'q_proj', /nested_offset .* is not a finite float32/);
@@ -166,7 +221,11 @@ test('outputs inside the base model (through a symlink too), or over a foreign f
   const adapter = path.join(root, 'msgrun', 'adapter');
   const sub = path.join(model, 'sub');
   userError(lorakit('merge', '--model', link, '--adapter', adapter, '--out', sub), sub, /must be written outside the base model folder/);
-  userError(lorakit('merge', '--model', model, '--adapter', adapter, '--out', path.join(link, 'sub'), '--requantize'), path.join(link, 'sub'), /must be written outside the base model folder/);
+  userError(
+    lorakit('merge', '--model', model, '--adapter', adapter, '--out', path.join(link, 'sub'), '--requantize'),
+    path.join(link, 'sub'),
+    /must be written outside the base model folder/,
+  );
   userError(lorakit('quantize', '--model', link, '--out', sub), sub, /outside the source folder/);
   const trainTo = (out: string) => lorakit('train', '--model', link, '--data', ds.text, '--out', out, '--steps', '1', '--seq-len', '16');
   userError(trainTo(model), model, /--out must be outside the model folder/);
@@ -184,7 +243,23 @@ test('outputs inside the base model (through a symlink too), or over a foreign f
 // half-written ones removed
 test('--resume: bad trainer_state.json and truncated checkpoints fall back to an intact one; a completed run is left as is', () => {
   const run = path.join(root, 'ckrun');
-  const args = ['train', '--model', model, '--data', ds.text, '--out', run, '--steps', '4', '--seq-len', '16', '--checkpoint-every', '1', '--keep-checkpoints', '3'];
+  const args = [
+    'train',
+    '--model',
+    model,
+    '--data',
+    ds.text,
+    '--out',
+    run,
+    '--steps',
+    '4',
+    '--seq-len',
+    '16',
+    '--checkpoint-every',
+    '1',
+    '--keep-checkpoints',
+    '3',
+  ];
   assert.equal(lorakit(...args).code, 0);
   // completed: --resume says so and rewrites nothing
   const adapterFile = path.join(run, 'adapter', 'adapter_model.safetensors');
@@ -233,11 +308,32 @@ test('a full disk or a read-only folder is one line naming the file and what was
   const mnt = path.join(root, 'small');
   fs.mkdirSync(mnt);
   const mount = (...a: string[]) => spawnSync('mount', a, { encoding: 'utf8' });
-  if (process.getuid?.() !== 0 || mount('-t', 'tmpfs', '-o', 'size=700k', 'tmpfs', mnt).status !== 0) return t.skip('needs root to mount a small tmpfs');
+  if (process.getuid?.() !== 0 || mount('-t', 'tmpfs', '-o', 'size=700k', 'tmpfs', mnt).status !== 0)
+    return t.skip('needs root to mount a small tmpfs');
   try {
     const run = path.join(mnt, 'run');
-    const r = lorakit('train', '--model', model, '--data', ds.text, '--out', run, '--steps', '8', '--seq-len', '16', '--checkpoint-every', '1', '--keep-checkpoints', '8');
-    userError(r, run, /cannot write: the disk is full \(ENOSPC\); the previous checkpoint, .*step-\d+, is kept whole \(--resume continues from it\)/);
+    const r = lorakit(
+      'train',
+      '--model',
+      model,
+      '--data',
+      ds.text,
+      '--out',
+      run,
+      '--steps',
+      '8',
+      '--seq-len',
+      '16',
+      '--checkpoint-every',
+      '1',
+      '--keep-checkpoints',
+      '8',
+    );
+    userError(
+      r,
+      run,
+      /cannot write: the disk is full \(ENOSPC\); the previous checkpoint, .*step-\d+, is kept whole \(--resume continues from it\)/,
+    );
     assert.doesNotMatch(r.err, /internal error| {4}at /);
     fs.rmSync(run, { recursive: true, force: true });
     assert.equal(mount('-o', 'remount,size=300k', mnt).status, 0); // less than the merged model
@@ -253,7 +349,11 @@ test('a full disk or a read-only folder is one line naming the file and what was
     if (spawnSync('chattr', ['+i', imm]).status === 0)
       try {
         const r2 = lorakit('train', '--model', model, '--data', ds.text, '--out', path.join(imm, 'run'), '--steps', '1', '--seq-len', '16');
-        userError(r2, path.join(imm, 'run'), /cannot write: not permitted \(the folder is read-only or immutable\?\) \(EPERM\); nothing was written/);
+        userError(
+          r2,
+          path.join(imm, 'run'),
+          /cannot write: not permitted \(the folder is read-only or immutable\?\) \(EPERM\); nothing was written/,
+        );
       } finally {
         spawnSync('chattr', ['-i', imm]);
       }
@@ -263,7 +363,7 @@ test('a full disk or a read-only folder is one line naming the file and what was
 });
 
 // 19: Dawn's native "artificially reduced" warnings (written to fd 2, out of JavaScript's reach) are explained once
-test('on a software Vulkan driver, Dawn\'s two warnings are explained once, in one line', (t) => {
+test("on a software Vulkan driver, Dawn's two warnings are explained once, in one line", (t) => {
   const r = lorakit('info', '--devices', '--json');
   const info = JSON.parse(r.out);
   if (!info.adapters.some((a: { name: string }) => /llvmpipe|lavapipe/i.test(a.name))) return t.skip('no lavapipe adapter here');

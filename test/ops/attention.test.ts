@@ -17,7 +17,10 @@ for (const shape of [
   const label = JSON.stringify(shape);
   test(`attention backward matches finite differences ${label}`, () => {
     const { B, Tq, Tk, H, KV, D } = shape;
-    const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
+    const q = rand(B * Tq * H * D),
+      k = rand(B * Tk * KV * D),
+      v = rand(B * Tk * KV * D),
+      g = rand(B * Tq * H * D);
     const { probs } = ref.attentionForward(q, k, v, shape);
     const { dq, dk, dv } = ref.attentionBackward(g, q, k, v, probs, shape);
     fdCheck('attention/q', q, (x) => ref.attentionForward(x, k, v, shape).out, g, dq);
@@ -32,7 +35,10 @@ for (const shape of [
 function attentionParity(shape: AttnShape): void {
   const be = new CpuBackend({ threads: 2 });
   const { B, Tq, Tk, H, KV, D } = shape;
-  const q = rand(B * Tq * H * D), k = rand(B * Tk * KV * D), v = rand(B * Tk * KV * D), g = rand(B * Tq * H * D);
+  const q = rand(B * Tq * H * D),
+    k = rand(B * Tk * KV * D),
+    v = rand(B * Tk * KV * D),
+    g = rand(B * Tq * H * D);
   const want = ref.attentionForward(q, k, v, shape);
   const wantB = ref.attentionBackward(g, q, k, v, want.probs, shape);
   const tq = be.upload(q, [B * Tq, H * D], 'activations');
@@ -73,11 +79,21 @@ test('the WGSL attention matches the reference: causal, grouped-query, sliding w
     { B: 1, Tq: 70, Tk: 70, H: 2, KV: 1, D: 16, window: 40 }, // several query blocks and key tiles
     { B: 1, Tq: 4, Tk: 4, H: 1, KV: 1, D: 160 }, // past the tiled kernels' 128: the per-row ones
   ]) {
-    const q = T([p.B * p.Tq, p.H * p.D]), k = T([p.B * p.Tk, p.KV * p.D]), v = T([p.B * p.Tk, p.KV * p.D]), dout = T([p.B * p.Tq, p.H * p.D]);
-    same(g, `attention ${JSON.stringify(p)}`, [q, k, v, dout], (be, [qq, kk, vv, dd]) => {
-      const f = be.attention(qq, kk, vv, p);
-      const b = be.attentionBackward(dd, qq, kk, vv, f.saved, p);
-      return [f.out, b.dq, b.dk, b.dv];
-    }, 2e-5, 2e-4);
+    const q = T([p.B * p.Tq, p.H * p.D]),
+      k = T([p.B * p.Tk, p.KV * p.D]),
+      v = T([p.B * p.Tk, p.KV * p.D]),
+      dout = T([p.B * p.Tq, p.H * p.D]);
+    same(
+      g,
+      `attention ${JSON.stringify(p)}`,
+      [q, k, v, dout],
+      (be, [qq, kk, vv, dd]) => {
+        const f = be.attention(qq, kk, vv, p);
+        const b = be.attentionBackward(dd, qq, kk, vv, f.saved, p);
+        return [f.out, b.dq, b.dk, b.dv];
+      },
+      2e-5,
+      2e-4,
+    );
   }
 });

@@ -10,7 +10,10 @@ test('the WebAssembly arena refuses an allocation past 2 GiB with a user error (
   try {
     const small = rt.alloc(1000);
     assert.ok(small > 0);
-    assert.throws(() => rt.alloc(ARENA_LIMIT / 4), (e: unknown) => e instanceof UserError && /more than the 2\.0 GiB|GiB it can address/.test((e as Error).message));
+    assert.throws(
+      () => rt.alloc(ARENA_LIMIT / 4),
+      (e: unknown) => e instanceof UserError && /more than the 2\.0 GiB|GiB it can address/.test((e as Error).message),
+    );
     assert.ok(rt.bytes() < 1 << 30, 'nothing was grown for the refused allocation');
   } finally {
     rt.dispose();

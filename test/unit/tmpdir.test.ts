@@ -14,7 +14,10 @@ if (process.env.LORAKIT_TMPDIR_CHILD) {
   process.stdout.write(d);
 } else {
   test('tmpDir folders are gone after the process that made them exits', () => {
-    const r = spawnSync(process.execPath, [__filename], { encoding: 'utf8', env: { ...process.env, LORAKIT_TMPDIR_CHILD: '1', LORAKIT_KEEP_TMP: '' } });
+    const r = spawnSync(process.execPath, [__filename], {
+      encoding: 'utf8',
+      env: { ...process.env, LORAKIT_TMPDIR_CHILD: '1', LORAKIT_KEEP_TMP: '' },
+    });
     assert.equal(r.status, 0, r.stderr);
     const made = r.stdout.trim();
     assert.match(path.basename(made), /^lorakit-child-/);

@@ -152,7 +152,8 @@ export function realPathOf(p: string): string {
 
 /** Is `inner` the folder `outer` or inside it, comparing real paths? */
 export function isInside(inner: string, outer: string): boolean {
-  const a = realPathOf(inner), b = realPathOf(outer);
+  const a = realPathOf(inner),
+    b = realPathOf(outer);
   return a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
 }
 
@@ -161,7 +162,14 @@ export function readJson(file: string): any {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e: any) {
-    throw new UserError(e.code === 'ENOENT' ? 'file not found' : e.code === 'ENOTDIR' ? 'not found (a parent is a file, not a folder)' : `cannot read (${e.code})`, file);
+    throw new UserError(
+      e.code === 'ENOENT'
+        ? 'file not found'
+        : e.code === 'ENOTDIR'
+          ? 'not found (a parent is a file, not a folder)'
+          : `cannot read (${e.code})`,
+      file,
+    );
   }
   try {
     return JSON.parse(text);

@@ -24,7 +24,8 @@ export function pyFloat(x: number): string {
   const exp = Number(e);
   const digits = mant.replace('-', '').replace('.', '');
   const sign = x < 0 ? '-' : '';
-  if (exp < -4 || exp >= 16) return `${sign}${digits[0]}${digits.length > 1 ? '.' + digits.slice(1) : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  if (exp < -4 || exp >= 16)
+    return `${sign}${digits[0]}${digits.length > 1 ? '.' + digits.slice(1) : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
   const int = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
   const frac = digits.slice(exp + 1);
@@ -34,7 +35,8 @@ export function pyFloat(x: number): string {
 /** the quant_state JSON exactly as bitsandbytes writes it (json.dumps, default separators) */
 export function quantStateJson(q: QuantWeight): string {
   const parts = [`"quant_type": "${q.type}"`, `"blocksize": ${q.blocksize}`, `"dtype": "${q.dtype}"`, `"shape": [${q.shape.join(', ')}]`];
-  if (q.nested) parts.push(`"nested_blocksize": ${q.nested.blocksize}`, `"nested_dtype": "float32"`, `"nested_offset": ${pyFloat(q.nested.offset)}`);
+  if (q.nested)
+    parts.push(`"nested_blocksize": ${q.nested.blocksize}`, `"nested_dtype": "float32"`, `"nested_offset": ${pyFloat(q.nested.offset)}`);
   return `{${parts.join(', ')}}`;
 }
 
@@ -108,7 +110,8 @@ export function readBnbState(store: TensorStore, name: string) {
   const unknown = hasUnknownState(store, name);
   if (unknown) throw bad(`unknown quant_type "${unknown.slice(`${name}.${STATE}`.length)}" (lorakit reads nf4 and fp4)`);
   const states = QUANT_TYPES.filter((t) => store.has(`${name}.${STATE}${t}`));
-  if (states.length !== 1) throw bad(states.length ? 'more than one quant_state' : 'no quant_state.bitsandbytes__nf4/fp4 beside the packed weight');
+  if (states.length !== 1)
+    throw bad(states.length ? 'more than one quant_state' : 'no quant_state.bitsandbytes__nf4/fp4 beside the packed weight');
   const stateT = store.read(`${name}.${STATE}${states[0]}`);
   let st: any;
   try {
@@ -119,7 +122,8 @@ export function readBnbState(store: TensorStore, name: string) {
   if (st.quant_type !== states[0]) throw bad(`quant_state says quant_type "${st.quant_type}" but is stored as bitsandbytes__${states[0]}`);
   const blocksize = Number(st.blocksize);
   checkBlocksize(blocksize, `${name}: quant_state blocksize`);
-  if (!Array.isArray(st.shape) || !st.shape.every((d: unknown) => Number.isInteger(d) && (d as number) > 0)) throw bad('quant_state has no valid shape');
+  if (!Array.isArray(st.shape) || !st.shape.every((d: unknown) => Number.isInteger(d) && (d as number) > 0))
+    throw bad('quant_state has no valid shape');
   const dtype = st.dtype as TorchDtype;
   if (!['float32', 'float16', 'bfloat16'].includes(dtype)) throw bad(`quant_state dtype "${st.dtype}" is not float32, float16 or bfloat16`);
   return { type: states[0], blocksize, shape: st.shape as number[], dtype, nested: store.has(`${name}.nested_absmax`), st, file, bad };
@@ -135,7 +139,8 @@ export function readBnbWeight(store: TensorStore, name: string): QuantWeight {
   if (packedT.dtype !== 'U8') throw bad(`packed weight must be U8, is ${packedT.dtype}`);
   const q: QuantWeight = { type, blocksize, shape, dtype, packed: packedT.data as Uint8Array };
   const n = numelOf(q);
-  if (q.packed.length !== Math.ceil(n / 2)) throw bad(`quant_state shape [${st.shape}] needs ${Math.ceil(n / 2)} packed bytes, the tensor has ${q.packed.length}`);
+  if (q.packed.length !== Math.ceil(n / 2))
+    throw bad(`quant_state shape [${st.shape}] needs ${Math.ceil(n / 2)} packed bytes, the tensor has ${q.packed.length}`);
   const map = store.has(`${name}.quant_map`) ? f32Of(store.read(`${name}.quant_map`), `${name}.quant_map`, file) : null;
   const table = codeTable(q.type);
   if (map && (map.length !== 16 || map.some((v, i) => v !== table[i]))) throw bad(`quant_map is not the ${q.type} code table`);

@@ -57,7 +57,10 @@ export function isTarget(c: LoraConfig, path: string): boolean {
 /** Parse `--targets`: 'all-linear' or a comma list of the linear names. */
 export function parseTargets(spec: string): string[] | 'all-linear' {
   if (spec === 'all-linear') return spec;
-  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new UserError('--targets is empty');
   for (const n of names)
     if (!(LINEAR_NAMES as readonly string[]).includes(n))
@@ -78,6 +81,9 @@ export function checkRankFits(c: LoraConfig, spec: ModelSpec, flag = '--rank'): 
       const [outF, inF] = linearShape(spec, name);
       const r = rankFor(c, p);
       if (r > Math.min(inF, outF))
-        throw new ConfigError(`${flag} ${r} is larger than ${p} (${outF} × ${inF}) allows: at most ${Math.min(inF, outF)}`, flag.replace(/^--/, ''));
+        throw new ConfigError(
+          `${flag} ${r} is larger than ${p} (${outF} × ${inF}) allows: at most ${Math.min(inF, outF)}`,
+          flag.replace(/^--/, ''),
+        );
     }
 }

@@ -27,14 +27,24 @@ export interface ModelFolder {
 export function openModelFolder(dir: string, asked: QuantConfig | null = null): ModelFolder {
   if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
   if (!fs.statSync(dir).isDirectory())
-    throw new UserError('is a file, not a model folder: --model takes a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
+    throw new UserError(
+      'is a file, not a model folder: --model takes a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)',
+      dir,
+    );
   if (!fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'adapter_config.json')))
     throw new UserError(`this is a PEFT adapter folder, not a model: pass it with --adapter, and ${adapterBase(dir)} with --model`, dir);
   const spec = loadSpec(dir);
   const store = new TensorStore(dir);
   const stored = storedQuant(dir, store, spec, asked);
   const quant = stored ?? asked;
-  return { dir, spec, store, quant, quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null, hasTokenizer: fs.existsSync(path.join(dir, 'tokenizer.json')) };
+  return {
+    dir,
+    spec,
+    store,
+    quant,
+    quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null,
+    hasTokenizer: fs.existsSync(path.join(dir, 'tokenizer.json')),
+  };
 }
 
 /** "its base model, <path>" as adapter_config.json names it, or "the base model" */
@@ -54,10 +64,12 @@ function adapterBase(dir: string): string {
  */
 function storedQuant(dir: string, store: TensorStore, spec: ModelSpec, asked: QuantConfig | null): QuantConfig | null {
   const kind = bnbKind(readJson(path.join(dir, 'config.json')));
-  if (kind === '8bit') throw new UserError('8-bit bitsandbytes models are not supported; use the full-precision original (optionally with --quant nf4)', dir);
+  if (kind === '8bit')
+    throw new UserError('8-bit bitsandbytes models are not supported; use the full-precision original (optionally with --quant nf4)', dir);
   if (!kind) return null;
   const first = `${modulePath(0, 'q_proj')}.weight`;
-  if (spec.layers === 0 || !isBnbWeight(store, first)) throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
+  if (spec.layers === 0 || !isBnbWeight(store, first))
+    throw new UserError(`config.json has a bitsandbytes quantization_config but "${first}" is not in the bnb 4-bit layout`, dir);
   const q = readBnbState(store, first); // the quantization only: the weight itself is read when the model loads
   const cfg: QuantConfig = { type: q.type, blocksize: q.blocksize, doubleQuant: q.nested };
   if (asked && asked.type !== cfg.type)

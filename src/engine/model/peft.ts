@@ -45,16 +45,25 @@ export function peftConfigJson(c: LoraConfig, targetNames: string[]): Record<str
 
 /** adapter_model.safetensors and adapter_config.json into an existing folder (checkpoints use it too) */
 export function writeAdapterFiles(dir: string, adapter: LoraAdapter, be: Backend): void {
-  const tensors = adapter.params().map((p) => ({ name: `${PREFIX}${p.name}`, dtype: 'F32' as const, shape: [...p.t.shape], data: be.read(p.t).slice() }));
+  const tensors = adapter
+    .params()
+    .map((p) => ({ name: `${PREFIX}${p.name}`, dtype: 'F32' as const, shape: [...p.t.shape], data: be.read(p.t).slice() }));
   writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
-  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(peftConfigJson(adapter.config, adapter.targetNames()), null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'adapter_config.json'),
+    JSON.stringify(peftConfigJson(adapter.config, adapter.targetNames()), null, 2) + '\n',
+  );
 }
 
 export function saveAdapter(dir: string, adapter: LoraAdapter, be: Backend, extraFiles: Record<string, string> = {}, kept?: string): void {
-  writeDirAtomic(dir, (tmp) => {
-    writeAdapterFiles(tmp, adapter, be);
-    for (const [name, text] of Object.entries(extraFiles)) fs.writeFileSync(path.join(tmp, name), text);
-  }, kept);
+  writeDirAtomic(
+    dir,
+    (tmp) => {
+      writeAdapterFiles(tmp, adapter, be);
+      for (const [name, text] of Object.entries(extraFiles)) fs.writeFileSync(path.join(tmp, name), text);
+    },
+    kept,
+  );
 }
 
 /** Parse adapter_config.json into a LoraConfig, refusing the PEFT features lorakit does not implement. */
@@ -85,14 +94,22 @@ export function readAdapterConfig(dir: string): LoraConfig {
   };
 }
 
-const rank = z.number().int().min(1).max(1 << 16);
+const rank = z
+  .number()
+  .int()
+  .min(1)
+  .max(1 << 16);
 const alpha = z.number().positive().max(1e6);
 /** the fields of adapter_config.json that change the numbers: each checked, its error naming it (absent: PEFT's default) */
 const ADAPTER_FIELDS: [string, z.ZodType, string][] = [
   ['r', rank, `a whole number from 1 to ${1 << 16}`],
   ['lora_alpha', alpha, 'a number > 0 and ≤ 1000000'],
   ['lora_dropout', z.number().min(0).lt(1), 'a number ≥ 0 and < 1'],
-  ['target_modules', z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).nullable(), 'a module name pattern or a non-empty list of module names'],
+  [
+    'target_modules',
+    z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).nullable(),
+    'a module name pattern or a non-empty list of module names',
+  ],
   ['use_rslora', z.boolean(), 'true or false'],
   ['rank_pattern', z.record(z.string(), rank).nullable(), `an object of module patterns to ranks (whole numbers from 1 to ${1 << 16})`],
   ['alpha_pattern', z.record(z.string(), alpha).nullable(), 'an object of module patterns to alphas (numbers > 0 and ≤ 1000000)'],
@@ -100,10 +117,14 @@ const ADAPTER_FIELDS: [string, z.ZodType, string][] = [
 ];
 
 /** Read the adapter's tensors as host arrays by module path, checked against the model's shapes. */
-export function readAdapterTensors(dir: string, spec: ModelSpec): Map<string, { name: LinearName; layer: number; A: Float32Array; B: Float32Array; r: number; inF: number; outF: number }> {
+export function readAdapterTensors(
+  dir: string,
+  spec: ModelSpec,
+): Map<string, { name: LinearName; layer: number; A: Float32Array; B: Float32Array; r: number; inF: number; outF: number }> {
   const file = path.join(dir, 'adapter_model.safetensors');
   if (!fs.existsSync(file)) {
-    if (fs.existsSync(path.join(dir, 'adapter_model.bin'))) throw pickleRefused(path.join(dir, 'adapter_model.bin'), 'save the adapter with safe_serialization=True');
+    if (fs.existsSync(path.join(dir, 'adapter_model.bin')))
+      throw pickleRefused(path.join(dir, 'adapter_model.bin'), 'save the adapter with safe_serialization=True');
     throw new UserError('no adapter_model.safetensors', dir);
   }
   const st = new SafetensorsFile(file);
@@ -113,7 +134,8 @@ export function readAdapterTensors(dir: string, spec: ModelSpec): Map<string, { 
   for (const key of st.names()) {
     const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/.exec(key);
     if (!m) {
-      if (/lora_embedding_|lora_magnitude/.test(key)) throw new UserError(`tensor "${key}" is not supported (only LoRA on linear layers)`, file);
+      if (/lora_embedding_|lora_magnitude/.test(key))
+        throw new UserError(`tensor "${key}" is not supported (only LoRA on linear layers)`, file);
       throw new UserError(`tensor "${key}" is not a LoRA weight`, file);
     }
     const p = parts.get(m[1]) ?? {};
@@ -121,7 +143,10 @@ export function readAdapterTensors(dir: string, spec: ModelSpec): Map<string, { 
     parts.set(m[1], p);
   }
   if (parts.size === 0) throw new UserError('the adapter holds no LoRA weights', file);
-  const out = new Map<string, { name: LinearName; layer: number; A: Float32Array; B: Float32Array; r: number; inF: number; outF: number }>();
+  const out = new Map<
+    string,
+    { name: LinearName; layer: number; A: Float32Array; B: Float32Array; r: number; inF: number; outF: number }
+  >();
   for (const [mod, p] of parts) {
     const k = known.get(mod);
     if (!k) throw new UserError(`module "${mod}" does not exist in this model (made for another model?)`, file);
@@ -149,6 +174,8 @@ export function loadAdapter(dir: string, spec: ModelSpec, be: Backend): LoraAdap
     modules.set(p, { path: p, layer: t.layer, name: t.name, r: t.r, scale: loraScale(alphaFor(config, p), t.r, config.useRslora), A, B });
   }
   // keep the module order canonical (layer, then linear name) whatever the file order
-  const sorted = new Map([...modules].sort((x, y) => x[1].layer - y[1].layer || LINEAR_NAMES.indexOf(x[1].name) - LINEAR_NAMES.indexOf(y[1].name)));
+  const sorted = new Map(
+    [...modules].sort((x, y) => x[1].layer - y[1].layer || LINEAR_NAMES.indexOf(x[1].name) - LINEAR_NAMES.indexOf(y[1].name)),
+  );
   return new LoraAdapter(config, sorted);
 }

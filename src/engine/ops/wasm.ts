@@ -111,7 +111,9 @@ export class WasmRuntime {
     const off = this.arenaTop;
     const top = off + Math.ceil((floats * 4) / 16) * 16 + 32; // 32 bytes of slack: kernels may read a vector past the end
     if (!(top <= ARENA_LIMIT))
-      throw new UserError(`one operation needs ${(top / 2 ** 30).toFixed(1)} GiB of WebAssembly memory, more than the ${ARENA_LIMIT / 2 ** 30} GiB it can address: use shorter sequences (--seq-len) or a smaller --batch`);
+      throw new UserError(
+        `one operation needs ${(top / 2 ** 30).toFixed(1)} GiB of WebAssembly memory, more than the ${ARENA_LIMIT / 2 ** 30} GiB it can address: use shorter sequences (--seq-len) or a smaller --batch`,
+      );
     this.arenaTop = top;
     this.ensure(this.arenaTop);
     return off;

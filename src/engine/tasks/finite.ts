@@ -16,7 +16,8 @@ export function firstNonFinite(src: TensorStore | SafetensorsFile): { name: stri
     if (!FLOAT.has(info.dtype)) continue;
     const x = src.readF32(name);
     for (let i = 0; i < x.length; i++)
-      if (!Number.isFinite(x[i])) return { name, file: 'file' in info ? (info as { file: string }).file : (src as SafetensorsFile).file, value: x[i] };
+      if (!Number.isFinite(x[i]))
+        return { name, file: 'file' in info ? (info as { file: string }).file : (src as SafetensorsFile).file, value: x[i] };
   }
   return undefined;
 }

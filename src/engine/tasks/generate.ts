@@ -67,12 +67,17 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
   const maxNew = o.maxNewTokens ?? 64;
   const temperature = o.temperature ?? 0;
   const topP = o.topP ?? 1;
-  if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new ConfigError(`--max-new-tokens must be a whole number ≥ 0, got ${maxNew}`, 'max-new-tokens');
+  if (!(Number.isInteger(maxNew) && maxNew >= 0))
+    throw new ConfigError(`--max-new-tokens must be a whole number ≥ 0, got ${maxNew}`, 'max-new-tokens');
   if (!(temperature >= 0)) throw new ConfigError(`--temperature must be ≥ 0, got ${temperature}`, 'temperature');
   if (!(topP > 0 && topP <= 1)) throw new ConfigError(`--top-p must be in (0, 1], got ${topP}`, 'top-p');
   const rng = new Rng(o.seed ?? 0);
   const context = model.spec.maxPositions;
-  if (maxNew >= context) throw new ConfigError(`--max-new-tokens ${maxNew} leaves no room for the prompt in the model's context of ${context} tokens (max_position_embeddings)`, 'max-new-tokens');
+  if (maxNew >= context)
+    throw new ConfigError(
+      `--max-new-tokens ${maxNew} leaves no room for the prompt in the model's context of ${context} tokens (max_position_embeddings)`,
+      'max-new-tokens',
+    );
   // a prompt far longer than the context is cut before tokenizing (its end is what is kept anyway)
   const maxChars = context * CHARS_PER_TOKEN_KEPT;
   const text = prompt.length > maxChars ? prompt.slice(prompt.length - maxChars) : prompt;
@@ -103,10 +108,11 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
     for (let i = 0; i < maxNew && !o.signal?.aborted; i++) {
       const logitsT = model.step(feed, cache);
       const logits = be.read(logitsT);
-      for (let j = 0; j < n; j++) if (!Number.isFinite(logits[j])) {
-        be.free(logitsT);
-        throw nonFiniteError('the logits', o.modelDir, o.adapterDir);
-      }
+      for (let j = 0; j < n; j++)
+        if (!Number.isFinite(logits[j])) {
+          be.free(logitsT);
+          throw nonFiniteError('the logits', o.modelDir, o.adapterDir);
+        }
       const next = sample(logits, n, temperature, topP, rng);
       be.free(logitsT);
       if (stops.has(next)) break;
@@ -125,5 +131,13 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
     model.freeCache(cache);
   }
   const s = (performance.now() - t0) / 1000;
-  return { text: out.length ? tok.decode(out) : '', ids: out, promptTokens: promptIds.length, newTokens: out.length, tokensPerS: out.length / Math.max(s, 1e-9), promptCut, context };
+  return {
+    text: out.length ? tok.decode(out) : '',
+    ids: out,
+    promptTokens: promptIds.length,
+    newTokens: out.length,
+    tokensPerS: out.length / Math.max(s, 1e-9),
+    promptCut,
+    context,
+  };
 }

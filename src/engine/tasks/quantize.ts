@@ -36,15 +36,24 @@ export function refuseQuantized(dir: string, what: string): void {
  * Quantize a model folder into `outDir`. `source` is the full-precision original recorded for later merges (the
  * folder itself by default; null when it is a temporary folder).
  */
-export function quantizeModel(modelDir: string, outDir: string, cfg: QuantConfig, onTensor?: (name: string) => void, source: string | null = path.resolve(modelDir)): QuantizeReport {
+export function quantizeModel(
+  modelDir: string,
+  outDir: string,
+  cfg: QuantConfig,
+  onTensor?: (name: string) => void,
+  source: string | null = path.resolve(modelDir),
+): QuantizeReport {
   const model = path.resolve(modelDir);
   const out = path.resolve(outDir);
   refuseQuantized(model, 'quantize its full-precision original instead');
-  if (isInside(out, model)) throw new UserError('the quantized model must be written outside the source folder (the source is never modified)', outDir);
+  if (isInside(out, model))
+    throw new UserError('the quantized model must be written outside the source folder (the source is never modified)', outDir);
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', outDir);
   loadSpec(model); // a valid model config, before any work
   const store = new TensorStore(model);
-  let quantized = 0, params = 0, bytes = 0;
+  let quantized = 0,
+    params = 0,
+    bytes = 0;
   let compute: TorchDtype = 'float32';
   writeDirAtomic(out, (tmp) => {
     const weightMap: Record<string, string> = {};

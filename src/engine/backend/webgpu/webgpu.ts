@@ -6,7 +6,18 @@
  * counts the bytes of the live GPU buffers by tag.
  */
 import { Worker } from 'node:worker_threads';
-import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, MemTracker, RopeTables, Tensor, matmulShape, numel } from '../../core/backend';
+import {
+  AdamWParams,
+  AttnShape,
+  Backend,
+  MatmulOpts,
+  MemTag,
+  MemTracker,
+  RopeTables,
+  Tensor,
+  matmulShape,
+  numel,
+} from '../../core/backend';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
 import { UserError } from '../../core/errors';
 import { bundleFile } from '../../core/bundle';
@@ -23,14 +34,16 @@ class GpuTensor implements Tensor {
   /** a frozen weight kept in its half precision (two values a u32), widened inside the kernels */
   half?: 'bf16' | 'f16';
   constructor(
-    readonly shape: number[], readonly tag: MemTag, readonly id: number, readonly bytes: number,
+    readonly shape: number[],
+    readonly tag: MemTag,
+    readonly id: number,
+    readonly bytes: number,
     /** a 4-bit weight: codes (this buffer), scales (f32, or one byte a block when double-quantized), code table */
     readonly quant?: { q: QuantWeight; scales: GpuTensor; table: GpuTensor; nested?: { absmax: GpuTensor; map: GpuTensor } },
   ) {}
 }
 
 const f32bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
-
 
 /** block until the worker answers on `sab`; the payload, or the worker's error as a UserError */
 function answerOf(sab: SharedArrayBuffer, ms: number, what: string): Uint8Array {
@@ -103,7 +116,6 @@ export class WebGpuBackend implements Backend {
     WebGpuBackend.open.add(this);
   }
 
-
   private post(m: ToGpu): void {
     this.worker.postMessage(m);
   }
@@ -112,7 +124,9 @@ export class WebGpuBackend implements Backend {
     const id = this.nextId++;
     const real = Math.max(4, Math.ceil(bytes / 4) * 4);
     if (real > this.maxBinding)
-      throw new UserError(`a ${tag} tensor [${shape}] needs ${(real / 2 ** 20).toFixed(0)} MiB in one binding, more than this GPU allows (${(this.maxBinding / 2 ** 20).toFixed(0)} MiB); only weight matrices are split across bindings`);
+      throw new UserError(
+        `a ${tag} tensor [${shape}] needs ${(real / 2 ** 20).toFixed(0)} MiB in one binding, more than this GPU allows (${(this.maxBinding / 2 ** 20).toFixed(0)} MiB); only weight matrices are split across bindings`,
+      );
     this.post({ op: 'alloc', id, bytes: real, data });
     const t = new GpuTensor([...shape], tag, id, real);
     this.mem.alloc(tag, real);
@@ -127,7 +141,6 @@ export class WebGpuBackend implements Backend {
   private f(x: number): number {
     return f32bits(x);
   }
-
 
   upload(data: Float32Array, shape: number[], tag: MemTag): Tensor {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} values for shape [${shape}]`);
@@ -221,7 +234,11 @@ export class WebGpuBackend implements Backend {
       if (!g || !this.live.has(g)) continue;
       this.live.delete(g);
       const q = g.quant;
-      for (const b of q ? [g, q.scales, q.table, ...(q.nested ? [q.nested.absmax, q.nested.map] : [])] : g.parts ? g.parts.map((p) => p.t) : [g]) {
+      for (const b of q
+        ? [g, q.scales, q.table, ...(q.nested ? [q.nested.absmax, q.nested.map] : [])]
+        : g.parts
+          ? g.parts.map((p) => p.t)
+          : [g]) {
         this.mem.free(b.tag, b.bytes);
         this.post({ op: 'free', id: b.id });
       }
@@ -250,21 +267,40 @@ export class WebGpuBackend implements Backend {
   private product(x: Tensor, w: Tensor, trans: boolean, out: Tensor, accumulate: boolean, M: number): void {
     const g = w as GpuTensor;
     const [R, C] = w.shape;
-    const K = trans ? C : R, N = trans ? R : C;
+    const K = trans ? C : R,
+      N = trans ? R : C;
     const tiles: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), 1];
     const q = g.quant;
     if (q?.nested)
-      this.run('qmatmul_dq', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(q.q.blocksize), this.f(q.q.nested!.offset)], [x, g, q.scales, q.table, out, q.nested.absmax, q.nested.map], tiles);
-    else if (q) this.run('qmatmul', [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(q.q.blocksize)], [x, g, q.scales, q.table, out], tiles);
+      this.run(
+        'qmatmul_dq',
+        [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(q.q.blocksize), this.f(q.q.nested!.offset)],
+        [x, g, q.scales, q.table, out, q.nested.absmax, q.nested.map],
+        tiles,
+      );
+    else if (q)
+      this.run(
+        'qmatmul',
+        [M, N, K, trans ? 1 : 0, this.f(accumulate ? 1 : 0), R, C, Math.log2(q.q.blocksize)],
+        [x, g, q.scales, q.table, out],
+        tiles,
+      );
     else {
       const kernel = g.half ? 'matmul_half' : 'matmul';
       const half = g.half === 'f16' ? 2 : g.half ? 1 : 0;
-      if (!g.parts) this.run(kernel, [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0), 0, 0, 0, 0, half], [x, w, out], tiles);
+      if (!g.parts)
+        this.run(kernel, [M, N, K, 0, trans ? 1 : 0, this.f(1), this.f(accumulate ? 1 : 0), 0, 0, 0, 0, half], [x, w, out], tiles);
       else
         g.parts.forEach((p, i) => {
           const n = p.t.shape[0];
           // forward: this block's rows are columns [r0, r0+n) of the output; backward: rows [r0, r0+n) of the sum over K
-          if (trans) this.run(kernel, [M, n, K, 0, 1, this.f(1), this.f(accumulate ? 1 : 0), N, p.r0, 0, 0, half], [x, p.t, out], [Math.ceil(n / 64), Math.ceil(M / 64), 1]);
+          if (trans)
+            this.run(
+              kernel,
+              [M, n, K, 0, 1, this.f(1), this.f(accumulate ? 1 : 0), N, p.r0, 0, 0, half],
+              [x, p.t, out],
+              [Math.ceil(n / 64), Math.ceil(M / 64), 1],
+            );
           else this.run(kernel, [M, N, n, 0, 0, this.f(1), this.f(accumulate || i > 0 ? 1 : 0), 0, 0, K, p.r0, half], [x, p.t, out], tiles);
         });
     }
@@ -272,8 +308,13 @@ export class WebGpuBackend implements Backend {
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
     const [M, N, K] = matmulShape(a, b, o);
     const out = o.out ?? this.make([M, N], tag);
-    const beta = o.out ? o.beta ?? 1 : 0;
-    this.run('matmul', [M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, this.f(o.alpha ?? 1), this.f(beta)], [a, b, out], [Math.ceil(N / 64), Math.ceil(M / 64), 1]);
+    const beta = o.out ? (o.beta ?? 1) : 0;
+    this.run(
+      'matmul',
+      [M, N, K, o.transA ? 1 : 0, o.transB ? 1 : 0, this.f(o.alpha ?? 1), this.f(beta)],
+      [a, b, out],
+      [Math.ceil(N / 64), Math.ceil(M / 64), 1],
+    );
     return out;
   }
 
@@ -286,7 +327,12 @@ export class WebGpuBackend implements Backend {
     const out = this.make([ids.length, C], 'activations');
     const g = table as GpuTensor;
     for (const p of g.parts ?? [{ t: g, r0: 0 }])
-      this.run(g.half ? 'embedding_half' : 'embedding', [ids.length, C, p.r0, p.r0 + p.t.shape[0], 0, 0, 0, 0, 0, 0, 0, g.half === 'f16' ? 2 : 1], [p.t, idt, out], grid(ids.length * C, 256));
+      this.run(
+        g.half ? 'embedding_half' : 'embedding',
+        [ids.length, C, p.r0, p.r0 + p.t.shape[0], 0, 0, 0, 0, 0, 0, 0, g.half === 'f16' ? 2 : 1],
+        [p.t, idt, out],
+        grid(ids.length * C, 256),
+      );
     this.free(idt);
     return out;
   }
@@ -417,7 +463,12 @@ export class WebGpuBackend implements Backend {
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void {
     const n = numel(p.shape);
     const k = adamwScalars(hp);
-    this.run('adamw', [n, this.f(k.stepSize), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(k.decay), this.f(k.sqrtBc2)], [p, g, m, v], grid(n, 256));
+    this.run(
+      'adamw',
+      [n, this.f(k.stepSize), this.f(hp.beta1), this.f(hp.beta2), this.f(hp.eps), this.f(k.decay), this.f(k.sqrtBc2)],
+      [p, g, m, v],
+      grid(n, 256),
+    );
   }
 
   /** for tests: lose the device, as a driver reset or a GPU hang would */
@@ -451,5 +502,7 @@ let explained = false;
 function explainDawnWarnings(info: GpuInfo): void {
   if (explained || !info.adapters.some((a) => /llvmpipe|lavapipe/i.test(a.name))) return;
   explained = true;
-  process.stderr.write('lorakit: the two "artificially reduced" warnings above come from Dawn (the WebGPU library) on the Mesa software Vulkan driver; they are harmless\n');
+  process.stderr.write(
+    'lorakit: the two "artificially reduced" warnings above come from Dawn (the WebGPU library) on the Mesa software Vulkan driver; they are harmless\n',
+  );
 }

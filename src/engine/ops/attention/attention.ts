@@ -51,7 +51,8 @@ function chunks(p: AttnShape, perHead: number): [number, number][][] {
 
 /** per-head scratch of the forward and backward passes, in floats (what the estimate counts) */
 export function attnScratchFloats(p: AttnShape): { forward: number; backward: number } {
-  const NpT = up8(p.Tk), NpD = up8(p.D);
+  const NpT = up8(p.Tk),
+    NpD = up8(p.D);
   return {
     forward: up4(p.Tq) * NpT + up4(p.Tq) * NpD + 4 * p.Tq,
     backward: 2 * up4(p.Tq) * NpT + 2 * up4(p.Tk) * p.Tq + 2 * NpD * p.Tq + up4(p.Tq) * NpD + 2 * up4(p.Tk) * NpD,
@@ -70,10 +71,13 @@ export function queryRowsPerBlock(Tq: number, Tk: number, D: number): number {
 export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32Array, v: Float32Array, p: AttnShape) {
   const { B, Tq, Tk, H, KV, D } = p;
   const grp = H / KV;
-  const NpT = up8(Tk), NpD = up8(D);
+  const NpT = up8(Tk),
+    NpD = up8(D);
   const scale = 1 / Math.sqrt(D);
   g.arenaReset();
-  const qo = g.put(q), ko = g.put(k), vo = g.put(v);
+  const qo = g.put(q),
+    ko = g.put(k),
+    vo = g.put(v);
   const [kT, vN] = packHeads(g, ko, vo, p); // Kᵀ (D, Tk) and V (Tk, D) per (batch, kv head)
   const out = new Float32Array(B * Tq * H * D);
   const lse = new Float32Array(B * H * Tq);
@@ -88,13 +92,19 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
       const S = chunk.map(() => g.alloc(up4(n) * NpT));
       const O = chunk.map(() => g.alloc(up4(n) * NpD));
       const stats = chunk.map(() => g.alloc(4 * n)); // f64 (max·scale, Σ) per row
-      runJobs(g, chunk.map(([b, h], i) => job(qo + ((b * Tq + q0) * H + h) * D * 4, kT[b * KV + Math.floor(h / grp)], S[i], D, NpT, n, H * D * 4)));
+      runJobs(
+        g,
+        chunk.map(([b, h], i) => job(qo + ((b * Tq + q0) * H + h) * D * 4, kT[b * KV + Math.floor(h / grp)], S[i], D, NpT, n, H * D * 4)),
+      );
       chunk.forEach((_, i) => softmax(g).softmax_causal(S[i], n, TkEnd, NpT, p.window ?? 0, scale, stats[i]));
       if (TkEnd < Tk) {
         const f = g.mem();
         for (const s of S) for (let t = 0; t < n; t++) f.fill(0, s / 4 + t * NpT + TkEnd, s / 4 + t * NpT + Tk);
       }
-      runJobs(g, chunk.map(([b, h], i) => job(S[i], vN[b * KV + Math.floor(h / grp)], O[i], Tk, NpD, n, NpT * 4)));
+      runJobs(
+        g,
+        chunk.map(([b, h], i) => job(S[i], vN[b * KV + Math.floor(h / grp)], O[i], Tk, NpD, n, NpT * 4)),
+      );
       const f = g.mem();
       chunk.forEach(([b, h], i) => {
         scatterRows(f, O[i] / 4, NpD, out, b * Tq + q0, n, H, h, D, false);
@@ -108,17 +118,30 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
 }
 
 export function attentionBackwardWasm(
-  g: WasmRuntime, dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, p: AttnShape,
+  g: WasmRuntime,
+  dout: Float32Array,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  lse: Float32Array,
+  p: AttnShape,
 ) {
   const { Tq, Tk, H, KV, D } = p;
   const grp = H / KV;
-  const NpT = up8(Tk), NpD = up8(D);
+  const NpT = up8(Tk),
+    NpD = up8(D);
   const scale = 1 / Math.sqrt(D);
   g.arenaReset();
-  const qo = g.put(q), ko = g.put(k), vo = g.put(v), doo = g.put(dout), lo = g.put(lse);
+  const qo = g.put(q),
+    ko = g.put(k),
+    vo = g.put(v),
+    doo = g.put(dout),
+    lo = g.put(lse);
   const [kT] = packHeads(g, ko, ko, p, true); // Kᵀ (D, Tk), to recompute the scores
   const [vT, kN] = packHeads(g, vo, ko, p); // Vᵀ (D, Tk) and K (Tk, D)
-  const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
+  const dq = new Float32Array(q.length),
+    dk = new Float32Array(k.length),
+    dv = new Float32Array(v.length);
   for (const chunk of chunks(p, attnScratchFloats(p).backward)) {
     const mark = g.mark();
     const kv = (b: number, h: number) => b * KV + Math.floor(h / grp);
@@ -127,12 +150,18 @@ export function attentionBackwardWasm(
     const S = chunk.map(() => g.alloc(up4(Tq) * NpT));
     const dP = chunk.map(() => g.alloc(up4(Tq) * NpT));
     // S = Q·Kᵀ (scores again) and dP = dO·Vᵀ
-    runJobs(g, chunk.flatMap(([b, h], i) => [
-      job(qAt(b, h), kT[kv(b, h)], S[i], D, NpT, Tq, H * D * 4),
-      job(doAt(b, h), vT[kv(b, h)], dP[i], D, NpT, Tq, H * D * 4),
-    ]));
+    runJobs(
+      g,
+      chunk.flatMap(([b, h], i) => [
+        job(qAt(b, h), kT[kv(b, h)], S[i], D, NpT, Tq, H * D * 4),
+        job(doAt(b, h), vT[kv(b, h)], dP[i], D, NpT, Tq, H * D * 4),
+      ]),
+    );
     // P from the scores and lse; dS = P ⊙ (dP − Σ dP·P)·scale over dP; then pack Pᵀ, dSᵀ, dO and Q
-    const pT: number[] = [], sT: number[] = [], dO: number[] = [], Q: number[] = [];
+    const pT: number[] = [],
+      sT: number[] = [],
+      dO: number[] = [],
+      Q: number[] = [];
     chunk.forEach(([b, h], i) => {
       softmax(g).softmax_recompute(S[i], Tq, Tk, NpT, p.window ?? 0, scale, lo + (b * H + h) * Tq * 4);
       softmax(g).softmax_backward(dP[i], NpT, S[i], NpT, Tq, Tk, scale);
@@ -149,11 +178,14 @@ export function attentionBackwardWasm(
     const dK = chunk.map(() => g.alloc(up4(Tk) * NpD));
     const dV = chunk.map(() => g.alloc(up4(Tk) * NpD));
     // dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q
-    runJobs(g, chunk.flatMap(([b, h], i) => [
-      job(pT[i], dO[i], dV[i], Tq, NpD, Tk, 0),
-      job(dP[i], kN[kv(b, h)], dQ[i], Tk, NpD, Tq, NpT * 4),
-      job(sT[i], Q[i], dK[i], Tq, NpD, Tk, 0),
-    ]));
+    runJobs(
+      g,
+      chunk.flatMap(([b, h], i) => [
+        job(pT[i], dO[i], dV[i], Tq, NpD, Tk, 0),
+        job(dP[i], kN[kv(b, h)], dQ[i], Tk, NpD, Tq, NpT * 4),
+        job(sT[i], Q[i], dK[i], Tq, NpD, Tk, 0),
+      ]),
+    );
     const f = g.mem();
     chunk.forEach(([b, h], i) => {
       const kh = Math.floor(h / grp);
@@ -172,7 +204,8 @@ export function attentionBackwardWasm(
  */
 function packHeads(g: WasmRuntime, tOff: number, nOff: number, p: AttnShape, onlyT = false): [number[], number[]] {
   const { B, Tk, KV, D } = p;
-  const t: number[] = [], n: number[] = [];
+  const t: number[] = [],
+    n: number[] = [];
   for (let b = 0; b < B; b++)
     for (let kh = 0; kh < KV; kh++) {
       const head = (b * Tk * KV + kh) * D * 4;
@@ -186,7 +219,18 @@ function packHeads(g: WasmRuntime, tOff: number, nOff: number, p: AttnShape, onl
 }
 
 /** rows of a (T × ld) block into head h of x (rows, heads·D), or added to it */
-function scatterRows(f: Float32Array, base: number, ld: number, x: Float32Array, r0: number, T: number, heads: number, h: number, D: number, add: boolean): void {
+function scatterRows(
+  f: Float32Array,
+  base: number,
+  ld: number,
+  x: Float32Array,
+  r0: number,
+  T: number,
+  heads: number,
+  h: number,
+  D: number,
+  add: boolean,
+): void {
   for (let t = 0; t < T; t++) {
     const o = ((r0 + t) * heads + h) * D;
     const s = base + t * ld;

@@ -37,7 +37,10 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
   const model = path.resolve(o.model);
   const out = path.resolve(o.out);
   if (isInside(out, model))
-    throw new UserError(`the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`, o.out);
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`,
+      o.out,
+    );
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
   const spec = loadSpec(model);
   const store = new TensorStore(model);
@@ -59,10 +62,12 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
   const bnb = bnbKind(readJson(path.join(model, 'config.json'))) === '4bit';
   const parts = new Set<string>();
   const quantized = new Set<string>();
-  if (bnb) for (const n of store.names()) if (isBnbWeight(store, n)) {
-    quantized.add(n);
-    for (const p of bnbPartNames(n)) parts.add(p);
-  }
+  if (bnb)
+    for (const n of store.names())
+      if (isBnbWeight(store, n)) {
+        quantized.add(n);
+        for (const p of bnbPartNames(n)) parts.add(p);
+      }
   const rt = sharedRuntime();
   const files = store.files.map((f) => f.file);
   let count = 0;
@@ -89,7 +94,9 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
         const isFloat = info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16';
         const dtype = isFloat && outDtype ? outDtype : info.dtype;
         return {
-          name, dtype, shape: info.shape,
+          name,
+          dtype,
+          shape: info.shape,
           data: () => {
             const t = src.read(name);
             const list = deltas.get(name);
@@ -127,5 +134,11 @@ export function mergeAdapters(o: MergeOptions): MergeReport {
       }
     }
   });
-  return { out, mergedModules: count, tensors: store.names().length, dtype: outDtype ?? 'as stored', files: files.map((f) => path.basename(f)) };
+  return {
+    out,
+    mergedModules: count,
+    tensors: store.names().length,
+    dtype: outDtype ?? 'as stored',
+    files: files.map((f) => path.basename(f)),
+  };
 }

@@ -29,7 +29,10 @@ export interface QMergeOptions extends MergeOptions {
 export interface QMergeReport extends MergeReport {
   /** the weights the adapters were added to, and why those */
   mergedInto: { dir: string; kind: 'full precision' | 'full-precision original of the 4-bit base' | 'dequantized 4-bit base' };
-  requantized?: { quant: QuantConfig; evalLoss?: { fullPrecision: number; requantized: number; difference: number; tokens: number; data: string } };
+  requantized?: {
+    quant: QuantConfig;
+    evalLoss?: { fullPrecision: number; requantized: number; difference: number; tokens: number; data: string };
+  };
 }
 
 /** the run folder an adapter came from (its parent, holding run.json), if any */
@@ -56,7 +59,10 @@ export function mergeQLoRA(o: QMergeOptions): QMergeReport {
   const model = path.resolve(o.model);
   // the output may be inside neither the model given nor (below) the original merged into, by any spelling
   if (isInside(o.out, model))
-    throw new UserError(`the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`, o.out);
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`,
+      o.out,
+    );
   const quantized = bnbKind(readJson(path.join(model, 'config.json'))) === '4bit';
   let base = model;
   let kind: QMergeReport['mergedInto']['kind'] = 'full precision';
@@ -77,9 +83,15 @@ export function mergeQLoRA(o: QMergeOptions): QMergeReport {
 
   const run = runOf(o.adapters[0].dir);
   const quant: QuantConfig =
-    o.requantize !== true ? o.requantize : openModelFolder(model).quant ?? run?.config?.quant ?? { type: 'nf4', blocksize: 64, doubleQuant: true };
+    o.requantize !== true
+      ? o.requantize
+      : (openModelFolder(model).quant ?? run?.config?.quant ?? { type: 'nf4', blocksize: 64, doubleQuant: true });
   const out = path.resolve(o.out);
-  if (isInside(out, base)) throw new UserError(`the merged model must be written outside the base model folder ${realPathOf(base)} (the base is never modified)`, o.out);
+  if (isInside(out, base))
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(base)} (the base is never modified)`,
+      o.out,
+    );
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
   const full = `${out}.full-precision.${process.pid}.tmp`;
   try {
@@ -95,7 +107,12 @@ export function mergeQLoRA(o: QMergeOptions): QMergeReport {
 }
 
 /** eval loss of the full-precision and the requantized merge, on --data or the run's eval split */
-function compareMerges(full: string, requantized: string, data: string | undefined, run: any | null): NonNullable<QMergeReport['requantized']>['evalLoss'] | undefined {
+function compareMerges(
+  full: string,
+  requantized: string,
+  data: string | undefined,
+  run: any | null,
+): NonNullable<QMergeReport['requantized']>['evalLoss'] | undefined {
   const be = new CpuBackend();
   const loss = (dir: string) => {
     const m = openModel(dir, be);
@@ -105,6 +122,13 @@ function compareMerges(full: string, requantized: string, data: string | undefin
     return evaluateWindows(m.model, prepared.eval, c.batch);
   };
   if (!data && !(run?.config?.data && run.config.evalSplit > 0 && fs.existsSync(run.config.data))) return undefined;
-  const a = loss(full), b = loss(requantized);
-  return { fullPrecision: a.loss, requantized: b.loss, difference: b.loss - a.loss, tokens: b.tokens, data: data ?? `${run.config.data} (the run's eval split)` };
+  const a = loss(full),
+    b = loss(requantized);
+  return {
+    fullPrecision: a.loss,
+    requantized: b.loss,
+    difference: b.loss - a.loss,
+    tokens: b.tokens,
+    data: data ?? `${run.config.data} (the run's eval split)`,
+  };
 }

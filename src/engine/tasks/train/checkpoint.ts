@@ -34,21 +34,32 @@ export function checkpointDir(runDir: string, step: number): string {
   return path.join(runDir, 'checkpoints', `step-${step}`);
 }
 
-export function saveCheckpoint(runDir: string, state: TrainerState, adapter: LoraAdapter, opt: OptState, be: Backend, keep: number): string {
+export function saveCheckpoint(
+  runDir: string,
+  state: TrainerState,
+  adapter: LoraAdapter,
+  opt: OptState,
+  be: Backend,
+  keep: number,
+): string {
   const dir = checkpointDir(runDir, state.step);
   const params = adapter.params();
   const prev = latestCheckpoint(runDir);
   const kept = prev ? `the previous checkpoint, ${prev}, is kept whole (--resume continues from it)` : 'no checkpoint was written yet';
-  writeDirAtomic(dir, (tmp) => {
-    const home = opt.home ?? be;
-    const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: home.read(t).slice() });
-    writeAdapterFiles(tmp, adapter, be);
-    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), [
-      ...params.map((p, i) => f32(`${p.name}.exp_avg`, opt.m[i])),
-      ...params.map((p, i) => f32(`${p.name}.exp_avg_sq`, opt.v[i])),
-    ]);
-    fs.writeFileSync(path.join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
-  }, kept);
+  writeDirAtomic(
+    dir,
+    (tmp) => {
+      const home = opt.home ?? be;
+      const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: home.read(t).slice() });
+      writeAdapterFiles(tmp, adapter, be);
+      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), [
+        ...params.map((p, i) => f32(`${p.name}.exp_avg`, opt.m[i])),
+        ...params.map((p, i) => f32(`${p.name}.exp_avg_sq`, opt.v[i])),
+      ]);
+      fs.writeFileSync(path.join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+    },
+    kept,
+  );
   prune(runDir, keep);
   return dir;
 }
@@ -79,7 +90,14 @@ const STATE = z.object({
   step: count,
   totalSteps: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   cursor: count,
-  rng: z.object({ seed: z.number().int().min(0).max(2 ** 32 - 1), step: count }),
+  rng: z.object({
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1),
+    step: count,
+  }),
   bestEvalLoss: z.number().optional(),
 });
 
@@ -93,7 +111,8 @@ export function readTrainerState(dir: string, totalSteps?: number): TrainerState
   }
   const s = r.data;
   const named = /^step-(\d+)$/.exec(path.basename(dir));
-  if (named && Number(named[1]) !== s.step) throw new UserError(`"step" is ${s.step}, but the checkpoint folder is ${path.basename(dir)}`, file);
+  if (named && Number(named[1]) !== s.step)
+    throw new UserError(`"step" is ${s.step}, but the checkpoint folder is ${path.basename(dir)}`, file);
   if (totalSteps !== undefined && s.step > totalSteps) throw new UserError(`"step" ${s.step} is past the run's ${totalSteps} steps`, file);
   if (s.rng.step !== s.step) throw new UserError(`"rng.step" ${s.rng.step} is not "step" ${s.step}`, file);
   return s;
@@ -103,7 +122,14 @@ export function readTrainerState(dir: string, totalSteps?: number): TrainerState
  * The newest checkpoint that loads whole, restored into the adapter and the optimizer; a damaged one (truncated,
  * edited) is skipped for the one before it, and said so through `log`. Undefined when there is none.
  */
-export function resumeCheckpoint(runDir: string, adapter: LoraAdapter, opt: OptState, be: Backend, totalSteps: number, log: (l: string) => void): { dir: string; state: TrainerState } | undefined {
+export function resumeCheckpoint(
+  runDir: string,
+  adapter: LoraAdapter,
+  opt: OptState,
+  be: Backend,
+  totalSteps: number,
+  log: (l: string) => void,
+): { dir: string; state: TrainerState } | undefined {
   const steps = listSteps(runDir).reverse();
   let first: UserError | undefined;
   for (const s of steps) {
@@ -135,7 +161,8 @@ export function loadCheckpoint(dir: string, adapter: LoraAdapter, opt: OptState,
     const need = (f: SafetensorsFile, name: string, t: Tensor, on: Backend) => {
       if (!f.tensors.has(name)) throw new UserError(`checkpoint lacks "${name}" (written by a different configuration?)`, f.file);
       const data = f.readF32(name);
-      if (data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new UserError(`"${name}" has the wrong size for this configuration`, f.file);
+      if (data.length !== t.shape.reduce((a, b) => a * b, 1))
+        throw new UserError(`"${name}" has the wrong size for this configuration`, f.file);
       on.write(t, data);
     };
     need(ad, `base_model.model.${p.name}`, p.t, be);

@@ -72,7 +72,23 @@ export interface TrainResult {
 }
 
 /** The config fields that must not change between a run and its resume. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'quant', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay'];
+const RESUME_KEYS: (keyof TrainConfig)[] = [
+  'data',
+  'quant',
+  'lora',
+  'seqLen',
+  'batch',
+  'gradAccum',
+  'lr',
+  'steps',
+  'epochs',
+  'warmup',
+  'schedule',
+  'evalSplit',
+  'seed',
+  'maxGradNorm',
+  'weightDecay',
+];
 
 /** Mean loss over the windows, in batches of `batch`. */
 export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): { loss: number; tokens: number } {
@@ -88,7 +104,10 @@ export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): {
   return { loss: tokens ? sum / tokens : NaN, tokens };
 }
 
-export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {}): Promise<TrainResult> {
+export async function train(
+  cfg: TrainConfig,
+  opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {},
+): Promise<TrainResult> {
   validateLoraConfig(cfg.lora);
   validateTrainConfig(cfg);
   const ev = opts.events ?? {};
@@ -102,9 +121,14 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer, quant, quantSource } = openModel(folder, be);
-  if (quant) log(`base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`);
+  if (quant)
+    log(
+      `base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`,
+    );
   if (cfg.seqLen > model.spec.maxPositions)
-    log(`warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`);
+    log(
+      `warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`,
+    );
   log(`reading and tokenizing ${cfg.data}…`);
   const data = prepareData(cfg.data, tokenizer, model.spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
   log(
@@ -140,9 +164,20 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   const { spec, quant } = folder;
   const workspace = workspaceSizer(cfg.backend);
   const est = (gradCheckpoint: boolean) =>
-    estimateMemory({ spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint, limitBytes: cfg.maxMemory, quant, workspace });
+    estimateMemory({
+      spec,
+      lora: cfg.lora,
+      seqLen: cfg.seqLen,
+      batch: cfg.batch,
+      gradCheckpoint,
+      limitBytes: cfg.maxMemory,
+      quant,
+      workspace,
+    });
   const e = est(!!cfg.gradCheckpoint);
-  log(`memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`);
+  log(
+    `memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`,
+  );
   if (e.fits) return cfg;
   if (!cfg.gradCheckpoint && est(true).fits) {
     log(`turning on gradient checkpointing: it brings the estimate down to ${formatBytes(est(true).bytes.total)}`);
@@ -151,7 +186,9 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   const best = est(true);
   // on the GPU, the optimizer's moments can wait in host memory (the paged optimizer)
   if (cfg.backend === 'webgpu' && best.bytes.total - best.bytes.optimizer <= (cfg.maxMemory ?? best.device.bytes)) {
-    log(`turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`);
+    log(
+      `turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`,
+    );
     return { ...cfg, gradCheckpoint: true, pagedOptimizer: true };
   }
   throw new UserError(
@@ -168,14 +205,23 @@ function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: 
   const runFile = path.join(runDir, 'run.json');
   // never into the model folder (by any spelling: real paths), nor over a folder holding something else
   if (isInside(runDir, cfg.model) || isInside(cfg.model, runDir))
-    throw new UserError(`--out must be outside the model folder ${realPathOf(cfg.model)}, and must not contain it (the model is never written to)`, runDir);
+    throw new UserError(
+      `--out must be outside the model folder ${realPathOf(cfg.model)}, and must not contain it (the model is never written to)`,
+      runDir,
+    );
   if (!resume) {
     removeStaleCheckpointTmp(runDir);
     if (fs.existsSync(path.join(runDir, 'metrics.jsonl')) || fs.existsSync(path.join(runDir, 'adapter')))
       throw new UserError('the output folder already holds a run; pass --resume to continue it, or choose another --out', runDir);
     const foreign = fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((n) => !RUN_ENTRIES.has(n) && !TMP_RE.test(n)) : [];
     if (foreign.length)
-      throw new UserError(`the output folder is not empty and is not a lorakit run (it holds ${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}${foreign.length > 3 ? ', …' : ''}); choose a new or empty folder for --out`, runDir);
+      throw new UserError(
+        `the output folder is not empty and is not a lorakit run (it holds ${foreign
+          .slice(0, 3)
+          .map((n) => JSON.stringify(n))
+          .join(', ')}${foreign.length > 3 ? ', …' : ''}); choose a new or empty folder for --out`,
+        runDir,
+      );
     return undefined;
   }
   if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
@@ -199,8 +245,16 @@ function completedRun(runDir: string, log: (l: string) => void): TrainResult {
   const adapterDir = path.join(runDir, 'adapter');
   log(`the run is already complete (${run.steps} of ${run.totalSteps} steps); its adapter is ${adapterDir}. Nothing to do`);
   return {
-    status: 'completed', runDir, adapterDir, steps: run.steps, finalLoss: run.finalLoss, finalEvalLoss: run.finalEvalLoss,
-    peakMem: run.peakMem, trainableParams: run.trainableParams, backend: run.backend, lastCheckpoint: latestCheckpoint(runDir),
+    status: 'completed',
+    runDir,
+    adapterDir,
+    steps: run.steps,
+    finalLoss: run.finalLoss,
+    finalEvalLoss: run.finalEvalLoss,
+    peakMem: run.peakMem,
+    trainableParams: run.trainableParams,
+    backend: run.backend,
+    lastCheckpoint: latestCheckpoint(runDir),
   };
 }
 
@@ -224,30 +278,57 @@ class Run {
   private readonly t0 = performance.now();
   private order: { epoch: number; idx: number[] } = { epoch: -1, idx: [] };
 
-  constructor(readonly cfg: TrainConfig, readonly model: LlamaModel, readonly data: PreparedData, readonly runDir: string, readonly ev: TrainEvents) {
+  constructor(
+    readonly cfg: TrainConfig,
+    readonly model: LlamaModel,
+    readonly data: PreparedData,
+    readonly runDir: string,
+    readonly ev: TrainEvents,
+  ) {
     const be = (this.be = model.be);
     this.runFile = path.join(runDir, 'run.json');
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
     this.perStep = cfg.batch * cfg.gradAccum;
     this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? TRAIN_FIELDS.epochs.default) * data.train.count) / this.perStep));
     this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
-    this.dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
+    this.dataHash = createHash('sha256')
+      .update(new Uint8Array(data.train.inputs.buffer))
+      .update(new Uint8Array(data.train.targets.buffer))
+      .digest('hex')
+      .slice(0, 16);
     const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
     this.adapter = model.adapter = LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
     this.adapter.allocGrads(be);
     this.params = this.adapter.params();
     const home = cfg.pagedOptimizer && !(be instanceof CpuBackend) ? new CpuBackend({ wasm: false }) : be;
-    this.opt = { m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), ...(home !== be ? { home } : {}) };
-    if (home !== be) ev.onLog?.(`paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`);
+    this.opt = {
+      m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')),
+      v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')),
+      ...(home !== be ? { home } : {}),
+    };
+    if (home !== be)
+      ev.onLog?.(
+        `paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`,
+      );
     this.state = { step: 0, totalSteps: this.totalSteps, cursor: 0, rng: { seed: cfg.seed, step: 0 } };
-    this.result = { status: 'completed', runDir, steps: 0, peakMem: be.mem.peak, trainableParams: this.adapter.trainableCount(), backend: be.name };
+    this.result = {
+      status: 'completed',
+      runDir,
+      steps: 0,
+      peakMem: be.mem.peak,
+      trainableParams: this.adapter.trainableCount(),
+      backend: be.name,
+    };
     this.peak = { ...be.mem.peak };
   }
 
   resume(dir: string): void {
     const was = readJson(this.runFile).data?.hash;
     if (was && was !== this.dataHash)
-      throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`, this.cfg.data);
+      throw new UserError(
+        `cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`,
+        this.cfg.data,
+      );
     const ck = resumeCheckpoint(this.runDir, this.adapter, this.opt, this.be, this.totalSteps, (l) => this.ev.onLog?.(l));
     if (!ck) return void this.ev.onLog?.(`no checkpoint in ${path.dirname(dir)} loads; starting from step 0`);
     this.state = ck.state;
@@ -261,20 +342,44 @@ class Run {
     const { cfg, data, adapter } = this;
     writing(this.runDir, () => fs.mkdirSync(this.runDir, { recursive: true }), 'nothing was written');
     writeJsonAtomic(this.runFile, {
-      config: cfg, lorakit: VERSION, node: process.version, backend: this.be.name,
+      config: cfg,
+      lorakit: VERSION,
+      node: process.version,
+      backend: this.be.name,
       model: { dir: path.resolve(cfg.model), ...this.model.spec },
-      data: { hash: this.dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
-      totalSteps: this.totalSteps, warmupSteps: this.warmup, trainableParams: adapter.trainableCount(), started: new Date().toISOString(),
+      data: {
+        hash: this.dataHash,
+        kind: data.kind,
+        files: data.files,
+        examples: data.examples,
+        tokens: data.tokens,
+        trainWindows: data.train.count,
+        evalWindows: data.eval.count,
+        skipped: data.skipped,
+      },
+      totalSteps: this.totalSteps,
+      warmupSteps: this.warmup,
+      trainableParams: adapter.trainableCount(),
+      started: new Date().toISOString(),
     });
     keepMetricsThrough(this.metricsFile, this.state.step);
     const asked = warmupAsked(cfg.warmup, this.totalSteps);
-    if (asked > this.warmup) this.ev.onLog?.(`note: a warm-up of ${asked} step(s) would cover the whole run of ${this.totalSteps}; warming up for ${this.warmup}, so the last step runs at --lr ${cfg.lr}`);
-    this.ev.onLog?.(`training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`);
+    if (asked > this.warmup)
+      this.ev.onLog?.(
+        `note: a warm-up of ${asked} step(s) would cover the whole run of ${this.totalSteps}; warming up for ${this.warmup}, so the last step runs at --lr ${cfg.lr}`,
+      );
+    this.ev.onLog?.(
+      `training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`,
+    );
   }
 
   private append(row: object): void {
     const last = this.result.lastCheckpoint ?? latestCheckpoint(this.runDir);
-    writing(this.metricsFile, () => fs.appendFileSync(this.metricsFile, JSON.stringify(row) + '\n'), last ? `the last checkpoint, ${last}, is kept` : 'no checkpoint was written yet');
+    writing(
+      this.metricsFile,
+      () => fs.appendFileSync(this.metricsFile, JSON.stringify(row) + '\n'),
+      last ? `the last checkpoint, ${last}, is kept` : 'no checkpoint was written yet',
+    );
   }
 
   evaluate(step: number): void {
@@ -298,14 +403,19 @@ class Run {
   /** A non-finite loss before the adapter has changed anything: when a base weight holds NaN/Inf, say which. */
   private checkBaseWeights(what: string): void {
     const bad = firstNonFinite(new TensorStore(this.cfg.model));
-    if (bad) throw new UserError(`${what}: tensor "${bad.name}" of the model holds ${bad.value}; the base weights are damaged (not a learning-rate problem)`, bad.file);
+    if (bad)
+      throw new UserError(
+        `${what}: tensor "${bad.name}" of the model holds ${bad.value}; the base weights are damaged (not a learning-rate problem)`,
+        bad.file,
+      );
   }
 
   /** the training window at a position of the data stream: a seeded shuffle per epoch */
   private windowAt(cursor: number): number {
     const n = this.data.train.count;
     const epoch = Math.floor(cursor / n);
-    if (this.order.epoch !== epoch) this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
+    if (this.order.epoch !== epoch)
+      this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
     return this.order.idx[cursor % n];
   }
 
@@ -331,18 +441,33 @@ class Run {
     this.adapter.zeroGrads(be);
     let lossSum = 0;
     micro.forEach((m, a) => {
-      const r = this.model.lossAndGrad(m.inputs, m.targets, cfg.batch, T, 1 / Math.max(1, scored), mixSeed(cfg.seed, state.step, a), !!cfg.gradCheckpoint);
+      const r = this.model.lossAndGrad(
+        m.inputs,
+        m.targets,
+        cfg.batch,
+        T,
+        1 / Math.max(1, scored),
+        mixSeed(cfg.seed, state.step, a),
+        !!cfg.gradCheckpoint,
+      );
       lossSum += be.read(r.loss)[0];
       be.free(r.loss);
     });
     const loss = lossSum / Math.max(1, scored);
-    const gradNorm = globalNorm(be, params.map((p) => p.g()!));
+    const gradNorm = globalNorm(
+      be,
+      params.map((p) => p.g()!),
+    );
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       if (state.step === 0 || state.step === this.firstStep) this.checkBaseWeights(`step ${state.step + 1}: the loss is ${loss}`);
       const last = this.result.lastCheckpoint ?? (latestCheckpoint(this.runDir) || 'none');
-      throw new UserError(`step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`, this.runDir);
+      throw new UserError(
+        `step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`,
+        this.runDir,
+      );
     }
-    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm) for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
+    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm)
+      for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
     const lr = lrAt(state.step, this.totalSteps, this.warmup, cfg.lr, cfg.schedule);
     const hp = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 };
     const home = this.opt.home;
@@ -362,8 +487,15 @@ class Run {
     const mem = { ...be.mem.peak }; // this step's peak, by tag
     for (const k of Object.keys(this.peak) as (keyof MemFigures)[]) this.peak[k] = Math.max(this.peak[k], mem[k]);
     const row: StepMetrics = {
-      step: state.step, total_steps: this.totalSteps, loss, lr, grad_norm: gradNorm, tokens_per_s: (this.perStep * T * 1000) / stepMs,
-      step_ms: stepMs, mem, elapsed_s: (performance.now() - this.t0) / 1000,
+      step: state.step,
+      total_steps: this.totalSteps,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens_per_s: (this.perStep * T * 1000) / stepMs,
+      step_ms: stepMs,
+      mem,
+      elapsed_s: (performance.now() - this.t0) / 1000,
     };
     this.append(row);
     this.ev.onStep?.(row);
@@ -377,12 +509,26 @@ class Run {
     const r = this.result;
     if (r.status === 'completed') {
       r.adapterDir = path.join(this.runDir, 'adapter');
-      saveAdapter(r.adapterDir, this.adapter, this.be, { 'README.md': adapterReadme(this.cfg, r) }, `the last checkpoint, ${r.lastCheckpoint}, is kept (it holds the same adapter)`);
+      saveAdapter(
+        r.adapterDir,
+        this.adapter,
+        this.be,
+        { 'README.md': adapterReadme(this.cfg, r) },
+        `the last checkpoint, ${r.lastCheckpoint}, is kept (it holds the same adapter)`,
+      );
       this.ev.onLog?.(`adapter written to ${r.adapterDir}`);
     }
     r.peakMem = this.peak;
     const run = readJson(this.runFile);
-    writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, finalLoss: r.finalLoss, finalEvalLoss: r.finalEvalLoss, peakMem: r.peakMem });
+    writeJsonAtomic(this.runFile, {
+      ...run,
+      status: r.status,
+      finished: new Date().toISOString(),
+      steps: this.state.step,
+      finalLoss: r.finalLoss,
+      finalEvalLoss: r.finalEvalLoss,
+      peakMem: r.peakMem,
+    });
     return r;
   }
 }
@@ -409,14 +555,17 @@ function keepMetricsThrough(file: string, step: number): void {
     fs.rmSync(file);
     return;
   }
-  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    try {
-      return JSON.parse(l).step <= step;
-    } catch {
-      return false;
-    }
-  });
+  const rows = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return JSON.parse(l).step <= step;
+      } catch {
+        return false;
+      }
+    });
   writeFileAtomic(file, rows.map((l) => l + '\n').join(''));
 }
 
