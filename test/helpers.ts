@@ -19,8 +19,24 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
   if (worst >= 0) assert.fail(`${what}: element ${worst}: got ${got[worst]}, want ${want[worst]} (atol ${atol}, rtol ${rtol})`);
 }
 
+const made: string[] = [];
+/** remove every folder tmpDir made, when the test file's process exits (LORAKIT_KEEP_TMP=1 keeps them, to look at) */
+function cleanUp(): void {
+  if (process.env.LORAKIT_KEEP_TMP) return;
+  for (const d of made.splice(0))
+    try {
+      fs.rmSync(d, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // a folder a test left immutable or mounted: reported by that test, not here
+    }
+}
+
+/** a fresh folder in the system temp folder, removed when the test file's process exits */
 export function tmpDir(name: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `lorakit-${name}-`));
+  if (made.length === 0) process.once('exit', cleanUp);
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `lorakit-${name}-`));
+  made.push(d);
+  return d;
 }
 
 /** the real `lorakit` command, as a user runs it */

@@ -13,6 +13,7 @@ import {
   mergeQLoRA,
   openModel,
   openModelFolder,
+  DEFAULT_EVAL_WINDOW,
   probeDevices,
   quantizeModel,
   resolveTrainConfig,
@@ -40,9 +41,11 @@ function backendFrom(p: Parsed): BackendName {
 const evalCmd: Command = {
   help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len N] [--quant nf4|fp4 [--double-quant] [--blocksize 64]]
              [--backend …] [--json]
-  → {"loss": mean next-token cross-entropy over all scored tokens, "perplexity", "tokens", "sequences"}
-  Each example is scored on its own, whole; with --seq-len, longer ones are cut into N-token pieces that overlap
-  by one token, each scored on its own.
+  → {"loss": mean next-token cross-entropy over all scored tokens, "perplexity", "tokens", "sequences", "window"}
+  Each example is scored on its own. One longer than the window is cut into window-long pieces that overlap by one
+  token (every token after the first is predicted once), each scored on its own. The window is --seq-len, or by
+  default the model's context (max_position_embeddings), at most ${DEFAULT_EVAL_WINDOW} tokens.
+  Progress goes to stderr; data with no token to score, or a loss that is not finite, is an error.
 `,
   async run(argv) {
     const p = parseFlags(argv, {
@@ -56,14 +59,35 @@ const evalCmd: Command = {
       ...QUANT_FLAGS,
     });
     const quant = quantFrom(p);
-    const seqLen = (p['seq-len'] as number) ?? Infinity;
-    if (!(seqLen === Infinity || (Number.isInteger(seqLen) && seqLen >= 2)))
-      throw new UsageError(`--seq-len must be an integer ≥ 2, got ${seqLen}`);
+    const seqLen = p['seq-len'] as number | undefined;
+    if (!(seqLen === undefined || (Number.isInteger(seqLen) && seqLen >= 2 && seqLen <= 1 << 20)))
+      throw new UsageError(`--seq-len must be a whole number ≥ 2 and ≤ ${1 << 20}, got ${seqLen}`);
     const { be } = createBackend(backendFrom(p), p.device as string | undefined);
-    const { model, tokenizer, quant: held } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quant);
-    const r = { ...evaluateFile(model, tokenizer, need(p, 'data'), seqLen), quant: held };
+    const { model, tokenizer, quant: held, dir } = openModel(need(p, 'model'), be, p.adapter as string | undefined, quant);
+    let shown = 0;
+    const t0 = Date.now();
+    const r = {
+      ...evaluateFile(model, tokenizer, need(p, 'data'), {
+        seqLen,
+        modelDir: dir,
+        adapterDir: p.adapter as string | undefined,
+        onProgress: (done, total, tokens) => {
+          const now = Date.now();
+          if (done === total ? now - t0 < 1000 || shown === total : now - shown < 1000) return;
+          shown = done === total ? total : now;
+          err(`eval: ${done}/${total} pieces, ${tokens} tokens scored (${((now - t0) / 1000).toFixed(0)} s)`);
+        },
+      }),
+      quant: held,
+    };
     if (p.json) out(JSON.stringify(r));
-    else out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
+    else {
+      out(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(3)}  (${r.tokens} tokens in ${r.sequences} sequences)`);
+      if (r.cutExamples)
+        out(
+          `${r.cutExamples} example(s) longer than ${r.window} tokens were scored in ${r.window}-token windows (${r.windowFrom === 'seq-len' ? '--seq-len' : `the model's context${r.window < model.spec.maxPositions ? `, capped at ${DEFAULT_EVAL_WINDOW}` : ''}; set it with --seq-len`})`,
+        );
+    }
   },
 };
 
@@ -96,8 +120,14 @@ const generateCmd: Command = {
       topP: (p['top-p'] as number) ?? 1,
       seed: (p.seed as number) ?? 0,
       chat: !!p.chat,
+      modelDir: p.model as string,
+      adapterDir: p.adapter as string | undefined,
       onText: p.json ? undefined : (d) => process.stdout.write(d),
     });
+    if (g.promptCut)
+      err(
+        `note: the prompt is longer than the model's context of ${g.context} tokens (less --max-new-tokens): only its last ${g.promptTokens} tokens were used`,
+      );
     if (p.json) out(JSON.stringify(g));
     else {
       out('');
@@ -149,12 +179,13 @@ const mergeCmd: Command = {
     });
     if (p.json) out(JSON.stringify(r));
     else {
-      out(`merged ${r.mergedModules} weights from ${adapters.length} adapter(s) into ${r.mergedInto.dir} (${r.mergedInto.kind})`);
+      out(`read the base ${r.mergedInto.dir} (${r.mergedInto.kind}; unchanged) and ${adapters.length} adapter(s): ${adapters.join(', ')}`);
+      out(`added the adapters to ${r.mergedModules} of its weights`);
       const q = r.requantized;
-      if (!q) out(`wrote ${r.out} (dtype ${r.dtype})`);
+      if (!q) out(`wrote the merged model to ${r.out} (dtype ${r.dtype})`);
       else {
         out(
-          `wrote ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`,
+          `wrote the merged model to ${r.out} as bnb-4bit ${q.quant.type.toUpperCase()}${q.quant.doubleQuant ? ' + DQ' : ''}, blocks of ${q.quant.blocksize}`,
         );
         if (q.evalLoss)
           out(

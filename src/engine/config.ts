@@ -127,7 +127,7 @@ export const TRAIN_FIELDS = {
     default: 0.03,
     min: 0,
     max: 1e9,
-    help: 'warm-up: a fraction of the steps (< 1) or a number of steps (≥ 1)',
+    help: 'warm-up: a fraction of the steps (< 1, rounded up) or a number of steps (≥ 1); at most all steps but the last, which runs at --lr',
   },
   schedule: { flag: 'schedule', kind: 'string', default: 'cosine', values: SCHEDULES, help: 'learning-rate decay after the warm-up' },
   weightDecay: { flag: 'weight-decay', kind: 'number', default: 0, min: 0, max: 10, help: "AdamW's decoupled weight decay" },

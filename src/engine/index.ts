@@ -37,7 +37,7 @@ export type { BackendName } from './backend/select';
 export { openModel } from './tasks/session';
 export { train } from './tasks/train/trainer';
 export type { TrainResult, StepMetrics, EvalMetrics, TrainEvents } from './tasks/train/trainer';
-export { evaluateFile } from './tasks/evaluate';
+export { evaluateFile, DEFAULT_EVAL_WINDOW } from './tasks/evaluate';
 export { estimateMemory, baseParams, quantizedParams } from './tasks/estimate';
 export type { Estimate } from './tasks/estimate';
 export { generate } from './tasks/generate';

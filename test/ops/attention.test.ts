@@ -1,6 +1,7 @@
 // Causal grouped-query attention: the reference's backward against finite differences, the WebAssembly path (whole
 // and one head at a time) and the WGSL kernels (tiled and per-row) against the reference.
 import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
 import * as ref from '../../src/engine/ops/attention/reference';
 import type { AttnShape } from '../../src/engine/core/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
@@ -58,6 +59,11 @@ test('attention processed one head at a time (a tiny scratch budget) gives the s
   setAttnChunkBytes(1024);
   try {
     attentionParity({ B: 2, Tq: 9, Tk: 9, H: 4, KV: 2, D: 8 });
+    // the forward pass in blocks of 4 query rows (issue 10 #13: scratch linear in T), after a cache, with a window
+    const { queryRowsPerBlock } = await import('../../src/engine/ops/attention/attention');
+    assert.equal(queryRowsPerBlock(13, 17, 8), 4);
+    attentionParity({ B: 1, Tq: 13, Tk: 17, H: 2, KV: 1, D: 8 });
+    attentionParity({ B: 2, Tq: 11, Tk: 11, H: 2, KV: 2, D: 4, window: 3 });
   } finally {
     setAttnChunkBytes(keep);
   }

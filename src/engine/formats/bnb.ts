@@ -156,6 +156,7 @@ export function readBnbWeight(store: TensorStore, name: string): QuantWeight {
   const nb = Number(st.nested_blocksize);
   if (!Number.isInteger(nb) || nb <= 0) throw bad('quant_state has no valid nested_blocksize');
   if (typeof st.nested_offset !== 'number') throw bad('quant_state has no nested_offset');
+  if (!Number.isFinite(Math.fround(st.nested_offset))) throw bad(`quant_state nested_offset ${st.nested_offset} is not a finite float32`);
   const nabs = f32Of(store.read(`${name}.nested_absmax`), `${name}.nested_absmax`, file);
   if (nabs.length !== Math.ceil(blocks / nb)) throw bad(`nested_absmax has ${nabs.length} values, ${Math.ceil(blocks / nb)} expected`);
   if (!store.has(`${name}.nested_quant_map`)) throw bad('no nested_quant_map');

@@ -1,6 +1,7 @@
 /** LoRA configuration with PEFT's semantics, and which modules of a model it targets. */
-import { UserError } from '../core/errors';
-import { LINEAR_NAMES } from './structure';
+import { ConfigError, UserError } from '../core/errors';
+import type { ModelSpec } from './config';
+import { LINEAR_NAMES, linearShape, modulePath } from './structure';
 
 export interface LoraConfig {
   r: number;
@@ -65,4 +66,24 @@ export function parseTargets(spec: string): string[] | 'all-linear' {
     if (!(LINEAR_NAMES as readonly string[]).includes(n))
       throw new UserError(`--targets: unknown module "${n}" (known: all-linear, ${LINEAR_NAMES.join(', ')})`);
   return names;
+}
+
+/**
+ * Refuse a rank larger than the smaller side of a targeted matrix (A is r × in, B is out × r: a rank past
+ * min(in, out) adds parameters and memory but no expressiveness), naming the first such module. Checked on the
+ * spec alone, before any weight is loaded.
+ */
+export function checkRankFits(c: LoraConfig, spec: ModelSpec, flag = '--rank'): void {
+  for (let l = 0; l < spec.layers; l++)
+    for (const name of LINEAR_NAMES) {
+      const p = modulePath(l, name);
+      if (!isTarget(c, p)) continue;
+      const [outF, inF] = linearShape(spec, name);
+      const r = rankFor(c, p);
+      if (r > Math.min(inF, outF))
+        throw new ConfigError(
+          `${flag} ${r} is larger than ${p} (${outF} × ${inF}) allows: at most ${Math.min(inF, outF)}`,
+          flag.replace(/^--/, ''),
+        );
+    }
 }

@@ -27,9 +27,12 @@ export interface ModelFolder {
 export function openModelFolder(dir: string, asked: QuantConfig | null = null): ModelFolder {
   if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
   if (!fs.statSync(dir).isDirectory())
-    throw new UserError('expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', dir);
+    throw new UserError(
+      'is a file, not a model folder: --model takes a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)',
+      dir,
+    );
   if (!fs.existsSync(path.join(dir, 'config.json')) && fs.existsSync(path.join(dir, 'adapter_config.json')))
-    throw new UserError('this is a PEFT adapter folder, not a model: pass it with --adapter, and the base model with --model', dir);
+    throw new UserError(`this is a PEFT adapter folder, not a model: pass it with --adapter, and ${adapterBase(dir)} with --model`, dir);
   const spec = loadSpec(dir);
   const store = new TensorStore(dir);
   const stored = storedQuant(dir, store, spec, asked);
@@ -42,6 +45,17 @@ export function openModelFolder(dir: string, asked: QuantConfig | null = null): 
     quantSource: stored ? 'bnb-4bit' : quant ? 'on load' : null,
     hasTokenizer: fs.existsSync(path.join(dir, 'tokenizer.json')),
   };
+}
+
+/** "its base model, <path>" as adapter_config.json names it, or "the base model" */
+function adapterBase(dir: string): string {
+  try {
+    const base = JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8'))?.base_model_name_or_path;
+    if (typeof base === 'string' && base) return `its base model (adapter_config.json names ${base})`;
+  } catch {
+    // an unreadable adapter_config.json is reported when the adapter is used
+  }
+  return 'the base model';
 }
 
 /**

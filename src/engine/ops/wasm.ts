@@ -10,11 +10,14 @@ import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import kernels from 'lorakit:kernels';
 import { bundleFile } from '../core/bundle';
+import { UserError } from '../core/errors';
 import { ARGS, DONE, GEN, MODES, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
 
 /** byte address of the work-stealing counter; the arena starts after it */
 export const COUNTER = 0;
 const ARENA = 64;
+/** the most bytes the arena may reach: offsets stay positive 32-bit integers */
+export const ARENA_LIMIT = 2 ** 31 - 65536;
 
 export class WasmRuntime {
   /** multiply-adds below which one thread is faster than waking the others */
@@ -98,10 +101,20 @@ export class WasmRuntime {
   arenaReset(): void {
     this.arenaTop = ARENA;
   }
-  /** Reserve `floats` f32s (16-byte aligned); returns the byte offset. Call mem() again after allocating. */
+  /**
+   * Reserve `floats` f32s (16-byte aligned); returns the byte offset. Call mem() again after allocating.
+   * Offsets are plain numbers, not 32-bit bit patterns: the host side (and the kernels' signed loop bounds) needs them
+   * below 2 GiB, so an arena past ARENA_LIMIT is refused with a clear error instead of wrapping to a negative offset
+   * (which was "RuntimeError: memory access out of bounds" on a 50 KB eval).
+   */
   alloc(floats: number): number {
     const off = this.arenaTop;
-    this.arenaTop += ((floats * 4 + 15) & ~15) + 32; // 32 bytes of slack: kernels may read a vector past the end
+    const top = off + Math.ceil((floats * 4) / 16) * 16 + 32; // 32 bytes of slack: kernels may read a vector past the end
+    if (!(top <= ARENA_LIMIT))
+      throw new UserError(
+        `one operation needs ${(top / 2 ** 30).toFixed(1)} GiB of WebAssembly memory, more than the ${ARENA_LIMIT / 2 ** 30} GiB it can address: use shorter sequences (--seq-len) or a smaller --batch`,
+      );
+    this.arenaTop = top;
     this.ensure(this.arenaTop);
     return off;
   }

@@ -11,7 +11,7 @@ import { isQuantizable } from '../formats/structure';
 import { loadSpec } from '../formats/config';
 import { DTYPE_BYTES, TORCH_DTYPE, toF32 } from '../core/dtype';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../formats/safetensors';
-import { readJson, writeDirAtomic } from '../core/fsx';
+import { isInside, readJson, writeDirAtomic } from '../core/fsx';
 import { bnbKind, bnbTensors, quantizationConfig } from '../formats/bnb';
 import { QuantConfig, QuantWeight, TorchDtype, bitsPerParam, numelOf, quantBytes, quantizeWeight } from '../core/qweight';
 
@@ -46,7 +46,7 @@ export function quantizeModel(
   const model = path.resolve(modelDir);
   const out = path.resolve(outDir);
   refuseQuantized(model, 'quantize its full-precision original instead');
-  if (out === model || out.startsWith(model + path.sep))
+  if (isInside(out, model))
     throw new UserError('the quantized model must be written outside the source folder (the source is never modified)', outDir);
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', outDir);
   loadSpec(model); // a valid model config, before any work

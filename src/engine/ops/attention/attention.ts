@@ -59,6 +59,15 @@ export function attnScratchFloats(p: AttnShape): { forward: number; backward: nu
   };
 }
 
+/**
+ * query rows per block in the forward pass: a block's scores (rows × Tk) fit ATTN_CHUNK_BYTES, so a long sequence
+ * (eval, a long prompt) takes scratch linear in Tk, not Tq × Tk
+ */
+export function queryRowsPerBlock(Tq: number, Tk: number, D: number): number {
+  const perRow = up8(Tk) + up8(D) + 4;
+  return Math.min(Tq, Math.max(4, Math.floor(ATTN_CHUNK_BYTES / 4 / perRow / 4) * 4));
+}
+
 export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32Array, v: Float32Array, p: AttnShape) {
   const { B, Tq, Tk, H, KV, D } = p;
   const grp = H / KV;
@@ -72,27 +81,38 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
   const [kT, vN] = packHeads(g, ko, vo, p); // Kᵀ (D, Tk) and V (Tk, D) per (batch, kv head)
   const out = new Float32Array(B * Tq * H * D);
   const lse = new Float32Array(B * H * Tq);
-  for (const chunk of chunks(p, attnScratchFloats(p).forward)) {
-    const mark = g.mark();
-    const S = chunk.map(() => g.alloc(up4(Tq) * NpT));
-    const O = chunk.map(() => g.alloc(up4(Tq) * NpD));
-    const stats = chunk.map(() => g.alloc(4 * Tq)); // f64 (max·scale, Σ) per row
-    runJobs(
-      g,
-      chunk.map(([b, h], i) => job(qo + (b * Tq * H + h) * D * 4, kT[b * KV + Math.floor(h / grp)], S[i], D, NpT, Tq, H * D * 4)),
-    );
-    chunk.forEach((_, i) => softmax(g).softmax_causal(S[i], Tq, Tk, NpT, p.window ?? 0, scale, stats[i]));
-    runJobs(
-      g,
-      chunk.map(([b, h], i) => job(S[i], vN[b * KV + Math.floor(h / grp)], O[i], Tk, NpD, Tq, NpT * 4)),
-    );
-    const f = g.mem();
-    chunk.forEach(([b, h], i) => {
-      scatterRows(f, O[i] >> 2, NpD, out, b * Tq, Tq, H, h, D, false);
-      const st = new Float64Array(f.buffer, stats[i], 2 * Tq);
-      for (let t = 0; t < Tq; t++) lse[(b * H + h) * Tq + t] = st[2 * t] + Math.log(st[2 * t + 1]);
-    });
-    g.release(mark);
+  const rows = queryRowsPerBlock(Tq, Tk, D);
+  const perHead = up4(rows) * NpT + up4(rows) * NpD + 4 * rows;
+  for (let q0 = 0; q0 < Tq; q0 += rows) {
+    const n = Math.min(rows, Tq - q0);
+    // keys [0, TkEnd) are visible to some row of this block; the rest of each row is zeroed below
+    const TkEnd = Tk - Tq + q0 + n;
+    for (const chunk of chunks(p, perHead)) {
+      const mark = g.mark();
+      const S = chunk.map(() => g.alloc(up4(n) * NpT));
+      const O = chunk.map(() => g.alloc(up4(n) * NpD));
+      const stats = chunk.map(() => g.alloc(4 * n)); // f64 (max·scale, Σ) per row
+      runJobs(
+        g,
+        chunk.map(([b, h], i) => job(qo + ((b * Tq + q0) * H + h) * D * 4, kT[b * KV + Math.floor(h / grp)], S[i], D, NpT, n, H * D * 4)),
+      );
+      chunk.forEach((_, i) => softmax(g).softmax_causal(S[i], n, TkEnd, NpT, p.window ?? 0, scale, stats[i]));
+      if (TkEnd < Tk) {
+        const f = g.mem();
+        for (const s of S) for (let t = 0; t < n; t++) f.fill(0, s / 4 + t * NpT + TkEnd, s / 4 + t * NpT + Tk);
+      }
+      runJobs(
+        g,
+        chunk.map(([b, h], i) => job(S[i], vN[b * KV + Math.floor(h / grp)], O[i], Tk, NpD, n, NpT * 4)),
+      );
+      const f = g.mem();
+      chunk.forEach(([b, h], i) => {
+        scatterRows(f, O[i] / 4, NpD, out, b * Tq + q0, n, H, h, D, false);
+        const st = new Float64Array(f.buffer, stats[i], 2 * n);
+        for (let t = 0; t < n; t++) lse[(b * H + h) * Tq + q0 + t] = st[2 * t] + Math.log(st[2 * t + 1]);
+      });
+      g.release(mark);
+    }
   }
   return { out, lse };
 }

@@ -11,7 +11,7 @@ import { UserError } from '../../core/errors';
 import { DType, DTYPE_BYTES, TORCH_DTYPE, fromF32, parseFloatDType, toF32 } from '../../core/dtype';
 import { loadSpec } from '../../formats/config';
 import { TensorStore, TensorToWrite, isPickle, writeSafetensors } from '../../formats/safetensors';
-import { writeDirAtomic, readJson } from '../../core/fsx';
+import { isInside, readJson, realPathOf, writeDirAtomic } from '../../core/fsx';
 import { alphaFor, loraScale } from '../../formats/lora-config';
 import { bnbKind, bnbPartNames, isBnbWeight, readBnbWeight } from '../../formats/bnb';
 import { dequantizeWeight } from '../../core/qweight';
@@ -36,8 +36,11 @@ export interface MergeReport {
 export function mergeAdapters(o: MergeOptions): MergeReport {
   const model = path.resolve(o.model);
   const out = path.resolve(o.out);
-  if (out === model || out.startsWith(model + path.sep))
-    throw new UserError('the merged model must be written outside the base model folder (the base is never modified)', o.out);
+  if (isInside(out, model))
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`,
+      o.out,
+    );
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
   const spec = loadSpec(model);
   const store = new TensorStore(model);

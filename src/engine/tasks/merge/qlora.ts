@@ -12,7 +12,7 @@ import { evaluateFile, evaluateWindows } from '../evaluate';
 import { prepareData } from '../../data/dataset';
 import { MergeOptions, MergeReport, mergeAdapters } from './merge';
 import { openModel } from '../session';
-import { readJson } from '../../core/fsx';
+import { isInside, readJson, realPathOf } from '../../core/fsx';
 import { bnbKind } from '../../formats/bnb';
 import { SOURCE_FILE, quantizeModel } from '../quantize';
 import { QuantConfig } from '../../core/qweight';
@@ -56,6 +56,12 @@ export function originalOf(dir: string): string | null {
 
 export function mergeQLoRA(o: QMergeOptions): QMergeReport {
   const model = path.resolve(o.model);
+  // the output may be inside neither the model given nor (below) the original merged into, by any spelling
+  if (isInside(o.out, model))
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`,
+      o.out,
+    );
   const quantized = bnbKind(readJson(path.join(model, 'config.json'))) === '4bit';
   let base = model;
   let kind: QMergeReport['mergedInto']['kind'] = 'full precision';
@@ -80,6 +86,11 @@ export function mergeQLoRA(o: QMergeOptions): QMergeReport {
       ? o.requantize
       : (openModelFolder(model).quant ?? run?.config?.quant ?? { type: 'nf4', blocksize: 64, doubleQuant: true });
   const out = path.resolve(o.out);
+  if (isInside(out, base))
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(base)} (the base is never modified)`,
+      o.out,
+    );
   if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
   const full = `${out}.full-precision.${process.pid}.tmp`;
   try {
@@ -104,7 +115,7 @@ function compareMerges(
   const be = new CpuBackend();
   const loss = (dir: string) => {
     const m = openModel(dir, be);
-    if (data) return evaluateFile(m.model, m.tokenizer, data, Infinity);
+    if (data) return evaluateFile(m.model, m.tokenizer, data, { modelDir: dir });
     const c = run.config;
     const prepared = prepareData(c.data, m.tokenizer, m.model.spec.vocabSize, c.seqLen, c.evalSplit, c.seed);
     return evaluateWindows(m.model, prepared.eval, c.batch);

@@ -10,7 +10,8 @@ import { UserError } from '../../core/errors';
 import { SafetensorsFile, writeSafetensors } from '../../formats/safetensors';
 import { LoraAdapter } from '../../model/lora';
 import { writeAdapterFiles } from '../../model/peft';
-import { writeDirAtomic, readJson } from '../../core/fsx';
+import { readJson, removeStaleTmp, writeDirAtomic } from '../../core/fsx';
+import { z } from 'zod';
 
 export interface TrainerState {
   step: number; // optimizer steps done
@@ -43,16 +44,22 @@ export function saveCheckpoint(
 ): string {
   const dir = checkpointDir(runDir, state.step);
   const params = adapter.params();
-  writeDirAtomic(dir, (tmp) => {
-    const home = opt.home ?? be;
-    const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: home.read(t).slice() });
-    writeAdapterFiles(tmp, adapter, be);
-    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), [
-      ...params.map((p, i) => f32(`${p.name}.exp_avg`, opt.m[i])),
-      ...params.map((p, i) => f32(`${p.name}.exp_avg_sq`, opt.v[i])),
-    ]);
-    fs.writeFileSync(path.join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
-  });
+  const prev = latestCheckpoint(runDir);
+  const kept = prev ? `the previous checkpoint, ${prev}, is kept whole (--resume continues from it)` : 'no checkpoint was written yet';
+  writeDirAtomic(
+    dir,
+    (tmp) => {
+      const home = opt.home ?? be;
+      const f32 = (name: string, t: Tensor) => ({ name, dtype: 'F32' as const, shape: [...t.shape], data: home.read(t).slice() });
+      writeAdapterFiles(tmp, adapter, be);
+      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), [
+        ...params.map((p, i) => f32(`${p.name}.exp_avg`, opt.m[i])),
+        ...params.map((p, i) => f32(`${p.name}.exp_avg_sq`, opt.v[i])),
+      ]);
+      fs.writeFileSync(path.join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+    },
+    kept,
+  );
   prune(runDir, keep);
   return dir;
 }
@@ -78,9 +85,76 @@ export function latestCheckpoint(runDir: string): string | undefined {
   return steps.length ? checkpointDir(runDir, steps[steps.length - 1]) : undefined;
 }
 
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const STATE = z.object({
+  step: count,
+  totalSteps: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  cursor: count,
+  rng: z.object({
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1),
+    step: count,
+  }),
+  bestEvalLoss: z.number().optional(),
+});
+
+/** trainer_state.json, checked: whole counters in range, the step within the run and equal to the folder's */
+export function readTrainerState(dir: string, totalSteps?: number): TrainerState {
+  const file = path.join(dir, 'trainer_state.json');
+  const r = STATE.safeParse(readJson(file));
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new UserError(`"${i.path.join('.')}" is invalid (${i.message})`, file);
+  }
+  const s = r.data;
+  const named = /^step-(\d+)$/.exec(path.basename(dir));
+  if (named && Number(named[1]) !== s.step)
+    throw new UserError(`"step" is ${s.step}, but the checkpoint folder is ${path.basename(dir)}`, file);
+  if (totalSteps !== undefined && s.step > totalSteps) throw new UserError(`"step" ${s.step} is past the run's ${totalSteps} steps`, file);
+  if (s.rng.step !== s.step) throw new UserError(`"rng.step" ${s.rng.step} is not "step" ${s.step}`, file);
+  return s;
+}
+
+/**
+ * The newest checkpoint that loads whole, restored into the adapter and the optimizer; a damaged one (truncated,
+ * edited) is skipped for the one before it, and said so through `log`. Undefined when there is none.
+ */
+export function resumeCheckpoint(
+  runDir: string,
+  adapter: LoraAdapter,
+  opt: OptState,
+  be: Backend,
+  totalSteps: number,
+  log: (l: string) => void,
+): { dir: string; state: TrainerState } | undefined {
+  const steps = listSteps(runDir).reverse();
+  let first: UserError | undefined;
+  for (const s of steps) {
+    const dir = checkpointDir(runDir, s);
+    try {
+      const state = loadCheckpoint(dir, adapter, opt, be, totalSteps);
+      if (first) log(`falling back to ${dir}: the newer checkpoint is damaged (${first.message})`);
+      return { dir, state };
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      first ??= e;
+    }
+  }
+  if (first) throw new UserError(`no checkpoint of this run loads whole; the newest: ${first.message}`, runDir);
+  return undefined;
+}
+
+/** Remove what killed processes left half-written: `step-N.PID.N.tmp` checkpoints and temporary files. */
+export function removeStaleCheckpointTmp(runDir: string): string[] {
+  return [...removeStaleTmp(path.join(runDir, 'checkpoints')), ...removeStaleTmp(runDir)];
+}
+
 /** Restore adapter weights and optimizer moments in place; returns the trainer state. */
-export function loadCheckpoint(dir: string, adapter: LoraAdapter, opt: OptState, be: Backend): TrainerState {
-  const state = readJson(path.join(dir, 'trainer_state.json')) as TrainerState;
+export function loadCheckpoint(dir: string, adapter: LoraAdapter, opt: OptState, be: Backend, totalSteps?: number): TrainerState {
+  const state = readTrainerState(dir, totalSteps);
   const ad = new SafetensorsFile(path.join(dir, 'adapter_model.safetensors'));
   const os = new SafetensorsFile(path.join(dir, 'optimizer.safetensors'));
   adapter.params().forEach((p, i) => {

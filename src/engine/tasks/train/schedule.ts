@@ -13,8 +13,8 @@ export function lrAt(s: number, total: number, warmup: number, peak: number, kin
   return peak * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
-/** warmup given as a fraction of the run (< 1) or a number of steps (≥ 1) */
-export function warmupSteps(warmup: number, total: number): number {
+/** warmup given as a fraction of the run (< 1) or a number of steps (≥ 1), as asked */
+export function warmupAsked(warmup: number, total: number): number {
   return warmup < 1 ? Math.ceil(warmup * total) : Math.floor(warmup);
 }
 
@@ -34,4 +34,13 @@ export function totalStepsFor(cfg: TrainConfig, trainWindows: number): number {
 /** how often a run evaluates: --eval-every, else five times a run */
 export function evalEveryFor(cfg: TrainConfig, totalSteps: number): number {
   return cfg.evalEvery ?? Math.max(1, Math.floor(totalSteps / 5));
+}
+
+/**
+ * The warm-up steps of a run: as asked, but never the whole run, so that the last step runs at the peak rate (or
+ * on its decay). Without the cap, `--steps 1` with the default 3% warm-up rounded up to one step at lr 0: a run that
+ * changed nothing.
+ */
+export function warmupSteps(warmup: number, total: number): number {
+  return Math.max(0, Math.min(warmupAsked(warmup, total), total - 1));
 }

@@ -13,22 +13,24 @@ import { PreparedData, prepareData } from '../../data/dataset';
 import { summarizeSkipped } from '../../data/folder';
 import { UserError } from '../../core/errors';
 import { LoraAdapter } from '../../model/lora';
-import { LoraConfig, validateLoraConfig } from '../../formats/lora-config';
+import { LoraConfig, checkRankFits, validateLoraConfig } from '../../formats/lora-config';
 import { saveAdapter } from '../../model/peft';
 import { LlamaModel } from '../../model/llama';
 import { openModel } from '../session';
 import { CpuBackend } from '../../backend/cpu/cpu';
 import { bitsPerParam } from '../../core/qweight';
 import { Rng } from '../../core/rng';
-import { readJson, writeJsonAtomic } from '../../core/fsx';
-import { OptState, TrainerState, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { epochOrder, evalEveryFor, lrAt, totalStepsFor, warmupSteps } from './schedule';
+import { TMP_RE, isInside, readJson, realPathOf, writeJsonAtomic, writing } from '../../core/fsx';
+import { OptState, TrainerState, latestCheckpoint, removeStaleCheckpointTmp, resumeCheckpoint, saveCheckpoint } from './checkpoint';
+import { epochOrder, evalEveryFor, lrAt, totalStepsFor, warmupAsked, warmupSteps } from './schedule';
 import { adapterReadme, keepMetricsThrough } from './run-files';
 import { evaluateWindows } from '../evaluate';
 import { VERSION } from '../../core/version';
 import { ModelFolder, openModelFolder } from '../../formats/model-folder';
 import { TrainConfig, validateTrainConfig } from '../../config';
 import { estimateMemory, formatBytes } from '../estimate';
+import { firstNonFinite } from '../finite';
+import { TensorStore } from '../../formats/safetensors';
 
 export interface StepMetrics {
   step: number;
@@ -100,7 +102,9 @@ export async function train(
   const log = ev.onLog ?? (() => {});
   const runDir = path.resolve(cfg.out);
   const resumeFrom = checkRunFolder(cfg, runDir, !!opts.resume, log);
+  if (resumeFrom === 'complete') return completedRun(runDir, log);
   const folder = openModelFolder(cfg.model, cfg.quant ?? null);
+  checkRankFits(cfg.lora, folder.spec);
   cfg = planMemory(cfg, folder, log);
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
@@ -181,22 +185,65 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   );
 }
 
+/** what a run folder holds (settings.json: the extension's record of the panel's settings) */
+const RUN_ENTRIES = new Set(['run.json', 'metrics.jsonl', 'checkpoints', 'adapter', 'settings.json']);
+
 /** Refuse a used folder without --resume, or a resume whose settings changed; returns the checkpoint to resume. */
-function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: (l: string) => void): string | undefined {
+function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: (l: string) => void): string | 'complete' | undefined {
   const runFile = path.join(runDir, 'run.json');
+  // never into the model folder (by any spelling: real paths), nor over a folder holding something else
+  if (isInside(runDir, cfg.model) || isInside(cfg.model, runDir))
+    throw new UserError(
+      `--out must be outside the model folder ${realPathOf(cfg.model)}, and must not contain it (the model is never written to)`,
+      runDir,
+    );
   if (!resume) {
+    removeStaleCheckpointTmp(runDir);
     if (fs.existsSync(path.join(runDir, 'metrics.jsonl')) || fs.existsSync(path.join(runDir, 'adapter')))
       throw new UserError('the output folder already holds a run; pass --resume to continue it, or choose another --out', runDir);
+    const foreign = fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((n) => !RUN_ENTRIES.has(n) && !TMP_RE.test(n)) : [];
+    if (foreign.length)
+      throw new UserError(
+        `the output folder is not empty and is not a lorakit run (it holds ${foreign
+          .slice(0, 3)
+          .map((n) => JSON.stringify(n))
+          .join(', ')}${foreign.length > 3 ? ', …' : ''}); choose a new or empty folder for --out`,
+        runDir,
+      );
     return undefined;
   }
   if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
-  const prev = readJson(runFile).config as TrainConfig;
+  const run = readJson(runFile);
+  const prev = run.config as TrainConfig;
   for (const k of RESUME_KEYS)
     if (JSON.stringify(prev[k]) !== JSON.stringify(cfg[k]))
       throw new UserError(`cannot resume: ${k} was ${JSON.stringify(prev[k])} in this run, now ${JSON.stringify(cfg[k])}`, runFile);
+  const stale = removeStaleCheckpointTmp(runDir);
+  if (stale.length) log(`removed ${stale.length} half-written checkpoint(s) left by a killed run: ${stale.join(', ')}`);
+  // a completed run is left as it is: --resume does not rewrite its adapter from the last checkpoint
+  if (run.status === 'completed' && fs.existsSync(path.join(runDir, 'adapter', 'adapter_config.json'))) return 'complete';
   const ck = latestCheckpoint(runDir);
   if (!ck) log('no checkpoint found; starting from step 0');
   return ck;
+}
+
+/** --resume on a completed run: say so and change nothing */
+function completedRun(runDir: string, log: (l: string) => void): TrainResult {
+  const run = readJson(path.join(runDir, 'run.json'));
+  const adapterDir = path.join(runDir, 'adapter');
+  log(`the run is already complete (${run.steps} of ${run.totalSteps} steps); its adapter is ${adapterDir}. Nothing to do`);
+  return {
+    status: 'completed',
+    runDir,
+    adapterDir,
+    steps: run.steps,
+    finalLoss: run.finalLoss,
+    finalEvalLoss: run.finalEvalLoss,
+    peakMem: run.peakMem,
+    trainableParams: run.trainableParams,
+    backend: run.backend,
+    lastCheckpoint: latestCheckpoint(runDir),
+  };
 }
 
 /** One training run's state: the adapter, optimizer moments, counters, metrics file and result. */
@@ -211,6 +258,8 @@ class Run {
   readonly dataHash: string;
   readonly result: TrainResult;
   state: TrainerState;
+  /** the step this process started from (0, or the checkpoint's) */
+  private firstStep = 0;
   private readonly runFile: string;
   private readonly metricsFile: string;
   private readonly peak: MemFigures;
@@ -268,15 +317,18 @@ class Run {
         `cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`,
         this.cfg.data,
       );
-    this.state = loadCheckpoint(dir, this.adapter, this.opt, this.be);
+    const ck = resumeCheckpoint(this.runDir, this.adapter, this.opt, this.be, this.totalSteps, (l) => this.ev.onLog?.(l));
+    if (!ck) return void this.ev.onLog?.(`no checkpoint in ${path.dirname(dir)} loads; starting from step 0`);
+    this.state = ck.state;
     this.result.steps = this.state.step;
-    this.ev.onLog?.(`resumed from ${dir} (step ${this.state.step} of ${this.totalSteps})`);
+    this.firstStep = this.state.step;
+    this.ev.onLog?.(`resumed from ${ck.dir} (step ${this.state.step} of ${this.totalSteps})`);
   }
 
   /** run.json, and metrics.jsonl cut back to the step the run starts from */
   start(): void {
     const { cfg, data, adapter } = this;
-    fs.mkdirSync(this.runDir, { recursive: true });
+    writing(this.runDir, () => fs.mkdirSync(this.runDir, { recursive: true }), 'nothing was written');
     writeJsonAtomic(this.runFile, {
       config: cfg,
       lorakit: VERSION,
@@ -299,18 +351,29 @@ class Run {
       started: new Date().toISOString(),
     });
     keepMetricsThrough(this.metricsFile, this.state.step);
+    const asked = warmupAsked(cfg.warmup, this.totalSteps);
+    if (asked > this.warmup)
+      this.ev.onLog?.(
+        `note: a warm-up of ${asked} step(s) would cover the whole run of ${this.totalSteps}; warming up for ${this.warmup}, so the last step runs at --lr ${cfg.lr}`,
+      );
     this.ev.onLog?.(
       `training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`,
     );
   }
 
   private append(row: object): void {
-    fs.appendFileSync(this.metricsFile, JSON.stringify(row) + '\n');
+    const last = this.result.lastCheckpoint ?? latestCheckpoint(this.runDir);
+    writing(
+      this.metricsFile,
+      () => fs.appendFileSync(this.metricsFile, JSON.stringify(row) + '\n'),
+      last ? `the last checkpoint, ${last}, is kept` : 'no checkpoint was written yet',
+    );
   }
 
   evaluate(step: number): void {
     if (this.data.eval.count === 0) return;
     const e = evaluateWindows(this.model, this.data.eval, this.cfg.batch);
+    if (step === 0 && !Number.isFinite(e.loss)) this.checkBaseWeights(`the eval loss before training is ${e.loss}`);
     const row: EvalMetrics = { step, eval_loss: e.loss, eval_perplexity: Math.exp(e.loss), eval_tokens: e.tokens };
     this.append(row);
     this.ev.onEval?.(row);
@@ -323,6 +386,16 @@ class Run {
     const dir = saveCheckpoint(this.runDir, this.state, this.adapter, this.opt, this.be, this.cfg.keepCheckpoints);
     this.result.lastCheckpoint = dir;
     this.ev.onCheckpoint?.(dir, this.state.step);
+  }
+
+  /** A non-finite loss before the adapter has changed anything: when a base weight holds NaN/Inf, say which. */
+  private checkBaseWeights(what: string): void {
+    const bad = firstNonFinite(new TensorStore(this.cfg.model));
+    if (bad)
+      throw new UserError(
+        `${what}: tensor "${bad.name}" of the model holds ${bad.value}; the base weights are damaged (not a learning-rate problem)`,
+        bad.file,
+      );
   }
 
   /** the training window at a position of the data stream: a seeded shuffle per epoch */
@@ -373,6 +446,7 @@ class Run {
       params.map((p) => p.g()!),
     );
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      if (state.step === 0 || state.step === this.firstStep) this.checkBaseWeights(`step ${state.step + 1}: the loss is ${loss}`);
       const last = this.result.lastCheckpoint ?? (latestCheckpoint(this.runDir) || 'none');
       throw new UserError(
         `step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`,
@@ -422,7 +496,13 @@ class Run {
     const r = this.result;
     if (r.status === 'completed') {
       r.adapterDir = path.join(this.runDir, 'adapter');
-      saveAdapter(r.adapterDir, this.adapter, this.be, { 'README.md': adapterReadme(this.cfg, r) });
+      saveAdapter(
+        r.adapterDir,
+        this.adapter,
+        this.be,
+        { 'README.md': adapterReadme(this.cfg, r) },
+        `the last checkpoint, ${r.lastCheckpoint}, is kept (it holds the same adapter)`,
+      );
       this.ev.onLog?.(`adapter written to ${r.adapterDir}`);
     }
     r.peakMem = this.peak;
