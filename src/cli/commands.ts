@@ -15,12 +15,14 @@ import {
   openModelFolder,
   probeDevices,
   quantizeModel,
+  resolveModel,
   resolveTrainConfig,
   workspaceSizer,
 } from '../engine';
 import { describe } from './info';
 import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
 import { LORA_FIELDS, QUANT_FIELDS, fieldFlags, fieldValues, trainCmd } from './train';
+import { pullCmd } from './pull';
 
 const QUANT_FLAGS: FlagSpec = fieldFlags(QUANT_FIELDS);
 
@@ -247,7 +249,7 @@ lorakit info --devices [--json]
       out(`--backend auto trains on ${info.auto.backend === 'webgpu' ? 'the WebGPU adapter marked *' : 'the CPU'}: ${info.auto.reason}`);
       return;
     }
-    const target = need<string>(p, 'model');
+    const target = resolveModel(need<string>(p, 'model'));
     if (!fs.existsSync(target)) throw new UserError('not found', target);
     const d = describe(target);
     if (p.json) out(JSON.stringify(d));
@@ -263,4 +265,5 @@ export const COMMANDS: Record<string, Command> = {
   estimate: estimateCmd,
   quantize: quantizeCmd,
   info: infoCmd,
+  pull: pullCmd,
 };
