@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { makeTinyModel } from '../../src/engine/fixtures/model';
+import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
 import { CancelledError, UserError } from '../../src/engine/core/errors';
 import { pullModel, PullOptions } from '../../src/engine/tasks/pull';
 import { listCachedModels, parseHubId, resolveModel } from '../../src/engine/hub/cache';
@@ -287,4 +287,40 @@ test('CLI: lorakit pull shows the plan and progress on stderr; --model takes the
   assert.equal(gated.code, 1);
   assert.match(gated.err, /^lorakit: error: .*org\/gated is gated: ask for access at/m);
   assert.equal((await lorakitAsync(['pull'], e)).code, 2);
+  // train on the id: the adapter records the id as its base model, as PEFT writes it
+  const ds = makeDatasets(path.join(root, 'data'), 384);
+  const run = path.join(root, 'run');
+  const t = await lorakitAsync(
+    ['train', '--model', 'org/tiny', '--data', ds.text, '--out', run, '--steps', '1', '--seq-len', '32', '--json'],
+    {
+      ...e,
+      HF_HUB_OFFLINE: '1',
+    },
+  );
+  assert.equal(t.code, 0, t.err);
+  const adapter = JSON.parse(fs.readFileSync(path.join(JSON.parse(t.out).adapterDir, 'adapter_config.json'), 'utf8'));
+  assert.equal(adapter.base_model_name_or_path, 'org/tiny');
+});
+
+test('CLI: Ctrl-C stops the download with status 130 and keeps the partial file; the next pull resumes it', async () => {
+  const cache = path.join(root, 'cache9');
+  const e = { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'home') };
+  hub.throttle = { chunk: 16384, ms: 30 };
+  const c = spawn(process.execPath, [path.resolve('bin/lorakit.js'), 'pull', 'org/tiny'], { env: { ...process.env, ...e } });
+  let err = '';
+  const done = new Promise<number | null>((r) => c.on('close', r));
+  c.stderr.on('data', (d) => {
+    err += d;
+    if (!c.killed && /model\.safetensors {2}\d/.test(err)) c.kill('SIGINT'); // once: a second Ctrl-C ends it at once
+  });
+  const code = await done;
+  hub.throttle = null;
+  assert.equal(code, 130, err);
+  assert.match(err, /cancelled; the partial file is kept/);
+  const blobs = path.join(cache, 'models--org--tiny', 'blobs');
+  assert.equal(fs.readdirSync(blobs).filter((b) => b.endsWith('.incomplete')).length, 1);
+  const from = hub.log.length;
+  const r = await lorakitAsync(['pull', 'org/tiny'], e);
+  assert.equal(r.code, 0, r.err);
+  assert.match(hub.log.slice(from).find((l) => l.url.startsWith('/cdn-lfs/') && l.method === 'GET')?.range ?? '', /^bytes=\d+-$/);
 });

@@ -113,6 +113,8 @@ export async function train(
   const runDir = path.resolve(cfg.out);
   const resumeFrom = checkRunFolder(cfg, runDir, !!opts.resume, log);
   const folder = openModelFolder(cfg.model, cfg.quant ?? null);
+  // a Hub id (ORG/NAME): the run records its snapshot folder, the adapter the id (as PEFT writes it)
+  if (folder.dir !== cfg.model) cfg = { ...cfg, model: folder.dir, lora: { ...cfg.lora, baseModel: cfg.lora.baseModel ?? cfg.model } };
   cfg = planMemory(cfg, folder, log);
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
