@@ -16,6 +16,7 @@ import {
   DEFAULT_EVAL_WINDOW,
   probeDevices,
   quantizeModel,
+  resolveModel,
   resolveTrainConfig,
   workspaceSizer,
 } from '../engine';
@@ -23,6 +24,7 @@ import { describe } from './info';
 import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
 import { LORA_FIELDS, QUANT_FIELDS, fieldFlags, fieldValues, trainCmd } from './train';
 import { exportCmd } from './export';
+import { pullCmd } from './pull';
 
 const QUANT_FLAGS: FlagSpec = fieldFlags(QUANT_FIELDS);
 
@@ -279,7 +281,7 @@ lorakit info --devices [--json]
       out(`--backend auto trains on ${info.auto.backend === 'webgpu' ? 'the WebGPU adapter marked *' : 'the CPU'}: ${info.auto.reason}`);
       return;
     }
-    const target = need<string>(p, 'model');
+    const target = resolveModel(need<string>(p, 'model'));
     if (!fs.existsSync(target)) throw new UserError('not found', target);
     const d = describe(target);
     if (p.json) out(JSON.stringify(d));
@@ -296,4 +298,5 @@ export const COMMANDS: Record<string, Command> = {
   quantize: quantizeCmd,
   info: infoCmd,
   export: exportCmd,
+  pull: pullCmd,
 };

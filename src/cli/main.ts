@@ -19,8 +19,10 @@ Commands:
   quantize   write a model in the bnb-4bit layout (NF4/FP4, optional double quantization)
   info       describe a model folder, a safetensors file or an adapter
   export     export job: the run as a transformers + PEFT training job for a cluster
+  pull       download a model from the Hugging Face Hub into the shared cache
 
-Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json.
+Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json,
+or Hub ids (ORG/NAME[@REVISION]) already in the Hugging Face cache (lorakit pull ORG/NAME puts them there).
 QLoRA: --quant nf4 [--double-quant] on train/eval/generate/estimate holds the base in 4 bits; bnb-4bit folders load directly.
 Adapters are PEFT folders: adapter_config.json + adapter_model.safetensors.
 `;

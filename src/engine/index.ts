@@ -46,5 +46,11 @@ export { quantizeModel } from './tasks/quantize';
 export { exportJob } from './tasks/export-job';
 export type { ExportJobResult } from './tasks/export-job';
 
+// the Hugging Face Hub and its cache
+export { pullModel } from './tasks/pull';
+export type { PullPlan, PullProgress, PullResult, PullOptions } from './tasks/pull';
+export { resolveModel, listCachedModels, hubCacheDir, parseHubId } from './hub/cache';
+export type { CachedModel } from './hub/cache';
+
 // tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EvalEvent, EventMessage, FromPanel, RunStatus, StepEvent, ToPanel, TrainSettings, parseFromPanel } from '../protocol';
+import { EvalEvent, EventMessage, FromPanel, HubProgress, RunStatus, StepEvent, ToPanel, TrainSettings, parseFromPanel } from '../protocol';
 import { formatBytes, formatDuration } from '../protocol/format';
 import { SidecarClient } from './client';
 import { writeJsonAtomic } from './jsonFile';
@@ -161,8 +161,13 @@ export class Controller {
 
   // ---- from the sidecar ----
 
+  /** where a Hub download's progress goes (the notification that covers it), while one runs */
+  hubProgress: ((p: HubProgress) => void) | null = null;
+
   onEvent(e: EventMessage): void {
     switch (e.event) {
+      case 'hub/progress':
+        return this.hubProgress?.(e.params);
       case 'log':
         return this.ui.log(e.params.line);
       case 'train/steps': {

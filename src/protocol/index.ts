@@ -85,6 +85,27 @@ export type EstimateResult = z.infer<typeof EstimateResult>;
 export const ScanResult = z.object({ files: z.number(), bytes: z.number(), skipped: z.record(z.string(), z.number()) });
 export type ScanResult = z.infer<typeof ScanResult>;
 
+export const HubPlan = z.object({
+  modelType: z.string(),
+  files: z.number(),
+  totalBytes: z.number(),
+  downloadBytes: z.number(),
+  /** training memory with the default settings, and the device it was measured against */
+  trainBytes: z.number(),
+  fits: z.boolean(),
+  device: z.object({ name: z.string(), bytes: z.number() }),
+});
+export type HubPlan = z.infer<typeof HubPlan>;
+export const HubProgress = z.object({
+  id: z.string(),
+  file: z.string(),
+  done: z.number(),
+  total: z.number(),
+  bytesPerS: z.number(),
+  etaS: z.number(),
+});
+export type HubProgress = z.infer<typeof HubProgress>;
+
 // ---- extension → sidecar requests, and what each returns ----
 
 export const Requests = {
@@ -143,6 +164,23 @@ export const Requests = {
     params: z.object({ path }),
     result: z.object({ r: z.number(), alpha: z.number(), modules: z.number(), params: z.number(), baseModel: z.string().nullable() }),
   },
+  /** the models in the Hugging Face cache */
+  'hub/list': {
+    params: z.object({}),
+    result: z.object({ cache: z.string(), models: z.array(z.object({ id: z.string(), dir: z.string() })) }),
+  },
+  /** a model from the Hub into the cache (`planOnly`: config.json only, and the plan); progress as hub/progress events */
+  'hub/pull': {
+    params: z.object({ id: z.string().min(1), planOnly: z.boolean().optional() }),
+    result: z.object({
+      dir: z.string(),
+      commit: z.string(),
+      downloadedBytes: z.number(),
+      cancelled: z.boolean(),
+      plan: HubPlan.optional(),
+    }),
+  },
+  'hub/cancel': { params: z.object({}), result: z.object({ cancelling: z.boolean() }) },
 } as const;
 export type Method = keyof typeof Requests;
 export type Params<M extends Method> = z.infer<(typeof Requests)[M]['params']>;
@@ -160,6 +198,8 @@ export const Events = {
   /** every step since the previous message, in order: the sidecar batches them (at most ~10 messages/s), never drops */
   'train/steps': z.object({ steps: z.array(StepEvent) }),
   'train/eval': EvalEvent,
+  /** a Hub download's progress (at most every 200 ms) */
+  'hub/progress': HubProgress,
 } as const;
 export type EventName = keyof typeof Events;
 export type EventParams<E extends EventName> = z.infer<(typeof Events)[E]>;

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventName, EventParams, Method, PROTOCOL_VERSION, Params, Result, StepEvent, TrainSettings } from '../protocol';
 import {
+  CancelledError,
   SafetensorsFile,
   TrainConfig,
   UserError,
@@ -19,12 +20,16 @@ import {
   evaluateFile,
   exportJob,
   generate,
+  hubCacheDir,
+  listCachedModels,
   mergeQLoRA,
   openModel,
   openModelFolder,
+  pullModel,
   readAdapterConfig,
   readFolder,
   readJson,
+  resolveModel,
   resolveTrainConfig,
   tensorTotals,
   train,
@@ -70,6 +75,7 @@ export function stepBatcher(emit: Emit, intervalMs = 100) {
 
 export class Sidecar {
   private run: { ac: AbortController; pausing: boolean; runDir: string } | null = null;
+  private pull: AbortController | null = null;
   readonly handlers: Handlers;
 
   constructor(private emit: Emit) {
@@ -86,6 +92,9 @@ export class Sidecar {
       merge: (p) => this.merge(p),
       'adapters/load': (p) => this.adapterInfo(p),
       'export/job': (p) => this.exportJob(p),
+      'hub/list': () => ({ cache: hubCacheDir(), models: listCachedModels().map((m) => ({ id: m.id, dir: m.dir })) }),
+      'hub/pull': (p) => this.hubPull(p),
+      'hub/cancel': () => ({ cancelling: !!this.pull && (this.pull.abort(), true) }),
     };
   }
 
@@ -140,7 +149,8 @@ export class Sidecar {
     return { files: f.files.length, bytes: f.files.reduce((a, x) => a + Buffer.byteLength(x.text), 0), skipped };
   }
 
-  private modelInfo({ path: p }: Params<'model/info'>): Result<'model/info'> {
+  private modelInfo({ path: given }: Params<'model/info'>): Result<'model/info'> {
+    const p = resolveModel(given);
     if (!fs.existsSync(path.join(p, 'config.json'))) throw new UserError('not a model folder (no config.json)', p);
     const folder = openModelFolder(p);
     const { params, bytes } = tensorTotals(folder.store);
@@ -228,6 +238,35 @@ export class Sidecar {
   private exportJob({ settings, out }: Params<'export/job'>): Result<'export/job'> {
     const r = exportJob(trainConfig(settings, out), { target: 'hf', out });
     return { out: r.out, trainWindows: r.trainWindows, evalWindows: r.evalWindows, totalSteps: r.totalSteps, warnings: r.warnings };
+  }
+
+  /** one download at a time; a cancel keeps the partial file for the next pull */
+  private async hubPull({ id, planOnly }: Params<'hub/pull'>): Promise<Result<'hub/pull'>> {
+    if (this.pull) throw new UserError('a download is already going; wait for it or cancel it');
+    const ac = (this.pull = new AbortController());
+    try {
+      const r = await pullModel(id, {
+        signal: ac.signal,
+        planOnly,
+        onProgress: (g) => this.emit('hub/progress', { id, ...g, etaS: Number.isFinite(g.etaS) ? g.etaS : -1 }),
+      });
+      const p = r.plan;
+      const plan = p && {
+        modelType: p.spec.modelType,
+        files: p.files.length,
+        totalBytes: p.totalBytes,
+        downloadBytes: p.downloadBytes,
+        trainBytes: p.estimate.bytes.total,
+        fits: p.estimate.fits,
+        device: p.estimate.device,
+      };
+      return { dir: r.dir, commit: r.commit, downloadedBytes: r.downloadedBytes, cancelled: false, ...(plan ? { plan } : {}) };
+    } catch (e) {
+      if (e instanceof CancelledError) return { dir: '', commit: '', downloadedBytes: 0, cancelled: true };
+      throw e;
+    } finally {
+      this.pull = null;
+    }
   }
 
   private adapterInfo({ path: p }: Params<'adapters/load'>): Result<'adapters/load'> {

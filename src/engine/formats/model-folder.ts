@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../core/errors';
 import { readJson } from '../core/fsx';
+import { resolveModel } from '../hub/cache';
 import type { QuantConfig } from '../core/qweight';
 import { bnbKind, isBnbWeight, readBnbState } from './bnb';
 import { ModelSpec, loadSpec } from './config';
@@ -23,8 +24,12 @@ export interface ModelFolder {
   hasTokenizer: boolean;
 }
 
-/** Open a model folder; `asked` is the quantization to apply on load (`--quant`), checked against a stored one. */
-export function openModelFolder(dir: string, asked: QuantConfig | null = null): ModelFolder {
+/**
+ * Open a model folder; `asked` is the quantization to apply on load (`--quant`), checked against a stored one.
+ * A Hub id (`ORG/NAME[@REVISION]`) that is not a folder here opens its snapshot in the Hugging Face cache.
+ */
+export function openModelFolder(given: string, asked: QuantConfig | null = null): ModelFolder {
+  const dir = resolveModel(given);
   if (!fs.existsSync(dir)) throw new UserError('model folder not found', dir);
   if (!fs.statSync(dir).isDirectory())
     throw new UserError(

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../core/errors';
+import { resolveModel } from '../hub/cache';
 import { isQuantizable } from '../formats/structure';
 import { loadSpec } from '../formats/config';
 import { DTYPE_BYTES, TORCH_DTYPE, toF32 } from '../core/dtype';
@@ -41,9 +42,10 @@ export function quantizeModel(
   outDir: string,
   cfg: QuantConfig,
   onTensor?: (name: string) => void,
-  source: string | null = path.resolve(modelDir),
+  source?: string | null,
 ): QuantizeReport {
-  const model = path.resolve(modelDir);
+  const model = path.resolve(resolveModel(modelDir));
+  if (source === undefined) source = model;
   const out = path.resolve(outDir);
   refuseQuantized(model, 'quantize its full-precision original instead');
   if (isInside(out, model))

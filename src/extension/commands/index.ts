@@ -4,7 +4,7 @@ import { adapterDirOf } from '../adapters';
 import type { AdapterAction } from '../controller';
 import type { Ext } from '../ext';
 import { activateAdapter } from './activate';
-import { chooseModel } from './chooseModel';
+import { chooseModel, useDownloaded } from './chooseModel';
 import { compare } from './compare';
 import { estimateMemory } from './estimate';
 import { exportJob } from './exportJob';
@@ -46,6 +46,7 @@ export function registerCommands(ext: Ext): vscode.Disposable[] {
     cmd('lorakit.resumeTraining', () => c.resume()),
     cmd('lorakit.estimateMemory', () => estimateMemory(ext)),
     cmd('lorakit.chooseBaseModel', () => chooseModel(ext, true)),
+    cmd('lorakit.downloadModel', (id?: string) => useDownloaded(ext, typeof id === 'string' ? id : undefined)),
     cmd('lorakit.mergeAdapter', onAdapter('merge')),
     cmd('lorakit.activateAdapter', onAdapter('activate')),
     cmd('lorakit.compareAdapter', onAdapter('compare')),

@@ -17,6 +17,7 @@ import { bnbKind } from '../../formats/bnb';
 import { SOURCE_FILE, quantizeModel } from '../quantize';
 import { QuantConfig } from '../../core/qweight';
 import { openModelFolder } from '../../formats/model-folder';
+import { resolveModel } from '../../hub/cache';
 
 export interface QMergeOptions extends MergeOptions {
   /** write the merged model as bnb-4bit with this quantization (true: the base's, the run's, or NF4 + DQ) */
@@ -55,7 +56,7 @@ export function originalOf(dir: string): string | null {
 }
 
 export function mergeQLoRA(o: QMergeOptions): QMergeReport {
-  const model = path.resolve(o.model);
+  const model = path.resolve(resolveModel(o.model));
   // the output may be inside neither the model given nor (below) the original merged into, by any spelling
   if (isInside(o.out, model))
     throw new UserError(

@@ -105,6 +105,8 @@ export async function train(
   if (resumeFrom === 'complete') return completedRun(runDir, log);
   const folder = openModelFolder(cfg.model, cfg.quant ?? null);
   checkRankFits(cfg.lora, folder.spec);
+  // a Hub id (ORG/NAME): the run records its snapshot folder, the adapter the id (as PEFT writes it)
+  if (folder.dir !== cfg.model) cfg = { ...cfg, model: folder.dir, lora: { ...cfg.lora, baseModel: cfg.lora.baseModel ?? cfg.model } };
   cfg = planMemory(cfg, folder, log);
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
