@@ -49,8 +49,8 @@ export type { ExportJobResult } from './tasks/export-job';
 // the Hugging Face Hub and its cache
 export { pullModel } from './tasks/pull';
 export type { PullPlan, PullProgress, PullResult, PullOptions } from './tasks/pull';
-export { resolveModel, listCachedModels, hubCacheDir, parseHubId } from './hub/cache';
-export type { CachedModel } from './hub/cache';
+export { resolveModel, listCachedModels, hubCacheDir, parseHubId } from './formats/hf-cache';
+export type { CachedModel } from './formats/hf-cache';
 
 // tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
 import { CancelledError, UserError } from '../../src/engine/core/errors';
 import { pullModel, PullOptions } from '../../src/engine/tasks/pull';
-import { listCachedModels, parseHubId, resolveModel } from '../../src/engine/hub/cache';
+import { listCachedModels, parseHubId, resolveModel } from '../../src/engine/formats/hf-cache';
 import { openModelFolder } from '../../src/engine/formats/model-folder';
 import { MockHub } from '../hub-mock';
 import { tmpDir } from '../helpers';

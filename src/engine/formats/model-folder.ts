@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../core/errors';
 import { readJson } from '../core/fsx';
-import { resolveModel } from '../hub/cache';
+import { resolveModel } from './hf-cache';
 import type { QuantConfig } from '../core/qweight';
 import { bnbKind, isBnbWeight, readBnbState } from './bnb';
 import { ModelSpec, loadSpec } from './config';

@@ -9,7 +9,7 @@
  */
 import { UserError } from '../core/errors';
 import { VERSION } from '../core/version';
-import { HubEnv, hubToken } from './cache';
+import { HubEnv, hubToken } from '../formats/hf-cache';
 
 export type Fetch = typeof fetch;
 

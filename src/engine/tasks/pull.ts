@@ -10,7 +10,7 @@ import { UserError } from '../core/errors';
 import { formatBytes } from '../core/format';
 import { resolveTrainConfig } from '../config';
 import { ModelSpec, parseSpec } from '../formats/config';
-import { blobPath, cachedSnapshot, hubCacheDir, isOffline, linkIntoSnapshot, parseHubId, snapshotDir, writeRef } from '../hub/cache';
+import { blobPath, cachedSnapshot, hubCacheDir, isOffline, linkIntoSnapshot, parseHubId, snapshotDir, writeRef } from '../formats/hf-cache';
 import { downloadBlob } from '../hub/download';
 import { FileMeta, HubClient, HubOptions, Sibling } from '../hub/http';
 import { Estimate, estimateMemory } from './estimate';

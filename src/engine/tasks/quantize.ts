@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../core/errors';
-import { resolveModel } from '../hub/cache';
+import { resolveModel } from '../formats/hf-cache';
 import { isQuantizable } from '../formats/structure';
 import { loadSpec } from '../formats/config';
 import { DTYPE_BYTES, TORCH_DTYPE, toF32 } from '../core/dtype';

@@ -17,7 +17,7 @@ import { bnbKind } from '../../formats/bnb';
 import { SOURCE_FILE, quantizeModel } from '../quantize';
 import { QuantConfig } from '../../core/qweight';
 import { openModelFolder } from '../../formats/model-folder';
-import { resolveModel } from '../../hub/cache';
+import { resolveModel } from '../../formats/hf-cache';
 
 export interface QMergeOptions extends MergeOptions {
   /** write the merged model as bnb-4bit with this quantization (true: the base's, the run's, or NF4 + DQ) */
