@@ -22,6 +22,26 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
   fs.renameSync(tmp, target);
 }
 
+/**
+ * Write a large file in pieces under a temporary name (`fill` writes to the open descriptor) and rename it over
+ * `target` once complete; on an error the temporary file is removed and the target is left as it was.
+ */
+export function writeStreamAtomic(target: string, fill: (fd: number) => void): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = tmpName(target);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fill(fd);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, target);
+}
+
 export function writeJsonAtomic(target: string, value: unknown): void {
   writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n');
 }
