@@ -19,6 +19,7 @@ import {
   workspaceSizer,
 } from '../engine';
 import { describe } from './info';
+import { exportCmd } from './export';
 import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
 import { LORA_FIELDS, QUANT_FIELDS, fieldFlags, fieldValues, trainCmd } from './train';
 
@@ -263,4 +264,5 @@ export const COMMANDS: Record<string, Command> = {
   estimate: estimateCmd,
   quantize: quantizeCmd,
   info: infoCmd,
+  export: exportCmd,
 };

@@ -43,6 +43,10 @@ export type { Estimate } from './tasks/estimate';
 export { generate } from './tasks/generate';
 export { mergeQLoRA, originalOf } from './tasks/merge/qlora';
 export { quantizeModel } from './tasks/quantize';
+export { exportModelGguf, exportAdapterGguf, GGUF_TYPES } from './tasks/export/gguf';
+export type { GgufTypeName, GgufExportReport } from './tasks/export/gguf';
+export { exportForOllama } from './tasks/export/ollama';
+export type { OllamaExportReport } from './tasks/export/ollama';
 
 // tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';
