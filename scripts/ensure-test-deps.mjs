@@ -23,6 +23,21 @@ if (!(mesa.status === 0 && Number(mesa.stdout.split('.')[0]) >= 25) && !process.
   }
 }
 
+// node-llama-cpp (a devDependency: llama.cpp's prebuilt binaries from npm) reads the GGUF exports in
+// test/golden/gguf-llama-cpp.test.ts. A node_modules made before it was added lacks it: install the version
+// package.json names, with its postinstall's download and build of llama.cpp switched off (the npm packages
+// @node-llama-cpp/<platform> carry the binaries).
+if (!fs.existsSync(path.join(root, 'node_modules/node-llama-cpp/package.json')) && !process.env.LORAKIT_SKIP_LLAMA_CPP_INSTALL) {
+  const want = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).devDependencies?.['node-llama-cpp'];
+  console.log(`gguf: installing node-llama-cpp ${want} from npm (once)…`);
+  const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', `node-llama-cpp@${want}`], {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
+  });
+  if (r.status !== 0) console.log('gguf: installing node-llama-cpp failed; the llama.cpp checks of the GGUF exports will be skipped');
+}
+
 const cs = path.join(root, '.vscode-test/code-server/cs/node_modules/.bin/code-server');
 if (process.env.LORAKIT_SKIP_E2E_INSTALL) process.exit(0);
 if (fs.existsSync(cs) && fs.existsSync('/usr/bin/chromium')) process.exit(0);

@@ -17,6 +17,7 @@ import {
   createBackend,
   estimateMemory,
   evaluateFile,
+  exportForOllama,
   generate,
   mergeQLoRA,
   openModel,
@@ -83,6 +84,7 @@ export class Sidecar {
       eval: (p) => this.evaluate(p),
       generate: (p) => this.generate(p),
       merge: (p) => this.merge(p),
+      'export/gguf': (p) => this.exportGguf(p),
       'adapters/load': (p) => this.adapterInfo(p),
     };
   }
@@ -216,6 +218,18 @@ export class Sidecar {
     const m = openModel(model, be, adapter, q);
     const g = await generate(m.model, m.tokenizer, prompt, { maxNewTokens, temperature: 0 });
     return { text: g.text, newTokens: g.newTokens, tokensPerS: g.tokensPerS };
+  }
+
+  private exportGguf({ model, adapter, outDir, type }: Params<'export/gguf'>): Result<'export/gguf'> {
+    const r = exportForOllama({ model, adapter, outDir, type });
+    return {
+      outDir: r.outDir,
+      model: r.model.out,
+      adapter: r.adapter.out,
+      modelfile: r.modelfile,
+      templateNote: r.templateNote,
+      ollamaCreate: r.ollamaCreate,
+    };
   }
 
   private merge({ model, adapter, out }: Params<'merge'>): Result<'merge'> {

@@ -194,7 +194,11 @@ export function exportForOllama(o: OllamaExportOptions): OllamaExportReport {
   });
   const modelfile = path.join(outDir, 'Modelfile');
   writeFileAtomic(modelfile, mf.text);
-  const tag = name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
+  const tag = path
+    .basename(outDir)
+    .replace(/-gguf$/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-');
   return {
     outDir,
     model: base,
