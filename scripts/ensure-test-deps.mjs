@@ -23,6 +23,25 @@ if (!(mesa.status === 0 && Number(mesa.stdout.split('.')[0]) >= 25) && !process.
   }
 }
 
+// node-llama-cpp (llama.cpp's own code, prebuilt, from npm) reads the GGUF exports in test/golden/gguf-llama-cpp.test.ts.
+// It is not a devDependency: its optional packages carry llama.cpp for every platform and GPU (CUDA alone is some
+// 400 MB), so it is installed here, once, into .test-deps/ with only this platform's CPU build, its postinstall's
+// download and build switched off. Without it the llama.cpp checks skip and say why.
+const LLAMA_CPP = '3.22.1';
+const testDeps = path.join(root, '.test-deps');
+if (!fs.existsSync(path.join(testDeps, 'node_modules/node-llama-cpp/package.json')) && !process.env.LORAKIT_SKIP_LLAMA_CPP_INSTALL) {
+  const platform = { darwin: process.arch === 'arm64' ? 'mac-arm64-metal' : 'mac-x64', win32: `win-${process.arch}` }[process.platform] ?? `linux-${process.arch}`;
+  console.log(`gguf: installing node-llama-cpp ${LLAMA_CPP} (${platform}) into .test-deps/ (once)…`);
+  fs.mkdirSync(testDeps, { recursive: true });
+  fs.writeFileSync(path.join(testDeps, 'package.json'), JSON.stringify({ name: 'lorakit-test-deps', private: true }) + '\n');
+  const r = spawnSync(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--omit=optional', '--ignore-scripts', `node-llama-cpp@${LLAMA_CPP}`, `@node-llama-cpp/${platform}@${LLAMA_CPP}`],
+    { stdio: 'inherit', cwd: testDeps, env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' } },
+  );
+  if (r.status !== 0) console.log('gguf: installing node-llama-cpp failed; the llama.cpp checks of the GGUF exports will be skipped');
+}
+
 const cs = path.join(root, '.vscode-test/code-server/cs/node_modules/.bin/code-server');
 if (process.env.LORAKIT_SKIP_E2E_INSTALL) process.exit(0);
 if (fs.existsSync(cs) && fs.existsSync('/usr/bin/chromium')) process.exit(0);

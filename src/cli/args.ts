@@ -76,6 +76,8 @@ function editDistance(a: string, b: string): number {
 
 export interface Command {
   help: string;
+  /** the help of a subcommand (`lorakit export gguf --help`), when argv names one */
+  helpFor?(argv: string[]): string | undefined;
   run(argv: string[]): Promise<void>;
 }
 

@@ -1,65 +1,24 @@
-/**
- * `lorakit export <what>`: one command that dispatches on its first argument. Each kind of export is one entry of
- * EXPORTS (job here; gguf is another's), with its own flags and help.
- */
-import { FieldName, exportJob, fieldHelp, resolveTrainConfig } from '../engine';
-import { Command, UsageError, err, need, out, parseFlags } from './args';
-import { LORA_FIELDS, QUANT_FIELDS, RUN_FIELDS, SCHEDULE_FIELDS, fieldFlags, fieldValues } from './train';
+/** `lorakit export <target>`: files for other tools, one command per target (export-gguf.ts, export-job.ts). */
+import { Command, UsageError } from './args';
+import { ggufCmd } from './export-gguf';
+import { jobCmd } from './export-job';
 
-const JOB_FIELDS: FieldName[] = [...LORA_FIELDS, ...QUANT_FIELDS, ...SCHEDULE_FIELDS, ...RUN_FIELDS];
-
-const jobCmd: Command = {
-  help: `lorakit export job --target hf --model DIR --data PATH --out DIR [train options] [--gpus 8] [--nodes 1] [--json]
-  Writes the run that \`lorakit train\` would make with these options as a folder for a cluster: train.py
-  (transformers' Trainer + PEFT, + bitsandbytes with --quant), lorakit_order.py, the training and eval windows as
-  token JSONL, accelerate configs for DDP and FSDP, job.json and a README with the launch commands.
-  --target hf       the only target: Hugging Face transformers + PEFT
-  --gpus N          GPUs per machine in the accelerate configs (default 8)
-  --nodes N         machines in the accelerate configs (default 1)
-  train options: the LoRA, QLoRA, schedule and run options of \`lorakit train\`:
-${fieldHelp(JOB_FIELDS)}
-`,
-  async run(argv) {
-    const p = parseFlags(argv, {
-      ...fieldFlags(JOB_FIELDS),
-      target: 'string',
-      model: 'string',
-      data: 'string',
-      out: 'string',
-      gpus: 'number',
-      nodes: 'number',
-      json: 'boolean',
-    });
-    const target = need<string>(p, 'target');
-    if (target !== 'hf') throw new UsageError(`--target must be hf, got "${target}"`);
-    for (const k of ['gpus', 'nodes'])
-      if (p[k] !== undefined && !(Number.isInteger(p[k]) && (p[k] as number) >= 1 && (p[k] as number) <= 4096))
-        throw new UsageError(`--${k} must be a whole number from 1 to 4096, got ${p[k]}`);
-    const cfg = resolveTrainConfig({ ...fieldValues(p, JOB_FIELDS), model: need(p, 'model'), data: need(p, 'data'), out: need(p, 'out') });
-    const r = exportJob(cfg, { target, out: cfg.out, gpus: p.gpus as number | undefined, nodes: p.nodes as number | undefined });
-    for (const w of r.warnings) err(`warning: ${w}`);
-    if (p.json) return void out(JSON.stringify(r));
-    out(`wrote ${r.out}: ${r.trainWindows} training and ${r.evalWindows} eval windows, ${r.totalSteps} steps (${r.warmupSteps} warm-up)`);
-    out(`  one GPU:      cd ${r.out} && python train.py`);
-    out(`  several:      cd ${r.out} && accelerate launch --config_file accelerate_ddp.yaml train.py`);
-    out(`  README.md has multi-node launches and how to bring the adapter back`);
-  },
-};
-
-/** the kinds of export, by their first argument; gguf belongs to the GGUF export */
-export const EXPORTS: { gguf?: Command; job: Command } = { job: jobCmd };
+/** export targets by name (`lorakit export gguf …`, `lorakit export job …`) */
+export const EXPORT_TARGETS: Record<string, Command> = { gguf: ggufCmd, job: jobCmd };
 
 export const exportCmd: Command = {
-  get help() {
-    const kinds = Object.keys(EXPORTS).join('|');
-    return `lorakit export ${kinds} …\n\n${Object.values(EXPORTS)
-      .map((c) => c.help)
-      .join('\n')}`;
-  },
+  help: `lorakit export <target> [options]      (lorakit export <target> --help)
+  gguf    a model or an adapter as GGUF files for llama.cpp and Ollama
+  job     the run as a transformers + PEFT training job for a cluster (--target hf)
+`,
+  helpFor: (argv) => (argv[0] ? EXPORT_TARGETS[argv[0]]?.help : undefined),
   async run(argv) {
-    const [what, ...rest] = argv;
-    const c = (EXPORTS as Record<string, Command | undefined>)[what ?? ''];
-    if (!c) throw new UsageError(`export what? ${what ? `unknown "${what}"; ` : ''}known: ${Object.keys(EXPORTS).join(', ')}`);
+    const [target, ...rest] = argv;
+    const c = target ? EXPORT_TARGETS[target] : undefined;
+    if (!c)
+      throw new UsageError(
+        target ? `unknown export target "${target}" (known: ${Object.keys(EXPORT_TARGETS).join(', ')})` : 'which export? (gguf, job)',
+      );
     await c.run(rest);
   },
 };

@@ -18,7 +18,8 @@ Commands:
   estimate   memory needed to train, by tag, before loading anything
   quantize   write a model in the bnb-4bit layout (NF4/FP4, optional double quantization)
   info       describe a model folder, a safetensors file or an adapter
-  export     export job: the run as a transformers + PEFT training job for a cluster
+  export     export gguf: a model or an adapter as GGUF for llama.cpp and Ollama (with a Modelfile);
+             export job: the run as a transformers + PEFT training job for a cluster
   pull       download a model from the Hugging Face Hub into the shared cache
 
 Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json,
@@ -43,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(c.help);
+    process.stdout.write(c.helpFor?.(rest) ?? c.help);
     return 0;
   }
   try {
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      process.stderr.write(`lorakit ${cmd}: ${e.message}\n\n${c.help}`);
+      process.stderr.write(`lorakit ${cmd}: ${e.message}\n\n${c.helpFor?.(rest) ?? c.help}`);
       return 2;
     }
     if (e instanceof UserError) {

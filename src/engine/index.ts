@@ -51,6 +51,10 @@ export { pullModel } from './tasks/pull';
 export type { PullPlan, PullProgress, PullResult, PullOptions } from './tasks/pull';
 export { resolveModel, listCachedModels, hubCacheDir, parseHubId } from './formats/hf-cache';
 export type { CachedModel } from './formats/hf-cache';
+export { exportModelGguf, exportAdapterGguf, GGUF_TYPES } from './tasks/export/gguf';
+export type { GgufTypeName, GgufExportReport } from './tasks/export/gguf';
+export { exportForOllama } from './tasks/export/ollama';
+export type { OllamaExportReport } from './tasks/export/ollama';
 
 // tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';

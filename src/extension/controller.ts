@@ -11,15 +11,15 @@ import { SidecarClient } from './client';
 import { writeJsonAtomic } from './jsonFile';
 import { inside, listAdapters, listMerged, newRunDir, resumableRun, runSettings } from './project';
 
-export type AdapterAction = 'merge' | 'activate' | 'compare' | 'reveal';
+export type AdapterAction = 'merge' | 'activate' | 'compare' | 'reveal' | 'export';
 /** what each action does, for the message that refuses it in an untrusted workspace; reveal needs no trust */
 const NEEDS_TRUST: Partial<Record<AdapterAction | 'generate' | 'train' | 'export', string>> = {
   train: 'Training reads and writes files and runs the engine',
   merge: 'Merging reads the model and writes a new one',
+  export: 'Exporting reads the model, the adapter or the data and writes files',
   activate: 'Activating an adapter writes .lorakit/active.json and makes it the project’s model',
   compare: 'Comparing runs the model and the adapter on your prompt',
   generate: 'Generating runs the model',
-  export: 'Exporting a training job reads the data and writes files',
 };
 
 export interface Ui {

@@ -160,6 +160,17 @@ export const Requests = {
       warnings: z.array(z.string()),
     }),
   },
+  'export/gguf': {
+    params: z.object({ model: path, adapter: path, outDir: path, type: z.enum(['f32', 'f16', 'bf16', 'q8_0', 'q4_0']) }),
+    result: z.object({
+      outDir: z.string(),
+      model: z.string(),
+      adapter: z.string(),
+      modelfile: z.string(),
+      templateNote: z.string().optional(),
+      ollamaCreate: z.string(),
+    }),
+  },
   'adapters/load': {
     params: z.object({ path }),
     result: z.object({ r: z.number(), alpha: z.number(), modules: z.number(), params: z.number(), baseModel: z.string().nullable() }),

@@ -19,6 +19,7 @@ import {
   estimateMemory,
   evaluateFile,
   exportJob,
+  exportForOllama,
   generate,
   hubCacheDir,
   listCachedModels,
@@ -90,6 +91,7 @@ export class Sidecar {
       eval: (p) => this.evaluate(p),
       generate: (p) => this.generate(p),
       merge: (p) => this.merge(p),
+      'export/gguf': (p) => this.exportGguf(p),
       'adapters/load': (p) => this.adapterInfo(p),
       'export/job': (p) => this.exportJob(p),
       'hub/list': () => ({ cache: hubCacheDir(), models: listCachedModels().map((m) => ({ id: m.id, dir: m.dir })) }),
@@ -228,6 +230,18 @@ export class Sidecar {
     const m = openModel(model, be, adapter, q);
     const g = await generate(m.model, m.tokenizer, prompt, { maxNewTokens, temperature: 0 });
     return { text: g.text, newTokens: g.newTokens, tokensPerS: g.tokensPerS };
+  }
+
+  private exportGguf({ model, adapter, outDir, type }: Params<'export/gguf'>): Result<'export/gguf'> {
+    const r = exportForOllama({ model, adapter, outDir, type });
+    return {
+      outDir: r.outDir,
+      model: r.model.out,
+      adapter: r.adapter.out,
+      modelfile: r.modelfile,
+      templateNote: r.templateNote,
+      ollamaCreate: r.ollamaCreate,
+    };
   }
 
   private merge({ model, adapter, out }: Params<'merge'>): Result<'merge'> {

@@ -77,6 +77,28 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, kept 
   }
 }
 
+/**
+ * Write a large file in pieces under a temporary name (`fill` writes to the open descriptor) and rename it over
+ * `target` once complete; on an error the temporary file is removed and the target is left as it was.
+ */
+export function writeStreamAtomic(target: string, fill: (fd: number) => void, kept = 'the previous file, if any, is unchanged'): void {
+  const tmp = tmpName(target);
+  try {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fill(fd);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw writeError(e, target, kept);
+  }
+}
+
 export function writeJsonAtomic(target: string, value: unknown, kept?: string): void {
   writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n', kept);
 }

@@ -8,6 +8,7 @@ import { chooseModel, useDownloaded } from './chooseModel';
 import { compare } from './compare';
 import { estimateMemory } from './estimate';
 import { exportJob } from './exportJob';
+import { exportGguf } from './exportGguf';
 import { fineTuneFolder } from './fineTune';
 import { merge } from './merge';
 import { pickAdapter } from './pickAdapter';
@@ -20,6 +21,7 @@ const TITLES: Record<AdapterAction, string> = {
   activate: 'Activate which adapter for this project?',
   compare: 'Compare which adapter?',
   reveal: 'Reveal which adapter?',
+  export: 'Export which adapter for llama.cpp / Ollama?',
 };
 
 /** an adapter action, once the Controller has checked the workspace trust: the adapter given, else one picked */
@@ -28,7 +30,7 @@ export async function runAdapterAction(ext: Ext, action: AdapterAction, dir?: st
   if (action === 'compare') dir ??= activeAdapter(ext.root) ?? undefined; // the project's active adapter first
   dir ??= await pickAdapter(ext, TITLES[action]);
   if (!dir) return;
-  const run = { merge, activate: activateAdapter, compare, reveal }[action];
+  const run = { merge, activate: activateAdapter, compare, reveal, export: exportGguf }[action];
   await run(ext, dir);
 }
 
@@ -51,6 +53,7 @@ export function registerCommands(ext: Ext): vscode.Disposable[] {
     cmd('lorakit.activateAdapter', onAdapter('activate')),
     cmd('lorakit.compareAdapter', onAdapter('compare')),
     cmd('lorakit.revealAdapter', onAdapter('reveal')),
+    cmd('lorakit.exportAdapterGguf', onAdapter('export')),
     cmd('lorakit.renameAdapter', (item?: unknown) => rename(ext, adapterDirOf(item))),
     cmd('lorakit.revealMerged', (item?: { m?: { dir: string } }) => item?.m && reveal(ext, item.m.dir)),
     cmd('lorakit.showLogs', () => ext.out.show()),
