@@ -30,13 +30,23 @@ if (!(mesa.status === 0 && Number(mesa.stdout.split('.')[0]) >= 25) && !process.
 const LLAMA_CPP = '3.22.1';
 const testDeps = path.join(root, '.test-deps');
 if (!fs.existsSync(path.join(testDeps, 'node_modules/node-llama-cpp/package.json')) && !process.env.LORAKIT_SKIP_LLAMA_CPP_INSTALL) {
-  const platform = { darwin: process.arch === 'arm64' ? 'mac-arm64-metal' : 'mac-x64', win32: `win-${process.arch}` }[process.platform] ?? `linux-${process.arch}`;
+  const platform =
+    { darwin: process.arch === 'arm64' ? 'mac-arm64-metal' : 'mac-x64', win32: `win-${process.arch}` }[process.platform] ??
+    `linux-${process.arch}`;
   console.log(`gguf: installing node-llama-cpp ${LLAMA_CPP} (${platform}) into .test-deps/ (once)…`);
   fs.mkdirSync(testDeps, { recursive: true });
   fs.writeFileSync(path.join(testDeps, 'package.json'), JSON.stringify({ name: 'lorakit-test-deps', private: true }) + '\n');
   const r = spawnSync(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--omit=optional', '--ignore-scripts', `node-llama-cpp@${LLAMA_CPP}`, `@node-llama-cpp/${platform}@${LLAMA_CPP}`],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--omit=optional',
+      '--ignore-scripts',
+      `node-llama-cpp@${LLAMA_CPP}`,
+      `@node-llama-cpp/${platform}@${LLAMA_CPP}`,
+    ],
     { stdio: 'inherit', cwd: testDeps, env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' } },
   );
   if (r.status !== 0) console.log('gguf: installing node-llama-cpp failed; the llama.cpp checks of the GGUF exports will be skipped');

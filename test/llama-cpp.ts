@@ -26,7 +26,9 @@ export interface LlamaCpp {
 
 /** node-llama-cpp on the CPU, or why it cannot be used here */
 export async function nodeLlamaCpp(): Promise<LlamaCpp | string> {
-  const entry = ['.test-deps/node_modules', 'node_modules'].map((d) => path.resolve(d, 'node-llama-cpp/dist/index.js')).find((p) => fs.existsSync(p));
+  const entry = ['.test-deps/node_modules', 'node_modules']
+    .map((d) => path.resolve(d, 'node-llama-cpp/dist/index.js'))
+    .find((p) => fs.existsSync(p));
   if (!entry) return 'node-llama-cpp is not installed (node scripts/ensure-test-deps.mjs installs it into .test-deps/)';
   // an ES module: imported at run time (the test bundles are CommonJS)
   const mod = await (new Function('u', 'return import(u)') as (u: string) => Promise<any>)(pathToFileURL(entry).href);
