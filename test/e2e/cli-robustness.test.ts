@@ -50,7 +50,7 @@ test('eval: long examples in windows of the context (said so), progress on stder
   // 28: nothing to score is an error, not loss NaN with exit 0
   const none = path.join(root, 'unscored.jsonl');
   fs.writeFileSync(none, '{"input_ids":[5,6,7],"labels":[-100,-100,-100]}\n');
-  userError(lorakit('eval', '--model', model, '--data', none), none, /no token to score/);
+  userError(lorakit('eval', '--model', model, '--data', none), none, /no tokens to learn from: nothing in the data is scored/);
 });
 
 test('generate: a prompt longer than the context keeps its end and says so; --max-new-tokens 0 is an empty result', () => {
