@@ -304,7 +304,8 @@ test('export job: bad input is one line naming the file or the flag', () => {
   assert.equal(lorakit('export', 'job', '--target', 'hf', '--model', model, '--data', ds.text, '--out', out, '--rank', '0').code, 2);
   const none = lorakit('export');
   assert.equal(none.code, 2);
-  assert.match(none.err, /known: job/);
+  assert.match(none.err, /which export\? \(gguf, job\)/);
+  assert.match(lorakit('export', 'tpu').err, /unknown export target "tpu" \(known: gguf, job\)/);
   assert.equal(lorakit('export', 'job', '--help').code, 0);
 });
 

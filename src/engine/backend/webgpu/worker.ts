@@ -203,6 +203,9 @@ async function handle(m: ToGpu): Promise<void> {
       for (const b of buffers.values()) b.destroy();
       buffers.clear();
       device.destroy();
+      // let the lost promise settle (and its callback run) before the worker is ended: Dawn settling it while the
+      // worker is being terminated aborts the whole process (napi_throw FATAL), seen as a flaky crash at exit
+      await device.lost;
       return answer(m.sab, 1);
     case 'read': {
       flush();
