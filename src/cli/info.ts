@@ -61,7 +61,8 @@ export function describe(target: string): Record<string, unknown> & { text: stri
   try {
     const t = TextTokenizer.load(target);
     tokenizer = { present: true, vocab: t.vocabSize, eos: t.eosId, bos: t.bosId, chatTemplate: t.hasChatTemplate() };
-  } catch (e: any) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     tokenizer = { present: false, error: e.message };
   }
   const text = [

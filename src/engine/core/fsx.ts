@@ -44,7 +44,8 @@ function unwritableAncestor(file: string): string | undefined {
   try {
     fs.accessSync(dir, fs.constants.W_OK);
     return undefined;
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     return (e as NodeJS.ErrnoException).code;
   }
 }
@@ -53,7 +54,8 @@ function unwritableAncestor(file: string): string | undefined {
 export function writing<T>(file: string, write: () => T, kept?: string): T {
   try {
     return write();
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     throw writeError(e, file, kept);
   }
 }
@@ -71,7 +73,8 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, kept 
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, target);
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     fs.rmSync(tmp, { force: true });
     throw writeError(e, target, kept);
   }
@@ -93,7 +96,8 @@ export function writeStreamAtomic(target: string, fill: (fd: number) => void, ke
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, target);
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     fs.rmSync(tmp, { force: true });
     throw writeError(e, target, kept);
   }
@@ -120,7 +124,8 @@ export function writeDirAtomic(target: string, fill: (tmpDir: string) => void, k
       fs.renameSync(tmp, target);
       fs.rmSync(old, { recursive: true, force: true });
     } else fs.renameSync(tmp, target);
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     try {
       fs.rmSync(tmp, { recursive: true, force: true });
     } catch {
@@ -148,7 +153,8 @@ function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
@@ -183,7 +189,8 @@ export function readJson(file: string): any {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch (e: any) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     throw new UserError(
       e.code === 'ENOENT'
         ? 'file not found'
@@ -195,7 +202,8 @@ export function readJson(file: string): any {
   }
   try {
     return JSON.parse(text);
-  } catch (e: any) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     throw new UserError(`not valid JSON (${e.message})`, file);
   }
 }

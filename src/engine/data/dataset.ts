@@ -101,7 +101,8 @@ function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: numbe
     let row: any;
     try {
       row = JSON.parse(line);
-    } catch (e: any) {
+    } catch (caught) {
+      const e = caught as NodeJS.ErrnoException;
       throw new UserError(`line ${n}: not valid JSON (${e.message})`, file);
     }
     const bad = (msg: string) => new UserError(`line ${n}: ${msg}`, file);

@@ -38,7 +38,8 @@ export class SafetensorsFile {
     let fd: number;
     try {
       fd = fs.openSync(file, 'r');
-    } catch (e: any) {
+    } catch (caught) {
+      const e = caught as NodeJS.ErrnoException;
       throw new UserError(e.code === 'ENOENT' ? 'file not found' : `cannot open (${e.code})`, file);
     }
     try {
@@ -145,7 +146,8 @@ function regularFile(file: string): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
-  } catch (e: any) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     throw new UserError(e.code === 'ENOENT' ? 'file not found' : `cannot open (${e.code})`, file);
   }
   if (!st.isFile()) throw new UserError(`not a regular file (${st.isDirectory() ? 'a folder' : 'a device, FIFO or socket'})`, file);
@@ -174,7 +176,8 @@ function readWeightMap(index: string): Record<string, string> {
   let json: unknown;
   try {
     json = JSON.parse(fs.readFileSync(index, 'utf8'));
-  } catch (e: any) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     throw new UserError(`not a valid index (${e.message})`, index);
   }
   const r = IndexSchema.safeParse(json);
@@ -340,7 +343,8 @@ export function writeSafetensors(file: string, tensors: TensorToWrite[], metadat
       fs.writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
     fs.fsyncSync(fd);
-  } catch (e) {
+  } catch (caught) {
+    const e = caught as NodeJS.ErrnoException;
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;

@@ -118,7 +118,7 @@ export class TextTokenizer implements Tokenizer {
     checkPreTokenizer(json.pre_tokenizer, file);
     try {
       this.tok = new HfTokenizer(json, config);
-    } catch (e: any) {
+    } catch (e) {
       throw new UserError(`cannot load tokenizer (${oneLine(e)})`, file);
     }
     const id = (t: unknown) => {
@@ -153,7 +153,7 @@ export class TextTokenizer implements Tokenizer {
   private guard<T>(fn: () => T): T {
     try {
       return fn();
-    } catch (e: any) {
+    } catch (e) {
       if (e instanceof UserError) throw e;
       throw new UserError(`the tokenizer failed (${oneLine(e)}): check tokenizer.json`, path.join(this.dir, 'tokenizer.json'));
     }
@@ -175,7 +175,7 @@ export class TextTokenizer implements Tokenizer {
         bos_token: str(this.config.bos_token),
         eos_token: str(this.config.eos_token),
       });
-    } catch (e: any) {
+    } catch (e) {
       // templates raise_exception() on conversations they do not accept (e.g. roles that do not alternate)
       throw new UserError(`the chat_template failed on a conversation (${oneLine(e)})`, file);
     }
@@ -190,7 +190,7 @@ export class TextTokenizer implements Tokenizer {
     if (typeof src !== 'string') throw new UserError('chat_template must be a template string or a list of {name, template}', file);
     try {
       this.template = new Template(src);
-    } catch (e: any) {
+    } catch (e) {
       throw new UserError(`chat_template is not a valid template (${oneLine(e)})`, file);
     }
     return this.template;

@@ -34,8 +34,8 @@ export function chatTemplateParts(
   let tpl: Template;
   try {
     tpl = new Template(source);
-  } catch (e: any) {
-    return `the chat template does not parse (${String(e?.message ?? e).split('\n')[0]})`;
+  } catch (e) {
+    return `the chat template does not parse (${String((e as Error)?.message ?? e).split('\n')[0]})`;
   }
   const render = (messages: { role: string; content: string }[], gen: boolean) =>
     tpl.render({ messages, add_generation_prompt: gen, bos_token: specials.bos_token ?? '', eos_token: specials.eos_token ?? '' });
@@ -87,8 +87,8 @@ export function chatTemplateParts(
       for (const gen of [false, true])
         if (render(msgs, gen) !== check(msgs, gen)) return 'the chat template is not a plain concatenation of messages';
     return { head, around, generation };
-  } catch (e: any) {
-    return `the chat template fails on a plain conversation (${String(e?.message ?? e).split('\n')[0]})`;
+  } catch (e) {
+    return `the chat template fails on a plain conversation (${String((e as Error)?.message ?? e).split('\n')[0]})`;
   }
 }
 
