@@ -14,7 +14,7 @@ import { summarizeSkipped } from '../../data/folder';
 import { UserError } from '../../core/errors';
 import { LoraAdapter } from '../../model/lora';
 import { LoraConfig, validateLoraConfig } from '../../formats/lora-config';
-import { saveAdapter } from '../../model/peft';
+import { loadAdapter, saveAdapter } from '../../model/peft';
 import { LlamaModel } from '../../model/llama';
 import { openModel } from '../session';
 import { CpuBackend } from '../../backend/cpu/cpu';
@@ -25,7 +25,7 @@ import { OptState, TrainerState, latestCheckpoint, loadCheckpoint, saveCheckpoin
 import { lrAt, warmupSteps } from './schedule';
 import { VERSION } from '../../core/version';
 import { ModelFolder, openModelFolder } from '../../formats/model-folder';
-import { TRAIN_FIELDS, TrainConfig, validateTrainConfig } from '../../config';
+import { TRAIN_FIELDS, TrainConfig, loraFromAdapter, validateTrainConfig } from '../../config';
 import { estimateMemory, formatBytes } from '../estimate';
 
 export interface StepMetrics {
@@ -70,7 +70,9 @@ export interface TrainResult {
 }
 
 /** The config fields that must not change between a run and its resume. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'quant', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay'];
+const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'quant', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay', 'initAdapter', 'dataOrder'];
+/** what a key left out of an older run.json meant */
+const RESUME_DEFAULTS: Partial<TrainConfig> = { dataOrder: 'shuffle' };
 
 /** Mean loss over the windows, in batches of `batch`. */
 export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): { loss: number; tokens: number } {
@@ -87,6 +89,9 @@ export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): {
 }
 
 export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {}): Promise<TrainResult> {
+  // continuing an adapter: its own LoRA settings (a config made in code must not contradict them either)
+  if (cfg.initAdapter)
+    cfg = { ...cfg, lora: { ...loraFromAdapter(cfg.initAdapter, { rank: cfg.lora.r, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, rslora: cfg.lora.useRslora, targets: cfg.lora.targetModules }), baseModel: cfg.lora.baseModel } };
   validateLoraConfig(cfg.lora);
   validateTrainConfig(cfg);
   const ev = opts.events ?? {};
@@ -166,9 +171,11 @@ function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: 
   }
   if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
   const prev = readJson(runFile).config as TrainConfig;
-  for (const k of RESUME_KEYS)
-    if (JSON.stringify(prev[k]) !== JSON.stringify(cfg[k]))
-      throw new UserError(`cannot resume: ${k} was ${JSON.stringify(prev[k])} in this run, now ${JSON.stringify(cfg[k])}`, runFile);
+  for (const k of RESUME_KEYS) {
+    const was = prev[k] ?? RESUME_DEFAULTS[k];
+    const now = cfg[k] ?? RESUME_DEFAULTS[k];
+    if (JSON.stringify(was) !== JSON.stringify(now)) throw new UserError(`cannot resume: ${k} was ${JSON.stringify(was)} in this run, now ${JSON.stringify(now)}`, runFile);
+  }
   const ck = latestCheckpoint(runDir);
   if (!ck) log('no checkpoint found; starting from step 0');
   return ck;
@@ -201,7 +208,7 @@ class Run {
     this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
     this.dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
     const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
-    this.adapter = model.adapter = LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
+    this.adapter = model.adapter = cfg.initAdapter ? continued(cfg.initAdapter, lora, model, be) : LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
     this.adapter.allocGrads(be);
     this.params = this.adapter.params();
     const home = cfg.pagedOptimizer && !(be instanceof CpuBackend) ? new CpuBackend({ wasm: false }) : be;
@@ -213,9 +220,13 @@ class Run {
   }
 
   resume(dir: string): void {
-    const was = readJson(this.runFile).data?.hash;
+    const run = readJson(this.runFile);
+    const was = run.data?.hash;
     if (was && was !== this.dataHash)
       throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`, this.cfg.data);
+    const init = run.initAdapter?.hash;
+    if (init && this.cfg.initAdapter && init !== fileHash(path.join(this.cfg.initAdapter, 'adapter_model.safetensors')))
+      throw new UserError('cannot resume: the --init-adapter weights changed since this run started', this.cfg.initAdapter);
     this.state = loadCheckpoint(dir, this.adapter, this.opt, this.be);
     this.result.steps = this.state.step;
     this.ev.onLog?.(`resumed from ${dir} (step ${this.state.step} of ${this.totalSteps})`);
@@ -229,6 +240,7 @@ class Run {
       config: cfg, lorakit: VERSION, node: process.version, backend: this.be.name,
       model: { dir: path.resolve(cfg.model), ...this.model.spec },
       data: { hash: this.dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
+      ...(cfg.initAdapter ? { initAdapter: { dir: path.resolve(cfg.initAdapter), hash: fileHash(path.join(cfg.initAdapter, 'adapter_model.safetensors')) } } : {}),
       totalSteps: this.totalSteps, warmupSteps: this.warmup, trainableParams: adapter.trainableCount(), started: new Date().toISOString(),
     });
     keepMetricsThrough(this.metricsFile, this.state.step);
@@ -256,9 +268,10 @@ class Run {
     this.ev.onCheckpoint?.(dir, this.state.step);
   }
 
-  /** the training window at a position of the data stream: a seeded shuffle per epoch */
+  /** the training window at a position of the data stream: a seeded shuffle per epoch, or file order */
   private windowAt(cursor: number): number {
     const n = this.data.train.count;
+    if (this.cfg.dataOrder === 'sequential') return cursor % n;
     const epoch = Math.floor(cursor / n);
     if (this.order.epoch !== epoch) this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
     return this.order.idx[cursor % n];
@@ -339,6 +352,19 @@ class Run {
     writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, finalLoss: r.finalLoss, finalEvalLoss: r.finalEvalLoss, peakMem: r.peakMem });
     return r;
   }
+}
+
+/**
+ * The adapter of `--init-adapter`, to train on: its A and B as stored (B is not reset to zero), and its config
+ * naming this run's base model. The optimizer state starts fresh, as PEFT's is_trainable=True load does.
+ */
+function continued(dir: string, lora: LoraConfig, model: LlamaModel, be: Backend): LoraAdapter {
+  const loaded = loadAdapter(dir, model.spec, be);
+  return new LoraAdapter({ ...loaded.config, baseModel: lora.baseModel }, loaded.modules);
+}
+
+function fileHash(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
 }
 
 /** √Σ‖g‖² over all gradients */
