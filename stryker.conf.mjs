@@ -1,6 +1,8 @@
 // StrykerJS over the trainer (src/engine/tasks/train) and the reference ops, with the command runner and the
 // tests that exercise them (scripts/mutate-test.mjs). Not part of CI: `npm run mutate` (scripts/mutate.mjs) runs
 // one group at a time, MUTATE_GROUP naming it.
+import process from 'node:process';
+
 const GROUPS = {
   // the training loop: the step, data order, learning rate, clipping, checkpoints and resume; log and error texts
   // (string literals) are left out, they are not behaviour these tests pin
