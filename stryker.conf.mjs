@@ -30,7 +30,8 @@ export default {
   mutator: { excludedMutations: ['StringLiteral'] },
   ignorePatterns: ['dist', 'dist-*', 'reports', '.vscode-test', 'runs', '*.vsix'],
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),
-  timeoutMS: 20000,
+  // on top of 1.5 × the dry run's time; a looping mutant of a reference op otherwise costs its full wait
+  timeoutMS: 8000,
   reporters: ['progress', 'clear-text', 'json'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   tempDirName: '.stryker-tmp',
