@@ -12,11 +12,28 @@ const GROUPS = {
     mutate: process.env.MUTATE_WHOLE
       ? ['src/engine/tasks/train/trainer.ts', 'src/engine/tasks/train/checkpoint.ts', 'src/engine/tasks/train/schedule.ts']
       : ['src/engine/tasks/train/trainer.ts:272-341', 'src/engine/tasks/train/checkpoint.ts:53-68', 'src/engine/tasks/train/schedule.ts'],
-    tests: ['test/golden/golden-train.test.ts#trajectory', 'test/unit/trainer-loop.test.ts', 'test/unit/trainer-init.test.ts', 'test/unit/optim.test.ts'],
+    tests: [
+      'test/golden/golden-train.test.ts#trajectory',
+      'test/unit/trainer-loop.test.ts',
+      'test/unit/trainer-init.test.ts',
+      'test/unit/optim.test.ts',
+    ],
   },
 };
 // each reference op with its own test file
-for (const op of ['rmsnorm', 'rope', 'swiglu', 'dropout', 'cross_entropy', 'adamw', 'attention', 'elementwise', 'embedding', 'matmul', 'qmatmul'])
+for (const op of [
+  'rmsnorm',
+  'rope',
+  'swiglu',
+  'dropout',
+  'cross_entropy',
+  'adamw',
+  'attention',
+  'elementwise',
+  'embedding',
+  'matmul',
+  'qmatmul',
+])
   GROUPS[`op-${op}`] = { mutate: [`src/engine/ops/${op}/reference.ts`], tests: [`test/ops/${op}.test.ts`] };
 
 const name = process.env.MUTATE_GROUP ?? 'trainer';

@@ -16,14 +16,23 @@ const outdir = path.join(root, 'dist-mutate');
 const outs = files.map((f) => path.join(outdir, path.relative('test', f).replace(/\.ts$/, '.js')));
 // Stryker links no node_modules into its sandbox when the project's own is a link (a git worktree's): link it here
 const nm = path.join(root, 'node_modules');
-if (!fs.existsSync(nm) && path.basename(path.dirname(root)) === '.stryker-tmp') fs.symlinkSync(fs.realpathSync(path.join(root, '..', '..', 'node_modules')), nm);
+if (!fs.existsSync(nm) && path.basename(path.dirname(root)) === '.stryker-tmp')
+  fs.symlinkSync(fs.realpathSync(path.join(root, '..', '..', 'node_modules')), nm);
 // tests that run the real `lorakit` command need the CLI bundle, made from the sandbox's sources too
 if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], cwd: root });
   if (r.status !== 0) process.exit(1);
 }
 if (!outs.every((f) => fs.existsSync(f)))
-  await build({ ...common, external: [...common.external, 'playwright-core'], entryPoints: files, outbase: 'test', outdir, absWorkingDir: root, logLevel: 'error' });
+  await build({
+    ...common,
+    external: [...common.external, 'playwright-core'],
+    entryPoints: files,
+    outbase: 'test',
+    outdir,
+    absWorkingDir: root,
+    logLevel: 'error',
+  });
 for (const [i, f] of outs.entries()) {
   const only = args[i][1] ? [`--test-name-pattern=${args[i][1]}`] : [];
   const r = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-concurrency=1', '--test-reporter=dot', ...only, f], {

@@ -6,7 +6,16 @@ import { Command, FlagSpec, err, need, out, parseFlags } from './args';
 const LORA: FieldName[] = ['rank', 'alpha', 'dropout', 'targets', 'rslora', 'initAdapter'];
 const QUANT: FieldName[] = ['quant', 'doubleQuant', 'blocksize'];
 const SCHEDULE: FieldName[] = ['seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'weightDecay', 'maxGradNorm'];
-const RUN: FieldName[] = ['evalSplit', 'evalEvery', 'dataOrder', 'seed', 'checkpointEvery', 'keepCheckpoints', 'gradCheckpoint', 'maxMemory'];
+const RUN: FieldName[] = [
+  'evalSplit',
+  'evalEvery',
+  'dataOrder',
+  'seed',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'gradCheckpoint',
+  'maxMemory',
+];
 const DEVICE: FieldName[] = ['backend', 'device', 'pagedOptimizer'];
 
 /** the parser's spec for some of the table's fields */
@@ -69,9 +78,12 @@ ${fieldHelp(DEVICE)}
         onLog: (l) => err(l),
         onStep: (m) => {
           const eta = ((m.total_steps - m.step) * m.step_ms) / 1000;
-          err(`step ${m.step}/${m.total_steps}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  grad_norm ${m.grad_norm.toFixed(3)}  ${m.tokens_per_s.toFixed(0)} tok/s  peak ${formatBytes(m.mem.total)}  ETA ${formatDuration(eta)}`);
+          err(
+            `step ${m.step}/${m.total_steps}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  grad_norm ${m.grad_norm.toFixed(3)}  ${m.tokens_per_s.toFixed(0)} tok/s  peak ${formatBytes(m.mem.total)}  ETA ${formatDuration(eta)}`,
+          );
         },
-        onEval: (m) => err(`eval @ step ${m.step}: loss ${m.eval_loss.toFixed(4)}  ppl ${m.eval_perplexity.toFixed(2)}  (${m.eval_tokens} tokens)`),
+        onEval: (m) =>
+          err(`eval @ step ${m.step}: loss ${m.eval_loss.toFixed(4)}  ppl ${m.eval_perplexity.toFixed(2)}  (${m.eval_tokens} tokens)`),
         onCheckpoint: (d) => err(`checkpoint: ${d}`),
       },
     });
@@ -80,7 +92,10 @@ ${fieldHelp(DEVICE)}
     if (p.json) out(JSON.stringify(r));
     else {
       out(`${r.status}: ${r.steps} steps on ${r.backend}`);
-      out(`train loss ${r.firstLoss?.toFixed(4)} → ${r.finalLoss?.toFixed(4)}` + (r.firstEvalLoss !== undefined ? `; eval loss ${r.firstEvalLoss.toFixed(4)} → ${r.finalEvalLoss?.toFixed(4)}` : ''));
+      out(
+        `train loss ${r.firstLoss?.toFixed(4)} → ${r.finalLoss?.toFixed(4)}` +
+          (r.firstEvalLoss !== undefined ? `; eval loss ${r.firstEvalLoss.toFixed(4)} → ${r.finalEvalLoss?.toFixed(4)}` : ''),
+      );
       out(`peak memory ${formatBytes(r.peakMem.total)}; run folder ${r.runDir}`);
       if (r.adapterDir) out(`adapter: ${r.adapterDir}`);
       else out(`last checkpoint: ${r.lastCheckpoint} (continue with --resume)`);

@@ -84,35 +84,127 @@ export interface Field {
 /** the settings of a run, flat, keyed as the protocol's TrainSettings and the panel name them */
 export const TRAIN_FIELDS = {
   rank: { flag: 'rank', kind: 'int', default: 8, min: 1, max: 1024, help: 'LoRA rank r (at most the smaller side of each target matrix)' },
-  alpha: { flag: 'alpha', kind: 'number', default: 16, above: 0, max: 1e6, help: 'LoRA alpha: the update is scaled by alpha/r (alpha/√r with --rslora)' },
+  alpha: {
+    flag: 'alpha',
+    kind: 'number',
+    default: 16,
+    above: 0,
+    max: 1e6,
+    help: 'LoRA alpha: the update is scaled by alpha/r (alpha/√r with --rslora)',
+  },
   dropout: { flag: 'dropout', kind: 'number', default: 0.05, min: 0, max: 0.9, help: 'LoRA dropout on each target input' },
-  targets: { flag: 'targets', kind: 'string', default: 'all-linear', help: 'all-linear, or a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj' },
+  targets: {
+    flag: 'targets',
+    kind: 'string',
+    default: 'all-linear',
+    help: 'all-linear, or a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj',
+  },
   rslora: { flag: 'rslora', kind: 'boolean', default: false, help: 'rank-stabilized LoRA: scale by alpha/√r' },
-  initAdapter: { flag: 'init-adapter', kind: 'string', arg: 'DIR', help: "continue training this PEFT adapter (fresh optimizer state); r, alpha, dropout, targets, rsLoRA and rank/alpha patterns come from its adapter_config.json" },
-  quant: { flag: 'quant', kind: 'string', default: 'none', values: ['none', ...QUANT_TYPES], help: "QLoRA: hold the decoder's linear weights in 4 bits (NF4 or FP4)" },
-  doubleQuant: { flag: 'double-quant', kind: 'boolean', default: false, help: 'quantize the 4-bit block scales too (8 bits, blocks of 256)' },
-  blocksize: { flag: 'blocksize', kind: 'int', default: DEFAULT_BLOCKSIZE, min: 32, max: 4096, pow2: true, help: 'values per 4-bit block (a power of two)' },
+  initAdapter: {
+    flag: 'init-adapter',
+    kind: 'string',
+    arg: 'DIR',
+    help: 'continue training this PEFT adapter (fresh optimizer state); r, alpha, dropout, targets, rsLoRA and rank/alpha patterns come from its adapter_config.json',
+  },
+  quant: {
+    flag: 'quant',
+    kind: 'string',
+    default: 'none',
+    values: ['none', ...QUANT_TYPES],
+    help: "QLoRA: hold the decoder's linear weights in 4 bits (NF4 or FP4)",
+  },
+  doubleQuant: {
+    flag: 'double-quant',
+    kind: 'boolean',
+    default: false,
+    help: 'quantize the 4-bit block scales too (8 bits, blocks of 256)',
+  },
+  blocksize: {
+    flag: 'blocksize',
+    kind: 'int',
+    default: DEFAULT_BLOCKSIZE,
+    min: 32,
+    max: 4096,
+    pow2: true,
+    help: 'values per 4-bit block (a power of two)',
+  },
   seqLen: { flag: 'seq-len', kind: 'int', default: 512, min: 8, max: 32768, help: 'tokens per training window' },
   batch: { flag: 'batch', kind: 'int', default: 4, min: 1, max: 1024, help: 'windows per micro-batch' },
   gradAccum: { flag: 'grad-accum', kind: 'int', default: 1, min: 1, max: 1024, help: 'micro-batches per optimizer step' },
   lr: { flag: 'lr', kind: 'number', default: 2e-4, above: 0, help: 'peak learning rate' },
   steps: { flag: 'steps', kind: 'int', min: 1, max: 1e9, help: 'optimizer steps (default: --epochs over the data)' },
-  epochs: { flag: 'epochs', kind: 'number', default: 1, above: 0, max: 1e6, help: 'passes over the training windows, when --steps is not given' },
-  warmup: { flag: 'warmup', kind: 'number', default: 0.03, min: 0, max: 1e9, help: 'warm-up: a fraction of the steps (< 1) or a number of steps (≥ 1)' },
+  epochs: {
+    flag: 'epochs',
+    kind: 'number',
+    default: 1,
+    above: 0,
+    max: 1e6,
+    help: 'passes over the training windows, when --steps is not given',
+  },
+  warmup: {
+    flag: 'warmup',
+    kind: 'number',
+    default: 0.03,
+    min: 0,
+    max: 1e9,
+    help: 'warm-up: a fraction of the steps (< 1) or a number of steps (≥ 1)',
+  },
   schedule: { flag: 'schedule', kind: 'string', default: 'cosine', values: SCHEDULES, help: 'learning-rate decay after the warm-up' },
   weightDecay: { flag: 'weight-decay', kind: 'number', default: 0, min: 0, max: 10, help: "AdamW's decoupled weight decay" },
-  maxGradNorm: { flag: 'max-grad-norm', kind: 'number', default: 1, min: 0, max: 1e9, help: 'clip the gradient norm to this (0: no clipping)' },
+  maxGradNorm: {
+    flag: 'max-grad-norm',
+    kind: 'number',
+    default: 1,
+    min: 0,
+    max: 1e9,
+    help: 'clip the gradient norm to this (0: no clipping)',
+  },
   evalSplit: { flag: 'eval-split', kind: 'number', default: 0.05, min: 0, max: 0.9, help: 'fraction of the data held out for evaluation' },
   evalEvery: { flag: 'eval-every', kind: 'int', min: 1, max: 1e9, help: 'evaluate every N steps (default: five times a run)' },
-  dataOrder: { flag: 'data-order', kind: 'string', default: 'shuffle', values: DATA_ORDERS, help: 'shuffle: a seeded permutation of the windows per epoch; sequential: file order (to replay a reference run)' },
+  dataOrder: {
+    flag: 'data-order',
+    kind: 'string',
+    default: 'shuffle',
+    values: DATA_ORDERS,
+    help: 'shuffle: a seeded permutation of the windows per epoch; sequential: file order (to replay a reference run)',
+  },
   seed: { flag: 'seed', kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the adapter init, the data order and dropout' },
-  checkpointEvery: { flag: 'checkpoint-every', kind: 'int', default: 10, min: 1, max: 1e9, help: 'write a checkpoint every N steps (and at the end)' },
+  checkpointEvery: {
+    flag: 'checkpoint-every',
+    kind: 'int',
+    default: 10,
+    min: 1,
+    max: 1e9,
+    help: 'write a checkpoint every N steps (and at the end)',
+  },
   keepCheckpoints: { flag: 'keep-checkpoints', kind: 'int', default: 3, min: 1, max: 1e6, help: 'checkpoints kept (the newest)' },
-  gradCheckpoint: { flag: 'grad-checkpoint', kind: 'boolean', default: false, help: "keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower; turned on by itself when the estimate does not fit otherwise" },
-  maxMemory: { flag: 'max-memory', kind: 'number', above: 0, max: 1e6, help: 'GiB the run must fit in (default 90% of RAM); checked before loading' },
-  backend: { flag: 'backend', kind: 'string', default: 'auto', values: BACKENDS, help: 'auto takes a hardware WebGPU adapter when there is one (lorakit info --devices lists them)' },
+  gradCheckpoint: {
+    flag: 'grad-checkpoint',
+    kind: 'boolean',
+    default: false,
+    help: "keep one layer's activations at a time (recomputed in the backward pass): less memory, ~⅓ slower; turned on by itself when the estimate does not fit otherwise",
+  },
+  maxMemory: {
+    flag: 'max-memory',
+    kind: 'number',
+    above: 0,
+    max: 1e6,
+    help: 'GiB the run must fit in (default 90% of RAM); checked before loading',
+  },
+  backend: {
+    flag: 'backend',
+    kind: 'string',
+    default: 'auto',
+    values: BACKENDS,
+    help: 'auto takes a hardware WebGPU adapter when there is one (lorakit info --devices lists them)',
+  },
   device: { flag: 'device', kind: 'string', help: 'the WebGPU adapter to use (part of its name)' },
-  pagedOptimizer: { flag: 'paged-optimizer', kind: 'boolean', default: false, help: '(webgpu) keep the AdamW moments in host memory, sent to the device per parameter' },
+  pagedOptimizer: {
+    flag: 'paged-optimizer',
+    kind: 'boolean',
+    default: false,
+    help: '(webgpu) keep the AdamW moments in host memory, sent to the device per parameter',
+  },
 } as const satisfies Record<string, Field>;
 
 export type FieldName = keyof typeof TRAIN_FIELDS;
@@ -142,9 +234,13 @@ export function checkField(name: FieldName, v: unknown): void {
   }
   if (typeof v !== 'number' || !Number.isFinite(v)) throw bad('expects a number');
   if (f.kind === 'int' && !Number.isInteger(v)) throw bad('expects a whole number');
-  const range = [f.min !== undefined ? `≥ ${f.min}` : f.above !== undefined ? `> ${f.above}` : '', f.max !== undefined ? `≤ ${f.max}` : ''].filter(Boolean).join(' and ');
-  if (f.pow2 && (v < (f.min ?? 1) || v > (f.max ?? Infinity) || (v & (v - 1)) !== 0)) throw bad(`must be a power of two from ${f.min} to ${f.max}`);
-  if ((f.min !== undefined && v < f.min) || (f.above !== undefined && v <= f.above) || (f.max !== undefined && v > f.max)) throw bad(`must be ${range}`);
+  const range = [f.min !== undefined ? `≥ ${f.min}` : f.above !== undefined ? `> ${f.above}` : '', f.max !== undefined ? `≤ ${f.max}` : '']
+    .filter(Boolean)
+    .join(' and ');
+  if (f.pow2 && (v < (f.min ?? 1) || v > (f.max ?? Infinity) || (v & (v - 1)) !== 0))
+    throw bad(`must be a power of two from ${f.min} to ${f.max}`);
+  if ((f.min !== undefined && v < f.min) || (f.above !== undefined && v <= f.above) || (f.max !== undefined && v > f.max))
+    throw bad(`must be ${range}`);
 }
 
 /** The full TrainConfig from given settings: defaults filled in, every value checked (a ConfigError names the flag). */
@@ -155,7 +251,8 @@ export function resolveTrainConfig(given: TrainSettingsInput): TrainConfig {
   let quant: QuantConfig | null = null;
   if (s.quant !== 'none') {
     quant = { type: s.quant as QuantType, blocksize: s.blocksize!, doubleQuant: !!s.doubleQuant };
-  } else if (given.doubleQuant || given.blocksize !== undefined) throw new ConfigError('--double-quant and --blocksize need --quant nf4|fp4', 'quant');
+  } else if (given.doubleQuant || given.blocksize !== undefined)
+    throw new ConfigError('--double-quant and --blocksize need --quant nf4|fp4', 'quant');
   let targets: LoraConfig['targetModules'];
   try {
     targets = parseTargets(s.targets!);
@@ -166,16 +263,33 @@ export function resolveTrainConfig(given: TrainSettingsInput): TrainConfig {
     ? loraFromAdapter(s.initAdapter, { ...given, targets: given.targets === undefined ? undefined : targets })
     : defaultLoraConfig({ r: s.rank, alpha: s.alpha, dropout: s.dropout, targetModules: targets, useRslora: !!s.rslora });
   return {
-    model: s.model, data: s.data, out: s.out,
+    model: s.model,
+    data: s.data,
+    out: s.out,
     lora,
-    seqLen: s.seqLen!, batch: s.batch!, gradAccum: s.gradAccum!, lr: s.lr!,
-    steps: s.steps, epochs: s.steps !== undefined ? undefined : s.epochs,
-    warmup: s.warmup!, schedule: s.schedule as ScheduleName, evalSplit: s.evalSplit!, evalEvery: s.evalEvery, seed: s.seed!,
-    checkpointEvery: s.checkpointEvery, keepCheckpoints: s.keepCheckpoints!, maxGradNorm: s.maxGradNorm!, weightDecay: s.weightDecay!,
-    backend: s.backend as BackendName, gradCheckpoint: !!s.gradCheckpoint,
+    seqLen: s.seqLen!,
+    batch: s.batch!,
+    gradAccum: s.gradAccum!,
+    lr: s.lr!,
+    steps: s.steps,
+    epochs: s.steps !== undefined ? undefined : s.epochs,
+    warmup: s.warmup!,
+    schedule: s.schedule as ScheduleName,
+    evalSplit: s.evalSplit!,
+    evalEvery: s.evalEvery,
+    seed: s.seed!,
+    checkpointEvery: s.checkpointEvery,
+    keepCheckpoints: s.keepCheckpoints!,
+    maxGradNorm: s.maxGradNorm!,
+    weightDecay: s.weightDecay!,
+    backend: s.backend as BackendName,
+    gradCheckpoint: !!s.gradCheckpoint,
     maxMemory: s.maxMemory !== undefined ? s.maxMemory * 2 ** 30 : undefined,
-    quant, device: s.device, pagedOptimizer: !!s.pagedOptimizer,
-    ...(s.initAdapter ? { initAdapter: s.initAdapter } : {}), dataOrder: s.dataOrder as DataOrder,
+    quant,
+    device: s.device,
+    pagedOptimizer: !!s.pagedOptimizer,
+    ...(s.initAdapter ? { initAdapter: s.initAdapter } : {}),
+    dataOrder: s.dataOrder as DataOrder,
   };
 }
 
@@ -185,9 +299,13 @@ export function resolveTrainConfig(given: TrainSettingsInput): TrainConfig {
  * continuing it, so a contradiction is refused rather than silently overridden. The trainer calls this too, for
  * configs made in code.
  */
-export function loraFromAdapter(dir: string, given: { rank?: number; alpha?: number; dropout?: number; rslora?: boolean; targets?: LoraConfig['targetModules'] }): LoraConfig {
+export function loraFromAdapter(
+  dir: string,
+  given: { rank?: number; alpha?: number; dropout?: number; rslora?: boolean; targets?: LoraConfig['targetModules'] },
+): LoraConfig {
   const a = readAdapterConfig(dir);
-  const names = (t: LoraConfig['targetModules']) => (t === 'all-linear' ? [...LINEAR_NAMES].sort().join(',') : Array.isArray(t) ? [...t].sort().join(',') : t);
+  const names = (t: LoraConfig['targetModules']) =>
+    t === 'all-linear' ? [...LINEAR_NAMES].sort().join(',') : Array.isArray(t) ? [...t].sort().join(',') : t;
   const pairs: [FieldName, unknown, unknown][] = [
     ['rank', given.rank, a.r],
     ['alpha', given.alpha, a.alpha],
@@ -197,7 +315,10 @@ export function loraFromAdapter(dir: string, given: { rank?: number; alpha?: num
   ];
   for (const [k, flagValue, adapterValue] of pairs)
     if (flagValue !== undefined && flagValue !== adapterValue)
-      throw new UserError(`--${TRAIN_FIELDS[k].flag} ${flagValue} contradicts this adapter's ${JSON.stringify(adapterValue)} (from its adapter_config.json); leave --${TRAIN_FIELDS[k].flag} out to continue the adapter as it is`, dir);
+      throw new UserError(
+        `--${TRAIN_FIELDS[k].flag} ${flagValue} contradicts this adapter's ${JSON.stringify(adapterValue)} (from its adapter_config.json); leave --${TRAIN_FIELDS[k].flag} out to continue the adapter as it is`,
+        dir,
+      );
   // the new run's adapter names this run's base model, not the one the adapter was first trained on
   return { ...a, baseModel: undefined };
 }
@@ -207,7 +328,16 @@ export function fieldHelp(names: readonly FieldName[]): string {
   return names
     .map((k) => {
       const f: Field = TRAIN_FIELDS[k];
-      const arg = f.kind === 'boolean' ? '' : f.arg ? ` ${f.arg}` : f.values ? ` ${f.values.join('|')}` : f.default !== undefined ? ` ${f.default}` : ' N';
+      const arg =
+        f.kind === 'boolean'
+          ? ''
+          : f.arg
+            ? ` ${f.arg}`
+            : f.values
+              ? ` ${f.values.join('|')}`
+              : f.default !== undefined
+                ? ` ${f.default}`
+                : ' N';
       return `  --${f.flag}${arg}`.padEnd(30) + ` ${f.help}`;
     })
     .join('\n');
@@ -216,11 +346,30 @@ export function fieldHelp(names: readonly FieldName[]): string {
 /** Check a TrainConfig made in code (tests, the sidecar) against the same ranges as the flags. */
 export function validateTrainConfig(c: TrainConfig): void {
   const flat: Partial<Record<FieldName, unknown>> = {
-    rank: c.lora.r, alpha: c.lora.alpha, dropout: c.lora.dropout, seqLen: c.seqLen, batch: c.batch, gradAccum: c.gradAccum, lr: c.lr,
-    steps: c.steps, epochs: c.epochs, warmup: c.warmup, schedule: c.schedule, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
-    evalSplit: c.evalSplit, evalEvery: c.evalEvery, seed: c.seed, checkpointEvery: c.checkpointEvery, keepCheckpoints: c.keepCheckpoints,
-    backend: c.backend, maxMemory: c.maxMemory !== undefined ? c.maxMemory / 2 ** 30 : undefined, dataOrder: c.dataOrder, initAdapter: c.initAdapter,
+    rank: c.lora.r,
+    alpha: c.lora.alpha,
+    dropout: c.lora.dropout,
+    seqLen: c.seqLen,
+    batch: c.batch,
+    gradAccum: c.gradAccum,
+    lr: c.lr,
+    steps: c.steps,
+    epochs: c.epochs,
+    warmup: c.warmup,
+    schedule: c.schedule,
+    weightDecay: c.weightDecay,
+    maxGradNorm: c.maxGradNorm,
+    evalSplit: c.evalSplit,
+    evalEvery: c.evalEvery,
+    seed: c.seed,
+    checkpointEvery: c.checkpointEvery,
+    keepCheckpoints: c.keepCheckpoints,
+    backend: c.backend,
+    maxMemory: c.maxMemory !== undefined ? c.maxMemory / 2 ** 30 : undefined,
+    dataOrder: c.dataOrder,
+    initAdapter: c.initAdapter,
   };
   for (const [k, v] of Object.entries(flat) as [FieldName, unknown][]) if (v !== undefined) checkField(k, v);
-  if (Array.isArray(c.lora.targetModules) && c.lora.targetModules.length === 0) throw new ConfigError('target modules list is empty', 'targets');
+  if (Array.isArray(c.lora.targetModules) && c.lora.targetModules.length === 0)
+    throw new ConfigError('target modules list is empty', 'targets');
 }

@@ -25,11 +25,16 @@ import { tmpDir } from '../helpers';
 
 const PY = process.env.LORAKIT_PYTHON ?? 'python3';
 const probe = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : `needs python3 with torch (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
+const skip =
+  probe.status === 0 ? false : `needs python3 with torch (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
 if (skip) console.log(`# regenerating the kept PyTorch references skipped: ${skip}; the kept ones are checked`);
 const WRITE = !!process.env.LORAKIT_WRITE_FIXTURES;
 const FIXTURES = path.resolve('test/golden/fixtures');
-const sha = (...files: string[]) => files.reduce((h, f) => h.update(fs.readFileSync(f)), createHash('sha256')).digest('hex').slice(0, 32);
+const sha = (...files: string[]) =>
+  files
+    .reduce((h, f) => h.update(fs.readFileSync(f)), createHash('sha256'))
+    .digest('hex')
+    .slice(0, 32);
 
 function py(...args: string[]): void {
   const r = spawnSync(PY, [path.resolve('test/golden/train_reference.py'), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -39,7 +44,8 @@ function py(...args: string[]): void {
 /** the largest |got − want| / |want| over a list, and where */
 function worstRel(got: ArrayLike<number>, want: ArrayLike<number>): { rel: number; at: number } {
   assert.equal(got.length, want.length);
-  let rel = 0, at = -1;
+  let rel = 0,
+    at = -1;
   for (let i = 0; i < got.length; i++) {
     const r = Math.abs(got[i] - want[i]) / Math.abs(want[i]);
     if (!(r <= rel)) [rel, at] = [r, i];
@@ -49,7 +55,17 @@ function worstRel(got: ArrayLike<number>, want: ArrayLike<number>): { rel: numbe
 
 // ---- the kept training trajectory ---------------------------------------------------------------------------
 
-const SETTINGS = { seq_len: 16, batch: 2, grad_accum: 2, lr: 2e-2, steps: 8, warmup: 0.2, schedule: 'cosine', weight_decay: 0.1, max_grad_norm: 3.25 };
+const SETTINGS = {
+  seq_len: 16,
+  batch: 2,
+  grad_accum: 2,
+  lr: 2e-2,
+  steps: 8,
+  warmup: 0.2,
+  schedule: 'cosine',
+  weight_decay: 0.1,
+  max_grad_norm: 3.25,
+};
 
 /**
  * The trajectory's inputs, made deterministically: a 2-layer llama; 5 rows of 77 token ids (385 tokens: 24
@@ -81,8 +97,18 @@ function trajectoryInputs(root: string): { model: string; data: string; adapter:
   fs.mkdirSync(adapter, { recursive: true });
   writeSafetensors(path.join(adapter, 'adapter_model.safetensors'), tensors, { format: 'pt' });
   writeJsonAtomic(path.join(adapter, 'adapter_config.json'), {
-    peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, lora_dropout: 0, bias: 'none', use_rslora: true, use_dora: false, fan_in_fan_out: false,
-    target_modules: [...LINEAR_NAMES], rank_pattern: { down_proj: 2 }, alpha_pattern: { 'layers.1.self_attn.q_proj': 32 },
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r: 4,
+    lora_alpha: 8,
+    lora_dropout: 0,
+    bias: 'none',
+    use_rslora: true,
+    use_dora: false,
+    fan_in_fan_out: false,
+    target_modules: [...LINEAR_NAMES],
+    rank_pattern: { down_proj: 2 },
+    alpha_pattern: { 'layers.1.self_attn.q_proj': 32 },
   });
   const hashes = {
     model: sha(path.join(model, 'config.json'), path.join(model, 'model.safetensors')),
@@ -92,32 +118,77 @@ function trajectoryInputs(root: string): { model: string; data: string; adapter:
   return { model, data, adapter, hashes };
 }
 
-interface Trajectory { steps: { step: number; loss: number; lr: number; grad_norm: number }[]; adapter: Map<string, Float32Array> }
+interface Trajectory {
+  steps: { step: number; loss: number; lr: number; grad_norm: number }[];
+  adapter: Map<string, Float32Array>;
+}
 
 const readAdapter = (file: string) => {
   const st = new SafetensorsFile(file);
   return new Map(st.names().map((n) => [n, st.readF32(n)]));
 };
 
-async function lorakitTrajectory(inp: ReturnType<typeof trajectoryInputs>, root: string, backend: 'cpu' | 'cpu-reference'): Promise<Trajectory> {
+async function lorakitTrajectory(
+  inp: ReturnType<typeof trajectoryInputs>,
+  root: string,
+  backend: 'cpu' | 'cpu-reference',
+): Promise<Trajectory> {
   const out = path.join(root, `run-${backend}`);
   const s = SETTINGS;
-  await train(resolveTrainConfig({
-    model: inp.model, data: inp.data, out, initAdapter: inp.adapter, dataOrder: 'sequential', evalSplit: 0, backend,
-    seqLen: s.seq_len, batch: s.batch, gradAccum: s.grad_accum, lr: s.lr, steps: s.steps, warmup: s.warmup, schedule: 'cosine', weightDecay: s.weight_decay, maxGradNorm: s.max_grad_norm,
-  }));
-  const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => 'loss' in x);
+  await train(
+    resolveTrainConfig({
+      model: inp.model,
+      data: inp.data,
+      out,
+      initAdapter: inp.adapter,
+      dataOrder: 'sequential',
+      evalSplit: 0,
+      backend,
+      seqLen: s.seq_len,
+      batch: s.batch,
+      gradAccum: s.grad_accum,
+      lr: s.lr,
+      steps: s.steps,
+      warmup: s.warmup,
+      schedule: 'cosine',
+      weightDecay: s.weight_decay,
+      maxGradNorm: s.max_grad_norm,
+    }),
+  );
+  const steps = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((x) => 'loss' in x);
   return { steps, adapter: readAdapter(path.join(out, 'adapter', 'adapter_model.safetensors')) };
 }
 
 /** lorakit against a reference trajectory: losses, grad norms and the final adapter to 1e-5 relative, lr exactly */
 function compareTrajectory(got: Trajectory, want: Trajectory, tag: string): { loss: number; gradNorm: number; adapter: number } {
-  assert.deepEqual(got.steps.map((r) => r.step), want.steps.map((r) => r.step), `${tag}: steps`);
-  for (const [i, r] of want.steps.entries()) assert.ok(Math.abs(got.steps[i].lr - r.lr) <= 1e-12 * r.lr, `${tag} step ${r.step}: lr ${got.steps[i].lr}, reference ${r.lr}`);
-  const loss = worstRel(got.steps.map((r) => r.loss), want.steps.map((r) => r.loss));
-  assert.ok(loss.rel < 1e-5, `${tag} step ${loss.at + 1}: loss ${got.steps[loss.at]?.loss}, reference ${want.steps[loss.at]?.loss} (rel ${loss.rel})`);
-  const gn = worstRel(got.steps.map((r) => r.grad_norm), want.steps.map((r) => r.grad_norm));
-  assert.ok(gn.rel < 1e-5, `${tag} step ${gn.at + 1}: grad norm ${got.steps[gn.at]?.grad_norm}, reference ${want.steps[gn.at]?.grad_norm} (rel ${gn.rel})`);
+  assert.deepEqual(
+    got.steps.map((r) => r.step),
+    want.steps.map((r) => r.step),
+    `${tag}: steps`,
+  );
+  for (const [i, r] of want.steps.entries())
+    assert.ok(Math.abs(got.steps[i].lr - r.lr) <= 1e-12 * r.lr, `${tag} step ${r.step}: lr ${got.steps[i].lr}, reference ${r.lr}`);
+  const loss = worstRel(
+    got.steps.map((r) => r.loss),
+    want.steps.map((r) => r.loss),
+  );
+  assert.ok(
+    loss.rel < 1e-5,
+    `${tag} step ${loss.at + 1}: loss ${got.steps[loss.at]?.loss}, reference ${want.steps[loss.at]?.loss} (rel ${loss.rel})`,
+  );
+  const gn = worstRel(
+    got.steps.map((r) => r.grad_norm),
+    want.steps.map((r) => r.grad_norm),
+  );
+  assert.ok(
+    gn.rel < 1e-5,
+    `${tag} step ${gn.at + 1}: grad norm ${got.steps[gn.at]?.grad_norm}, reference ${want.steps[gn.at]?.grad_norm} (rel ${gn.rel})`,
+  );
   assert.deepEqual([...got.adapter.keys()].sort(), [...want.adapter.keys()].sort(), `${tag}: adapter tensors`);
   // each tensor to 1e-5 of its own scale (an element that happens to be near 0 has no meaningful relative error)
   let adapter = 0;
@@ -143,11 +214,19 @@ test('the trainer reproduces the kept PyTorch trajectory (8 steps from a given a
   assert.deepEqual(SETTINGS, kept.settings);
   const want: Trajectory = { steps: kept.steps, adapter: readAdapter(KEPT_ADAPTER) };
   // the reference does clip, warm up and decay, so the comparison covers them
-  assert.ok(want.steps.some((r) => r.grad_norm > SETTINGS.max_grad_norm) && want.steps.some((r) => r.grad_norm < SETTINGS.max_grad_norm), 'some steps clip, some do not');
-  assert.deepEqual(want.steps.slice(0, 3).map((r) => r.lr === SETTINGS.lr), [false, false, true]);
+  assert.ok(
+    want.steps.some((r) => r.grad_norm > SETTINGS.max_grad_norm) && want.steps.some((r) => r.grad_norm < SETTINGS.max_grad_norm),
+    'some steps clip, some do not',
+  );
+  assert.deepEqual(
+    want.steps.slice(0, 3).map((r) => r.lr === SETTINGS.lr),
+    [false, false, true],
+  );
   for (const backend of ['cpu', 'cpu-reference'] as const) {
     const d = compareTrajectory(await lorakitTrajectory(inp, root, backend), want, backend);
-    console.log(`# ${backend}: largest relative difference: loss ${d.loss.toExponential(2)}, grad norm ${d.gradNorm.toExponential(2)}, adapter ${d.adapter.toExponential(2)} (of each tensor's largest element)`);
+    console.log(
+      `# ${backend}: largest relative difference: loss ${d.loss.toExponential(2)}, grad norm ${d.gradNorm.toExponential(2)}, adapter ${d.adapter.toExponential(2)} (of each tensor's largest element)`,
+    );
   }
 });
 
@@ -162,7 +241,14 @@ test('the trajectory made again with PyTorch matches lorakit (and the kept one)'
   const fresh: Trajectory = { steps: made.steps, adapter: readAdapter(path.join(ref, 'adapter_model.safetensors')) };
   compareTrajectory(await lorakitTrajectory(inp, root, 'cpu'), fresh, 'fresh reference');
   if (WRITE) {
-    writeJsonAtomic(KEPT_TRAJECTORY, { made_by: `test/golden/train_reference.py (torch ${made.torch})`, inputs: inp.hashes, settings: SETTINGS, warmup_steps: made.warmup_steps, windows: made.windows, steps: made.steps });
+    writeJsonAtomic(KEPT_TRAJECTORY, {
+      made_by: `test/golden/train_reference.py (torch ${made.torch})`,
+      inputs: inp.hashes,
+      settings: SETTINGS,
+      warmup_steps: made.warmup_steps,
+      windows: made.windows,
+      steps: made.steps,
+    });
     fs.copyFileSync(path.join(ref, 'adapter_model.safetensors'), KEPT_ADAPTER);
   } else {
     const kept = JSON.parse(fs.readFileSync(KEPT_TRAJECTORY, 'utf8'));
@@ -176,7 +262,13 @@ const ARCHS: [string, TinyModelOptions][] = [
   ['llama', { modelType: 'llama' }],
   ['llama-tied-bf16', { modelType: 'llama', tied: true, dtype: 'BF16' }],
   ['llama-biases', { modelType: 'llama', extraConfig: { attention_bias: true, mlp_bias: true } }],
-  ['llama3-rope', { modelType: 'llama', ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 } }],
+  [
+    'llama3-rope',
+    {
+      modelType: 'llama',
+      ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 },
+    },
+  ],
   ['qwen2', { modelType: 'qwen2', ropeTheta: 1e6 }],
   ['qwen3', { modelType: 'qwen3', headDim: 24 }],
   ['qwen3-tied', { modelType: 'qwen3', tied: true }],
@@ -204,7 +296,8 @@ function lorakitLogits(model: string, ids: number[], be: CpuBackend): Float32Arr
 /** max |got − want| over the logits, against the tolerance 1e-5 · max(1, max |want|) */
 function compareLogits(got: Float32Array, want: Float32Array, tag: string): number {
   assert.equal(got.length, want.length, `${tag}: logits count`);
-  let d = 0, scale = 1;
+  let d = 0,
+    scale = 1;
   for (let i = 0; i < want.length; i++) {
     d = Math.max(d, Math.abs(got[i] - want[i]));
     scale = Math.max(scale, Math.abs(want[i]));
@@ -217,9 +310,13 @@ test('the forward pass of every fixture architecture gives the kept PyTorch logi
   const root = tmpDir('golden-logits');
   const kept = JSON.parse(fs.readFileSync(KEPT_LOGITS_JSON, 'utf8'));
   const file = new SafetensorsFile(KEPT_LOGITS);
-  assert.deepEqual(Object.keys(kept.models), ARCHS.map(([n]) => n));
+  assert.deepEqual(
+    Object.keys(kept.models),
+    ARCHS.map(([n]) => n),
+  );
   for (const backend of [new CpuBackend(), new CpuBackend({ wasm: false })]) {
-    let worst = 0, maxLogit = 0;
+    let worst = 0,
+      maxLogit = 0;
     for (const [name, opts] of ARCHS) {
       const a = archInputs(root, `${name}-${backend.name}`, opts);
       assert.equal(a.hash, kept.models[name].hash, `${name}: the fixture model made here is the one the reference was made from`);

@@ -9,11 +9,11 @@ test('the reference AdamW step where eps matters: a gradient of 1e-9, and decay 
   // (eps added, not subtracted); with g = 0 only the decoupled decay acts: p·(1 − lr·wd)
   const p = Float32Array.of(1, 2, -3);
   const g = Float32Array.of(1e-9, 0, -1e-9);
-  const m = new Float32Array(3), v = new Float32Array(3);
+  const m = new Float32Array(3),
+    v = new Float32Array(3);
   adamwStep(p, g, m, v, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5, step: 1 });
   assertClose(p, [1 * 0.95 - 0.1 / 11, 2 * 0.95, -3 * 0.95 + 0.1 / 11], 0, 1e-6, 'p');
 });
-
 
 test('the WGSL AdamW step matches the reference (weight decay, bias correction at step 3)', { skip: gpuSkip() }, () => {
   const g = gpu()!;
@@ -21,4 +21,5 @@ test('the WGSL AdamW step matches the reference (weight decay, bias correction a
   same(g, 'adamw', [T([N, C]), T([N, C]), T([N, C], 0.1), { data: rand(N * C).map((v) => v * v), shape: [N, C] }], (be, [p, g, m, v]) => {
     be.adamw(p, g, m, v, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 3 });
     return [p, m, v];
-  });});
+  });
+});

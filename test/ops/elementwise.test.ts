@@ -16,7 +16,6 @@ test('the reference axpy (s = 1 and s ≠ 1) and the bias added to every row', (
   assert.deepEqual([...y], [1, 2, 4, 2, 3, 5]);
 });
 
-
 test('the WGSL add, mul, axpy, scale, row copies and sum of squares match the reference', { skip: gpuSkip() }, () => {
   const g = gpu()!;
   const [N, C] = [7, 37];

@@ -25,7 +25,12 @@ const T = 16;
 function idsData(name: string, n: number, len: number, seed: number): string {
   const r = new Rng(seed);
   const file = path.join(root, `${name}.jsonl`);
-  fs.writeFileSync(file, Array.from({ length: n }, () => JSON.stringify({ input_ids: Array.from({ length: len }, () => 1 + Math.floor(r.next() * (VOCAB - 1))) })).join('\n') + '\n');
+  fs.writeFileSync(
+    file,
+    Array.from({ length: n }, () =>
+      JSON.stringify({ input_ids: Array.from({ length: len }, () => 1 + Math.floor(r.next() * (VOCAB - 1))) }),
+    ).join('\n') + '\n',
+  );
   return file;
 }
 const data = idsData('data', 4, 40, 5); // 160 tokens: 10 windows of 16
@@ -42,25 +47,65 @@ function peftAdapter(dir: string): Map<string, Float32Array> {
       const rank = name === 'v_proj' ? 2 : 4;
       const [out, inp] = linearShape(spec, name);
       const rand = (n: number, s: number) => Float32Array.from({ length: n }, () => s * r.normal());
-      tensors.push({ name: `base_model.model.${modulePath(l, name)}.lora_A.weight`, dtype: 'F32' as const, shape: [rank, inp], data: rand(rank * inp, 0.1) });
-      tensors.push({ name: `base_model.model.${modulePath(l, name)}.lora_B.weight`, dtype: 'F32' as const, shape: [out, rank], data: rand(out * rank, 0.05) });
+      tensors.push({
+        name: `base_model.model.${modulePath(l, name)}.lora_A.weight`,
+        dtype: 'F32' as const,
+        shape: [rank, inp],
+        data: rand(rank * inp, 0.1),
+      });
+      tensors.push({
+        name: `base_model.model.${modulePath(l, name)}.lora_B.weight`,
+        dtype: 'F32' as const,
+        shape: [out, rank],
+        data: rand(out * rank, 0.05),
+      });
     }
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
-  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify({
-    peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: '/somewhere/else', r: 4, lora_alpha: 8, lora_dropout: 0, bias: 'none',
-    target_modules: ['v_proj', 'q_proj'], use_rslora: false, use_dora: false, fan_in_fan_out: false, rank_pattern: { v_proj: 2 }, alpha_pattern: { 'layers.1.self_attn.q_proj': 32 },
-  }));
+  fs.writeFileSync(
+    path.join(dir, 'adapter_config.json'),
+    JSON.stringify({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: '/somewhere/else',
+      r: 4,
+      lora_alpha: 8,
+      lora_dropout: 0,
+      bias: 'none',
+      target_modules: ['v_proj', 'q_proj'],
+      use_rslora: false,
+      use_dora: false,
+      fan_in_fan_out: false,
+      rank_pattern: { v_proj: 2 },
+      alpha_pattern: { 'layers.1.self_attn.q_proj': 32 },
+    }),
+  );
   return new Map(tensors.map((t) => [t.name, t.data]));
 }
 const adapter = path.join(root, 'peft');
 const init = peftAdapter(adapter);
 
 function base(over: Partial<Parameters<typeof resolveTrainConfig>[0]>, out: string): TrainConfig {
-  return resolveTrainConfig({ model, data, out: path.join(root, out), seqLen: T, evalSplit: 0, warmup: 0, schedule: 'constant', seed: 3, backend: 'cpu', ...over });
+  return resolveTrainConfig({
+    model,
+    data,
+    out: path.join(root, out),
+    seqLen: T,
+    evalSplit: 0,
+    warmup: 0,
+    schedule: 'constant',
+    seed: 3,
+    backend: 'cpu',
+    ...over,
+  });
 }
 const stepRows = (out: string) =>
-  fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => 'loss' in x) as { step: number; loss: number; lr: number }[];
+  fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((x) => 'loss' in x) as { step: number; loss: number; lr: number }[];
 const tensors = (dir: string) => {
   const st = new SafetensorsFile(path.join(dir, 'adapter_model.safetensors'));
   return new Map(st.names().map((n) => [n, st.readF32(n)]));
@@ -78,13 +123,30 @@ test('--init-adapter takes r, alpha, dropout, targets and the rank/alpha pattern
   // flags that agree are accepted; targets compare as sets
   assert.doesNotThrow(() => base({ initAdapter: adapter, rank: 4, alpha: 8, dropout: 0, targets: 'q_proj,v_proj' }, 'cfg'));
   assert.throws(() => base({ initAdapter: adapter, alpha: 16 }, 'cfg'), /--alpha 16 contradicts this adapter's 8/);
-  assert.throws(() => base({ initAdapter: adapter, targets: 'all-linear' }, 'cfg'), /--targets .* contradicts this adapter's "q_proj,v_proj"/);
+  assert.throws(
+    () => base({ initAdapter: adapter, targets: 'all-linear' }, 'cfg'),
+    /--targets .* contradicts this adapter's "q_proj,v_proj"/,
+  );
   assert.throws(() => base({ initAdapter: adapter, rslora: true }, 'cfg'), /--rslora true contradicts/);
   assert.throws(() => base({ initAdapter: path.join(root, 'model') }, 'cfg'), /not a PEFT adapter folder: no adapter_config.json/);
 });
 
 test('lorakit train --init-adapter refuses a conflicting --rank in one line', () => {
-  const r = lorakit('train', '--model', model, '--data', data, '--out', path.join(root, 'cli-conflict'), '--init-adapter', adapter, '--rank', '8', '--backend', 'cpu');
+  const r = lorakit(
+    'train',
+    '--model',
+    model,
+    '--data',
+    data,
+    '--out',
+    path.join(root, 'cli-conflict'),
+    '--init-adapter',
+    adapter,
+    '--rank',
+    '8',
+    '--backend',
+    'cpu',
+  );
   assert.equal(r.code, 1, r.err);
   assert.equal(r.err.trim().split('\n').length, 1, r.err);
   assert.match(r.err, /^lorakit: error: .*peft: --rank 8 contradicts this adapter's 4 \(from its adapter_config\.json\); leave --rank out/);
@@ -113,8 +175,11 @@ test('training continues from the adapter: step 1 loss is eval of base + adapter
   assert.deepEqual([...got.keys()].sort(), [...init.keys()].sort());
   for (const [n, x] of init) assert.deepEqual(got.get(n), x, n);
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter', 'adapter_config.json'), 'utf8'));
-  assert.deepEqual([cfg.r, cfg.lora_alpha, cfg.rank_pattern, cfg.alpha_pattern], [4, 8, { v_proj: 2 }, { 'layers.1.self_attn.q_proj': 32 }]);
-  assert.equal(cfg.base_model_name_or_path, path.resolve(model), 'the new adapter names this run\'s base');
+  assert.deepEqual(
+    [cfg.r, cfg.lora_alpha, cfg.rank_pattern, cfg.alpha_pattern],
+    [4, 8, { v_proj: 2 }, { 'layers.1.self_attn.q_proj': 32 }],
+  );
+  assert.equal(cfg.base_model_name_or_path, path.resolve(model), "the new adapter names this run's base");
   const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
   assert.equal(run.config.initAdapter, adapter);
   assert.match(run.initAdapter.hash, /^[0-9a-f]{16}$/);
@@ -139,14 +204,23 @@ test('the optimizer state starts fresh: the first update moves each element by a
 
 test('a run from --init-adapter resumes to the same adapter, and only with the same adapter and data order', async () => {
   const out = path.join(root, 'resume');
-  const c = base({ initAdapter: adapter, batch: 2, steps: 2, checkpointEvery: 1, keepCheckpoints: 2, lr: 1e-3, dataOrder: 'sequential' }, 'resume');
+  const c = base(
+    { initAdapter: adapter, batch: 2, steps: 2, checkpointEvery: 1, keepCheckpoints: 2, lr: 1e-3, dataOrder: 'sequential' },
+    'resume',
+  );
   await train(c);
   const whole = fs.readFileSync(path.join(out, 'adapter', 'adapter_model.safetensors'));
   // as if stopped after step 1
   fs.rmSync(path.join(out, 'checkpoints', 'step-2'), { recursive: true });
   fs.rmSync(path.join(out, 'adapter'), { recursive: true });
-  await assert.rejects(train({ ...c, initAdapter: undefined }, { resume: true }), /cannot resume: initAdapter was ".*peft" in this run, now undefined/);
-  await assert.rejects(train({ ...c, dataOrder: 'shuffle' }, { resume: true }), /cannot resume: dataOrder was "sequential" in this run, now "shuffle"/);
+  await assert.rejects(
+    train({ ...c, initAdapter: undefined }, { resume: true }),
+    /cannot resume: initAdapter was ".*peft" in this run, now undefined/,
+  );
+  await assert.rejects(
+    train({ ...c, dataOrder: 'shuffle' }, { resume: true }),
+    /cannot resume: dataOrder was "sequential" in this run, now "shuffle"/,
+  );
   const r = await train(c, { resume: true });
   assert.equal(r.steps, 2);
   assert.ok(fs.readFileSync(path.join(out, 'adapter', 'adapter_model.safetensors')).equals(whole), 'resumed = uninterrupted, bit for bit');
@@ -167,9 +241,18 @@ test('--data-order sequential feeds the windows in file order, wrapping at the e
   const out = path.join(root, 'sequential');
   await train(base({ batch: 1, steps, lr: 1e-12, dropout: 0, dataOrder: 'sequential' }, 'sequential'));
   const want = Array.from({ length: steps }, (_, s) => perWindow[s % w.count]);
-  assertClose(stepRows(out).map((r) => r.loss), want, 0, 1e-5, 'loss of step s is window s mod n');
+  assertClose(
+    stepRows(out).map((r) => r.loss),
+    want,
+    0,
+    1e-5,
+    'loss of step s is window s mod n',
+  );
   // and the default order is not this one
   const shuffled = path.join(root, 'shuffled');
   await train(base({ batch: 1, steps: w.count, lr: 1e-12, dropout: 0 }, 'shuffled'));
-  assert.notDeepEqual(stepRows(shuffled).map((r) => r.loss.toFixed(5)), want.slice(0, w.count).map((l) => l.toFixed(5)));
+  assert.notDeepEqual(
+    stepRows(shuffled).map((r) => r.loss.toFixed(5)),
+    want.slice(0, w.count).map((l) => l.toFixed(5)),
+  );
 });

@@ -26,7 +26,9 @@ const VOCAB = 384;
 function idsData(name: string, n: number, len: number, seed: number): string {
   const r = new Rng(seed);
   const file = path.join(root, `${name}.jsonl`);
-  const rows = Array.from({ length: n }, () => JSON.stringify({ input_ids: Array.from({ length: len }, () => 1 + Math.floor(r.next() * (VOCAB - 1))) }));
+  const rows = Array.from({ length: n }, () =>
+    JSON.stringify({ input_ids: Array.from({ length: len }, () => 1 + Math.floor(r.next() * (VOCAB - 1))) }),
+  );
   fs.writeFileSync(file, rows.join('\n') + '\n');
   return file;
 }
@@ -34,15 +36,40 @@ const data = idsData('data', 6, 40, 3);
 
 function cfg(over: Partial<TrainConfig>): TrainConfig {
   return {
-    model, data, out: path.join(root, 'run'), lora: defaultLoraConfig({ r: 4, alpha: 8, dropout: 0 }),
-    seqLen: 16, batch: 1, gradAccum: 1, lr: 1e-3, steps: 4, warmup: 0, schedule: 'constant', evalSplit: 0, seed: 1,
-    keepCheckpoints: 3, maxGradNorm: 0, weightDecay: 0, backend: 'cpu', ...over,
+    model,
+    data,
+    out: path.join(root, 'run'),
+    lora: defaultLoraConfig({ r: 4, alpha: 8, dropout: 0 }),
+    seqLen: 16,
+    batch: 1,
+    gradAccum: 1,
+    lr: 1e-3,
+    steps: 4,
+    warmup: 0,
+    schedule: 'constant',
+    evalSplit: 0,
+    seed: 1,
+    keepCheckpoints: 3,
+    maxGradNorm: 0,
+    weightDecay: 0,
+    backend: 'cpu',
+    ...over,
   };
 }
 
-interface StepRow { step: number; loss: number; lr: number; grad_norm: number }
+interface StepRow {
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+}
 function stepRows(out: string): StepRow[] {
-  return fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => 'loss' in x);
+  return fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((x) => 'loss' in x);
 }
 function adapterTensors(dir: string): Map<string, Float32Array> {
   const st = new SafetensorsFile(path.join(dir, 'adapter_model.safetensors'));
@@ -76,12 +103,24 @@ for (const c of [
     const peak = 2e-3;
     await train(cfg({ out, steps: c.steps, warmup: c.warmup, schedule: c.schedule, lr: peak }));
     const rows = stepRows(out);
-    assert.deepEqual(rows.map((r) => r.step), Array.from({ length: c.steps }, (_, i) => i + 1));
+    assert.deepEqual(
+      rows.map((r) => r.step),
+      Array.from({ length: c.steps }, (_, i) => i + 1),
+    );
     const want = rows.map((_, s) => hfLr(s, c.steps, c.W, peak, c.schedule));
-    assertClose(rows.map((r) => r.lr), want, 1e-15, 1e-12, 'lr by step');
+    assertClose(
+      rows.map((r) => r.lr),
+      want,
+      1e-15,
+      1e-12,
+      'lr by step',
+    );
     // the first step of a warm-up runs at 0, the last warm-up step below the peak and step W at the peak
     assert.equal(rows[0].lr, 0);
-    assert.ok(rows[c.W - 1].lr < peak && Math.abs(rows[c.W].lr - peak) < 1e-15, `steps ${c.W}, ${c.W + 1}: ${rows[c.W - 1].lr}, ${rows[c.W].lr}`);
+    assert.ok(
+      rows[c.W - 1].lr < peak && Math.abs(rows[c.W].lr - peak) < 1e-15,
+      `steps ${c.W}, ${c.W + 1}: ${rows[c.W - 1].lr}, ${rows[c.W].lr}`,
+    );
     assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).warmupSteps, c.W);
   });
 }
@@ -95,11 +134,25 @@ test('batch 2 × accum 1 and batch 1 × accum 2 give the same loss, grad norm an
   const over = { steps: 3, lr: 5e-3, warmup: 0, maxGradNorm: 0, weightDecay: 0.01 };
   await train(cfg({ ...over, out: a, batch: 2, gradAccum: 1 }));
   await train(cfg({ ...over, out: b, batch: 1, gradAccum: 2 }));
-  const ra = stepRows(a), rb = stepRows(b);
+  const ra = stepRows(a),
+    rb = stepRows(b);
   assert.equal(ra.length, 3);
-  assertClose(rb.map((r) => r.loss), ra.map((r) => r.loss), 1e-6, 1e-6, 'loss');
-  assertClose(rb.map((r) => r.grad_norm), ra.map((r) => r.grad_norm), 0, 1e-5, 'grad_norm');
-  const ta = adapterTensors(path.join(a, 'adapter')), tb = adapterTensors(path.join(b, 'adapter'));
+  assertClose(
+    rb.map((r) => r.loss),
+    ra.map((r) => r.loss),
+    1e-6,
+    1e-6,
+    'loss',
+  );
+  assertClose(
+    rb.map((r) => r.grad_norm),
+    ra.map((r) => r.grad_norm),
+    0,
+    1e-5,
+    'grad_norm',
+  );
+  const ta = adapterTensors(path.join(a, 'adapter')),
+    tb = adapterTensors(path.join(b, 'adapter'));
   assert.deepEqual([...tb.keys()], [...ta.keys()]);
   for (const [n, x] of ta) assertClose(tb.get(n)!, x, 1e-7, 1e-4, n);
   // and the adapter moved (the comparison above is not between two untouched initialisations)
@@ -151,7 +204,8 @@ test('clipping changes the run only when the norm exceeds the limit', async () =
   assert.ok(!file(below).equals(file(off)), 'a limit below every norm must change the adapter');
   // Adam is nearly scale invariant, so the difference is real but small: from step 2 on, each step's gradient is
   // scaled by its own factor limit/n_t, which changes m/√v
-  const x = adapterTensors(path.join(below, 'adapter')), y = adapterTensors(path.join(off, 'adapter'));
+  const x = adapterTensors(path.join(below, 'adapter')),
+    y = adapterTensors(path.join(off, 'adapter'));
   let diff = 0;
   for (const [n, v] of x) for (let i = 0; i < v.length; i++) diff = Math.max(diff, Math.abs(v[i] - y.get(n)![i]));
   assert.ok(diff > 1e-4, `largest difference ${diff}`);
@@ -161,8 +215,31 @@ test('clipping changes the run only when the norm exceeds the limit', async () =
 
 test('lorakit train --keep-checkpoints 2 of 5 checkpoints keeps the two newest', () => {
   const out = path.join(root, 'prune');
-  const r = lorakit('train', '--model', model, '--data', data, '--out', out, '--steps', '5', '--checkpoint-every', '1', '--keep-checkpoints', '2',
-    '--seq-len', '16', '--batch', '1', '--eval-split', '0', '--rank', '2', '--backend', 'cpu');
+  const r = lorakit(
+    'train',
+    '--model',
+    model,
+    '--data',
+    data,
+    '--out',
+    out,
+    '--steps',
+    '5',
+    '--checkpoint-every',
+    '1',
+    '--keep-checkpoints',
+    '2',
+    '--seq-len',
+    '16',
+    '--batch',
+    '1',
+    '--eval-split',
+    '0',
+    '--rank',
+    '2',
+    '--backend',
+    'cpu',
+  );
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(fs.readdirSync(path.join(out, 'checkpoints')).sort(), ['step-4', 'step-5']);
   const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'step-5', 'trainer_state.json'), 'utf8'));
@@ -201,7 +278,16 @@ test('each epoch visits every window once, in a new order', async () => {
     return w;
   });
   const order = Array.from({ length: epochs }, (_, e) => seen.slice(e * n, (e + 1) * n));
-  for (const [e, o] of order.entries()) assert.deepEqual([...o].sort((a, b) => a - b), [...Array(n).keys()], `epoch ${e + 1} is not a permutation: ${o}`);
-  for (let e = 1; e < epochs; e++) assert.notDeepEqual(order[e], order[e - 1], `epochs ${e} and ${e + 1} visit the windows in the same order ${order[e]}`);
-  assert.ok(order.some((o) => o.some((w, i) => w !== i)), 'the windows are never shuffled');
+  for (const [e, o] of order.entries())
+    assert.deepEqual(
+      [...o].sort((a, b) => a - b),
+      [...Array(n).keys()],
+      `epoch ${e + 1} is not a permutation: ${o}`,
+    );
+  for (let e = 1; e < epochs; e++)
+    assert.notDeepEqual(order[e], order[e - 1], `epochs ${e} and ${e + 1} visit the windows in the same order ${order[e]}`);
+  assert.ok(
+    order.some((o) => o.some((w, i) => w !== i)),
+    'the windows are never shuffled',
+  );
 });

@@ -70,7 +70,25 @@ export interface TrainResult {
 }
 
 /** The config fields that must not change between a run and its resume. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['data', 'quant', 'lora', 'seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'evalSplit', 'seed', 'maxGradNorm', 'weightDecay', 'initAdapter', 'dataOrder'];
+const RESUME_KEYS: (keyof TrainConfig)[] = [
+  'data',
+  'quant',
+  'lora',
+  'seqLen',
+  'batch',
+  'gradAccum',
+  'lr',
+  'steps',
+  'epochs',
+  'warmup',
+  'schedule',
+  'evalSplit',
+  'seed',
+  'maxGradNorm',
+  'weightDecay',
+  'initAdapter',
+  'dataOrder',
+];
 /** what a key left out of an older run.json meant */
 const RESUME_DEFAULTS: Partial<TrainConfig> = { dataOrder: 'shuffle' };
 
@@ -88,10 +106,25 @@ export function evaluateWindows(model: LlamaModel, w: Windows, batch: number): {
   return { loss: tokens ? sum / tokens : NaN, tokens };
 }
 
-export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {}): Promise<TrainResult> {
+export async function train(
+  cfg: TrainConfig,
+  opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {},
+): Promise<TrainResult> {
   // continuing an adapter: its own LoRA settings (a config made in code must not contradict them either)
   if (cfg.initAdapter)
-    cfg = { ...cfg, lora: { ...loraFromAdapter(cfg.initAdapter, { rank: cfg.lora.r, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, rslora: cfg.lora.useRslora, targets: cfg.lora.targetModules }), baseModel: cfg.lora.baseModel } };
+    cfg = {
+      ...cfg,
+      lora: {
+        ...loraFromAdapter(cfg.initAdapter, {
+          rank: cfg.lora.r,
+          alpha: cfg.lora.alpha,
+          dropout: cfg.lora.dropout,
+          rslora: cfg.lora.useRslora,
+          targets: cfg.lora.targetModules,
+        }),
+        baseModel: cfg.lora.baseModel,
+      },
+    };
   validateLoraConfig(cfg.lora);
   validateTrainConfig(cfg);
   const ev = opts.events ?? {};
@@ -103,9 +136,14 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean; signal?:
   const { be, reason } = opts.backend ? { be: opts.backend, reason: 'given' } : createBackend(cfg.backend, cfg.device);
   log(`backend: ${be.name} (${reason})`);
   const { model, tokenizer, quant, quantSource } = openModel(folder, be);
-  if (quant) log(`base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`);
+  if (quant)
+    log(
+      `base weights: ${quant.type.toUpperCase()}${quant.doubleQuant ? ' + double quantization' : ''}, blocks of ${quant.blocksize} (${bitsPerParam(quant).toFixed(3)} bits a parameter; ${quantSource === 'bnb-4bit' ? 'stored bnb-4bit' : 'quantized on load'})`,
+    );
   if (cfg.seqLen > model.spec.maxPositions)
-    log(`warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`);
+    log(
+      `warning: --seq-len ${cfg.seqLen} is longer than the model's max_position_embeddings (${model.spec.maxPositions}); positions past it extrapolate RoPE, as they would in transformers`,
+    );
   log(`reading and tokenizing ${cfg.data}…`);
   const data = prepareData(cfg.data, tokenizer, model.spec.vocabSize, cfg.seqLen, cfg.evalSplit, cfg.seed);
   log(
@@ -141,9 +179,20 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   const { spec, quant } = folder;
   const workspace = workspaceSizer(cfg.backend);
   const est = (gradCheckpoint: boolean) =>
-    estimateMemory({ spec, lora: cfg.lora, seqLen: cfg.seqLen, batch: cfg.batch, gradCheckpoint, limitBytes: cfg.maxMemory, quant, workspace });
+    estimateMemory({
+      spec,
+      lora: cfg.lora,
+      seqLen: cfg.seqLen,
+      batch: cfg.batch,
+      gradCheckpoint,
+      limitBytes: cfg.maxMemory,
+      quant,
+      workspace,
+    });
   const e = est(!!cfg.gradCheckpoint);
-  log(`memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`);
+  log(
+    `memory estimate: ${formatBytes(e.bytes.total)} (activations ${formatBytes(e.bytes.activations)}) of ${formatBytes(e.device.bytes)} (${e.device.name})`,
+  );
   if (e.fits) return cfg;
   if (!cfg.gradCheckpoint && est(true).fits) {
     log(`turning on gradient checkpointing: it brings the estimate down to ${formatBytes(est(true).bytes.total)}`);
@@ -152,7 +201,9 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
   const best = est(true);
   // on the GPU, the optimizer's moments can wait in host memory (the paged optimizer)
   if (cfg.backend === 'webgpu' && best.bytes.total - best.bytes.optimizer <= (cfg.maxMemory ?? best.device.bytes)) {
-    log(`turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`);
+    log(
+      `turning on gradient checkpointing and the paged optimizer: the AdamW moments (${formatBytes(best.bytes.optimizer)}) stay in host memory`,
+    );
     return { ...cfg, gradCheckpoint: true, pagedOptimizer: true };
   }
   throw new UserError(
@@ -174,7 +225,8 @@ function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: 
   for (const k of RESUME_KEYS) {
     const was = prev[k] ?? RESUME_DEFAULTS[k];
     const now = cfg[k] ?? RESUME_DEFAULTS[k];
-    if (JSON.stringify(was) !== JSON.stringify(now)) throw new UserError(`cannot resume: ${k} was ${JSON.stringify(was)} in this run, now ${JSON.stringify(now)}`, runFile);
+    if (JSON.stringify(was) !== JSON.stringify(now))
+      throw new UserError(`cannot resume: ${k} was ${JSON.stringify(was)} in this run, now ${JSON.stringify(now)}`, runFile);
   }
   const ck = latestCheckpoint(runDir);
   if (!ck) log('no checkpoint found; starting from step 0');
@@ -199,23 +251,49 @@ class Run {
   private readonly t0 = performance.now();
   private order: { epoch: number; idx: number[] } = { epoch: -1, idx: [] };
 
-  constructor(readonly cfg: TrainConfig, readonly model: LlamaModel, readonly data: PreparedData, readonly runDir: string, readonly ev: TrainEvents) {
+  constructor(
+    readonly cfg: TrainConfig,
+    readonly model: LlamaModel,
+    readonly data: PreparedData,
+    readonly runDir: string,
+    readonly ev: TrainEvents,
+  ) {
     const be = (this.be = model.be);
     this.runFile = path.join(runDir, 'run.json');
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
     this.perStep = cfg.batch * cfg.gradAccum;
     this.totalSteps = cfg.steps ?? Math.max(1, Math.ceil(((cfg.epochs ?? TRAIN_FIELDS.epochs.default) * data.train.count) / this.perStep));
     this.warmup = warmupSteps(cfg.warmup, this.totalSteps);
-    this.dataHash = createHash('sha256').update(new Uint8Array(data.train.inputs.buffer)).update(new Uint8Array(data.train.targets.buffer)).digest('hex').slice(0, 16);
+    this.dataHash = createHash('sha256')
+      .update(new Uint8Array(data.train.inputs.buffer))
+      .update(new Uint8Array(data.train.targets.buffer))
+      .digest('hex')
+      .slice(0, 16);
     const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
-    this.adapter = model.adapter = cfg.initAdapter ? continued(cfg.initAdapter, lora, model, be) : LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
+    this.adapter = model.adapter = cfg.initAdapter
+      ? continued(cfg.initAdapter, lora, model, be)
+      : LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
     this.adapter.allocGrads(be);
     this.params = this.adapter.params();
     const home = cfg.pagedOptimizer && !(be instanceof CpuBackend) ? new CpuBackend({ wasm: false }) : be;
-    this.opt = { m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')), ...(home !== be ? { home } : {}) };
-    if (home !== be) ev.onLog?.(`paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`);
+    this.opt = {
+      m: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')),
+      v: this.params.map((p) => home.zeros([...p.t.shape], 'optimizer')),
+      ...(home !== be ? { home } : {}),
+    };
+    if (home !== be)
+      ev.onLog?.(
+        `paged optimizer: AdamW moments (${this.params.reduce((a, p) => a + 8 * p.t.shape.reduce((x, y) => x * y, 1), 0)} bytes) in host memory, sent to the device per parameter`,
+      );
     this.state = { step: 0, totalSteps: this.totalSteps, cursor: 0, rng: { seed: cfg.seed, step: 0 } };
-    this.result = { status: 'completed', runDir, steps: 0, peakMem: be.mem.peak, trainableParams: this.adapter.trainableCount(), backend: be.name };
+    this.result = {
+      status: 'completed',
+      runDir,
+      steps: 0,
+      peakMem: be.mem.peak,
+      trainableParams: this.adapter.trainableCount(),
+      backend: be.name,
+    };
     this.peak = { ...be.mem.peak };
   }
 
@@ -223,7 +301,10 @@ class Run {
     const run = readJson(this.runFile);
     const was = run.data?.hash;
     if (was && was !== this.dataHash)
-      throw new UserError(`cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`, this.cfg.data);
+      throw new UserError(
+        `cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`,
+        this.cfg.data,
+      );
     const init = run.initAdapter?.hash;
     if (init && this.cfg.initAdapter && init !== fileHash(path.join(this.cfg.initAdapter, 'adapter_model.safetensors')))
       throw new UserError('cannot resume: the --init-adapter weights changed since this run started', this.cfg.initAdapter);
@@ -237,14 +318,33 @@ class Run {
     const { cfg, data, adapter } = this;
     fs.mkdirSync(this.runDir, { recursive: true });
     writeJsonAtomic(this.runFile, {
-      config: cfg, lorakit: VERSION, node: process.version, backend: this.be.name,
+      config: cfg,
+      lorakit: VERSION,
+      node: process.version,
+      backend: this.be.name,
       model: { dir: path.resolve(cfg.model), ...this.model.spec },
-      data: { hash: this.dataHash, kind: data.kind, files: data.files, examples: data.examples, tokens: data.tokens, trainWindows: data.train.count, evalWindows: data.eval.count, skipped: data.skipped },
-      ...(cfg.initAdapter ? { initAdapter: { dir: path.resolve(cfg.initAdapter), hash: fileHash(path.join(cfg.initAdapter, 'adapter_model.safetensors')) } } : {}),
-      totalSteps: this.totalSteps, warmupSteps: this.warmup, trainableParams: adapter.trainableCount(), started: new Date().toISOString(),
+      data: {
+        hash: this.dataHash,
+        kind: data.kind,
+        files: data.files,
+        examples: data.examples,
+        tokens: data.tokens,
+        trainWindows: data.train.count,
+        evalWindows: data.eval.count,
+        skipped: data.skipped,
+      },
+      ...(cfg.initAdapter
+        ? { initAdapter: { dir: path.resolve(cfg.initAdapter), hash: fileHash(path.join(cfg.initAdapter, 'adapter_model.safetensors')) } }
+        : {}),
+      totalSteps: this.totalSteps,
+      warmupSteps: this.warmup,
+      trainableParams: adapter.trainableCount(),
+      started: new Date().toISOString(),
     });
     keepMetricsThrough(this.metricsFile, this.state.step);
-    this.ev.onLog?.(`training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`);
+    this.ev.onLog?.(
+      `training ${adapter.trainableCount()} LoRA parameters (r=${adapter.config.r}, ${adapter.modules.size} modules) for ${this.totalSteps} steps`,
+    );
   }
 
   private append(row: object): void {
@@ -273,7 +373,8 @@ class Run {
     const n = this.data.train.count;
     if (this.cfg.dataOrder === 'sequential') return cursor % n;
     const epoch = Math.floor(cursor / n);
-    if (this.order.epoch !== epoch) this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
+    if (this.order.epoch !== epoch)
+      this.order = { epoch, idx: new Rng((this.cfg.seed + 1) * 1000003 + epoch).shuffle([...Array(n).keys()]) };
     return this.order.idx[cursor % n];
   }
 
@@ -299,17 +400,32 @@ class Run {
     this.adapter.zeroGrads(be);
     let lossSum = 0;
     micro.forEach((m, a) => {
-      const r = this.model.lossAndGrad(m.inputs, m.targets, cfg.batch, T, 1 / Math.max(1, scored), mixSeed(cfg.seed, state.step, a), !!cfg.gradCheckpoint);
+      const r = this.model.lossAndGrad(
+        m.inputs,
+        m.targets,
+        cfg.batch,
+        T,
+        1 / Math.max(1, scored),
+        mixSeed(cfg.seed, state.step, a),
+        !!cfg.gradCheckpoint,
+      );
       lossSum += be.read(r.loss)[0];
       be.free(r.loss);
     });
     const loss = lossSum / Math.max(1, scored);
-    const gradNorm = globalNorm(be, params.map((p) => p.g()!));
+    const gradNorm = globalNorm(
+      be,
+      params.map((p) => p.g()!),
+    );
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       const last = this.result.lastCheckpoint ?? (latestCheckpoint(this.runDir) || 'none');
-      throw new UserError(`step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`, this.runDir);
+      throw new UserError(
+        `step ${state.step + 1}: loss is ${loss}, grad norm ${gradNorm} (NaN/Inf); stopped without applying the update. Last good checkpoint: ${last}. Try a lower --lr`,
+        this.runDir,
+      );
     }
-    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm) for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
+    if (cfg.maxGradNorm > 0 && gradNorm > cfg.maxGradNorm)
+      for (const p of params) be.scaleInPlace(p.g()!, cfg.maxGradNorm / (gradNorm + 1e-6));
     const lr = lrAt(state.step, this.totalSteps, this.warmup, cfg.lr, cfg.schedule);
     const hp = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, step: state.step + 1 };
     const home = this.opt.home;
@@ -329,8 +445,15 @@ class Run {
     const mem = { ...be.mem.peak }; // this step's peak, by tag
     for (const k of Object.keys(this.peak) as (keyof MemFigures)[]) this.peak[k] = Math.max(this.peak[k], mem[k]);
     const row: StepMetrics = {
-      step: state.step, total_steps: this.totalSteps, loss, lr, grad_norm: gradNorm, tokens_per_s: (this.perStep * T * 1000) / stepMs,
-      step_ms: stepMs, mem, elapsed_s: (performance.now() - this.t0) / 1000,
+      step: state.step,
+      total_steps: this.totalSteps,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens_per_s: (this.perStep * T * 1000) / stepMs,
+      step_ms: stepMs,
+      mem,
+      elapsed_s: (performance.now() - this.t0) / 1000,
     };
     this.append(row);
     this.ev.onStep?.(row);
@@ -349,7 +472,15 @@ class Run {
     }
     r.peakMem = this.peak;
     const run = readJson(this.runFile);
-    writeJsonAtomic(this.runFile, { ...run, status: r.status, finished: new Date().toISOString(), steps: this.state.step, finalLoss: r.finalLoss, finalEvalLoss: r.finalEvalLoss, peakMem: r.peakMem });
+    writeJsonAtomic(this.runFile, {
+      ...run,
+      status: r.status,
+      finished: new Date().toISOString(),
+      steps: this.state.step,
+      finalLoss: r.finalLoss,
+      finalEvalLoss: r.finalEvalLoss,
+      peakMem: r.peakMem,
+    });
     return r;
   }
 }
@@ -389,14 +520,17 @@ function keepMetricsThrough(file: string, step: number): void {
     fs.rmSync(file);
     return;
   }
-  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    try {
-      return JSON.parse(l).step <= step;
-    } catch {
-      return false;
-    }
-  });
+  const rows = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return JSON.parse(l).step <= step;
+      } catch {
+        return false;
+      }
+    });
   writeFileAtomic(file, rows.map((l) => l + '\n').join(''));
 }
 
