@@ -5,7 +5,20 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-test*/**', 'node_modules/**', '.vscode-test/**', 'test-output/**', '.gpu/**', '.test-deps/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-test*/**',
+      'node_modules/**',
+      '.vscode-test/**',
+      'test-output/**',
+      '.gpu/**',
+      '.stryker-tmp/**',
+      'dist-mutate/**',
+      'reports/**',
+      '.test-deps/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

@@ -3,10 +3,19 @@ import * as path from 'node:path';
 import { FieldName, TRAIN_FIELDS, TrainSettingsInput, fieldHelp, formatBytes, formatDuration, resolveTrainConfig, train } from '../engine';
 import { Command, FlagSpec, err, need, out, parseFlags } from './args';
 
-const LORA: FieldName[] = ['rank', 'alpha', 'dropout', 'targets', 'rslora'];
+const LORA: FieldName[] = ['rank', 'alpha', 'dropout', 'targets', 'rslora', 'initAdapter'];
 const QUANT: FieldName[] = ['quant', 'doubleQuant', 'blocksize'];
 const SCHEDULE: FieldName[] = ['seqLen', 'batch', 'gradAccum', 'lr', 'steps', 'epochs', 'warmup', 'schedule', 'weightDecay', 'maxGradNorm'];
-const RUN: FieldName[] = ['evalSplit', 'evalEvery', 'seed', 'checkpointEvery', 'keepCheckpoints', 'gradCheckpoint', 'maxMemory'];
+const RUN: FieldName[] = [
+  'evalSplit',
+  'evalEvery',
+  'dataOrder',
+  'seed',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'gradCheckpoint',
+  'maxMemory',
+];
 const DEVICE: FieldName[] = ['backend', 'device', 'pagedOptimizer'];
 
 /** the parser's spec for some of the table's fields */

@@ -3,17 +3,22 @@
  * and help are made from this table; the sidecar fills what the extension does not send from it; the protocol's
  * TrainSettings, the `lorakit.*` settings in package.json and the panel's form are checked against it by a test.
  */
-import { ConfigError } from './core/errors';
+import { ConfigError, UserError } from './core/errors';
 import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType } from './core/blockwise';
 import type { QuantConfig } from './core/qweight';
 import { LoraConfig, defaultLoraConfig, parseTargets } from './formats/lora-config';
 import type { BackendName } from './core/backend';
+import { readAdapterConfig } from './model/peft';
+import { LINEAR_NAMES } from './formats/structure';
 
 /** learning-rate decay after the warm-up (tasks/train/schedule.ts) */
 export type ScheduleName = 'cosine' | 'linear' | 'constant';
 
 export const SCHEDULES: readonly ScheduleName[] = ['cosine', 'linear', 'constant'];
 export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'cpu-reference', 'webgpu'];
+/** how the trainer walks the training windows (tasks/train/trainer.ts windowAt) */
+export type DataOrder = 'shuffle' | 'sequential';
+export const DATA_ORDERS: readonly DataOrder[] = ['shuffle', 'sequential'];
 
 export interface TrainConfig {
   model: string;
@@ -49,6 +54,13 @@ export interface TrainConfig {
    * the update (explicit transfers). Turned on by itself on the GPU when that makes the estimate fit.
    */
   pagedOptimizer?: boolean;
+  /**
+   * a PEFT adapter folder to continue training (its A and B; fresh optimizer state). `lora` then is that adapter's
+   * configuration (resolveTrainConfig reads it and refuses LoRA flags that contradict it).
+   */
+  initAdapter?: string;
+  /** 'shuffle' (default): a seeded permutation per epoch; 'sequential': the windows in file order, every epoch */
+  dataOrder?: DataOrder;
 }
 
 type Kind = 'int' | 'number' | 'string' | 'boolean';
@@ -64,6 +76,8 @@ export interface Field {
   values?: readonly string[];
   /** a power of two */
   pow2?: boolean;
+  /** the value's placeholder in the help (`--init-adapter DIR`) */
+  arg?: string;
   help: string;
 }
 
@@ -86,6 +100,12 @@ export const TRAIN_FIELDS = {
     help: 'all-linear, or a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj',
   },
   rslora: { flag: 'rslora', kind: 'boolean', default: false, help: 'rank-stabilized LoRA: scale by alpha/√r' },
+  initAdapter: {
+    flag: 'init-adapter',
+    kind: 'string',
+    arg: 'DIR',
+    help: 'continue training this PEFT adapter (fresh optimizer state); r, alpha, dropout, targets, rsLoRA and rank/alpha patterns come from its adapter_config.json',
+  },
   quant: {
     flag: 'quant',
     kind: 'string',
@@ -141,6 +161,13 @@ export const TRAIN_FIELDS = {
   },
   evalSplit: { flag: 'eval-split', kind: 'number', default: 0.05, min: 0, max: 0.9, help: 'fraction of the data held out for evaluation' },
   evalEvery: { flag: 'eval-every', kind: 'int', min: 1, max: 1e9, help: 'evaluate every N steps (default: five times a run)' },
+  dataOrder: {
+    flag: 'data-order',
+    kind: 'string',
+    default: 'shuffle',
+    values: DATA_ORDERS,
+    help: 'shuffle: a seeded permutation of the windows per epoch; sequential: file order (to replay a reference run)',
+  },
   seed: { flag: 'seed', kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the adapter init, the data order and dropout' },
   checkpointEvery: {
     flag: 'checkpoint-every',
@@ -232,11 +259,14 @@ export function resolveTrainConfig(given: TrainSettingsInput): TrainConfig {
   } catch (e) {
     throw new ConfigError((e as Error).message, 'targets');
   }
+  const lora = s.initAdapter
+    ? loraFromAdapter(s.initAdapter, { ...given, targets: given.targets === undefined ? undefined : targets })
+    : defaultLoraConfig({ r: s.rank, alpha: s.alpha, dropout: s.dropout, targetModules: targets, useRslora: !!s.rslora });
   return {
     model: s.model,
     data: s.data,
     out: s.out,
-    lora: defaultLoraConfig({ r: s.rank, alpha: s.alpha, dropout: s.dropout, targetModules: targets, useRslora: !!s.rslora }),
+    lora,
     seqLen: s.seqLen!,
     batch: s.batch!,
     gradAccum: s.gradAccum!,
@@ -258,7 +288,39 @@ export function resolveTrainConfig(given: TrainSettingsInput): TrainConfig {
     quant,
     device: s.device,
     pagedOptimizer: !!s.pagedOptimizer,
+    ...(s.initAdapter ? { initAdapter: s.initAdapter } : {}),
+    dataOrder: s.dataOrder as DataOrder,
   };
+}
+
+/**
+ * The LoRA settings of `--init-adapter DIR`: its adapter_config.json decides them, as PEFT's from_pretrained does.
+ * A LoRA setting given explicitly must agree with it: continuing an adapter with another rank or alpha is not
+ * continuing it, so a contradiction is refused rather than silently overridden. The trainer calls this too, for
+ * configs made in code.
+ */
+export function loraFromAdapter(
+  dir: string,
+  given: { rank?: number; alpha?: number; dropout?: number; rslora?: boolean; targets?: LoraConfig['targetModules'] },
+): LoraConfig {
+  const a = readAdapterConfig(dir);
+  const names = (t: LoraConfig['targetModules']) =>
+    t === 'all-linear' ? [...LINEAR_NAMES].sort().join(',') : Array.isArray(t) ? [...t].sort().join(',') : t;
+  const pairs: [FieldName, unknown, unknown][] = [
+    ['rank', given.rank, a.r],
+    ['alpha', given.alpha, a.alpha],
+    ['dropout', given.dropout, a.dropout],
+    ['rslora', given.rslora, a.useRslora],
+    ['targets', given.targets === undefined ? undefined : names(given.targets), names(a.targetModules)],
+  ];
+  for (const [k, flagValue, adapterValue] of pairs)
+    if (flagValue !== undefined && flagValue !== adapterValue)
+      throw new UserError(
+        `--${TRAIN_FIELDS[k].flag} ${flagValue} contradicts this adapter's ${JSON.stringify(adapterValue)} (from its adapter_config.json); leave --${TRAIN_FIELDS[k].flag} out to continue the adapter as it is`,
+        dir,
+      );
+  // the new run's adapter names this run's base model, not the one the adapter was first trained on
+  return { ...a, baseModel: undefined };
 }
 
 /** `--flag default   help` lines for the fields named, as the CLI's help shows them */
@@ -269,13 +331,15 @@ export function fieldHelp(names: readonly FieldName[]): string {
       const arg =
         f.kind === 'boolean'
           ? ''
-          : f.values
-            ? ` ${f.values.join('|')}`
-            : f.default !== undefined
-              ? ` ${f.default}`
-              : f.kind === 'string'
-                ? ' NAME'
-                : ' N';
+          : f.arg
+            ? ` ${f.arg}`
+            : f.values
+              ? ` ${f.values.join('|')}`
+              : f.default !== undefined
+                ? ` ${f.default}`
+                : f.kind === 'string'
+                  ? ' NAME'
+                  : ' N';
       return `  --${f.flag}${arg}`.padEnd(32) + ` ${f.help}`;
     })
     .join('\n');
@@ -304,6 +368,8 @@ export function validateTrainConfig(c: TrainConfig): void {
     keepCheckpoints: c.keepCheckpoints,
     backend: c.backend,
     maxMemory: c.maxMemory !== undefined ? c.maxMemory / 2 ** 30 : undefined,
+    dataOrder: c.dataOrder,
+    initAdapter: c.initAdapter,
   };
   for (const [k, v] of Object.entries(flat) as [FieldName, unknown][]) if (v !== undefined) checkField(k, v);
   if (Array.isArray(c.lora.targetModules) && c.lora.targetModules.length === 0)

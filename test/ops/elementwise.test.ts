@@ -1,6 +1,20 @@
-// Elementwise ops, row copies and reductions: the WGSL kernels against the reference.
+// Elementwise ops, row copies and reductions: the reference pinned to hand-worked values, and the WGSL kernels
+// against the reference.
 import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
 import { T, gpu, gpuSkip, same } from './parity';
+import { addBias, axpy } from '../../src/engine/ops/elementwise/reference';
+
+test('the reference axpy (s = 1 and s ≠ 1) and the bias added to every row', () => {
+  const a = Float32Array.of(1, 2, 3);
+  axpy(a, Float32Array.of(10, 20, 30), 1);
+  assert.deepEqual([...a], [11, 22, 33]);
+  axpy(a, Float32Array.of(2, 4, 6), -0.5);
+  assert.deepEqual([...a], [10, 20, 30]);
+  const y = Float32Array.of(0, 0, 0, 1, 1, 1); // (N = 2, M = 3)
+  addBias(y, Float32Array.of(1, 2, 4), 2, 3);
+  assert.deepEqual([...y], [1, 2, 4, 2, 3, 5]);
+});
 
 test('the WGSL add, mul, axpy, scale, row copies and sum of squares match the reference', { skip: gpuSkip() }, () => {
   const g = gpu()!;

@@ -95,6 +95,7 @@ for (const c of [
   { schedule: 'linear', steps: 10, warmup: 0.15, W: 2 }, // ⌈1.5⌉ = 2
   { schedule: 'cosine', steps: 7, warmup: 0.1, W: 1 }, // ⌈0.7⌉ = 1: 0.1·steps is not an integer
   { schedule: 'linear', steps: 6, warmup: 2, W: 2 }, // ≥ 1: a number of steps
+  { schedule: 'cosine', steps: 5, warmup: 1, W: 1 }, // exactly 1 is one step, not the whole run (1·5)
   { schedule: 'constant', steps: 5, warmup: 0.3, W: 2 }, // ⌈1.5⌉ = 2
 ] as const) {
   test(`the learning rate of every step: ${c.schedule}, ${c.steps} steps, warm-up ${c.warmup} (${c.W} steps)`, async () => {

@@ -61,8 +61,10 @@ def epoch_order(n, seed, epoch):
     return Rng(((seed + 1) * 1000003 + epoch) & M32).shuffle(list(range(n)))
 
 
-def window_order(n, seed, count):
-    """the first \`count\` windows a run over n training windows takes, in order"""
+def window_order(n, seed, count, sequential=False):
+    """the first \`count\` windows a run over n training windows takes, in order (--data-order sequential: file order)"""
+    if sequential:
+        return [c % n for c in range(count)]
     out = []
     order = []
     for c in range(count):

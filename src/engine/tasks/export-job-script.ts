@@ -125,6 +125,7 @@ BATCH = ${c.batch}  # --batch: windows per micro-batch
 GRAD_ACCUM = ${c.gradAccum}  # --grad-accum: micro-batches per optimizer step
 TOTAL_STEPS = ${p.totalSteps}  # ${epochs}
 SEED = ${c.seed}  # --seed
+SEQUENTIAL = ${c.dataOrder === 'sequential' ? 'True' : 'False'}  # --data-order
 QLORA = ${py(!!p.quant)}  # --quant ${p.quant ? p.quant.type + (p.quantStored ? ' (stored bnb-4bit weights)' : '') : 'none'}: the decoder's linear weights in 4 bits
 
 
@@ -170,7 +171,7 @@ class LorakitOrder(Sampler):
     """The whole run's windows in lorakit's order: one pass over this sampler is the run's TOTAL_STEPS steps."""
 
     def __init__(self, n):
-        self.order = window_order(n, SEED, TOTAL_STEPS * BATCH * GRAD_ACCUM)
+        self.order = window_order(n, SEED, TOTAL_STEPS * BATCH * GRAD_ACCUM, SEQUENTIAL)
 
     def __len__(self):
         return len(self.order)

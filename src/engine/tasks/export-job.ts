@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../core/errors';
+import { ConfigError, UserError } from '../core/errors';
 import { writeDirAtomic } from '../core/fsx';
 import { VERSION } from '../core/version';
 import type { TrainConfig } from '../config';
@@ -126,6 +126,9 @@ function checkOut(out: string): void {
 
 export function exportJob(cfg: TrainConfig, opts: ExportJobOptions): ExportJobResult {
   if (opts.target !== 'hf') throw new UserError(`unknown export target "${opts.target}" (known: hf)`);
+  // train.py starts a fresh adapter; continuing one there is PEFT's from_pretrained(…, is_trainable=True), not written yet
+  if (cfg.initAdapter)
+    throw new ConfigError('--init-adapter is not supported by export job yet (the script starts a fresh adapter)', 'init-adapter');
   const out = path.resolve(opts.out);
   checkOut(out);
   const folder = openModelFolder(cfg.model, cfg.quant ?? null);

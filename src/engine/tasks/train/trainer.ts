@@ -14,7 +14,7 @@ import { summarizeSkipped } from '../../data/folder';
 import { UserError } from '../../core/errors';
 import { LoraAdapter } from '../../model/lora';
 import { LoraConfig, checkRankFits, validateLoraConfig } from '../../formats/lora-config';
-import { saveAdapter } from '../../model/peft';
+import { loadAdapter, saveAdapter } from '../../model/peft';
 import { LlamaModel } from '../../model/llama';
 import { openModel } from '../session';
 import { CpuBackend } from '../../backend/cpu/cpu';
@@ -27,7 +27,7 @@ import { adapterReadme, keepMetricsThrough } from './run-files';
 import { evaluateWindows } from '../evaluate';
 import { VERSION } from '../../core/version';
 import { ModelFolder, openModelFolder } from '../../formats/model-folder';
-import { TrainConfig, validateTrainConfig } from '../../config';
+import { TrainConfig, loraFromAdapter, validateTrainConfig } from '../../config';
 import { estimateMemory, formatBytes } from '../estimate';
 import { firstNonFinite } from '../finite';
 import { TensorStore } from '../../formats/safetensors';
@@ -90,12 +90,31 @@ const RESUME_KEYS: (keyof TrainConfig)[] = [
   'seed',
   'maxGradNorm',
   'weightDecay',
+  'initAdapter',
+  'dataOrder',
 ];
+/** what a key left out of an older run.json meant */
+const RESUME_DEFAULTS: Partial<TrainConfig> = { dataOrder: 'shuffle' };
 
 export async function train(
   cfg: TrainConfig,
   opts: { resume?: boolean; signal?: AbortSignal; events?: TrainEvents; backend?: Backend } = {},
 ): Promise<TrainResult> {
+  // continuing an adapter: its own LoRA settings (a config made in code must not contradict them either)
+  if (cfg.initAdapter)
+    cfg = {
+      ...cfg,
+      lora: {
+        ...loraFromAdapter(cfg.initAdapter, {
+          rank: cfg.lora.r,
+          alpha: cfg.lora.alpha,
+          dropout: cfg.lora.dropout,
+          rslora: cfg.lora.useRslora,
+          targets: cfg.lora.targetModules,
+        }),
+        baseModel: cfg.lora.baseModel,
+      },
+    };
   validateLoraConfig(cfg.lora);
   validateTrainConfig(cfg);
   const ev = opts.events ?? {};
@@ -217,9 +236,12 @@ function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: 
   if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
   const run = readJson(runFile);
   const prev = run.config as TrainConfig;
-  for (const k of RESUME_KEYS)
-    if (JSON.stringify(prev[k]) !== JSON.stringify(cfg[k]))
-      throw new UserError(`cannot resume: ${k} was ${JSON.stringify(prev[k])} in this run, now ${JSON.stringify(cfg[k])}`, runFile);
+  for (const k of RESUME_KEYS) {
+    const was = prev[k] ?? RESUME_DEFAULTS[k];
+    const now = cfg[k] ?? RESUME_DEFAULTS[k];
+    if (JSON.stringify(was) !== JSON.stringify(now))
+      throw new UserError(`cannot resume: ${k} was ${JSON.stringify(was)} in this run, now ${JSON.stringify(now)}`, runFile);
+  }
   const stale = removeStaleCheckpointTmp(runDir);
   if (stale.length) log(`removed ${stale.length} half-written checkpoint(s) left by a killed run: ${stale.join(', ')}`);
   // a completed run is left as it is: --resume does not rewrite its adapter from the last checkpoint
@@ -287,7 +309,9 @@ class Run {
       .digest('hex')
       .slice(0, 16);
     const lora: LoraConfig = { ...cfg.lora, baseModel: cfg.lora.baseModel ?? path.resolve(cfg.model) };
-    this.adapter = model.adapter = LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
+    this.adapter = model.adapter = cfg.initAdapter
+      ? continued(cfg.initAdapter, lora, model, be)
+      : LoraAdapter.create(model.spec, lora, be, new Rng(cfg.seed));
     this.adapter.allocGrads(be);
     this.params = this.adapter.params();
     const home = cfg.pagedOptimizer && !(be instanceof CpuBackend) ? new CpuBackend({ wasm: false }) : be;
@@ -313,12 +337,16 @@ class Run {
   }
 
   resume(dir: string): void {
-    const was = readJson(this.runFile).data?.hash;
+    const run = readJson(this.runFile);
+    const was = run.data?.hash;
     if (was && was !== this.dataHash)
       throw new UserError(
         `cannot resume: the training data changed since this run started (its tokens hash to ${this.dataHash}, the run's to ${was})`,
         this.cfg.data,
       );
+    const init = run.initAdapter?.hash;
+    if (init && this.cfg.initAdapter && init !== fileHash(path.join(this.cfg.initAdapter, 'adapter_model.safetensors')))
+      throw new UserError('cannot resume: the --init-adapter weights changed since this run started', this.cfg.initAdapter);
     const ck = resumeCheckpoint(this.runDir, this.adapter, this.opt, this.be, this.totalSteps, (l) => this.ev.onLog?.(l));
     if (!ck) return void this.ev.onLog?.(`no checkpoint in ${path.dirname(dir)} loads; starting from step 0`);
     this.state = ck.state;
@@ -347,6 +375,9 @@ class Run {
         evalWindows: data.eval.count,
         skipped: data.skipped,
       },
+      ...(cfg.initAdapter
+        ? { initAdapter: { dir: path.resolve(cfg.initAdapter), hash: fileHash(path.join(cfg.initAdapter, 'adapter_model.safetensors')) } }
+        : {}),
       totalSteps: this.totalSteps,
       warmupSteps: this.warmup,
       trainableParams: adapter.trainableCount(),
@@ -400,9 +431,10 @@ class Run {
       );
   }
 
-  /** the training window at a position of the data stream: a seeded shuffle per epoch */
+  /** the training window at a position of the data stream: a seeded shuffle per epoch, or file order */
   private windowAt(cursor: number): number {
     const n = this.data.train.count;
+    if (this.cfg.dataOrder === 'sequential') return cursor % n;
     const epoch = Math.floor(cursor / n);
     if (this.order.epoch !== epoch) this.order = { epoch, idx: epochOrder(n, this.cfg.seed, epoch) };
     return this.order.idx[cursor % n];
@@ -520,6 +552,19 @@ class Run {
     });
     return r;
   }
+}
+
+/**
+ * The adapter of `--init-adapter`, to train on: its A and B as stored (B is not reset to zero), and its config
+ * naming this run's base model. The optimizer state starts fresh, as PEFT's is_trainable=True load does.
+ */
+function continued(dir: string, lora: LoraConfig, model: LlamaModel, be: Backend): LoraAdapter {
+  const loaded = loadAdapter(dir, model.spec, be);
+  return new LoraAdapter({ ...loaded.config, baseModel: lora.baseModel }, loaded.modules);
+}
+
+function fileHash(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
 }
 
 /** √Σ‖g‖² over all gradients */
