@@ -6,9 +6,8 @@
 import { ConfigError, UserError } from './core/errors';
 import { DEFAULT_BLOCKSIZE, QUANT_TYPES, QuantType } from './core/blockwise';
 import type { QuantConfig } from './core/qweight';
-import { LoraConfig, defaultLoraConfig, parseTargets } from './formats/lora-config';
+import { LoraConfig, defaultLoraConfig, parseTargets, readAdapterConfig } from './formats/lora-config';
 import type { BackendName } from './core/backend';
-import { readAdapterConfig } from './model/peft';
 import { LINEAR_NAMES } from './formats/structure';
 
 /** learning-rate decay after the warm-up (tasks/train/schedule.ts) */

@@ -24,7 +24,7 @@ export type { ModelFolder } from './formats/model-folder';
 export { SafetensorsFile, TensorStore, tensorTotals } from './formats/safetensors';
 export { TextTokenizer } from './formats/tokenizer';
 export { bnbKind } from './formats/bnb';
-export { readAdapterConfig } from './model/peft';
+export { readAdapterConfig } from './formats/lora-config';
 export { defaultLoraConfig, parseTargets } from './formats/lora-config';
 export type { LoraConfig } from './formats/lora-config';
 export { readFolder, summarizeSkipped } from './data/folder';

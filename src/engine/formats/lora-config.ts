@@ -1,4 +1,8 @@
-/** LoRA configuration with PEFT's semantics, and which modules of a model it targets. */
+/** LoRA configuration with PEFT's semantics (adapter_config.json, read and checked here), and which modules of a model it targets. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { readJson } from '../core/fsx';
 import { ConfigError, UserError } from '../core/errors';
 import type { ModelSpec } from './config';
 import { LINEAR_NAMES, linearShape, modulePath } from './structure';
@@ -87,3 +91,53 @@ export function checkRankFits(c: LoraConfig, spec: ModelSpec, flag = '--rank'): 
         );
     }
 }
+
+/** Parse adapter_config.json into a LoraConfig, refusing the PEFT features lorakit does not implement. */
+export function readAdapterConfig(dir: string): LoraConfig {
+  const file = path.join(dir, 'adapter_config.json');
+  if (!fs.existsSync(file)) throw new UserError('not a PEFT adapter folder: no adapter_config.json', dir);
+  const c = readJson(file);
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new UserError('expected a JSON object', file);
+  if (c.peft_type !== 'LORA') throw new UserError(`peft_type ${JSON.stringify(c.peft_type)} is not supported (only LORA)`, file);
+  if (c.use_dora) throw new UserError('DoRA adapters (use_dora: true) are not supported', file);
+  if (c.fan_in_fan_out) throw new UserError('fan_in_fan_out adapters (GPT-2 Conv1D) are not supported', file);
+  if (c.bias && c.bias !== 'none') throw new UserError(`bias "${c.bias}" is not supported (only "none")`, file);
+  if (c.modules_to_save && c.modules_to_save.length) throw new UserError('modules_to_save is not supported', file);
+  if (c.lora_bias) throw new UserError('lora_bias is not supported', file);
+  for (const [key, schema, what] of ADAPTER_FIELDS) {
+    const v = c[key];
+    if (v !== undefined && !schema.safeParse(v).success) throw new UserError(`"${key}" must be ${what}, got ${JSON.stringify(v)}`, file);
+  }
+  return {
+    r: c.r ?? 8,
+    alpha: c.lora_alpha ?? 8,
+    dropout: c.lora_dropout ?? 0,
+    targetModules: c.target_modules ?? ['q_proj', 'v_proj'],
+    useRslora: !!c.use_rslora,
+    rankPattern: c.rank_pattern ?? {},
+    alphaPattern: c.alpha_pattern ?? {},
+    baseModel: c.base_model_name_or_path ?? undefined,
+  };
+}
+
+const rank = z
+  .number()
+  .int()
+  .min(1)
+  .max(1 << 16);
+const alpha = z.number().positive().max(1e6);
+/** the fields of adapter_config.json that change the numbers: each checked, its error naming it (absent: PEFT's default) */
+const ADAPTER_FIELDS: [string, z.ZodType, string][] = [
+  ['r', rank, `a whole number from 1 to ${1 << 16}`],
+  ['lora_alpha', alpha, 'a number > 0 and ≤ 1000000'],
+  ['lora_dropout', z.number().min(0).lt(1), 'a number ≥ 0 and < 1'],
+  [
+    'target_modules',
+    z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).nullable(),
+    'a module name pattern or a non-empty list of module names',
+  ],
+  ['use_rslora', z.boolean(), 'true or false'],
+  ['rank_pattern', z.record(z.string(), rank).nullable(), `an object of module patterns to ranks (whole numbers from 1 to ${1 << 16})`],
+  ['alpha_pattern', z.record(z.string(), alpha).nullable(), 'an object of module patterns to alphas (numbers > 0 and ≤ 1000000)'],
+  ['base_model_name_or_path', z.string().nullable(), 'a path or a model name'],
+];

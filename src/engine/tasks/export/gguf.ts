@@ -17,7 +17,8 @@ import { alphaFor, loraScale } from '../../formats/lora-config';
 import { TensorStore } from '../../formats/safetensors';
 import { TextTokenizer } from '../../formats/tokenizer';
 import { modulePath } from '../../formats/structure';
-import { readAdapterConfig, readAdapterTensors } from '../../model/peft';
+import { readAdapterConfig } from '../../formats/lora-config';
+import { readAdapterTensors } from '../../model/peft';
 
 export const GGUF_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
 export type GgufTypeName = (typeof GGUF_TYPES)[number];

@@ -10,7 +10,7 @@ import { Template } from '@huggingface/jinja';
 import { UserError } from '../../core/errors';
 import { readJson, writeFileAtomic } from '../../core/fsx';
 import { chatTemplateOf } from '../../formats/gguf-vocab';
-import { readAdapterConfig } from '../../model/peft';
+import { readAdapterConfig } from '../../formats/lora-config';
 import { GgufExportReport, GgufTypeName, exportAdapterGguf, exportModelGguf } from './gguf';
 
 export interface Modelfile {

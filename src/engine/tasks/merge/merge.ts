@@ -16,7 +16,8 @@ import { alphaFor, loraScale } from '../../formats/lora-config';
 import { bnbKind, bnbPartNames, isBnbWeight, readBnbWeight } from '../../formats/bnb';
 import { dequantizeWeight } from '../../core/qweight';
 import { SOURCE_FILE } from '../quantize';
-import { readAdapterConfig, readAdapterTensors } from '../../model/peft';
+import { readAdapterConfig } from '../../formats/lora-config';
+import { readAdapterTensors } from '../../model/peft';
 
 export interface MergeOptions {
   model: string;

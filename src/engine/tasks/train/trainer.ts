@@ -20,10 +20,12 @@ import { openModel } from '../session';
 import { CpuBackend } from '../../backend/cpu/cpu';
 import { bitsPerParam } from '../../core/qweight';
 import { Rng } from '../../core/rng';
-import { TMP_RE, isInside, readJson, realPathOf, writeJsonAtomic, writing } from '../../core/fsx';
-import { OptState, TrainerState, latestCheckpoint, removeStaleCheckpointTmp, resumeCheckpoint, saveCheckpoint } from './checkpoint';
+import { readJson, writeJsonAtomic, writing } from '../../core/fsx';
+import { OptState, TrainerState, latestCheckpoint, resumeCheckpoint, saveCheckpoint } from './checkpoint';
 import { epochOrder, evalEveryFor, lrAt, totalStepsFor, warmupAsked, warmupSteps } from './schedule';
-import { adapterReadme, keepMetricsThrough } from './run-files';
+import { adapterReadme, checkRunFolder, completedRun, fileHash, keepMetricsThrough } from './run-files';
+import type { EvalMetrics, StepMetrics, TrainEvents, TrainResult } from './types';
+export type { EvalMetrics, StepMetrics, TrainEvents, TrainResult } from './types';
 import { evaluateWindows } from '../evaluate';
 import { VERSION } from '../../core/version';
 import { ModelFolder, openModelFolder } from '../../formats/model-folder';
@@ -31,70 +33,6 @@ import { TrainConfig, loraFromAdapter, validateTrainConfig } from '../../config'
 import { estimateMemory, formatBytes } from '../estimate';
 import { firstNonFinite } from '../finite';
 import { TensorStore } from '../../formats/safetensors';
-
-export interface StepMetrics {
-  step: number;
-  total_steps: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  tokens_per_s: number;
-  step_ms: number;
-  mem: MemFigures;
-  elapsed_s: number;
-}
-
-export interface EvalMetrics {
-  step: number;
-  eval_loss: number;
-  eval_perplexity: number;
-  eval_tokens: number;
-}
-
-export interface TrainEvents {
-  onLog?: (line: string) => void;
-  onStep?: (m: StepMetrics) => void;
-  onEval?: (m: EvalMetrics) => void;
-  onCheckpoint?: (dir: string, step: number) => void;
-}
-
-export interface TrainResult {
-  status: 'completed' | 'cancelled';
-  runDir: string;
-  adapterDir?: string;
-  lastCheckpoint?: string;
-  steps: number;
-  firstLoss?: number;
-  finalLoss?: number;
-  firstEvalLoss?: number;
-  finalEvalLoss?: number;
-  peakMem: MemFigures;
-  trainableParams: number;
-  backend: string;
-}
-
-/** The config fields that must not change between a run and its resume. */
-const RESUME_KEYS: (keyof TrainConfig)[] = [
-  'data',
-  'quant',
-  'lora',
-  'seqLen',
-  'batch',
-  'gradAccum',
-  'lr',
-  'steps',
-  'epochs',
-  'warmup',
-  'schedule',
-  'evalSplit',
-  'seed',
-  'maxGradNorm',
-  'weightDecay',
-  'initAdapter',
-  'dataOrder',
-];
-/** what a key left out of an older run.json meant */
-const RESUME_DEFAULTS: Partial<TrainConfig> = { dataOrder: 'shuffle' };
 
 export async function train(
   cfg: TrainConfig,
@@ -204,70 +142,6 @@ function planMemory(cfg: TrainConfig, folder: ModelFolder, log: (l: string) => v
     `this run needs about ${formatBytes(best.bytes.total)} even with gradient checkpointing (weights ${formatBytes(best.bytes.weights)}, activations ${formatBytes(best.bytes.activations)}), more than ${formatBytes(e.device.bytes)} (${e.device.name}); try a smaller --batch or --seq-len`,
     cfg.model,
   );
-}
-
-/** what a run folder holds (settings.json: the extension's record of the panel's settings) */
-const RUN_ENTRIES = new Set(['run.json', 'metrics.jsonl', 'checkpoints', 'adapter', 'settings.json']);
-
-/** Refuse a used folder without --resume, or a resume whose settings changed; returns the checkpoint to resume. */
-function checkRunFolder(cfg: TrainConfig, runDir: string, resume: boolean, log: (l: string) => void): string | 'complete' | undefined {
-  const runFile = path.join(runDir, 'run.json');
-  // never into the model folder (by any spelling: real paths), nor over a folder holding something else
-  if (isInside(runDir, cfg.model) || isInside(cfg.model, runDir))
-    throw new UserError(
-      `--out must be outside the model folder ${realPathOf(cfg.model)}, and must not contain it (the model is never written to)`,
-      runDir,
-    );
-  if (!resume) {
-    removeStaleCheckpointTmp(runDir);
-    if (fs.existsSync(path.join(runDir, 'metrics.jsonl')) || fs.existsSync(path.join(runDir, 'adapter')))
-      throw new UserError('the output folder already holds a run; pass --resume to continue it, or choose another --out', runDir);
-    const foreign = fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((n) => !RUN_ENTRIES.has(n) && !TMP_RE.test(n)) : [];
-    if (foreign.length)
-      throw new UserError(
-        `the output folder is not empty and is not a lorakit run (it holds ${foreign
-          .slice(0, 3)
-          .map((n) => JSON.stringify(n))
-          .join(', ')}${foreign.length > 3 ? ', …' : ''}); choose a new or empty folder for --out`,
-        runDir,
-      );
-    return undefined;
-  }
-  if (!fs.existsSync(runFile)) throw new UserError('nothing to resume: no run.json (start the run without --resume)', runDir);
-  const run = readJson(runFile);
-  const prev = run.config as TrainConfig;
-  for (const k of RESUME_KEYS) {
-    const was = prev[k] ?? RESUME_DEFAULTS[k];
-    const now = cfg[k] ?? RESUME_DEFAULTS[k];
-    if (JSON.stringify(was) !== JSON.stringify(now))
-      throw new UserError(`cannot resume: ${k} was ${JSON.stringify(was)} in this run, now ${JSON.stringify(now)}`, runFile);
-  }
-  const stale = removeStaleCheckpointTmp(runDir);
-  if (stale.length) log(`removed ${stale.length} half-written checkpoint(s) left by a killed run: ${stale.join(', ')}`);
-  // a completed run is left as it is: --resume does not rewrite its adapter from the last checkpoint
-  if (run.status === 'completed' && fs.existsSync(path.join(runDir, 'adapter', 'adapter_config.json'))) return 'complete';
-  const ck = latestCheckpoint(runDir);
-  if (!ck) log('no checkpoint found; starting from step 0');
-  return ck;
-}
-
-/** --resume on a completed run: say so and change nothing */
-function completedRun(runDir: string, log: (l: string) => void): TrainResult {
-  const run = readJson(path.join(runDir, 'run.json'));
-  const adapterDir = path.join(runDir, 'adapter');
-  log(`the run is already complete (${run.steps} of ${run.totalSteps} steps); its adapter is ${adapterDir}. Nothing to do`);
-  return {
-    status: 'completed',
-    runDir,
-    adapterDir,
-    steps: run.steps,
-    finalLoss: run.finalLoss,
-    finalEvalLoss: run.finalEvalLoss,
-    peakMem: run.peakMem,
-    trainableParams: run.trainableParams,
-    backend: run.backend,
-    lastCheckpoint: latestCheckpoint(runDir),
-  };
 }
 
 /** One training run's state: the adapter, optimizer moments, counters, metrics file and result. */
@@ -561,10 +435,6 @@ class Run {
 function continued(dir: string, lora: LoraConfig, model: LlamaModel, be: Backend): LoraAdapter {
   const loaded = loadAdapter(dir, model.spec, be);
   return new LoraAdapter({ ...loaded.config, baseModel: lora.baseModel }, loaded.modules);
-}
-
-function fileHash(file: string): string {
-  return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
 }
 
 /** √Σ‖g‖² over all gradients */
