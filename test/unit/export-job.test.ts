@@ -216,6 +216,7 @@ test('export job: train.py compiles and carries the run’s settings; the files 
     GRAD_ACCUM: 2,
     TOTAL_STEPS: totalSteps,
     SEED: 7,
+    SEQUENTIAL: false,
     QLORA: true,
     HERE: consts.HERE,
   });
