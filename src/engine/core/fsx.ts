@@ -61,23 +61,14 @@ export function writing<T>(file: string, write: () => T, kept?: string): T {
 }
 
 export function writeFileAtomic(target: string, data: string | Uint8Array, kept = 'the previous file, if any, is unchanged'): void {
-  const tmp = tmpName(target);
-  try {
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    const fd = fs.openSync(tmp, 'w');
-    try {
+  writeStreamAtomic(
+    target,
+    (fd) => {
       if (typeof data === 'string') fs.writeSync(fd, data);
       else fs.writeSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, target);
-  } catch (caught) {
-    const e = caught as NodeJS.ErrnoException;
-    fs.rmSync(tmp, { force: true });
-    throw writeError(e, target, kept);
-  }
+    },
+    kept,
+  );
 }
 
 /**

@@ -34,15 +34,21 @@ export interface MergeReport {
   files: string[];
 }
 
+/** The merged model's folder: outside the base (by real paths, any spelling) and new or empty; `given` as the user wrote it. */
+export function checkMergeOut(given: string, base: string): void {
+  const out = path.resolve(given);
+  if (isInside(out, base))
+    throw new UserError(
+      `the merged model must be written outside the base model folder ${realPathOf(base)} (the base is never modified)`,
+      given,
+    );
+  if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', given);
+}
+
 export function mergeAdapters(o: MergeOptions): MergeReport {
   const model = path.resolve(o.model);
   const out = path.resolve(o.out);
-  if (isInside(out, model))
-    throw new UserError(
-      `the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`,
-      o.out,
-    );
-  if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
+  checkMergeOut(o.out, model);
   const spec = loadSpec(model);
   const store = new TensorStore(model);
   // delta terms per weight name: (B, A, factor)

@@ -10,9 +10,9 @@ import { CpuBackend } from '../../backend/cpu/cpu';
 import { UserError } from '../../core/errors';
 import { evaluateFile, evaluateWindows } from '../evaluate';
 import { prepareData } from '../../data/dataset';
-import { MergeOptions, MergeReport, mergeAdapters } from './merge';
+import { MergeOptions, MergeReport, checkMergeOut, mergeAdapters } from './merge';
 import { openModel } from '../session';
-import { isInside, readJson, realPathOf } from '../../core/fsx';
+import { readJson } from '../../core/fsx';
 import { bnbKind } from '../../formats/bnb';
 import { SOURCE_FILE, quantizeModel } from '../quantize';
 import { QuantConfig } from '../../core/qweight';
@@ -58,11 +58,7 @@ export function originalOf(dir: string): string | null {
 export function mergeQLoRA(o: QMergeOptions): QMergeReport {
   const model = path.resolve(resolveModel(o.model));
   // the output may be inside neither the model given nor (below) the original merged into, by any spelling
-  if (isInside(o.out, model))
-    throw new UserError(
-      `the merged model must be written outside the base model folder ${realPathOf(model)} (the base is never modified)`,
-      o.out,
-    );
+  checkMergeOut(o.out, model);
   const quantized = bnbKind(readJson(path.join(model, 'config.json'))) === '4bit';
   let base = model;
   let kind: QMergeReport['mergedInto']['kind'] = 'full precision';
@@ -87,12 +83,7 @@ export function mergeQLoRA(o: QMergeOptions): QMergeReport {
       ? o.requantize
       : (openModelFolder(model).quant ?? run?.config?.quant ?? { type: 'nf4', blocksize: 64, doubleQuant: true });
   const out = path.resolve(o.out);
-  if (isInside(out, base))
-    throw new UserError(
-      `the merged model must be written outside the base model folder ${realPathOf(base)} (the base is never modified)`,
-      o.out,
-    );
-  if (fs.existsSync(out) && fs.readdirSync(out).length > 0) throw new UserError('output folder exists and is not empty', o.out);
+  checkMergeOut(o.out, base);
   const full = `${out}.full-precision.${process.pid}.tmp`;
   try {
     const merged = mergeAdapters({ ...o, model: base, out: full });
