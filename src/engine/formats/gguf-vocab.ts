@@ -9,7 +9,7 @@ import { UserError } from '../core/errors';
 import type { ModelSpec } from './config';
 import { eosIds } from './config';
 import { KvValue, bool, i32s, str, strs, u32 } from './gguf';
-import type { TextTokenizer } from './tokenizer';
+import { type TextTokenizer, pickChatTemplate, tokenText } from './tokenizer';
 
 /** llama.cpp's token types */
 const NORMAL = 1;
@@ -44,17 +44,12 @@ function preTokenizerName(pt: any, file: string): string {
   );
 }
 
-/** the token a tokenizer_config.json entry names (a string, or an AddedToken object) */
-const tokenText = (t: unknown): string | undefined =>
-  typeof t === 'string' ? t : typeof (t as any)?.content === 'string' ? (t as any).content : undefined;
-
 /** tokens that look special although not marked so (convert_hf_to_gguf.py's does_token_look_special) */
 const looksSpecial = (t: string) => (t.startsWith('<|') && t.endsWith('|>')) || ['<pad>', '<mask>'].includes(t);
 
 /** the chat template string (a list of named templates gives its "default", else its first) */
 export function chatTemplateOf(config: any): string | undefined {
-  let t = config?.chat_template;
-  if (Array.isArray(t)) t = (t.find((x: any) => x?.name === 'default') ?? t[0])?.template;
+  const t = pickChatTemplate(config?.chat_template);
   return typeof t === 'string' ? t : undefined;
 }
 

@@ -60,6 +60,15 @@ export class NoTokenizer implements Tokenizer {
  * (2^24: 64 times the largest vocabulary in use; walking that far takes well under a second).
  */
 export const MAX_TOKEN_ID = 2 ** 24;
+
+/** the text of a token tokenizer_config.json names (a string, or an AddedToken object), if any */
+export const tokenText = (t: unknown): string | undefined =>
+  typeof t === 'string' ? t : typeof (t as { content?: unknown })?.content === 'string' ? (t as { content: string }).content : undefined;
+
+/** chat_template as given: a template, or a list of named ones, whose "default" (else first) is taken */
+export function pickChatTemplate(t: unknown): unknown {
+  return Array.isArray(t) ? (t.find((x) => x?.name === 'default') ?? t[0])?.template : t;
+}
 const ID_SLACK = 1024;
 
 function checkTokenIds(json: any, file: string): void {
@@ -122,8 +131,8 @@ export class TextTokenizer implements Tokenizer {
       throw new UserError(`cannot load tokenizer (${oneLine(e)})`, file);
     }
     const id = (t: unknown) => {
-      const s = typeof t === 'string' ? t : (t as any)?.content;
-      return typeof s === 'string' ? this.tok.token_to_id(s) : undefined;
+      const s = tokenText(t);
+      return s === undefined ? undefined : this.tok.token_to_id(s);
     };
     this.eosId = id(config.eos_token);
     this.bosId = id(config.bos_token);
@@ -167,13 +176,12 @@ export class TextTokenizer implements Tokenizer {
   applyChat(messages: ChatMessage[], addGenerationPrompt = false): string {
     const file = path.join(this.dir, 'tokenizer_config.json');
     const template = this.compiled(file);
-    const str = (t: unknown) => (typeof t === 'string' ? t : ((t as any)?.content ?? ''));
     try {
       return template.render({
         messages,
         add_generation_prompt: addGenerationPrompt,
-        bos_token: str(this.config.bos_token),
-        eos_token: str(this.config.eos_token),
+        bos_token: tokenText(this.config.bos_token) ?? '',
+        eos_token: tokenText(this.config.eos_token) ?? '',
       });
     } catch (e) {
       // templates raise_exception() on conversations they do not accept (e.g. roles that do not alternate)
@@ -183,10 +191,9 @@ export class TextTokenizer implements Tokenizer {
 
   private compiled(file: string): Template {
     if (this.template) return this.template;
-    let src = this.templateSource;
-    if (src === undefined) throw new UserError('the tokenizer has no chat_template, so "messages" data cannot be used', file);
-    // a list of named templates: the one named "default", else the first
-    if (Array.isArray(src)) src = (src.find((t: any) => t?.name === 'default') ?? src[0])?.template;
+    if (this.templateSource === undefined)
+      throw new UserError('the tokenizer has no chat_template, so "messages" data cannot be used', file);
+    const src = pickChatTemplate(this.templateSource);
     if (typeof src !== 'string') throw new UserError('chat_template must be a template string or a list of {name, template}', file);
     try {
       this.template = new Template(src);

@@ -10,6 +10,7 @@ import { Template } from '@huggingface/jinja';
 import { UserError } from '../../core/errors';
 import { readJson, writeFileAtomic } from '../../core/fsx';
 import { chatTemplateOf } from '../../formats/gguf-vocab';
+import { tokenText } from '../../formats/tokenizer';
 import { readAdapterConfig } from '../../formats/lora-config';
 import { GgufExportReport, GgufTypeName, exportAdapterGguf, exportModelGguf } from './gguf';
 
@@ -183,13 +184,12 @@ export function exportForOllama(o: OllamaExportOptions): OllamaExportReport {
   });
   const adapter = exportAdapterGguf({ adapter: o.adapter, model, out: path.join(outDir, `${name}-lora.gguf`), onTensor: o.onTensor });
   const tc = fs.existsSync(path.join(model, 'tokenizer_config.json')) ? readJson(path.join(model, 'tokenizer_config.json')) : {};
-  const text = (t: unknown) => (typeof t === 'string' ? t : typeof (t as any)?.content === 'string' ? (t as any).content : undefined);
   const mf = makeModelfile({
     dir: outDir,
     base: base.out,
     adapter: adapter.out,
     chatTemplate: chatTemplateOf(tc),
-    specials: { bos_token: text(tc.bos_token), eos_token: text(tc.eos_token) },
+    specials: { bos_token: tokenText(tc.bos_token), eos_token: tokenText(tc.eos_token) },
     addsBos: tc.add_bos_token === true,
   });
   const modelfile = path.join(outDir, 'Modelfile');
