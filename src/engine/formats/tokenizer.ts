@@ -20,6 +20,8 @@ export interface Tokenizer {
   decode(ids: number[], skipSpecial?: boolean): string;
   hasChatTemplate(): boolean;
   applyChat(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
+  /** the id of a token given by its text (an added or special token, or a vocabulary entry) */
+  tokenId(text: string): number | undefined;
 }
 
 /**
@@ -40,6 +42,10 @@ export class NoTokenizer implements Tokenizer {
   encode(): number[] {
     return this.missing();
   }
+  tokenId(): undefined {
+    return undefined;
+  }
+
   decode(): string {
     return this.missing();
   }
@@ -152,6 +158,10 @@ export class TextTokenizer implements Tokenizer {
   /** ids of text, with the tokenizer's special tokens (e.g. BOS) unless addSpecial is false */
   encode(text: string, addSpecial = true): number[] {
     return this.guard(() => this.tok.encode(text, { add_special_tokens: addSpecial }).ids);
+  }
+
+  tokenId(text: string): number | undefined {
+    return this.tok.token_to_id(text) ?? undefined;
   }
 
   decode(ids: number[], skipSpecial = true): string {

@@ -359,6 +359,21 @@ export class LlamaModel {
     this.be.free(...c.k, ...c.v);
   }
 
+  /** Keep the first `len` positions of a cache (a shared prompt prefix), dropping the rest. */
+  truncateCache(c: KVCache, len: number): void {
+    if (len >= c.len) return;
+    const be = this.be;
+    for (let l = 0; l < c.k.length; l++) {
+      const k = c.k[l],
+        v = c.v[l];
+      if (!k || !v) continue;
+      c.k[l] = len > 0 ? be.sliceRows(k, 0, len) : null;
+      c.v[l] = len > 0 ? be.sliceRows(v, 0, len) : null;
+      be.free(k, v);
+    }
+    c.len = len;
+  }
+
   /** Feed ids (batch 1) after the cached positions; returns the logits (1, V) of the last one. */
   step(ids: Int32Array, cache: KVCache): Tensor {
     const be = this.be;
