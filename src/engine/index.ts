@@ -41,6 +41,9 @@ export { evaluateFile, DEFAULT_EVAL_WINDOW } from './tasks/evaluate';
 export { estimateMemory, baseParams, quantizedParams } from './tasks/estimate';
 export type { Estimate } from './tasks/estimate';
 export { generate } from './tasks/generate';
+export { GenerationSession, PREFILL_CHUNK } from './tasks/serve/session';
+export type { CompletionRequest, Completion, FinishReason, AdapterInfo, SessionOptions } from './tasks/serve/session';
+export type { ChatMessage } from './formats/tokenizer';
 export { mergeQLoRA, originalOf } from './tasks/merge/qlora';
 export { quantizeModel } from './tasks/quantize';
 export { exportJob } from './tasks/export-job';
@@ -58,3 +61,4 @@ export type { OllamaExportReport } from './tasks/export/ollama';
 
 // tiny models and data made on the spot (the demo, the bench, the tests)
 export { makeTinyModel, makeDatasets } from './fixtures/model';
+export { makePatternFolder, PATTERNS, PATTERN_PREFIX, PATTERN_TRAINING } from './fixtures/pattern';
