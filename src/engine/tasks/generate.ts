@@ -47,6 +47,7 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
       'max-new-tokens',
     );
   // the model's own adapter (loaded with it), under a name for the session; the model keeps it afterwards
+  const saved = { adapter: model.adapter, enabled: model.adapterEnabled };
   const own = model.adapter && model.adapterEnabled ? model.adapter : null;
   const session = new GenerationSession(model, tok, { prefixCaches: 0, modelDir: o.modelDir });
   if (own) session.useAdapter('adapter', own, o.adapterDir ?? '');
@@ -71,6 +72,7 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
       context: c.context,
     };
   } finally {
-    model.adapter = own ?? model.adapter;
+    model.adapter = saved.adapter;
+    model.adapterEnabled = saved.enabled;
   }
 }

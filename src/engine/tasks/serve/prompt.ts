@@ -58,7 +58,8 @@ export function promptIds(tok: Tokenizer, input: PromptInput, room: number, fim:
   }
   const { prompt, suffix } = input;
   const head = prompt.length > maxChars ? prompt.slice(prompt.length - maxChars) : prompt;
-  if (suffix && fim) {
+  // a suffix of blanks only (the end of a file) says nothing the prefix does not
+  if (suffix?.trim() && fim) {
     const tail = suffix.length > maxChars ? suffix.slice(0, maxChars) : suffix;
     let pre = tok.encode(head, false);
     let suf = tok.encode(tail, false);
