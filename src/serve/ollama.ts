@@ -14,7 +14,9 @@ import { EventStream } from './sse';
 export function ollamaRoutes(app: FastifyInstance, g: Generations, created: number): void {
   const modifiedAt = new Date(created * 1000).toISOString();
   app.get('/api/version', async () => ({ version: VERSION }));
-  app.get('/api/tags', async () => ({ models: names(g).map((name) => ({ name, model: name, modified_at: modifiedAt, ...about(g, name) })) }));
+  app.get('/api/tags', async () => ({
+    models: names(g).map((name) => ({ name, model: name, modified_at: modifiedAt, ...about(g, name) })),
+  }));
   app.post('/api/show', async (request) => {
     const b = parseBody(ShowBody, request.body);
     const name = b.model ?? b.name; // older clients send `name`
@@ -34,12 +36,23 @@ export function ollamaRoutes(app: FastifyInstance, g: Generations, created: numb
     const adapter = adapterOf(g, b.model);
     if (!b.prompt && !b.suffix) return loaded(b.model, { response: '' });
     if (b.system && b.suffix && !b.raw)
-      throw new ApiError(400, 'system and suffix cannot go together: fill-in-the-middle takes plain text', undefined, 'invalid_value', 'system');
+      throw new ApiError(
+        400,
+        'system and suffix cannot go together: fill-in-the-middle takes plain text',
+        undefined,
+        'invalid_value',
+        'system',
+      );
     const req: CompletionRequest = {
       ...sampling(b.options),
       adapter,
       ...(b.system && !b.raw
-        ? { messages: [{ role: 'system', content: b.system }, { role: 'user', content: b.prompt ?? '' }] }
+        ? {
+            messages: [
+              { role: 'system', content: b.system },
+              { role: 'user', content: b.prompt ?? '' },
+            ],
+          }
         : { prompt: b.prompt ?? '', suffix: b.suffix ?? undefined }),
     };
     return answer(g, reply, req, b, (text) => ({ response: text }), 'ollama generate');
@@ -49,7 +62,11 @@ export function ollamaRoutes(app: FastifyInstance, g: Generations, created: numb
     const adapter = adapterOf(g, b.model);
     const message = (content: string) => ({ message: { role: 'assistant', content } });
     if (!b.messages?.length) return loaded(b.model, message(''));
-    const req: CompletionRequest = { ...sampling(b.options), adapter, messages: b.messages.map((m) => ({ role: m.role, content: m.content })) };
+    const req: CompletionRequest = {
+      ...sampling(b.options),
+      adapter,
+      messages: b.messages.map((m) => ({ role: m.role, content: m.content })),
+    };
     return answer(g, reply, req, b, message, 'ollama chat');
   });
 }
@@ -63,7 +80,14 @@ function about(g: Generations, name: string) {
   return {
     size: 0,
     digest: '',
-    details: { parent_model: parent, format: 'safetensors', family: spec.modelType, families: [spec.modelType], parameter_size: '', quantization_level: '' },
+    details: {
+      parent_model: parent,
+      format: 'safetensors',
+      family: spec.modelType,
+      families: [spec.modelType],
+      parameter_size: '',
+      quantization_level: '',
+    },
   };
 }
 

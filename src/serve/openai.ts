@@ -85,7 +85,12 @@ async function chat(g: Generations, request: FastifyRequest, reply: FastifyReply
     id: `chatcmpl-${randomId()}`,
     object: 'chat.completion',
     chunkObject: 'chat.completion.chunk',
-    whole: (text, finish) => ({ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: finish }),
+    whole: (text, finish) => ({
+      index: 0,
+      message: { role: 'assistant', content: text, refusal: null },
+      logprobs: null,
+      finish_reason: finish,
+    }),
     piece: (text, finish) => {
       const delta = text === null ? {} : first ? { role: 'assistant', content: text } : { content: text };
       first = false;
@@ -116,7 +121,12 @@ async function answer(g: Generations, reply: FastifyReply, req: CompletionReques
   }
   const s = new EventStream(reply, 'sse');
   const withUsage = !!b.stream_options?.include_usage;
-  const chunk = (choices: object[], u: object | null = null) => ({ ...head, object: shape.chunkObject, choices, ...(withUsage ? { usage: u } : {}) });
+  const chunk = (choices: object[], u: object | null = null) => ({
+    ...head,
+    object: shape.chunkObject,
+    choices,
+    ...(withUsage ? { usage: u } : {}),
+  });
   try {
     const c = await g.run(reply, { ...req, onText: (d) => s.send(chunk([shape.piece(d, null)])) }, shape.what);
     s.send(chunk([shape.piece(null, finishReason(c))]));
@@ -143,9 +153,16 @@ const randomId = () => randomUUID().replace(/-/g, '');
 function loadAdapter(g: Generations, body: unknown) {
   const b = parseBody(LoadAdapterBody, body);
   const name = b.lora_name;
-  if (name === g.o.modelId) throw new ApiError(400, `"${name}" is the base model's id: choose another name`, undefined, 'invalid_value', 'lora_name');
+  if (name === g.o.modelId)
+    throw new ApiError(400, `"${name}" is the base model's id: choose another name`, undefined, 'invalid_value', 'lora_name');
   if (g.session.info(name) && !b.load_inplace)
-    throw new ApiError(400, `an adapter named "${name}" is loaded already: unload it first, or pass load_inplace: true`, undefined, 'adapter_exists', 'lora_name');
+    throw new ApiError(
+      400,
+      `an adapter named "${name}" is loaded already: unload it first, or pass load_inplace: true`,
+      undefined,
+      'adapter_exists',
+      'lora_name',
+    );
   let info;
   try {
     info = g.session.loadAdapter(name, b.lora_path);
@@ -156,12 +173,20 @@ function loadAdapter(g: Generations, body: unknown) {
     throw e;
   }
   g.o.log(`loaded adapter "${name}" from ${info.dir} (rank ${info.rank}, ${info.modules} modules)`);
-  return { object: 'lora_adapter', id: name, root: info.dir, rank: info.rank, modules: info.modules, message: `Success: LoRA adapter '${name}' added successfully.` };
+  return {
+    object: 'lora_adapter',
+    id: name,
+    root: info.dir,
+    rank: info.rank,
+    modules: info.modules,
+    message: `Success: LoRA adapter '${name}' added successfully.`,
+  };
 }
 
 function unloadAdapter(g: Generations, body: unknown) {
   const { lora_name: name } = parseBody(UnloadAdapterBody, body);
-  if (name === g.o.modelId) throw new ApiError(400, `"${name}" is the base model: it cannot be unloaded`, undefined, 'invalid_value', 'lora_name');
+  if (name === g.o.modelId)
+    throw new ApiError(400, `"${name}" is the base model: it cannot be unloaded`, undefined, 'invalid_value', 'lora_name');
   if (!g.session.unloadAdapter(name)) throw notFound(`no adapter named "${name}" is loaded`, 'model_not_found');
   g.o.log(`unloaded adapter "${name}"`);
   return { object: 'lora_adapter', id: name, deleted: true, message: `Success: LoRA adapter '${name}' removed successfully.` };

@@ -24,7 +24,9 @@ const openaiSampling = {
   model: z.string().min(1),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4, 'at most 4 stop sequences')], 'stop must be a string or an array of strings').nullish(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4, 'at most 4 stop sequences')], 'stop must be a string or an array of strings')
+    .nullish(),
   seed,
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
@@ -135,5 +137,11 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const param = issue.path.join('.');
   const missing = issue.code === 'invalid_type' && /received undefined$/.test(issue.message);
   const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more)` : '';
-  throw new ApiError(400, missing ? `${param} is required` : `${param}: ${issue.message}${more}`, 'invalid_request_error', 'invalid_value', param);
+  throw new ApiError(
+    400,
+    missing ? `${param} is required` : `${param}: ${issue.message}${more}`,
+    'invalid_request_error',
+    'invalid_value',
+    param,
+  );
 }

@@ -68,12 +68,21 @@ export async function startServer(session: GenerationSession, o: ServeOptions): 
     app.addHook('onRequest', async (request) => {
       if (request.url === '/' && request.method === 'GET') return;
       if (!timingSafeEqual(digest(request.headers.authorization ?? ''), want))
-        throw new ApiError(401, 'a valid API key is needed: send it as "Authorization: Bearer KEY"', 'authentication_error', 'invalid_api_key');
+        throw new ApiError(
+          401,
+          'a valid API key is needed: send it as "Authorization: Bearer KEY"',
+          'authentication_error',
+          'invalid_api_key',
+        );
     });
   }
   app.setErrorHandler(sendError);
   app.setNotFoundHandler((request, reply) =>
-    sendError(new ApiError(404, `no route ${request.method} ${request.url.split('?')[0]}`, 'not_found_error', 'unknown_route'), request, reply),
+    sendError(
+      new ApiError(404, `no route ${request.method} ${request.url.split('?')[0]}`, 'not_found_error', 'unknown_route'),
+      request,
+      reply,
+    ),
   );
   // the health check that Ollama's clients make
   app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('lorakit is running'));
