@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { VERSION, type Completion, type CompletionRequest } from '../engine';
-import { ApiError, notFound } from './errors';
+import { ApiError } from './errors';
 import type { Generations } from './generation';
 import { GenerateBody, OllamaChatBody, ShowBody, parseBody } from './schemas';
 import { EventStream } from './sse';
@@ -21,8 +21,7 @@ export function ollamaRoutes(app: FastifyInstance, g: Generations, created: numb
     const b = parseBody(ShowBody, request.body);
     const name = b.model ?? b.name; // older clients send `name`
     if (!name) throw new ApiError(400, 'model is required', undefined, 'invalid_value', 'model');
-    const id = names(g).find((n) => n === name || `${n}:latest` === name);
-    if (!id) throw notFound(`model "${name}" not found`, 'model_not_found');
+    const { id } = served(g, name);
     const spec = g.session.model.spec;
     return {
       ...about(g, id),
@@ -33,7 +32,7 @@ export function ollamaRoutes(app: FastifyInstance, g: Generations, created: numb
   });
   app.post('/api/generate', async (request, reply) => {
     const b = parseBody(GenerateBody, request.body);
-    const adapter = adapterOf(g, b.model);
+    const { adapter } = served(g, b.model);
     if (!b.prompt && !b.suffix) return loaded(b.model, { response: '' });
     if (b.system && b.suffix && !b.raw)
       throw new ApiError(
@@ -59,7 +58,7 @@ export function ollamaRoutes(app: FastifyInstance, g: Generations, created: numb
   });
   app.post('/api/chat', async (request, reply) => {
     const b = parseBody(OllamaChatBody, request.body);
-    const adapter = adapterOf(g, b.model);
+    const { adapter } = served(g, b.model);
     const message = (content: string) => ({ message: { role: 'assistant', content } });
     if (!b.messages?.length) return loaded(b.model, message(''));
     const req: CompletionRequest = {
@@ -91,9 +90,10 @@ function about(g: Generations, name: string) {
   };
 }
 
-/** a model by its Ollama name, which clients may tag `:latest` */
-function adapterOf(g: Generations, model: string): string | null {
-  return g.adapterOf(model.endsWith(':latest') && !names(g).includes(model) ? model.slice(0, -':latest'.length) : model);
+/** a model by its Ollama name, which clients may tag `:latest`: its id, and its adapter (null for the base); 404 for neither */
+function served(g: Generations, model: string): { id: string; adapter: string | null } {
+  const id = model.endsWith(':latest') && !names(g).includes(model) ? model.slice(0, -':latest'.length) : model;
+  return { id, adapter: g.adapterOf(id) };
 }
 
 /** Ollama's answer to a request with nothing to generate: the model is loaded (it always is here) */
