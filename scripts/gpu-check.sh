@@ -77,7 +77,7 @@ fi
 echo "gpu-check: adapter kind $KIND${VK_DRIVER_FILES:+ (VK_DRIVER_FILES=$VK_DRIVER_FILES)}"
 
 # 3. Parity on this adapter, then the bench rows and PyTorch (time-boxed on a GPU; lavapipe is slow and unhurried)
-if [ "$KIND" = gpu ]; then T1=180 T2=270; else T1=1800 T2=1800; fi
+if [ "$KIND" = gpu ]; then T1=150 T2=330; else T1=1800 T2=1800; fi
 START=$(date +%s)
 timeout "$T1" "$NODE" --enable-source-maps --test --test-concurrency=1 dist/gpu-parity/ops/*.test.js >"$OUT/parity.tap" 2>&1
 echo "gpu-check: parity exit $? after $(($(date +%s) - START)) s ($(grep -E '^# (pass|fail) ' "$OUT/parity.tap" | tr '\n' ' '))"

@@ -81,9 +81,10 @@ function paritySummary(file: string | undefined): string {
   if (!file) return 'not run';
   if (!fs.existsSync(file)) return `no output (${file})`;
   const tap = fs.readFileSync(file, 'utf8');
-  const count = (k: string) => Number(new RegExp(`^# ${k} (\\d+)`, 'm').exec(tap)?.[1] ?? NaN);
+  const count = (k: string) => new RegExp(`^# ${k} (\\d+)`, 'm').exec(tap)?.[1];
   const failed = [...tap.matchAll(/^not ok \d+ - (.*)$/gm)].map((m) => m[1]);
-  const line = `${count('pass')}/${count('tests')} tests pass`;
+  const ok = tap.match(/^ok \d+ - /gm)?.length ?? 0;
+  const line = count('tests') ? `${count('pass')}/${count('tests')} tests pass` : `incomplete (timed out?): ${ok} passed before it stopped`;
   return failed.length ? `${line}; FAILED: ${failed.join('; ')}` : line;
 }
 

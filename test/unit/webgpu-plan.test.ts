@@ -72,7 +72,8 @@ test("every kernel's workgroup memory and size fit the limits it was planned for
       const size = /@workgroup_size\(([^)]*)\)/.exec(wgsl)![1].split(',').map(Number);
       const n = size.reduce((a, b) => a * b, 1);
       assert.ok(n <= inv && size[0] <= inv, `${name}: workgroup of ${size} at ${inv} invocations`);
-      if (!caps.subgroups) assert.ok(!/subgroup/.test(wgsl), `${name}: subgroups without the feature`);
+      if (!caps.subgroups)
+        assert.ok(!/\bsubgroup[A-Z]\w*\(|@builtin\((num_)?subgroup|enable subgroups/.test(wgsl), `${name}: subgroups without the feature`);
       if (!caps.f16) assert.ok(!/\bf16\b/.test(wgsl), `${name}: f16 without shader-f16`);
     }
   }

@@ -77,8 +77,8 @@ fn fetch_${name}(idx: u32) -> f32 { return f32(${name}[idx]); }
 /** the entry point's parameters that name an invocation for wg_sum/wg_max (LANES builds their struct from them) */
 export const LANE_ARGS = (c: Caps) =>
   '@builtin(local_invocation_index) li: u32' +
-  (c.subgroups ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32, @builtin(subgroup_id) sid: u32' : '');
-export const LANES = (c: Caps) => (c.subgroups ? 'Lanes(li, sgi, sgs, sid)' : 'Lanes(li, 0u, 1u, 0u)');
+  (c.subgroups ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_id) sid: u32, @builtin(num_subgroups) nsg: u32' : '');
+export const LANES = (c: Caps) => (c.subgroups ? 'Lanes(li, sgi, sid, nsg)' : 'Lanes(li, 0u, 0u, 1u)');
 
 /**
  * `wg_sum(x, lanes)` and `wg_max(x, lanes)`: the sum and the max of one f32 per invocation of a `wg`-wide workgroup,
@@ -87,7 +87,7 @@ export const LANES = (c: Caps) => (c.subgroups ? 'Lanes(li, sgi, sgs, sid)' : 'L
  * without, a tree in workgroup memory. Either way the order of the additions differs from the CPU's (parity, not bits).
  */
 export function wgReduce(c: Caps, wg: number): string {
-  const struct = 'struct Lanes { li: u32, sgi: u32, sgs: u32, sid: u32 }\n';
+  const struct = 'struct Lanes { li: u32, sgi: u32, sid: u32, nsg: u32 } // invocation; in its subgroup; subgroup; subgroups\n';
   const fn = (name: string, sgOp: string, op: (a: string, b: string) => string) =>
     c.subgroups
       ? /* wgsl */ `fn ${name}(x: f32, L: Lanes) -> f32 {
@@ -96,7 +96,7 @@ export function wgReduce(c: Caps, wg: number): string {
   if (L.sgi == 0u) { red[L.sid] = s; }
   workgroupBarrier();
   var t = red[0];
-  for (var i = 1u; i < (${wg}u + L.sgs - 1u) / L.sgs; i = i + 1u) { t = ${op('t', 'red[i]')}; }
+  for (var i = 1u; i < L.nsg; i = i + 1u) { t = ${op('t', 'red[i]')}; }
   return t;
 }
 `

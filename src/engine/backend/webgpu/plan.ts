@@ -3,7 +3,7 @@
  * when the device is made, so a kernel's variant and its tile sizes are fixed at pipeline creation:
  * - `shader-f16`: f16 weights are bound as array<f16> and their matmul tiles kept in f16 (exact: the weight's own
  *   values; products and sums stay f32). bf16 weights keep the bit-shift widening, which is exact and free.
- * - `subgroups` (with WGSL's `subgroup_id`, and a smallest subgroup of 4 to 128 lanes): the row reductions use
+ * - `subgroups` (with WGSL's `subgroup_id` and `num_subgroups`, and a smallest subgroup of 4 to 128 lanes): the row reductions use
  *   subgroupAdd/subgroupMax, and attention's forward and per-query backward run one subgroup per query row.
  * - tile sizes from the compute limits: the workgroup memory a kernel may stage (maxComputeWorkgroupStorageSize)
  *   sets the matmul's k-slice depth and the attention tiles; the invocations a workgroup may have set the width of

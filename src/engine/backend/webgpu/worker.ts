@@ -107,7 +107,7 @@ async function init(): Promise<void> {
     };
     caps = planCaps(limits, {
       f16: device.features.has('shader-f16'),
-      // the subgroup reductions name each subgroup by WGSL's subgroup_id
+      // the subgroup reductions count and name the subgroups by WGSL's subgroup_id and num_subgroups
       subgroups: device.features.has('subgroups') && gpu.wgslLanguageFeatures.has('subgroup_id'),
       sg: chosen.info.subgroupMinSize ?? 0,
     });
