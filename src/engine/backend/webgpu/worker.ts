@@ -108,7 +108,7 @@ async function init(): Promise<void> {
     caps = planCaps(limits, {
       f16: device.features.has('shader-f16'),
       // the subgroup reductions count and name the subgroups by WGSL's subgroup_id and num_subgroups
-      subgroups: device.features.has('subgroups') && gpu.wgslLanguageFeatures.has('subgroup_id'),
+      subgroups: device.features.has('subgroups') && !!gpu.wgslLanguageFeatures?.has('subgroup_id'),
       sg: chosen.info.subgroupMinSize ?? 0,
     });
     jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen), limits, features: [...device.features], caps });
