@@ -4,7 +4,12 @@ A Llama-shaped decoder written out here (no transformers needed, so Debian's pyt
 base weights, LoRA (r, alpha) on every linear layer of every block, AdamW on the LoRA parameters, one optimizer
 step per batch. Prints one JSON object: tokens/s, step time, torch version, BLAS, threads.
 
-usage: torch_step.py VOCAB HIDDEN FF LAYERS HEADS KV_HEADS SEQ BATCH RANK STEPS THREADS
+The GPU check (scripts/gpu-check.sh) asks for what a PEFT user would run instead: `--device cuda --dtype bf16
+--peft`: the base in bf16, the LoRA layers put in by PEFT (inject_adapter_in_model, adapter weights in f32 as
+get_peft_model leaves them) and attention through F.scaled_dot_product_attention, each where it is installed
+(the JSON says which were used).
+
+usage: torch_step.py VOCAB HIDDEN FF LAYERS HEADS KV_HEADS SEQ BATCH RANK STEPS THREADS [--device DEV] [--dtype f32|bf16] [--peft]
 """
 import json
 import math
@@ -15,20 +20,41 @@ import torch
 import torch.nn.functional as F
 
 V, C, FF, L, H, KV, T, B, R, STEPS, THREADS = map(int, sys.argv[1:12])
+opts = sys.argv[12:]
+DEVICE = opts[opts.index("--device") + 1] if "--device" in opts else "cpu"
+DTYPE = torch.bfloat16 if "--dtype" in opts and opts[opts.index("--dtype") + 1] == "bf16" else torch.float32
+try:
+    import peft
+except ImportError:
+    peft = None
+USE_PEFT = "--peft" in opts and peft is not None
+SDPA = "--peft" in opts and hasattr(F, "scaled_dot_product_attention")
 torch.set_num_threads(THREADS)
 torch.manual_seed(0)
 D = C // H
 
 
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 class LoraLinear(torch.nn.Module):
     def __init__(self, inp, out, r, alpha):
         super().__init__()
+        if USE_PEFT:  # a plain frozen Linear: PEFT puts the LoRA layers in
+            self.base = torch.nn.Linear(inp, out, bias=False)
+            self.base.weight.requires_grad_(False)
+            torch.nn.init.normal_(self.base.weight, std=0.02)
+            return
         self.weight = torch.nn.Parameter(torch.randn(out, inp) * 0.02, requires_grad=False)
         self.lora_A = torch.nn.Parameter(torch.empty(r, inp).uniform_(-1 / math.sqrt(inp), 1 / math.sqrt(inp)))
         self.lora_B = torch.nn.Parameter(torch.zeros(out, r))
         self.scale = alpha / r
 
     def forward(self, x):
+        if USE_PEFT:
+            return self.base(x)
         return F.linear(x, self.weight) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scale
 
 
@@ -58,9 +84,12 @@ class Block(torch.nn.Module):
         q, k = rope(q, cos, sin), rope(k, cos, sin)
         k = k.repeat_interleave(H // KV, dim=1)
         v = v.repeat_interleave(H // KV, dim=1)
-        s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
-        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-        a = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * D)
+        if SDPA:
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, H * D)
+        else:
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+            s = s.masked_fill(torch.ones(T, T, dtype=torch.bool, device=s.device).triu(1), float("-inf"))
+            a = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * D)
         x = x + self.o(a)
         h = rms(x, self.n2)
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
@@ -80,24 +109,34 @@ class Model(torch.nn.Module):
 
     def forward(self, ids, targets):
         x = self.embed[ids]
+        cos, sin = self.cos.to(x.device, x.dtype), self.sin.to(x.device, x.dtype)
         for b in self.blocks:
-            x = b(x, self.cos, self.sin)
+            x = b(x, cos, sin)
         logits = F.linear(rms(x, self.norm), self.head)
-        return F.cross_entropy(logits.view(-1, V), targets.view(-1))
+        return F.cross_entropy(logits.view(-1, V).float(), targets.view(-1))
 
 
-model = Model()
+model = Model().to(DEVICE, DTYPE)
+if USE_PEFT:
+    targets = ["q", "k", "v", "o", "gate", "up", "down"]
+    cfg = peft.LoraConfig(r=R, lora_alpha=2 * R, lora_dropout=0.0, target_modules=[f"{t}.base" for t in targets])
+    model = peft.inject_adapter_in_model(cfg, model)
+    for n, p in model.named_parameters():
+        if "lora_" in n:
+            p.data = p.data.float()  # as get_peft_model's autocast_adapter_dtype leaves them
 params = [p for p in model.parameters() if p.requires_grad]
 opt = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.0)
-ids = torch.randint(0, V, (B, T))
+ids = torch.randint(0, V, (B, T), device=DEVICE)
 times = []
 for step in range(STEPS + 2):
+    sync()
     t0 = time.perf_counter()
     loss = model(ids, torch.roll(ids, -1, 1))
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()
     opt.zero_grad(set_to_none=True)
+    sync()
     if step >= 2:
         times.append(time.perf_counter() - t0)
 step_s = sorted(times)[len(times) // 2]
@@ -110,4 +149,6 @@ try:
 except Exception:
     pass
 print(json.dumps({"tokens_per_s": B * T / step_s, "step_ms": step_s * 1000, "best_tokens_per_s": B * T / min(times), "torch": torch.__version__, "blas": blas,
-                  "threads": torch.get_num_threads(), "trainable": sum(p.numel() for p in params), "loss": float(loss.detach())}))
+                  "threads": torch.get_num_threads(), "trainable": sum(p.numel() for p in params), "loss": float(loss.detach()),
+                  "device": torch.cuda.get_device_name() if DEVICE.startswith("cuda") else DEVICE, "dtype": str(DTYPE).replace("torch.", ""),
+                  "peft": peft.__version__ if USE_PEFT else None, "sdpa": SDPA}))

@@ -29,6 +29,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
         cli: 'src/cli/main.ts',
         demo: 'src/demo.ts',
         bench: 'src/bench.ts',
+        'gpu-check': 'src/gpu-check.ts',
         index: 'src/engine/index.ts',
         sidecar: 'src/sidecar/main.ts',
         ...WORKERS,

@@ -1,7 +1,8 @@
 // Bundles every test/**/*.test.ts with esbuild (Node 20 cannot run TypeScript) and runs them with `node --test`,
 // passing the files explicitly (Node 20's runner does not expand globs). Arguments pick the files whose path
 // contains any of them (`node scripts/test.mjs ops/ trainer`). LORAKIT_TEST_OUT names the bundle folder, so two
-// runs in one checkout do not clobber each other.
+// runs in one checkout do not clobber each other. `--bundle-only` stops after bundling (scripts/gpu-check.sh
+// carries the bundles to a machine without esbuild).
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,7 +10,8 @@ import * as path from 'node:path';
 import { common } from './build.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const only = process.argv.slice(2);
+const bundleOnly = process.argv.includes('--bundle-only');
+const only = process.argv.slice(2).filter((a) => a !== '--bundle-only');
 const walk = (dir) =>
   fs
     .readdirSync(path.join(root, dir), { withFileTypes: true })
@@ -33,6 +35,7 @@ await build({
   absWorkingDir: root,
 });
 const outs = files.map((f) => path.join(outdir, path.relative('test', f).replace(/\.ts$/, '.js')));
+if (bundleOnly) process.exit(0);
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',
   cwd: root,

@@ -10,28 +10,20 @@ import * as path from 'node:path';
 import { WasmRuntime } from './engine/ops/wasm';
 import { gemm } from './engine/ops/matmul/gemm';
 import { qgemm } from './engine/ops/qmatmul/qgemm';
-import { CpuBackend } from './engine/backend/cpu/cpu';
 import { estimateMemory, formatBytes } from './engine/tasks/estimate';
 import { makeTinyModel } from './engine/fixtures/model';
-import { LoraAdapter } from './engine/model/lora';
 import { defaultLoraConfig } from './engine/formats/lora-config';
-import { openModel } from './engine/tasks/session';
 import { Rng } from './engine/core/rng';
-import { Backend, MEM_TAGS, MemFigures } from './engine/core/backend';
+import { MEM_TAGS } from './engine/core/backend';
 import { WebGpuBackend } from './engine/backend/webgpu/webgpu';
+import { GPU_PATHS, describeCaps, gpuMatmulGflops } from './bench-gpu';
+import { STEPS, W, lorakitStep, median } from './bench-step';
 import { VERSION } from './engine/core/version';
 import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/core/qweight';
 import { NF4 } from './engine/core/blockwise';
 import { loadSpec } from './engine/formats/config';
 
 const root = path.resolve(__dirname, '..');
-const W = { vocab: 8192, hidden: 256, ff: 768, layers: 8, heads: 8, kv: 4, seq: 256, batch: 4, rank: 16 };
-const STEPS = Number(process.env.BENCH_STEPS ?? 7);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function matmulRows(): string[] {
   const rows: string[] = [];
@@ -104,49 +96,35 @@ function qmatmulRows(): string[] {
   return rows;
 }
 
-/** the webgpu backend, when an adapter exists: matmul GFLOP/s and the reference step (f32 and NF4 + DQ) */
+/** the webgpu backend, when an adapter exists: matmul GFLOP/s and the reference step (f32 and NF4 + DQ), on both kernel paths */
 function webgpuRows(dir: string): string[] {
-  let gpu: WebGpuBackend;
+  const gpus: WebGpuBackend[] = [];
   try {
-    gpu = new WebGpuBackend();
+    for (const p of GPU_PATHS) gpus.push(new WebGpuBackend(p.opts));
   } catch (e) {
+    WebGpuBackend.disposeAll();
     return [`No WebGPU adapter here (${(e as Error).message}).`];
   }
-  const a = gpu.info.chosen!;
+  const a = gpus[0].info.chosen!;
   const rows = [
     `Adapter: ${a.name} (${a.type === 'cpu' ? 'a software rasterizer running on the CPU: its speed says nothing about a GPU' : 'hardware'}); max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}; features ${a.features.filter((f) => /f16|subgroup|timestamp/.test(f)).join(', ')}.`,
     '',
-    '| what | webgpu | note |',
-    '|---|---|---|',
+    ...GPU_PATHS.map((p, i) => `- ${p.label} kernels: ${describeCaps(gpus[i])}`),
+    '',
+    `| what | ${GPU_PATHS.map((p) => `webgpu, ${p.label}`).join(' | ')} | note |`,
+    `|---|${GPU_PATHS.map(() => '---|').join('')}---|`,
   ];
   for (const [M, N, K] of [
     [256, 256, 256],
     [512, 768, 256],
   ]) {
-    const x = gpu.upload(
-      Float32Array.from({ length: M * K }, (_, i) => (i % 7) / 7),
-      [M, K],
-      'activations',
+    const gf = gpus.map((g) => gpuMatmulGflops(g, M, N, K));
+    rows.push(
+      `| matmul ${M}×${K} · (${N}×${K})ᵀ | ${gf.map((v) => `${v.toFixed(2)} GFLOP/s`).join(' | ')} | 64×64 tiles, 4×4 outputs per invocation |`,
     );
-    const w = gpu.upload(
-      Float32Array.from({ length: N * K }, (_, i) => (i % 5) / 5),
-      [N, K],
-      'weights',
-    );
-    const times: number[] = [];
-    for (let r = 0; r < 4; r++) {
-      const t = performance.now();
-      const y = gpu.linear(x, w);
-      gpu.read(gpu.sumSquares(y));
-      gpu.free(y);
-      times.push(performance.now() - t);
-    }
-    const gf = (2 * M * N * K) / median(times) / 1e6;
-    rows.push(`| matmul ${M}×${K} · (${N}×${K})ᵀ | ${gf.toFixed(2)} GFLOP/s | 64×64 tiles, 4×4 outputs per invocation |`);
-    console.log(`webgpu matmul ${M}x${N}x${K}: ${gf.toFixed(2)} GFLOP/s`);
-    gpu.free(x, w);
+    console.log(`webgpu matmul ${M}x${N}x${K}: ${gf.map((v) => v.toFixed(2)).join(' / ')} GFLOP/s`);
   }
-  gpu.dispose();
+  WebGpuBackend.disposeAll();
   // on a software adapter the whole reference step would take minutes: a short one (seq 64, batch 1) stands in
   const small = a.type === 'cpu';
   const shape = small ? { seq: 64, batch: 1 } : { seq: W.seq, batch: W.batch };
@@ -154,7 +132,9 @@ function webgpuRows(dir: string): string[] {
     ['f32', null],
     ['NF4 + DQ', { type: 'nf4', blocksize: 64, doubleQuant: true }],
   ] as [string, QuantConfig | null][]) {
-    const r = lorakitStep(dir, q, new WebGpuBackend(), small ? 1 : 3, shape); // a fresh device: its peak is this run's
+    // a fresh device for each: its peak is this run's
+    const runs = GPU_PATHS.map((p) => lorakitStep(dir, q, new WebGpuBackend(p.opts), small ? 1 : 3, shape));
+    const r = runs[0];
     const e = estimateMemory({
       spec: loadSpec(dir),
       lora: defaultLoraConfig({ r: W.rank, dropout: 0 }),
@@ -166,68 +146,15 @@ function webgpuRows(dir: string): string[] {
       .map((t) => `${t} ${formatBytes(r.peak[t])} (${pct(e.bytes[t], r.peak[t])})`)
       .join(', ');
     rows.push(
-      `| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step | live GPU buffers at peak ${formatBytes(r.peak.total)}: ${tags}; workspace ${formatBytes(r.peak.workspace)} |`,
+      `| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${runs.map((x) => `${x.tokensPerS.toFixed(0)} tok/s, ${x.stepMs.toFixed(0)} ms/step`).join(' | ')} | live GPU buffers at peak ${formatBytes(r.peak.total)}: ${tags}; workspace ${formatBytes(r.peak.workspace)} |`,
     );
-    console.log(`webgpu step ${name}: ${r.tokensPerS.toFixed(0)} tok/s`);
+    console.log(`webgpu step ${name}: ${runs.map((x) => x.tokensPerS.toFixed(0)).join(' / ')} tok/s`);
   }
   rows.push(
     '',
     "In parentheses: the estimator's error for that tag (it models the CPU backend; the GPU allocates the same weights, LoRA, optimizer and activations, and its own small workspace instead of the WebAssembly arena).",
   );
   return rows;
-}
-
-interface Run {
-  backend: string;
-  tokensPerS: number;
-  bestTokensPerS: number;
-  stepMs: number;
-  peak: MemFigures;
-  rssPeak: number;
-}
-
-function lorakitStep(
-  dir: string,
-  quant: QuantConfig | null = null,
-  gpu?: WebGpuBackend,
-  steps = STEPS,
-  shape = { seq: W.seq, batch: W.batch },
-): Run {
-  const be: Backend = gpu ?? new CpuBackend({ threads: os.availableParallelism() }); // a fresh WebAssembly memory: its growth is this run's
-  const { model } = openModel(dir, be, undefined, quant);
-  model.adapter = LoraAdapter.create(model.spec, defaultLoraConfig({ r: W.rank, alpha: 2 * W.rank, dropout: 0 }), be, new Rng(0));
-  model.adapter.allocGrads(be);
-  const params = model.adapter.params();
-  const m = params.map((p) => be.zeros([...p.t.shape], 'optimizer'));
-  const v = params.map((p) => be.zeros([...p.t.shape], 'optimizer'));
-  const rng = new Rng(1);
-  const n = shape.batch * shape.seq;
-  const ids = Int32Array.from({ length: n }, () => Math.floor(rng.next() * W.vocab));
-  const targets = Int32Array.from({ length: n }, (_, i) => ids[(i + 1) % n]);
-  const times: number[] = [];
-  let rssPeak = 0;
-  for (let s = 0; s < steps + 2; s++) {
-    const t = performance.now();
-    model.adapter.zeroGrads(be);
-    const r = model.lossAndGrad(ids, targets, shape.batch, shape.seq, 1 / n, s);
-    be.read(r.loss);
-    be.free(r.loss);
-    params.forEach((p, i) =>
-      be.adamw(p.t, p.g()!, m[i], v[i], { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: s + 1 }),
-    );
-    if (s >= 2) times.push(performance.now() - t);
-    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-  }
-  const stepMs = median(times);
-  be.dispose();
-  return {
-    backend: be.name,
-    tokensPerS: (n * 1000) / stepMs,
-    bestTokensPerS: (n * 1000) / Math.min(...times),
-    stepMs,
-    peak: { ...be.mem.peak },
-    rssPeak,
-  };
 }
 
 interface TorchRun {

@@ -261,7 +261,7 @@ lorakit info --devices [--json]
       // the adapter marked * is the one --backend auto trains on; none is marked when auto takes the CPU
       for (const a of info.adapters)
         out(
-          `${info.auto.backend === 'webgpu' && a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}`,
+          `${info.auto.backend === 'webgpu' && a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}${a.subgroupMinSize ? `, subgroups of ${a.subgroupMinSize}–${a.subgroupMaxSize} lanes` : ''}`,
         );
       out(`--backend auto trains on ${info.auto.backend === 'webgpu' ? 'the WebGPU adapter marked *' : 'the CPU'}: ${info.auto.reason}`);
       return;

@@ -6,7 +6,7 @@ import * as ref from '../../src/engine/ops/attention/reference';
 import type { AttnShape } from '../../src/engine/core/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
 
 for (const shape of [
   { B: 1, Tq: 1, Tk: 1, H: 1, KV: 1, D: 4 },
@@ -69,31 +69,38 @@ test('attention processed one head at a time (a tiny scratch budget) gives the s
   }
 });
 
-test('the WGSL attention matches the reference: causal, grouped-query, sliding window, decoding offsets', { skip: gpuSkip() }, () => {
-  const g = gpu()!;
-  for (const p of [
-    { B: 2, Tq: 5, Tk: 5, H: 4, KV: 2, D: 8 },
-    { B: 1, Tq: 9, Tk: 9, H: 2, KV: 2, D: 12, window: 3 },
-    { B: 2, Tq: 1, Tk: 6, H: 4, KV: 1, D: 16 },
-    { B: 1, Tq: 3, Tk: 7, H: 3, KV: 3, D: 5 },
-    { B: 1, Tq: 70, Tk: 70, H: 2, KV: 1, D: 16, window: 40 }, // several query blocks and key tiles
-    { B: 1, Tq: 4, Tk: 4, H: 1, KV: 1, D: 160 }, // past the tiled kernels' 128: the per-row ones
-  ]) {
-    const q = T([p.B * p.Tq, p.H * p.D]),
-      k = T([p.B * p.Tk, p.KV * p.D]),
-      v = T([p.B * p.Tk, p.KV * p.D]),
-      dout = T([p.B * p.Tq, p.H * p.D]);
-    same(
-      g,
-      `attention ${JSON.stringify(p)}`,
-      [q, k, v, dout],
-      (be, [qq, kk, vv, dd]) => {
-        const f = be.attention(qq, kk, vv, p);
-        const b = be.attentionBackward(dd, qq, kk, vv, f.saved, p);
-        return [f.out, b.dq, b.dk, b.dv];
-      },
-      2e-5,
-      2e-4,
-    );
-  }
-});
+test(
+  'the WGSL attention matches the reference: causal, grouped-query, sliding window, decoding offsets, on each kernel path',
+  { skip: gpuSkip() },
+  () => {
+    for (const [path, g] of gpus())
+      for (const p of [
+        { B: 2, Tq: 5, Tk: 5, H: 4, KV: 2, D: 8 },
+        { B: 1, Tq: 9, Tk: 9, H: 2, KV: 2, D: 12, window: 3 },
+        { B: 2, Tq: 1, Tk: 6, H: 4, KV: 1, D: 16 },
+        { B: 1, Tq: 3, Tk: 7, H: 3, KV: 3, D: 5 },
+        { B: 1, Tq: 70, Tk: 70, H: 2, KV: 1, D: 16, window: 40 }, // several query blocks and key tiles
+        { B: 2, Tq: 50, Tk: 139, H: 4, KV: 2, D: 32 }, // after a cache: several blocks of keys in the per-key pass
+        { B: 1, Tq: 131, Tk: 131, H: 2, KV: 2, D: 8, window: 70 }, // a window across key blocks
+        { B: 1, Tq: 4, Tk: 4, H: 1, KV: 1, D: 160 }, // past the tiled kernels' 128: the per-row ones
+        { B: 1, Tq: 3, Tk: 9, H: 2, KV: 1, D: 256 }, // the widest head
+      ]) {
+        const q = T([p.B * p.Tq, p.H * p.D]),
+          k = T([p.B * p.Tk, p.KV * p.D]),
+          v = T([p.B * p.Tk, p.KV * p.D]),
+          dout = T([p.B * p.Tq, p.H * p.D]);
+        same(
+          g,
+          `attention ${JSON.stringify(p)} (${path})`,
+          [q, k, v, dout],
+          (be, [qq, kk, vv, dd]) => {
+            const f = be.attention(qq, kk, vv, p);
+            const b = be.attentionBackward(dd, qq, kk, vv, f.saved, p);
+            return [f.out, b.dq, b.dk, b.dv];
+          },
+          2e-5,
+          2e-4,
+        );
+      }
+  },
+);

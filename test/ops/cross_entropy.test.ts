@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as ref from '../../src/engine/ops/cross_entropy/reference';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
 
 test('cross-entropy gradient matches finite differences, ignoring masked targets', () => {
   const N = 4,
@@ -41,21 +41,28 @@ test('WebAssembly cross-entropy matches the reference (odd sizes, ±30 logits, m
   be.dispose();
 });
 
-test('the WGSL cross-entropy matches the reference, masked rows included', { skip: gpuSkip() }, () => {
-  const g = gpu()!;
-  const [N, C] = [7, 37];
-  const targets = Int32Array.from([2, -1, 0, 36, 5, 5, -1]);
-  same(
-    g,
-    'cross-entropy',
-    [T([N, C], 3)],
-    (be, [x]) => {
-      const r = be.crossEntropy(x, targets, 0.25);
-      return [r.loss, r.dlogits];
-    },
-    1e-4,
-    1e-4,
-  );
+test('the WGSL cross-entropy matches the reference, masked rows and ±30 logits included, on each kernel path', { skip: gpuSkip() }, () => {
+  for (const [path, g] of gpus())
+    for (const [N, V] of [
+      [7, 37],
+      [4, 1003],
+    ]) {
+      const targets = Int32Array.from({ length: N }, (_, i) => (i % 3 === 1 ? -1 : (i * 17) % V));
+      const logits = T([N, V], 3);
+      logits.data[5] = 30; // the row's max, far above the rest
+      logits.data[V + 2] = -30;
+      same(
+        g,
+        `cross-entropy ${N}×${V} (${path})`,
+        [logits],
+        (be, [x]) => {
+          const r = be.crossEntropy(x, targets, 0.25);
+          return [r.loss, r.dlogits];
+        },
+        1e-4,
+        1e-4,
+      );
+    }
 });
 
 // hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed

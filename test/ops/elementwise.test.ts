@@ -2,8 +2,9 @@
 // against the reference.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { T, gpu, gpuSkip, same } from './parity';
-import { addBias, axpy } from '../../src/engine/ops/elementwise/reference';
+import { T, gpu, gpuSkip, gpus, same } from './parity';
+import { addBias, axpy, sumSquares } from '../../src/engine/ops/elementwise/reference';
+import { assertClose } from '../helpers';
 
 test('the reference axpy (s = 1 and s ≠ 1) and the bias added to every row', () => {
   const a = Float32Array.of(1, 2, 3);
@@ -31,5 +32,21 @@ test('the WGSL add, mul, axpy, scale, row copies and sum of squares match the re
     be.setRows(a, 4, b);
     return [s, a, be.concatRows(a, b)];
   });
-  same(g, 'sum of squares', [T([1000, 3])], (be, [x]) => be.sumSquares(x), 1e-3, 1e-5);
 });
+
+test(
+  'the WGSL sum of squares, of one tensor and of many into one scalar, matches the reference on each kernel path',
+  { skip: gpuSkip() },
+  () => {
+    const shapes = [[1000, 3], [1], [37], [4097, 2]];
+    const ins = shapes.map((s) => T(s));
+    const want = ins.reduce((a, x) => a + sumSquares(x.data), 0);
+    for (const [path, g] of gpus()) {
+      same(g, `sum of squares (${path})`, [T([1000, 3])], (be, [x]) => be.sumSquares(x), 1e-3, 1e-5);
+      const ts = ins.map((x) => g.upload(x.data.slice(), x.shape, 'activations'));
+      const all = g.sumSquaresAll(ts);
+      assertClose(g.read(all), [want], 1e-3, 1e-5, `sum of squares of ${shapes.length} tensors (${path})`);
+      g.free(all, ...ts);
+    }
+  },
+);

@@ -7,7 +7,7 @@ import { gemm } from '../../src/engine/ops/matmul/gemm';
 import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
-import { T, gpu, gpuSkip, same } from './parity';
+import { T, gpuSkip, gpus, same } from './parity';
 
 const rng = new Rng(1);
 const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
@@ -125,26 +125,63 @@ test('half-float B operands (weights kept in bf16 or f16) are widened exactly, i
   }
 });
 
-test('WGSL matmul and linear match the reference in every transpose, with alpha/beta and a bias', { skip: gpuSkip() }, () => {
-  const g = gpu()!;
-  for (const [M, N, K] of [
-    [1, 1, 1],
-    [3, 5, 7],
-    [17, 33, 20],
-    [40, 9, 129],
-  ]) {
-    for (const transA of [false, true])
-      for (const transB of [false, true]) {
-        const a = T(transA ? [K, M] : [M, K]),
-          b = T(transB ? [N, K] : [K, N]),
-          c = T([M, N]);
-        same(g, `matmul ${M}×${N}×${K} tA=${transA} tB=${transB}`, [a, b, c], (be, [x, y, z]) =>
-          be.matmul(x, y, { transA, transB, alpha: 0.5, out: z, beta: 1 }, 'activations'),
-        );
+test(
+  'WGSL matmul and linear match the reference in every transpose, with alpha/beta and a bias, on each kernel path',
+  { skip: gpuSkip() },
+  () => {
+    for (const [path, g] of gpus())
+      for (const [M, N, K] of [
+        [1, 1, 1],
+        [3, 5, 7],
+        [17, 33, 20],
+        [40, 9, 129],
+      ]) {
+        for (const transA of [false, true])
+          for (const transB of [false, true]) {
+            const a = T(transA ? [K, M] : [M, K]),
+              b = T(transB ? [N, K] : [K, N]),
+              c = T([M, N]);
+            same(g, `matmul ${M}×${N}×${K} tA=${transA} tB=${transB} (${path})`, [a, b, c], (be, [x, y, z]) =>
+              be.matmul(x, y, { transA, transB, alpha: 0.5, out: z, beta: 1 }, 'activations'),
+            );
+          }
+        const x = T([M, K]),
+          w = T([N, K]),
+          bias = T([N]);
+        same(g, `linear ${M}×${N}×${K} (${path})`, [x, w, bias], (be, [xx, ww, bb]) => be.linear(xx, ww, bb));
       }
-    const x = T([M, K]),
-      w = T([N, K]),
-      bias = T([N]);
-    same(g, `linear ${M}×${N}×${K}`, [x, w, bias], (be, [xx, ww, bb]) => be.linear(xx, ww, bb));
-  }
-});
+  },
+);
+
+test(
+  'WGSL linear and its backward with bf16 and f16 weights (f16 read as f16 where the adapter has shader-f16) match the reference',
+  { skip: gpuSkip() },
+  async () => {
+    const { f32ToBf16, f32ToF16 } = await import('../../src/engine/core/dtype');
+    for (const [path, g] of gpus())
+      for (const [M, N, K] of [
+        [1, 37, 67],
+        [17, 33, 130],
+        [70, 65, 64],
+      ])
+        for (const dtype of ['BF16', 'F16'] as const) {
+          const f = rand(N * K);
+          f[0] = 3e-6; // an f16 subnormal
+          f[1] = -65504; // the largest f16
+          const data = dtype === 'F16' ? f32ToF16(f) : f32ToBf16(f);
+          const x = T([M, K]),
+            dy = T([M, N]);
+          same(
+            g,
+            `${dtype} linear ${M}×${N}×${K} (${path})`,
+            [x, dy],
+            (be, [xx, dd]) => {
+              const w = be.uploadWeight({ dtype, shape: [N, K], data }, [N, K]);
+              return [be.linear(xx, w), be.linearBackward(dd, w)];
+            },
+            2e-6 * K * 3,
+            1e-5,
+          );
+        }
+  },
+);

@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import type { Backend, Tensor } from '../../src/engine/core/backend';
 import { WebGpuBackend } from '../../src/engine/backend/webgpu/webgpu';
+import { DEFAULT_LIMITS } from '../../src/engine/backend/webgpu/plan';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
 
@@ -58,8 +59,9 @@ export function fdCheck(
 export const reference = new CpuBackend({ wasm: false });
 
 let device: WebGpuBackend | null | undefined;
+let plainDevice: WebGpuBackend | undefined;
 let why = '';
-/** the WebGPU backend (lavapipe here), started on first use; null where there is no adapter */
+/** the WebGPU backend (lavapipe here) with every feature the adapter offers, started on first use; null where there is no adapter */
 export function gpu(): WebGpuBackend | null {
   if (device === undefined) {
     try {
@@ -71,6 +73,19 @@ export function gpu(): WebGpuBackend | null {
     }
   }
   return device;
+}
+/**
+ * Both kernel paths on the same adapter: `features` (shader-f16 and subgroups where the adapter has them, tiles from
+ * its limits) and `plain` (neither feature, tiles from WebGPU's default limits). A parity test runs on each.
+ */
+export function gpus(): [string, WebGpuBackend][] {
+  const g = gpu();
+  if (!g) return [];
+  plainDevice ??= new WebGpuBackend({ features: { f16: false, subgroups: false }, limits: DEFAULT_LIMITS });
+  return [
+    [`features (${g.info.features?.filter((f) => f === 'shader-f16' || f === 'subgroups').join(', ') || 'none offered'})`, g],
+    ['plain', plainDevice],
+  ];
 }
 /** the skip reason for a GPU test (false: run it) */
 export function gpuSkip(): string | false {

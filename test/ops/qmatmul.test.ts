@@ -9,7 +9,7 @@ import type { Backend } from '../../src/engine/core/backend';
 import { Rng } from '../../src/engine/core/rng';
 import { FP4, NF4, QuantType } from '../../src/engine/core/blockwise';
 import { assertClose } from '../helpers';
-import { gpu, gpuSkip, rand, reference } from './parity';
+import { gpuSkip, gpus, rand, reference } from './parity';
 
 const rng = new Rng(7);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -48,31 +48,36 @@ test('fused 4-bit matmul equals dequantize-then-multiply, forward (x·Wᵀ) and 
   }
 });
 
-test('the WGSL 4-bit matmul matches the reference, forward and backward, with more than 256 blocks', { skip: gpuSkip() }, () => {
-  for (const [R, C, bs, type, doubleQuant] of [
-    [13, 29, 32, 'nf4', true],
-    [40, 70, 64, 'fp4', false],
-    [33, 64, 64, 'nf4', true],
-    [300, 40, 32, 'nf4', true],
-  ] as const) {
-    // (the last: more than 256 blocks, so the nested scales' second block is read)
-    const q = quantizeWeight(rand(R * C), [R, C], { type, blocksize: bs, doubleQuant }, 'float32');
-    for (const M of [1, 5, 37]) {
-      const x = rand(M * C),
-        dy = rand(M * R),
-        into = rand(M * C);
-      const go = (be: Backend) => {
-        const w = be.uploadQuantized(q);
-        const y = be.read(be.linear(be.upload(x.slice(), [M, C], 'activations'), w)).slice();
-        const dx = be
-          .read(be.linearBackward(be.upload(dy.slice(), [M, R], 'activations'), w, be.upload(into.slice(), [M, C], 'activations')))
-          .slice();
-        return [y, dx];
-      };
-      const [wy, wdx] = go(reference),
-        [gy, gdx] = go(gpu()!);
-      assertClose(gy, wy, 1e-5, 1e-4, `4-bit ${type} x·Wᵀ ${M}×${R}×${C}`);
-      assertClose(gdx, wdx, 1e-5, 1e-4, `4-bit ${type} dY·W ${M}×${R}×${C}`);
-    }
-  }
-});
+test(
+  'the WGSL 4-bit matmul matches the reference, forward and backward, with more than 256 blocks, on each kernel path',
+  { skip: gpuSkip() },
+  () => {
+    for (const [path, g] of gpus())
+      for (const [R, C, bs, type, doubleQuant] of [
+        [13, 29, 32, 'nf4', true],
+        [40, 70, 64, 'fp4', false],
+        [33, 64, 64, 'nf4', true],
+        [300, 40, 32, 'nf4', true],
+      ] as const) {
+        // (the last: more than 256 blocks, so the nested scales' second block is read)
+        const q = quantizeWeight(rand(R * C), [R, C], { type, blocksize: bs, doubleQuant }, 'float32');
+        for (const M of [1, 5, 37]) {
+          const x = rand(M * C),
+            dy = rand(M * R),
+            into = rand(M * C);
+          const go = (be: Backend) => {
+            const w = be.uploadQuantized(q);
+            const y = be.read(be.linear(be.upload(x.slice(), [M, C], 'activations'), w)).slice();
+            const dx = be
+              .read(be.linearBackward(be.upload(dy.slice(), [M, R], 'activations'), w, be.upload(into.slice(), [M, C], 'activations')))
+              .slice();
+            return [y, dx];
+          };
+          const [wy, wdx] = go(reference),
+            [gy, gdx] = go(g);
+          assertClose(gy, wy, 1e-5, 1e-4, `4-bit ${type} x·Wᵀ ${M}×${R}×${C} (${path})`);
+          assertClose(gdx, wdx, 1e-5, 1e-4, `4-bit ${type} dY·W ${M}×${R}×${C} (${path})`);
+        }
+      }
+  },
+);

@@ -1,7 +1,7 @@
 // RMSNorm: the reference's backward against finite differences, and the WGSL kernels against the reference.
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/rmsnorm/reference';
-import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
 import { assertClose } from '../helpers';
 
 test('rmsnorm backward matches finite differences', () => {
@@ -15,16 +15,22 @@ test('rmsnorm backward matches finite differences', () => {
   fdCheck('rmsnorm', x, (xx) => ref.rmsnormForward(xx, w, N, C, 1e-6).y, g, dx);
 });
 
-test('the WGSL RMSNorm matches the reference, forward and backward', { skip: gpuSkip() }, () => {
-  const g = gpu()!;
-  const [N, C] = [7, 37];
-  same(g, 'rmsnorm', [T([N, C]), T([C])], (be, [x, w]) => {
-    const r = be.rmsnorm(x, w, 1e-5);
-    return [r.y, r.rstd];
-  });
-  same(g, 'rmsnorm backward', [T([N, C]), T([N, C]), T([C])], (be, [dy, x, w]) =>
-    be.rmsnormBackward(dy, x, w, be.rmsnorm(x, w, 1e-5).rstd),
-  );
+test('the WGSL RMSNorm matches the reference, forward and backward, on each kernel path', { skip: gpuSkip() }, () => {
+  // C = 1 (one lane), 37 (part of one subgroup's stride), 1000 (several strides of the workgroup), ±30 values
+  for (const [path, g] of gpus())
+    for (const [N, C, s] of [
+      [7, 37, 1],
+      [3, 1000, 30],
+      [2, 1, 1],
+    ]) {
+      same(g, `rmsnorm ${N}×${C} (${path})`, [T([N, C], s), T([C])], (be, [x, w]) => {
+        const r = be.rmsnorm(x, w, 1e-5);
+        return [r.y, r.rstd];
+      });
+      same(g, `rmsnorm backward ${N}×${C} (${path})`, [T([N, C]), T([N, C], s), T([C])], (be, [dy, x, w]) =>
+        be.rmsnormBackward(dy, x, w, be.rmsnorm(x, w, 1e-5).rstd),
+      );
+    }
 });
 
 // hand-computed values (the arithmetic in the comments): the formula itself, with no torch needed

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { Backend } from '../../src/engine/core/backend';
 import { WebGpuBackend } from '../../src/engine/backend/webgpu/webgpu';
+import { DEFAULT_LIMITS } from '../../src/engine/backend/webgpu/plan';
 import { Rng } from '../../src/engine/core/rng';
 import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
 import { openModel } from '../../src/engine/tasks/session';
@@ -27,17 +28,20 @@ try {
 const cpu = new CpuBackend({ wasm: false });
 
 test(
-  'whole model: loss and every LoRA gradient, on an f32 base, an NF4 + DQ base, and with weights split across bindings',
+  'whole model (dropout 0.1): loss and every LoRA gradient, on an f32 base, an NF4 + DQ base, with weights split across bindings, and on the plain kernels',
   { skip },
   () => {
     const dir = path.join(tmpDir('gpu-model'), 'm');
     makeTinyModel(dir, { modelType: 'qwen2', layers: 2 });
     // a 40 KiB binding limit: the embedding table and LM head (384 × 64 f32 = 96 KiB each) are held as three row blocks
     const split = new WebGpuBackend({ maxBinding: 40 << 10 });
+    // no shader-f16, no subgroups, tiles for WebGPU's default limits
+    const plain = new WebGpuBackend({ features: { f16: false, subgroups: false }, limits: DEFAULT_LIMITS });
     for (const [quant, dev] of [
       [null, gpu!],
       [{ type: 'nf4' as const, blocksize: 64, doubleQuant: true }, gpu!],
       [null, split],
+      [null, plain],
     ] as const) {
       const res = [cpu, dev].map((be) => {
         const { model } = openModel(dir, be, undefined, quant);
@@ -57,6 +61,7 @@ test(
       res[0].grads.forEach((g, i) => assertClose(res[1].grads[i], g, 1e-6, 2e-3, `${quant?.type ?? 'f32'} grad ${i}`));
     }
     split.dispose();
+    plain.dispose();
   },
 );
 

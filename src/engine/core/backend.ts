@@ -160,6 +160,12 @@ export interface Backend {
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number): { loss: Tensor; count: number; dlogits: Tensor };
   /** Σ x² as a 1-element tensor */
   sumSquares(x: Tensor): Tensor;
+  /**
+   * Σ x² over many tensors as one 1-element tensor, so a device backend reduces on the device and the caller reads
+   * once (the trainer's gradient norm). Optional: a host backend reads each sumSquares for free, and the CPU
+   * backend's per-tensor f32 sums added in f64 are the exact sum its kept references were made with.
+   */
+  sumSquaresAll?(xs: Tensor[]): Tensor;
   /** AdamW (decoupled weight decay) on one parameter, updating p, m and v in place */
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWParams): void;
 

@@ -1,5 +1,7 @@
 /** What the WebGPU backend (webgpu.ts, main thread) and its GPU worker (worker.ts) say to each other. */
 import type { KernelName } from '../../ops/kernels';
+import type { Caps } from '../../ops/wgsl';
+import type { ComputeLimits, FeatureChoice } from './plan';
 
 export interface AdapterDesc {
   name: string;
@@ -9,12 +11,31 @@ export interface AdapterDesc {
   features: string[];
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /** the adapter's subgroup sizes (0 where it does not say) */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
 }
 export interface GpuInfo {
   adapters: AdapterDesc[];
   chosen: AdapterDesc | null;
-  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  /** the device's limits, features and kernel caps (absent from a probe) */
+  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number } & ComputeLimits;
+  features?: string[];
+  caps?: Caps;
   error?: string;
+}
+
+/** what the worker is started with */
+export interface WorkerStart {
+  sab: SharedArrayBuffer;
+  /** --device: a part of the adapter's name */
+  want?: string;
+  /** list the adapters without making a device */
+  probe?: boolean;
+  /** optional features to leave off */
+  features?: FeatureChoice;
+  /** compute limits to ask for below the adapter's (tests of the tile choice) */
+  limits?: Partial<ComputeLimits>;
 }
 
 /** the ops the main thread posts, in order; those with a `sab` are answered through it */

@@ -7,8 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { KERNELS, KernelName } from '../../ops/kernels';
-import { AdapterDesc, FLAG_BYTES, GpuInfo, ToGpu } from './messages';
+import { KernelName, kernelSource } from '../../ops/kernels';
+import type { Caps } from '../../ops/wgsl';
+import { AdapterDesc, FLAG_BYTES, GpuInfo, ToGpu, WorkerStart } from './messages';
+import { COMPUTE_LIMITS, ComputeLimits, planCaps } from './plan';
 
 /** Dawn's Node binding: `create` makes the GPU object; `globals` are the WebGPU constants (GPUBufferUsage, …) */
 interface Dawn {
@@ -18,6 +20,7 @@ interface Dawn {
 
 let gpu: GPU; // the Dawn instance: kept referenced for the process's life (a collected instance crashes Dawn)
 let device: GPUDevice;
+let caps: Caps; // the kernels' variants and tile sizes on this device (plan.ts)
 const buffers = new Map<number, GPUBuffer>();
 const pipelines = new Map<KernelName, GPUComputePipeline>();
 let encoder: GPUCommandEncoder | null = null;
@@ -54,11 +57,13 @@ function describe(a: GPUAdapter): AdapterDesc {
     features: [...a.features],
     maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
     maxBufferSize: a.limits.maxBufferSize,
+    subgroupMinSize: a.info.subgroupMinSize ?? 0,
+    subgroupMaxSize: a.info.subgroupMaxSize ?? 0,
   };
 }
 
 async function init(): Promise<void> {
-  const { sab, want, probe } = workerData as { sab: SharedArrayBuffer; want?: string; probe?: boolean };
+  const { sab, want, probe, features, limits: lower } = workerData as WorkerStart;
   try {
     const { create, globals } = loadDawn();
     Object.assign(globalThis, globals);
@@ -76,17 +81,37 @@ async function init(): Promise<void> {
       : (found.find((a) => describe(a).type === 'gpu') ?? found[0]);
     if (!chosen) return jsonAnswer(sab, { adapters: found.map(describe), chosen: null, error: `no adapter matches --device ${want}` });
     if (probe) return jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen) });
+    // shader-f16 and subgroups where the adapter has them (and they are not turned off); the compute limits at the
+    // adapter's maximum (or lower when asked), since the tiles are sized from them
+    const optional: GPUFeatureName[] = [
+      ...(features?.f16 !== false ? (['shader-f16'] as const) : []),
+      ...(features?.subgroups !== false ? (['subgroups'] as const) : []),
+    ];
+    const compute = Object.fromEntries(COMPUTE_LIMITS.map((k) => [k, Math.min(chosen.limits[k], lower?.[k] ?? Infinity)]));
     device = await chosen.requestDevice({
+      requiredFeatures: optional.filter((f) => chosen.features.has(f)),
       requiredLimits: {
         maxStorageBufferBindingSize: chosen.limits.maxStorageBufferBindingSize,
         maxBufferSize: chosen.limits.maxBufferSize,
         maxStorageBuffersPerShaderStage: Math.min(10, chosen.limits.maxStorageBuffersPerShaderStage),
+        ...compute,
       },
     });
     device.addEventListener('uncapturederror', (e) => fail(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error?.message ?? e}`));
     void device.lost.then((i) => fail(`the GPU device was lost (${i.reason}: ${i.message})`));
-    const limits = { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize };
-    jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen), limits });
+    const l = device.limits;
+    const limits = {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      ...(Object.fromEntries(COMPUTE_LIMITS.map((k) => [k, l[k]])) as ComputeLimits),
+    };
+    caps = planCaps(limits, {
+      f16: device.features.has('shader-f16'),
+      // the subgroup reductions count and name the subgroups by WGSL's subgroup_id and num_subgroups
+      subgroups: device.features.has('subgroups') && !!gpu.wgslLanguageFeatures?.has('subgroup_id'),
+      sg: chosen.info.subgroupMinSize ?? 0,
+    });
+    jsonAnswer(sab, { adapters: found.map(describe), chosen: describe(chosen), limits, features: [...device.features], caps });
   } catch (e) {
     errorAnswer(sab, `WebGPU could not start: ${(e as Error).message}`);
   }
@@ -113,7 +138,7 @@ function loadDawn(): Dawn {
 function pipeline(name: KernelName): GPUComputePipeline {
   let p = pipelines.get(name);
   if (p) return p;
-  const code = KERNELS[name];
+  const code = kernelSource(name, caps);
   const module = device.createShaderModule({ code, label: name });
   void module.getCompilationInfo().then((info) => {
     const errs = info.messages.filter((m) => m.type === 'error');

@@ -1,22 +1,26 @@
 /**
  * Attention kernels (causal, grouped-query, sliding window, decode offsets): the forward pass with an online
- * softmax, flash-style tiles for head dims up to 128, and the backward pass from the saved log-sum-exp.
- * P = [B, Tq, Tk, H, KV, D, window (0: none), scale]
+ * softmax, flash-style tiles for head dims up to 128, one subgroup per query row where the device has subgroups,
+ * and the pieces the backward kernels (attention_bwd.wgsl.ts) share. P = [B, Tq, Tk, H, KV, D, window (0: none), scale]
  */
-import { HEAD, RO, RW } from '../wgsl';
+import { Caps, HEAD, RO, RW, enables } from '../wgsl';
+
+/** the widest head the tiled kernels stage in workgroup memory (wider heads use the per-row kernels, up to 256) */
+export const TILED_D = 128;
+/** query rows per workgroup of the tiled kernels (one invocation each) */
+export const QBLOCK = 32;
+
+/** q, k, v, out, lse: the forward kernels' bindings */
+const FWD = RO(1, 'q') + RO(2, 'k') + RO(3, 'v') + RW(4, 'o') + RW(5, 'lse');
 
 export const ATTENTION_KERNELS = {
   /**
    * Causal grouped-query attention, one invocation per query row (b, h, i), online softmax over the visible keys:
-   * the T×T matrix never exists. Writes out and the row's log-sum-exp. P = [B, Tq, Tk, H, KV, D, window (0: none), scale]
+   * the T×T matrix never exists. Writes out and the row's log-sum-exp.
    */
   attention:
     HEAD +
-    RO(1, 'q') +
-    RO(2, 'k') +
-    RO(3, 'v') +
-    RW(4, 'o') +
-    RW(5, 'lse') +
+    FWD +
     ATTN_COMMON() +
     /* wgsl */ `
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
@@ -46,38 +50,34 @@ export const ATTENTION_KERNELS = {
 
   /**
    * The same attention, flash-style: a workgroup takes 32 query rows of one (b, h) and walks the keys they see in
-   * tiles of 16, staged in workgroup memory so each K and V row is read once per tile instead of once per query.
-   * Head dim ≤ 128. Grid: one workgroup per (b, h, block of 32 queries).
+   * tiles of attnKT (from the device's workgroup storage), staged in workgroup memory so each K and V row is read
+   * once per tile instead of once per query. Head dim ≤ 128. Grid: one workgroup per (b, h, block of 32 queries).
    */
-  attention_tiled:
+  attention_tiled: (c: Caps) =>
     HEAD +
-    RO(1, 'q') +
-    RO(2, 'k') +
-    RO(3, 'v') +
-    RW(4, 'o') +
-    RW(5, 'lse') +
+    FWD +
     ATTN_COMMON() +
-    ATTN_TILES() +
+    ATTN_TILES(c.attnKT) +
     /* wgsl */ `
-@compute @workgroup_size(32) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+@compute @workgroup_size(${QBLOCK}) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let w = wg.x + wg.y * nw.x;
   if (w >= pu(0u) * pu(3u) * qblocks()) { return; }
   let qb = w % qblocks();
-  let i = qb * 32u + l.x;
+  let i = qb * ${QBLOCK}u + l.x;
   let live = i < pu(1u);
   let Q = qrow(w / qblocks(), min(i, pu(1u) - 1u)); // rows past Tq compute row Tq − 1 and write nothing
   let D = pu(5u); let qo = Q.qo;
-  var qv: array<f32, 128>;
-  var acc: array<f32, 128>;
+  var qv: array<f32, ${TILED_D}>;
+  var acc: array<f32, ${TILED_D}>;
   for (var d = 0u; d < D; d = d + 1u) { qv[d] = q[qo + d]; acc[d] = 0.0; }
   var m = -3.0e38; var lsum = 0.0;
   let mine = range(min(i, pu(1u) - 1u));
   let span = blockSpan(qb);
-  for (var j0 = span.x; j0 < span.y; j0 = j0 + 16u) {
+  for (var j0 = span.x; j0 < span.y; j0 = j0 + ${c.attnKT}u) {
     loadTile(Q.b, Q.kh, j0, l.x);
     workgroupBarrier();
     if (live) {
-      for (var jj = 0u; jj < 16u; jj = jj + 1u) {
+      for (var jj = 0u; jj < ${c.attnKT}u; jj = jj + 1u) {
         let j = j0 + jj;
         if (j < mine.x || j >= mine.y) { continue; }
         var s = 0.0;
@@ -98,157 +98,76 @@ export const ATTENTION_KERNELS = {
   }
 }`,
 
-  /** the per-query-row backward pass (dq and Σ P·dP), with K and V staged in tiles as attention_tiled does */
-  attention_bwd_q_tiled:
-    HEAD +
-    RO(1, 'q') +
-    RO(2, 'k') +
-    RO(3, 'v') +
-    RO(4, 'dout') +
-    RO(5, 'lse') +
-    RW(6, 'dq') +
-    RW(7, 'dots') +
-    ATTN_COMMON() +
-    ATTN_TILES() +
-    /* wgsl */ `
-@compute @workgroup_size(32) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let w = wg.x + wg.y * nw.x;
-  if (w >= pu(0u) * pu(3u) * qblocks()) { return; }
-  let qb = w % qblocks();
-  let i = qb * 32u + l.x;
-  let live = i < pu(1u);
-  let ic = min(i, pu(1u) - 1u); // rows past Tq compute row Tq − 1 and write nothing
-  let Q = qrow(w / qblocks(), ic);
-  let D = pu(5u); let qo = Q.qo;
-  var qv: array<f32, 128>;
-  var dv: array<f32, 128>;
-  var acc: array<f32, 128>;
-  for (var d = 0u; d < D; d = d + 1u) { qv[d] = q[qo + d]; dv[d] = dout[qo + d]; acc[d] = 0.0; }
-  let L = lse[Q.row];
-  let mine = range(ic);
-  let span = blockSpan(qb);
-  var dot = 0.0;
-  for (var round = 0u; round < 2u; round = round + 1u) {
-    for (var j0 = span.x; j0 < span.y; j0 = j0 + 16u) {
-      loadTile(Q.b, Q.kh, j0, l.x);
-      workgroupBarrier();
-      if (live) {
-        for (var jj = 0u; jj < 16u; jj = jj + 1u) {
-          let j = j0 + jj;
-          if (j < mine.x || j >= mine.y) { continue; }
-          var s = 0.0; var dp = 0.0;
-          for (var d = 0u; d < D; d = d + 1u) { s = s + qv[d] * Ks[jj * D + d]; dp = dp + dv[d] * Vs[jj * D + d]; }
-          let p = exp(s * pf(7u) - L);
-          if (round == 0u) { dot = dot + p * dp; }
-          else {
-            let ds = p * (dp - dot) * pf(7u);
-            for (var d = 0u; d < D; d = d + 1u) { acc[d] = acc[d] + ds * Ks[jj * D + d]; }
-          }
-        }
-      }
-      workgroupBarrier();
-    }
-  }
-  if (live) {
-    dots[Q.row] = dot;
-    for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = acc[d]; }
-  }
-}`,
-
   /**
-   * Backward, per query row: with P recomputed from the saved log-sum-exp, dot = Σ_j P·dP and
-   * dq = Σ_j P·(dP − dot)·scale·k_j. Writes dq and dot (for the per-key pass). Same P as attention.
+   * The same attention with subgroups: one workgroup of one subgroup (the adapter's smallest size, S lanes) per
+   * query row, head dim ≤ 256. The lanes take S keys at a time, one each (its score q·k); the tile's max and sum of
+   * exponentials are subgroupMax/subgroupAdd, so the online softmax runs on all lanes; then each lane accumulates
+   * P·V for the head dims d ≡ lane (mod S), reading V rows whole across the lanes.
    */
-  attention_bwd_q:
+  attention_sg: (c: Caps) =>
+    enables(c) +
     HEAD +
-    RO(1, 'q') +
-    RO(2, 'k') +
-    RO(3, 'v') +
-    RO(4, 'dout') +
-    RO(5, 'lse') +
-    RW(6, 'dq') +
-    RW(7, 'dots') +
+    FWD +
     ATTN_COMMON() +
     /* wgsl */ `
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let r = flat(g, nw, 64u);
+var<workgroup> qs: array<f32, 256>; // this row of q
+var<workgroup> ps: array<f32, ${c.sg}>; // the tile's exp(s − m)
+@compute @workgroup_size(${c.sg}) fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let r = wg.x + wg.y * nw.x;
   if (r >= pu(0u) * pu(3u) * pu(1u)) { return; }
   let i = r % pu(1u);
   let Q = qrow(r / pu(1u), i);
-  let D = pu(5u); let b = Q.b; let kh = Q.kh; let qo = Q.qo;
-  let L = lse[Q.row];
+  let D = pu(5u);
+  for (var d = li; d < D; d = d + ${c.sg}u) { qs[d] = q[Q.qo + d]; }
+  workgroupBarrier();
+  var acc: array<f32, ${Math.ceil(256 / c.sg)}>; // head dims li + S·t
+  var m = -3.0e38; var l = 0.0;
   let lim = range(i);
-  var dot = 0.0;
-  for (var j = lim.x; j < lim.y; j = j + 1u) {
-    let ko = ((b * pu(2u) + j) * pu(4u) + kh) * D;
-    var s = 0.0; var dp = 0.0;
-    for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
-    dot = dot + exp(s * pf(7u) - L) * dp;
-  }
-  dots[Q.row] = dot;
-  for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = 0.0; }
-  for (var j = lim.x; j < lim.y; j = j + 1u) {
-    let ko = ((b * pu(2u) + j) * pu(4u) + kh) * D;
-    var s = 0.0; var dp = 0.0;
-    for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
-    let ds = exp(s * pf(7u) - L) * (dp - dot) * pf(7u);
-    for (var d = 0u; d < D; d = d + 1u) { dq[qo + d] = dq[qo + d] + ds * k[ko + d]; }
-  }
-}`,
-
-  /** Backward, per key row (b, kv head, j): dv_j = Σ P·dout_i, dk_j = Σ P·(dP − dot_i)·scale·q_i over the queries that see j */
-  attention_bwd_kv:
-    HEAD +
-    RO(1, 'q') +
-    RO(2, 'k') +
-    RO(3, 'v') +
-    RO(4, 'dout') +
-    RO(5, 'lse') +
-    RO(6, 'dots') +
-    RW(7, 'dk') +
-    RW(8, 'dv') +
-    ATTN_COMMON() +
-    /* wgsl */ `
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let r = flat(g, nw, 64u);
-  let Tk = pu(2u); let KV = pu(4u); let H = pu(3u); let Tq = pu(1u); let D = pu(5u);
-  if (r >= pu(0u) * KV * Tk) { return; }
-  let j = r % Tk; let bk = r / Tk; let kh = bk % KV; let b = bk / KV;
-  let ko = ((b * Tk + j) * KV + kh) * D;
-  for (var d = 0u; d < D; d = d + 1u) { dk[ko + d] = 0.0; dv[ko + d] = 0.0; }
-  let grp = H / KV;
-  for (var hh = 0u; hh < grp; hh = hh + 1u) {
-    let h = kh * grp + hh;
-    for (var i = 0u; i < Tq; i = i + 1u) {
-      if (!seen(i, j)) { continue; }
-      let Q = qrow(b * H + h, i);
-      let qo = Q.qo;
-      var s = 0.0; var dp = 0.0;
-      for (var d = 0u; d < D; d = d + 1u) { s = s + q[qo + d] * k[ko + d]; dp = dp + dout[qo + d] * v[ko + d]; }
-      let p = exp(s * pf(7u) - lse[Q.row]);
-      let ds = p * (dp - dots[Q.row]) * pf(7u);
-      for (var d = 0u; d < D; d = d + 1u) { dv[ko + d] = dv[ko + d] + p * dout[qo + d]; dk[ko + d] = dk[ko + d] + ds * q[qo + d]; }
+  for (var j0 = lim.x; j0 < lim.y; j0 = j0 + ${c.sg}u) {
+    let on = j0 + li < lim.y;
+    var s = -3.0e38;
+    if (on) {
+      let ko = krow(Q.b, j0 + li, Q.kh);
+      var dot = 0.0;
+      for (var d = 0u; d < D; d = d + 1u) { dot = dot + qs[d] * k[ko + d]; }
+      s = dot * pf(7u);
     }
+    let mn = max(m, subgroupMax(s));
+    let e = select(0.0, exp(s - mn), on);
+    let corr = exp(m - mn);
+    l = l * corr + subgroupAdd(e);
+    m = mn;
+    ps[li] = e;
+    workgroupBarrier();
+    let n = min(${c.sg}u, lim.y - j0);
+    for (var t = 0u; li + ${c.sg}u * t < D; t = t + 1u) {
+      var a = acc[t] * corr;
+      for (var jj = 0u; jj < n; jj = jj + 1u) { a = a + ps[jj] * v[krow(Q.b, j0 + jj, Q.kh) + li + ${c.sg}u * t]; }
+      acc[t] = a;
+    }
+    workgroupBarrier();
   }
+  for (var t = 0u; li + ${c.sg}u * t < D; t = t + 1u) { o[Q.qo + li + ${c.sg}u * t] = acc[t] / l; }
+  if (li == 0u) { lse[Q.row] = m + log(l); }
 }`,
 };
 
 /**
  * The tiled kernels' pieces: a workgroup takes block qb of 32 query rows (of qblocks() per (b, h)); the keys any
- * of them sees; and K and V rows [j0, j0+16) of kv head kh, staged in workgroup memory (zeros past Tk).
+ * of them sees; and K and V rows [j0, j0+kt) of kv head kh, staged in workgroup memory (zeros past Tk).
  */
-function ATTN_TILES(): string {
+export function ATTN_TILES(kt: number): string {
   return /* wgsl */ `
-fn qblocks() -> u32 { return (pu(1u) + 31u) / 32u; }
-fn blockSpan(qb: u32) -> vec2<u32> { return vec2<u32>(range(qb * 32u).x, range(min(qb * 32u + 31u, pu(1u) - 1u)).y); }
-var<workgroup> Ks: array<f32, 2048>;
-var<workgroup> Vs: array<f32, 2048>;
+fn qblocks() -> u32 { return (pu(1u) + ${QBLOCK - 1}u) / ${QBLOCK}u; }
+fn blockSpan(qb: u32) -> vec2<u32> { return vec2<u32>(range(qb * ${QBLOCK}u).x, range(min(qb * ${QBLOCK}u + ${QBLOCK - 1}u, pu(1u) - 1u)).y); }
+var<workgroup> Ks: array<f32, ${kt * TILED_D}>;
+var<workgroup> Vs: array<f32, ${kt * TILED_D}>;
 fn loadTile(b: u32, kh: u32, j0: u32, t: u32) {
   let D = pu(5u); let Tk = pu(2u);
-  for (var e = t; e < 16u * D; e = e + 32u) {
+  for (var e = t; e < ${kt}u * D; e = e + ${QBLOCK}u) {
     let j = j0 + e / D;
     if (j < Tk) {
-      let ko = ((b * Tk + j) * pu(4u) + kh) * D + e % D;
+      let ko = krow(b, j, kh) + e % D;
       Ks[e] = k[ko]; Vs[e] = v[ko];
     } else { Ks[e] = 0.0; Vs[e] = 0.0; }
   }
@@ -256,8 +175,8 @@ fn loadTile(b: u32, kh: u32, j0: u32, t: u32) {
 `;
 }
 
-/** the visible key range of query i (causal, sliding window), and the test for one key */
-function ATTN_COMMON(): string {
+/** the visible key range of query i (causal, sliding window), the test for one key, and where rows start */
+export function ATTN_COMMON(): string {
   return /* wgsl */ `
 fn range(i: u32) -> vec2<u32> {
   let qi = i + pu(2u) - pu(1u);
@@ -272,5 +191,7 @@ fn qrow(bh: u32, i: u32) -> QRow {
   let h = bh % pu(3u); let b = bh / pu(3u);
   return QRow(b, h / (pu(3u) / pu(4u)), ((b * pu(1u) + i) * pu(3u) + h) * pu(5u), bh * pu(1u) + i);
 }
+/** the offset of key/value row j of kv head kh in batch b */
+fn krow(b: u32, j: u32, kh: u32) -> u32 { return ((b * pu(2u) + j) * pu(4u) + kh) * pu(5u); }
 `;
 }

@@ -1,20 +1,21 @@
 /** Cross-entropy with its gradient in WGSL, one workgroup a row; reference.ts is the spec. */
-import { HEAD, RO, RW } from '../wgsl';
+import { Caps, HEAD, LANES, LANE_ARGS, RO, RW, enables, wgReduce } from '../wgsl';
 
 export const CROSS_ENTROPY_KERNELS = {
   /**
    * Cross-entropy, one workgroup per row: dlogits = (softmax − onehot)·gradScale and the row's loss (0 for an
-   * ignored row). P = [N, V, gradScale]
+   * ignored row); the row's max and sum of exponentials are workgroup reductions. P = [N, V, gradScale]
    */
-  cross_entropy:
+  cross_entropy: (c: Caps) =>
+    enables(c) +
     HEAD +
     RO(1, 'x') +
     RO(2, 'tg', 'i32') +
     RW(3, 'dx') +
     RW(4, 'rl') +
+    wgReduce(c, c.rowWg) +
     /* wgsl */ `
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(256) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+@compute @workgroup_size(${c.rowWg}) fn main(${LANE_ARGS(c)}, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let n = wg.x + wg.y * nw.x;
   let V = pu(1u);
   if (n >= pu(0u)) { return; }
@@ -22,22 +23,15 @@ var<workgroup> part: array<f32, 256>;
   let t = tg[n];
   let on = t >= 0;
   var m = -3.0e38;
-  for (var c = l.x; c < V; c = c + 256u) { m = max(m, x[o + c]); }
-  part[l.x] = m;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = max(part[l.x], part[l.x + s]); } workgroupBarrier(); }
-  let mx = part[0];
-  workgroupBarrier();
+  for (var c = li; c < V; c = c + ${c.rowWg}u) { m = max(m, x[o + c]); }
+  let mx = wg_max(m, ${LANES(c)});
   var sum = 0.0;
-  for (var c = l.x; c < V; c = c + 256u) { sum = sum + exp(x[o + c] - mx); }
-  part[l.x] = sum;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = part[l.x] + part[l.x + s]; } workgroupBarrier(); }
-  let tot = part[0];
+  for (var c = li; c < V; c = c + ${c.rowWg}u) { sum = sum + exp(x[o + c] - mx); }
+  let tot = wg_sum(sum, ${LANES(c)});
   let k = select(0.0, pf(2u) / tot, on);
-  for (var c = l.x; c < V; c = c + 256u) { dx[o + c] = exp(x[o + c] - mx) * k; }
-  workgroupBarrier();
-  if (l.x == 0u) {
+  for (var c = li; c < V; c = c + ${c.rowWg}u) { dx[o + c] = exp(x[o + c] - mx) * k; }
+  storageBarrier();
+  if (li == 0u) {
     if (on) {
       dx[o + u32(t)] = dx[o + u32(t)] - pf(2u);
       rl[n] = mx + log(tot) - x[o + u32(t)];

@@ -1,5 +1,5 @@
 /** Elementwise ops and reductions in WGSL: add, mul, axpy, scale, bias rows, sum and sum of squares. */
-import { HEAD, RO, RW, ew } from '../wgsl';
+import { Caps, HEAD, LANES, LANE_ARGS, RO, RW, enables, ew, wgReduce } from '../wgsl';
 
 export const ELEMENTWISE_KERNELS = {
   add: ew('add', RO(1, 'a') + RO(2, 'b') + RW(3, 'o'), 'o[i] = a[i] + b[i];'),
@@ -17,19 +17,21 @@ export const ELEMENTWISE_KERNELS = {
   if (i >= pu(0u)) { return; }
   y[i] = y[i] + b[i % pu(1u)];
 }`,
-  /** one workgroup sums (or sums the squares of, P[1] = 1) n values into out[0]. P = [n, square] */
-  reduce:
+  /**
+   * One workgroup sums (or sums the squares of, P[1] = 1) n values into out[0], or adds them to it (P[2] = 1: many
+   * tensors' sums of squares into one scalar, one dispatch each, read back once). P = [n, square, accumulate]
+   */
+  reduce: (c: Caps) =>
+    enables(c) +
     HEAD +
     RO(1, 'x') +
     RW(2, 'out') +
+    wgReduce(c, c.rowWg) +
     /* wgsl */ `
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(256) fn main(@builtin(local_invocation_id) l: vec3<u32>) {
+@compute @workgroup_size(${c.rowWg}) fn main(${LANE_ARGS(c)}) {
   var s = 0.0;
-  for (var i = l.x; i < pu(0u); i = i + 256u) { let v = x[i]; s = s + select(v, v * v, pu(1u) == 1u); }
-  part[l.x] = s;
-  workgroupBarrier();
-  for (var w = 128u; w > 0u; w = w >> 1u) { if (l.x < w) { part[l.x] = part[l.x] + part[l.x + w]; } workgroupBarrier(); }
-  if (l.x == 0u) { out[0] = part[0]; }
+  for (var i = li; i < pu(0u); i = i + ${c.rowWg}u) { let v = x[i]; s = s + select(v, v * v, pu(1u) == 1u); }
+  let tot = wg_sum(s, ${LANES(c)});
+  if (li == 0u) { out[0] = select(0.0, out[0], pu(2u) == 1u) + tot; }
 }`,
 };

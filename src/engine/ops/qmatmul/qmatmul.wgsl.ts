@@ -1,9 +1,9 @@
 /** The fused 4-bit (NF4/FP4) product in WGSL: codes decoded while the tiles are loaded; reference.ts is the spec. */
-import { HEAD, RO, RW } from '../wgsl';
-import { BLOCKED } from '../matmul/matmul.wgsl';
+import { Caps, HEAD, RO, RW } from '../wgsl';
+import { blocked } from '../matmul/matmul.wgsl';
 
 /** x · op(W) for a 4-bit W; `dq`: the block scales are double-quantized (decoded here) */
-function qmatmulKernel(dq: boolean): string {
+const qmatmulKernel = (dq: boolean) => (c: Caps) => {
   const scales = dq ? RO(3, 'S', 'u32') + RO(6, 'NA') + RO(7, 'NM') : RO(3, 'S');
   const scale = dq
     ? /* wgsl */ `fn scale(b: u32) -> f32 { let c = (S[b >> 2u] >> ((b & 3u) * 8u)) & 255u; return NM[c] * NA[b >> 8u] + pf(8u); }`
@@ -39,9 +39,9 @@ fn store(i: u32, acc: f32) {
 fn ldc() -> u32 { return pu(1u); }
 fn c0() -> u32 { return 0u; }
 ` +
-    BLOCKED
+    blocked(c.mmBK)
   );
-}
+};
 
 export const QMATMUL_KERNELS = {
   /**

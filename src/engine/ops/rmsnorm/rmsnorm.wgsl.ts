@@ -1,23 +1,22 @@
 /** RMSNorm forward and backward in WGSL, one workgroup a row; reference.ts is the spec. */
-import { HEAD, RO, RW } from '../wgsl';
+import { Caps, HEAD, LANES, LANE_ARGS, RO, RW, enables, wgReduce } from '../wgsl';
 
-/** one workgroup of 64 per row n of a (N, C) tensor (o = n·C): part[0] ends as Σ_c `term`, then `tail` runs */
-const rowSum = (bindings: string, term: string, tail: string) =>
+/** one workgroup of `rowWg` per row n of a (N, C) tensor (o = n·C): `tot` = Σ_c `term`, then `tail` runs */
+const rowSum = (bindings: string, term: string, tail: string) => (c: Caps) =>
+  enables(c) +
   HEAD +
   bindings +
+  wgReduce(c, c.rowWg) +
   /* wgsl */ `
-var<workgroup> part: array<f32, 64>;
-@compute @workgroup_size(64) fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+@compute @workgroup_size(${c.rowWg}) fn main(${LANE_ARGS(c)}, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let n = wg.x + wg.y * nw.x;
   let C = pu(1u);
   if (n >= pu(0u)) { return; }
   let o = n * C;
   var acc = 0.0;
-  for (var c = l.x; c < C; c = c + 64u) { acc = acc + ${term}; }
-  part[l.x] = acc;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) { if (l.x < s) { part[l.x] = part[l.x] + part[l.x + s]; } workgroupBarrier(); }
-  ${tail}
+  for (var c = li; c < C; c = c + ${c.rowWg}u) { acc = acc + ${term}; }
+  let tot = wg_sum(acc, ${LANES(c)});
+  ${tail.replaceAll('STEP', `${c.rowWg}u`)}
 }`;
 
 export const RMSNORM_KERNELS = {
@@ -26,9 +25,9 @@ export const RMSNORM_KERNELS = {
     RO(1, 'x') + RO(2, 'w') + RW(3, 'y') + RW(4, 'rs'),
     'x[o + c] * x[o + c]',
     `
-  let r = 1.0 / sqrt(part[0] / f32(C) + pf(2u));
-  if (l.x == 0u) { rs[n] = r; }
-  for (var c = l.x; c < C; c = c + 64u) { y[o + c] = (x[o + c] * r) * w[c]; }`,
+  let r = 1.0 / sqrt(tot / f32(C) + pf(2u));
+  if (li == 0u) { rs[n] = r; }
+  for (var c = li; c < C; c = c + STEP) { y[o + c] = (x[o + c] * r) * w[c]; }`,
   ),
 
   /** dx = dy·w·r − (r³·Σ dy·w·x / C)·x. P = [N, C] */
@@ -37,7 +36,7 @@ export const RMSNORM_KERNELS = {
     'dy[o + c] * w[c] * x[o + c]',
     `
   let r = rs[n];
-  let k = r * r * r * part[0] / f32(C);
-  for (var c = l.x; c < C; c = c + 64u) { dx[o + c] = dy[o + c] * w[c] * r - k * x[o + c]; }`,
+  let k = r * r * r * tot / f32(C);
+  for (var c = li; c < C; c = c + STEP) { dx[o + c] = dy[o + c] * w[c] * r - k * x[o + c]; }`,
   ),
 };

@@ -437,8 +437,18 @@ function continued(dir: string, lora: LoraConfig, model: LlamaModel, be: Backend
   return new LoraAdapter({ ...loaded.config, baseModel: lora.baseModel }, loaded.modules);
 }
 
-/** √Σ‖g‖² over all gradients */
+/**
+ * √Σ‖g‖² over all gradients: one device reduction and one read where the backend has sumSquaresAll (the GPU: one
+ * wait per step instead of one per parameter); else each gradient's Σ g² (f32) added here in f64, the CPU's exact
+ * sum, whose bits the trainer's kept references depend on.
+ */
 function globalNorm(be: Backend, grads: Tensor[]): number {
+  if (be.sumSquaresAll) {
+    const t = be.sumSquaresAll(grads);
+    const s = be.read(t)[0];
+    be.free(t);
+    return Math.sqrt(s);
+  }
   let s = 0;
   for (const g of grads) {
     const t = be.sumSquares(g);
