@@ -192,12 +192,50 @@ export const Requests = {
     }),
   },
   'hub/cancel': { params: z.object({}), result: z.object({ cancelling: z.boolean() }) },
+  /**
+   * A completion from the sidecar's generation session (one base model, kept loaded; `adapter` is a PEFT folder,
+   * loaded once and kept beside it). With `suffix`, fill-in-the-middle where the tokenizer has FIM tokens (the
+   * session decides). `stream`: the text also goes out as complete/delta events with this request's id. A `cancel`
+   * notification with this request's id ends it early: it still answers, with finishReason "cancelled".
+   */
+  complete: {
+    params: z.object({
+      model: path,
+      adapter: z.string().min(1).optional(),
+      prompt: z.string(),
+      suffix: z.string().optional(),
+      maxTokens: posInt.max(4096),
+      temperature: z.number().min(0).max(5).optional(),
+      seed: z.number().int().min(0).optional(),
+      stop: z.array(z.string().min(1)).max(16).optional(),
+      stream: z.boolean().optional(),
+    }),
+    result: z.object({
+      text: z.string(),
+      finishReason: z.enum(['stop', 'length', 'cancelled']),
+      promptTokens: z.number(),
+      completionTokens: z.number(),
+      /** prompt tokens whose keys and values came from the prefix cache */
+      cachedTokens: z.number(),
+      fim: z.boolean(),
+      firstTokenMs: z.number(),
+      tokensPerS: z.number(),
+    }),
+  },
+  /** the generation session: its base model (null before the first completion), how often a base was opened, adapters */
+  'session/info': {
+    params: z.object({}),
+    result: z.object({ model: z.string().nullable(), opens: z.number(), fim: z.boolean(), adapters: z.array(z.string()) }),
+  },
 } as const;
 export type Method = keyof typeof Requests;
 export type Params<M extends Method> = z.infer<(typeof Requests)[M]['params']>;
 export type Result<M extends Method> = z.infer<(typeof Requests)[M]['result']>;
 
 export const Request = z.object({ id: z.number().int(), method: z.string(), params: z.unknown() });
+/** extension → sidecar notifications (no id, no answer): `cancel` ends the request with that id early */
+export const Notification = z.object({ method: z.literal('cancel'), params: z.object({ id: z.number().int() }) });
+export type Notification = z.infer<typeof Notification>;
 export type RpcError = { code: 'bad_request' | 'user_error' | 'busy' | 'internal'; message: string; detail?: string };
 export type Response = { id: number; result: unknown } | { id: number; error: RpcError };
 
@@ -211,6 +249,8 @@ export const Events = {
   'train/eval': EvalEvent,
   /** a Hub download's progress (at most every 200 ms) */
   'hub/progress': HubProgress,
+  /** streamed text of a `complete` request with `stream` (its id), as the session decides it */
+  'complete/delta': z.object({ id: z.number().int(), text: z.string() }),
 } as const;
 export type EventName = keyof typeof Events;
 export type EventParams<E extends EventName> = z.infer<(typeof Events)[E]>;
