@@ -9,6 +9,7 @@ import { Controller } from './controller';
 import { PanelProvider } from './panel';
 import { AdaptersView } from './adapters';
 import { CompareDocs } from './compareDocs';
+import { COMPLETED, InlineCompletions } from './completions';
 import { registerCommands } from './commands';
 import { makeUi } from './ui';
 import { activeAdapter } from './project';
@@ -43,22 +44,30 @@ export function activate(ctx: vscode.ExtensionContext): void {
     () => c.merged(),
   );
   const compareDocs = new CompareDocs();
-  ext = { ctx, root, out, client, controller: c, panel, adaptersView, compareDocs };
+  const completions = new InlineCompletions(root, client, out, (dir) => c.adapters().find((a) => a.dir === dir)?.name);
+  ext = { ctx, root, out, client, controller: c, panel, adaptersView, compareDocs, completions };
 
   const sidecar = client;
   ctx.subscriptions.push(
     out,
     bar,
     adaptersView,
+    completions,
+    vscode.languages.registerInlineCompletionItemProvider(COMPLETED, completions),
     vscode.window.registerWebviewViewProvider('lorakit.panel', panel, { webviewOptions: { retainContextWhenHidden: false } }),
     vscode.window.registerTreeDataProvider('lorakit.adapters', adaptersView),
     vscode.workspace.registerTextDocumentContentProvider(CompareDocs.scheme, compareDocs),
     ...registerCommands(ext),
     // settings changed after start-up (Choose Base Model saves lorakit.baseModel): the run settings and the panel follow
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('lorakit')) c.configChanged();
+      if (!e.affectsConfiguration('lorakit')) return;
+      c.configChanged();
+      completions.refresh();
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => panel.post(c.initMessage(ext.device))),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      panel.post(c.initMessage(ext.device));
+      completions.refresh();
+    }),
     { dispose: () => sidecar.stop() },
   );
   sidecar.request('hello', {}).then(

@@ -5,6 +5,7 @@ import type { Controller } from './controller';
 import type { PanelProvider } from './panel';
 import type { AdaptersView } from './adapters';
 import type { CompareDocs } from './compareDocs';
+import type { InlineCompletions } from './completions';
 
 export interface Ext {
   readonly ctx: vscode.ExtensionContext;
@@ -16,6 +17,7 @@ export interface Ext {
   readonly panel: PanelProvider;
   readonly adaptersView: AdaptersView;
   readonly compareDocs: CompareDocs;
+  readonly completions: InlineCompletions;
   /** the sidecar's device, once it said hello */
   device?: { name: string; bytes: number };
 }

@@ -58,5 +58,6 @@ export function registerCommands(ext: Ext): vscode.Disposable[] {
     cmd('lorakit.revealMerged', (item?: { m?: { dir: string } }) => item?.m && reveal(ext, item.m.dir)),
     cmd('lorakit.showLogs', () => ext.out.show()),
     cmd('lorakit.exportJob', () => exportJob(ext)),
+    cmd('lorakit.toggleCompletions', () => ext.completions.toggle()),
   ];
 }
