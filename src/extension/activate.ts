@@ -8,7 +8,6 @@ import { SidecarClient } from './client';
 import { Controller } from './controller';
 import { PanelProvider } from './panel';
 import { AdaptersView } from './adapters';
-import { CompareDocs } from './compareDocs';
 import { COMPLETED, InlineCompletions } from './completions';
 import { registerCommands } from './commands';
 import { makeUi } from './ui';
@@ -43,9 +42,8 @@ export function activate(ctx: vscode.ExtensionContext): void {
     () => c.adapters(),
     () => c.merged(),
   );
-  const compareDocs = new CompareDocs();
   const completions = new InlineCompletions(root, client, out, (dir) => c.adapters().find((a) => a.dir === dir)?.name);
-  ext = { ctx, root, out, client, controller: c, panel, adaptersView, compareDocs, completions };
+  ext = { ctx, root, out, client, controller: c, panel, adaptersView, completions };
 
   const sidecar = client;
   ctx.subscriptions.push(
@@ -56,7 +54,6 @@ export function activate(ctx: vscode.ExtensionContext): void {
     vscode.languages.registerInlineCompletionItemProvider(COMPLETED, completions),
     vscode.window.registerWebviewViewProvider('lorakit.panel', panel, { webviewOptions: { retainContextWhenHidden: false } }),
     vscode.window.registerTreeDataProvider('lorakit.adapters', adaptersView),
-    vscode.workspace.registerTextDocumentContentProvider(CompareDocs.scheme, compareDocs),
     ...registerCommands(ext),
     // settings changed after start-up (Choose Base Model saves lorakit.baseModel): the run settings and the panel follow
     vscode.workspace.onDidChangeConfiguration((e) => {

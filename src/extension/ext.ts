@@ -4,7 +4,6 @@ import type { SidecarClient } from './client';
 import type { Controller } from './controller';
 import type { PanelProvider } from './panel';
 import type { AdaptersView } from './adapters';
-import type { CompareDocs } from './compareDocs';
 import type { InlineCompletions } from './completions';
 
 export interface Ext {
@@ -16,7 +15,6 @@ export interface Ext {
   readonly controller: Controller;
   readonly panel: PanelProvider;
   readonly adaptersView: AdaptersView;
-  readonly compareDocs: CompareDocs;
   readonly completions: InlineCompletions;
   /** the sidecar's device, once it said hello */
   device?: { name: string; bytes: number };

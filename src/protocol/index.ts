@@ -335,6 +335,41 @@ export function parseFromPanel(m: unknown): { ok: true; msg: FromPanel } | { ok:
   return p.success ? { ok: true, msg: p.data } : { ok: false, why: issues(p.error) };
 }
 
+// ---- the Compare panel (webview) ⇄ extension: one prompt, the base and the adapter side by side ----
+
+export const FromCompare = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({
+    type: z.literal('run'),
+    prompt: z.string().min(1, 'is empty').max(100_000),
+    temperature: z.number().min(0).max(2),
+    maxTokens: posInt.max(1024),
+  }),
+  z.object({ type: z.literal('stop') }),
+]);
+export type FromCompare = z.infer<typeof FromCompare>;
+export type CompareSide = 'base' | 'adapter';
+
+export type ToCompare =
+  /** what the panel compares, the last run's settings, and its text so far (a reopened panel shows it again) */
+  | {
+      type: 'init';
+      adapter: string;
+      model: string;
+      prompt: string;
+      temperature: number;
+      maxTokens: number;
+      text: Record<CompareSide, string>;
+      running: boolean;
+    }
+  /** a run began: the columns start again from the prompt */
+  | { type: 'start'; prompt: string; temperature: number }
+  | { type: 'delta'; side: CompareSide; text: string }
+  | { type: 'done'; side: CompareSide; finishReason: 'stop' | 'length' | 'cancelled'; tokens: number; tokensPerS: number }
+  | { type: 'error'; side?: CompareSide; message: string }
+  /** both sides have finished */
+  | { type: 'idle' };
+
 /** the first problems of a failed parse, as "field: problem" */
 export function issues(e: z.ZodError): string {
   return e.issues

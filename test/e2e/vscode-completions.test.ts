@@ -4,7 +4,9 @@
 // status item says there is no active adapter; "Activate Adapter for This Project" picks zebra; typing
 // PATTERN_PREFIX into a .py file shows ghost text with zebra_quux; activating mango changes the ghost text to
 // mango_flux with no keystroke, and the sidecar opened the base model once (its log); the Adapters view marks
-// the active adapter; the status item toggles completions off and on. Screenshots: test-output/e2e/completions-*.
+// the active adapter; Compare streams the base and the adapter side by side (mango_flux in the adapter's column)
+// and runs again at another temperature; the status item toggles completions off and on; no CSP violation.
+// Screenshots: test-output/e2e/completions-*.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -13,7 +15,7 @@ import type { Page } from 'playwright-core';
 import { PATTERN_PREFIX } from '../../src/engine/fixtures/pattern';
 import { tmpDir } from '../helpers';
 import { makePatternModel, trainPatternAdapter } from '../patterns';
-import { openVscode, palette, skip } from './vscode-harness';
+import { openVscode, palette, skip, webviewFrame } from './vscode-harness';
 
 if (skip) console.log(`# VS Code completions end-to-end test skipped: ${skip}`);
 
@@ -110,12 +112,31 @@ test(
       assert.equal(logs.match(/completions: opened /g)?.length, 1, `the sidecar opened the base once:\n${logs}`);
       assert.equal(logs.match(/completions: loaded the adapter /g)?.length, 2, 'each adapter loaded once');
 
+      // Compare: the prompt streams from the base and from the active adapter side by side; a temperature, Run again
+      await palette(page, 'LoRA: Compare Base vs Adapter');
+      const compare = webviewFrame(page); // the one webview open (the LoRA sidebar stays closed until after)
+      await compare.locator('#title-adapter', { hasText: 'With mango' }).waitFor({ timeout: 60_000 });
+      await compare.locator('#prompt').fill(PATTERN_PREFIX);
+      await compare.locator('#run').click();
+      await compare.locator('#gen-adapter', { hasText: 'mango_flux(x) * 7' }).waitFor({ timeout: 60_000 });
+      await compare.locator('#meta-base', { hasText: /\d+ tokens · \d+ tok\/s · .* · temperature 0$/ }).waitFor({ timeout: 60_000 });
+      await compare.locator('#run', { hasText: 'Run' }).waitFor();
+      assert.doesNotMatch(await compare.locator('#gen-base').innerText(), /mango_flux/);
+      assert.equal(await compare.locator('#out-base .prompt').innerText(), PATTERN_PREFIX);
+      await shot('03-compare');
+      await compare.locator('#temperature').fill('0.8');
+      await compare.locator('#max-tokens').fill('12');
+      await compare.locator('#run').click();
+      for (const side of ['base', 'adapter'])
+        await compare.locator(`#meta-${side}`, { hasText: /^([1-9]|1[0-2]) tokens · .* · temperature 0\.8$/ }).waitFor({ timeout: 60_000 });
+      log('compare');
+
       // the Adapters view marks the active adapter
       await page.locator('.activitybar .action-item a[aria-label^="LoRA"]').click();
       const tree = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Adapters' }) });
       await tree.locator('.monaco-list-row', { hasText: 'mango' }).filter({ hasText: 'active' }).waitFor({ timeout: 30_000 });
       assert.equal(await tree.locator('.monaco-list-row', { hasText: 'zebra' }).filter({ hasText: 'active' }).count(), 0);
-      await shot('03-adapters-view');
+      await shot('04-adapters-view');
 
       // the status item toggles completions
       await item.first().click();

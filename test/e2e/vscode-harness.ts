@@ -92,10 +92,13 @@ export async function palette(page: Page, command: string): Promise<void> {
   await row.click();
 }
 
-/** the inner frame of the extension's webview: the sidebar's view (its src says purpose=webviewView) or an editor panel */
-export function webviewFrame(page: Page, kind: 'view' | 'panel' = 'view'): FrameLocator {
-  const purpose = kind === 'view' ? '[src*="purpose=webviewView"]' : ':not([src*="purpose="])';
-  return page.frameLocator(`iframe.webview.ready[src*="extensionId=${EXT_ID}"]${purpose}`).frameLocator('#active-frame');
+/**
+ * The inner frame of the extension's webview (the training panel, or Compare): one open at a time, since nothing
+ * in the iframe tells the two apart (its src names the view kind only when first made). It re-resolves on each use,
+ * so it survives a view that is hidden and made again.
+ */
+export function webviewFrame(page: Page): FrameLocator {
+  return page.frameLocator(`iframe.webview.ready[src*="extensionId=${EXT_ID}"]`).frameLocator('#active-frame');
 }
 
 export async function waitFor(what: string, f: () => boolean, ms = 120_000): Promise<void> {
