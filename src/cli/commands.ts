@@ -1,10 +1,7 @@
 /** The CLI's commands besides train (train.ts): each parses its flags, calls the engine, and prints a summary or one JSON object. */
 import * as fs from 'node:fs';
 import {
-  BackendName,
-  QuantConfig,
   UserError,
-  checkField,
   createBackend,
   estimateMemory,
   evaluateFile,
@@ -21,24 +18,12 @@ import {
   workspaceSizer,
 } from '../engine';
 import { describe } from './info';
-import { Command, FlagSpec, Parsed, UsageError, need, out, err, parseFlags } from './args';
+import { Command, UsageError, need, out, err, parseFlags } from './args';
+import { QUANT_FLAGS, backendFrom, quantFrom } from './model-flags';
 import { LORA_FIELDS, QUANT_FIELDS, fieldFlags, fieldValues, trainCmd } from './train';
 import { exportCmd } from './export';
 import { pullCmd } from './pull';
-
-const QUANT_FLAGS: FlagSpec = fieldFlags(QUANT_FIELDS);
-
-/** --quant none|nf4|fp4 [--double-quant] [--blocksize 64]: null for none (checked against the training table) */
-function quantFrom(p: Parsed, dflt = 'none'): QuantConfig | null {
-  const q = resolveTrainConfig({ ...fieldValues({ quant: dflt, ...p }, QUANT_FIELDS), model: '-', data: '-', out: '-' }).quant;
-  return q ?? null;
-}
-
-function backendFrom(p: Parsed): BackendName {
-  const b = (p.backend as string) ?? 'auto';
-  checkField('backend', b);
-  return b as BackendName;
-}
+import { serveCmd } from './serve';
 
 const evalCmd: Command = {
   help: `lorakit eval --model DIR --data PATH [--adapter DIR] [--seq-len N] [--quant nf4|fp4 [--double-quant] [--blocksize 64]]
@@ -299,4 +284,5 @@ export const COMMANDS: Record<string, Command> = {
   info: infoCmd,
   export: exportCmd,
   pull: pullCmd,
+  serve: serveCmd,
 };

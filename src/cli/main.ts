@@ -21,6 +21,7 @@ Commands:
   export     export gguf: a model or an adapter as GGUF for llama.cpp and Ollama (with a Modelfile);
              export job: the run as a transformers + PEFT training job for a cluster
   pull       download a model from the Hugging Face Hub into the shared cache
+  serve      serve a model and its adapters over HTTP (OpenAI- and Ollama-compatible) until Ctrl-C
 
 Models are Hugging Face folders: config.json (llama, mistral, qwen2, qwen3), *.safetensors, tokenizer.json,
 or Hub ids (ORG/NAME[@REVISION]) already in the Hugging Face cache (lorakit pull ORG/NAME puts them there).
