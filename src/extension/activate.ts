@@ -9,12 +9,14 @@ import { Controller } from './controller';
 import { PanelProvider } from './panel';
 import { AdaptersView } from './adapters';
 import { COMPLETED, InlineCompletions } from './completions';
+import { ServingStatus } from './servingStatus';
 import { registerCommands } from './commands';
 import { makeUi } from './ui';
 import { activeAdapter } from './project';
 import type { Ext } from './ext';
 
 let client: SidecarClient | undefined;
+let serving: ServingStatus | undefined;
 
 export function activate(ctx: vscode.ExtensionContext): void {
   const out = vscode.window.createOutputChannel('lorakit', { log: true });
@@ -26,9 +28,13 @@ export function activate(ctx: vscode.ExtensionContext): void {
   let ext!: Ext;
   const ui = makeUi(root, bar, out, () => ext);
   let controller: Controller | undefined;
+  const served = (serving = new ServingStatus());
   client = new SidecarClient(ctx.asAbsolutePath('dist/sidecar.js'), {
     onEvent: (e) => controller?.onEvent(e),
-    onExit: (i) => void controller?.onExit(i),
+    onExit: (i) => {
+      served.set(null); // the server was in the sidecar
+      void controller?.onExit(i);
+    },
     log: (l) => out.info(l),
   });
   controller = new Controller(root, client, ui);
@@ -43,7 +49,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
     () => c.merged(),
   );
   const completions = new InlineCompletions(root, client, out, (dir) => c.adapters().find((a) => a.dir === dir)?.name);
-  ext = { ctx, root, out, client, controller: c, panel, adaptersView, completions };
+  ext = { ctx, root, out, client, controller: c, panel, adaptersView, completions, serving: served };
 
   const sidecar = client;
   ctx.subscriptions.push(
@@ -51,6 +57,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
     bar,
     adaptersView,
     completions,
+    served,
     vscode.languages.registerInlineCompletionItemProvider(COMPLETED, completions),
     vscode.window.registerWebviewViewProvider('lorakit.panel', panel, { webviewOptions: { retainContextWhenHidden: false } }),
     vscode.window.registerTreeDataProvider('lorakit.adapters', adaptersView),
@@ -77,7 +84,12 @@ export function activate(ctx: vscode.ExtensionContext): void {
   if (root && activeAdapter(root)) out.info(`active adapter: ${activeAdapter(root)}`);
 }
 
-export function deactivate(): void {
-  client?.stop();
+/** Stop serving (if the sidecar serves), then end the sidecar. */
+export async function deactivate(): Promise<void> {
+  const c = client;
   client = undefined;
+  if (c?.alive && serving?.current)
+    await Promise.race([c.request('serve/stop', {}).catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  serving = undefined;
+  c?.stop();
 }

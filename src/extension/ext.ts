@@ -5,6 +5,7 @@ import type { Controller } from './controller';
 import type { PanelProvider } from './panel';
 import type { AdaptersView } from './adapters';
 import type { InlineCompletions } from './completions';
+import type { ServingStatus } from './servingStatus';
 
 export interface Ext {
   readonly ctx: vscode.ExtensionContext;
@@ -16,6 +17,8 @@ export interface Ext {
   readonly panel: PanelProvider;
   readonly adaptersView: AdaptersView;
   readonly completions: InlineCompletions;
+  /** what the sidecar serves over HTTP, if anything */
+  readonly serving: ServingStatus;
   /** the sidecar's device, once it said hello */
   device?: { name: string; bytes: number };
 }

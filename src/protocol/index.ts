@@ -222,6 +222,24 @@ export const Requests = {
       tokensPerS: z.number(),
     }),
   },
+  /**
+   * Serve an adapter over HTTP (OpenAI- and Ollama-compatible, src/serve) from the sidecar's generation session:
+   * the base is the one completions use (opened if need be), the adapter is loaded under `name` (made URL-safe).
+   * One server at a time: a second start replaces the first.
+   */
+  'serve/start': {
+    params: z.object({
+      model: path,
+      adapter: z.string().min(1).optional(),
+      name: z.string().min(1).max(200).optional(),
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(0).max(65535).optional(),
+      apiKey: z.string().min(1).optional(),
+    }),
+    /** url: the server's root (OpenAI clients add /v1); modelId: the base's name; adapter: the adapter's name */
+    result: z.object({ url: z.string(), modelId: z.string(), adapter: z.string().nullable() }),
+  },
+  'serve/stop': { params: z.object({}), result: z.object({ stopped: z.boolean() }) },
   /** the generation session: its base model (null before the first completion), how often a base was opened, adapters */
   'session/info': {
     params: z.object({}),

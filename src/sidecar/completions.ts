@@ -1,8 +1,8 @@
 /**
- * The sidecar's generation session, for inline completions and Compare: one base model, opened on first use and
- * kept (a request for another base replaces it, once the old one's requests are done); adapters are loaded into it
- * by folder (the folder is their name), once, so switching the active adapter costs nothing and never reloads the
- * base. The few most recently used adapters stay loaded.
+ * The sidecar's generation session, for inline completions, Compare and Serve: one base model, opened on first use
+ * and kept (a request for another base replaces it, once the old one's requests and server are done); adapters are
+ * loaded into it by folder (the folder is their name), once, so switching the active adapter costs nothing and
+ * never reloads the base. The few most recently used adapters stay loaded.
  */
 import * as path from 'node:path';
 import type { Params, Result } from '../protocol';
@@ -18,11 +18,19 @@ export interface RequestContext {
   signal: AbortSignal;
 }
 
+/** a session held open for a while (a request, a server): it is not freed before release() */
+export interface Lease {
+  /** the base model folder */
+  dir: string;
+  session: GenerationSession;
+  release(): void;
+}
+
 interface Open {
   dir: string;
   session: GenerationSession;
   dispose(): void;
-  /** requests running on it: a replaced session is freed when the last one ends */
+  /** requests and servers using it: a replaced session is freed when the last one ends */
   users: number;
   replaced: boolean;
   /** adapter folders loaded, least recently used first */
@@ -39,9 +47,26 @@ export class Completions {
     private delta: (id: number, text: string) => void,
   ) {}
 
+  /** the session of this base model, held until release() (opening it, or replacing another, as needed) */
+  lease(model: string): Lease {
+    const o = this.session(model);
+    return { dir: o.dir, session: o.session, release: this.hold(o) };
+  }
+
+  /** one more user of `o`; the function that ends it (once) */
+  private hold(o: Open): () => void {
+    o.users++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--o.users === 0 && o.replaced) o.dispose();
+    };
+  }
+
   async complete(p: Params<'complete'>, ctx: RequestContext): Promise<Result<'complete'>> {
     const o = this.session(p.model);
-    o.users++;
+    const release = this.hold(o);
     try {
       const adapter = p.adapter ? this.adapter(o, p.adapter) : null;
       const c = await o.session.complete({
@@ -66,7 +91,7 @@ export class Completions {
         tokensPerS: c.tokensPerS,
       };
     } finally {
-      if (--o.users === 0 && o.replaced) o.dispose();
+      release();
     }
   }
 
@@ -105,12 +130,12 @@ export class Completions {
     return o;
   }
 
-  /** the session's name for an adapter folder, loading it the first time */
+  /** the session's name for an adapter folder, loading it the first time (or again, if a client of Serve unloaded it) */
   private adapter(o: Open, dir: string): string {
     const name = path.resolve(dir);
     const i = o.adapters.indexOf(name);
     if (i >= 0) o.adapters.splice(i, 1);
-    else {
+    if (!o.session.info(name)) {
       const t0 = performance.now();
       o.session.loadAdapter(name, name);
       this.log(`completions: loaded the adapter ${name} in ${Math.round(performance.now() - t0)} ms`);

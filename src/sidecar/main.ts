@@ -48,8 +48,11 @@ process.on('unhandledRejection', (e) => log(`sidecar: unhandled rejection: ${(e 
 
 // the extension went away: nothing is left to report to
 process.on('disconnect', () => {
-  sidecar.completions.close();
-  releaseDevices();
-  process.exit(0);
+  setTimeout(() => process.exit(0), 2000).unref(); // a server that does not close in time keeps nothing waiting
+  void sidecar.serving.stop().finally(() => {
+    sidecar.completions.close();
+    releaseDevices();
+    process.exit(0);
+  });
 });
 log(`sidecar ${process.pid} ready (node ${process.version})`);

@@ -5,7 +5,9 @@
 // PATTERN_PREFIX into a .py file shows ghost text with zebra_quux; activating mango changes the ghost text to
 // mango_flux with no keystroke, and the sidecar opened the base model once (its log); the Adapters view marks
 // the active adapter; Compare streams the base and the adapter side by side (mango_flux in the adapter's column)
-// and runs again at another temperature; the status item toggles completions off and on; no CSP violation.
+// and runs again at another temperature; the status item toggles completions off and on; "Serve Active
+// Adapter…" shows the URL, where the adapter answers an OpenAI completion, and "Stop Serving" closes it; no CSP
+// violation.
 // Screenshots: test-output/e2e/completions-*.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -33,6 +35,7 @@ async function workspace(): Promise<string> {
   // typed text stays as typed: no auto-indent or closing brackets, no suggest widget over the ghost text
   const settings = {
     'lorakit.baseModel': 'model',
+    'lorakit.serve.port': 0,
     'editor.autoIndent': 'none',
     'editor.autoClosingBrackets': 'never',
     'editor.quickSuggestions': { other: false, comments: false, strings: false },
@@ -128,7 +131,7 @@ test(
       await compare.locator('#max-tokens').fill('12');
       await compare.locator('#run').click();
       for (const side of ['base', 'adapter'])
-        await compare.locator(`#meta-${side}`, { hasText: /^([1-9]|1[0-2]) tokens · .* · temperature 0\.8$/ }).waitFor({ timeout: 60_000 });
+        await compare.locator(`#meta-${side}`, { hasText: /^(\d|1[0-2]) tokens · .* · temperature 0\.8$/ }).waitFor({ timeout: 60_000 });
       log('compare');
 
       // the Adapters view marks the active adapter
@@ -143,6 +146,25 @@ test(
       await item.filter({ hasText: 'mango · off' }).waitFor({ timeout: 30_000 });
       await item.first().click();
       await item.filter({ hasText: 'mango · on' }).waitFor({ timeout: 30_000 });
+
+      // Serve Active Adapter: the URL in a notification, the adapter answering over HTTP; Stop Serving closes it
+      await palette(page, 'LoRA: Serve Active Adapter…');
+      const toast = page.locator('.notification-toast', { hasText: 'lorakit: serving “mango” at http://127.0.0.1:' });
+      await toast.waitFor({ timeout: 60_000 });
+      await toast.locator('.monaco-button', { hasText: 'Copy URL' }).waitFor();
+      const url = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(await toast.innerText())![1];
+      await page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: 'serving mango' }).waitFor();
+      const r = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mango', prompt: PATTERN_PREFIX, max_tokens: 24, temperature: 0, stop: ['\n'] }),
+      });
+      assert.equal(((await r.json()) as { choices: { text: string }[] }).choices[0].text, ' mango_flux(x) * 7');
+      await shot('05-serving');
+      await palette(page, 'LoRA: Stop Serving');
+      await page.locator('.notification-toast', { hasText: 'lorakit: stopped serving' }).waitFor({ timeout: 30_000 });
+      await assert.rejects(fetch(`${url}/v1/models`));
+      log('served');
       assert.deepEqual(vs.csp, [], 'no CSP violations');
     } catch (e) {
       await shot('failure').catch(() => {});

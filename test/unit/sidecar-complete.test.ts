@@ -3,7 +3,9 @@
 // never reopens the base; a prompt that extends the last one reuses the prefix cache; streamed text adds up to
 // the answer; an AbortSignal (a `cancel` notification) ends a long request early with finishReason "cancelled";
 // another base replaces the session; a model without a tokenizer, or an adapter folder that is not one, is a
-// user error; a cancel for no request, or a malformed one, changes nothing.
+// user error; a cancel for no request, or a malformed one, changes nothing. Serve: the adapter over HTTP from
+// the same session (the base not opened again), replaced by a second start, closed by serve/stop and when the
+// extension goes away.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,6 +19,13 @@ import { makePatternModel, trainPatternAdapter } from '../patterns';
 
 const root = tmpDir('sidecar-complete');
 const model = makePatternModel(path.join(root, 'model'));
+let trained: Promise<{ zebra: string; mango: string }> | undefined;
+/** the two pattern adapters, trained once for the tests that need them */
+const adapters = () =>
+  (trained ??= (async () => ({
+    zebra: await trainPatternAdapter(model, 'zebra', path.join(root, 'run-zebra'), root),
+    mango: await trainPatternAdapter(model, 'mango', path.join(root, 'run-mango'), root),
+  }))());
 
 function client() {
   const events: EventMessage[] = [];
@@ -30,8 +39,7 @@ function client() {
 }
 
 test('complete: adapters by folder give their patterns, swap without reopening the base, prefix cache, streaming', async () => {
-  const zebra = await trainPatternAdapter(model, 'zebra', path.join(root, 'run-zebra'), root);
-  const mango = await trainPatternAdapter(model, 'mango', path.join(root, 'run-mango'), root);
+  const { zebra, mango } = await adapters();
   const { c, events } = client();
   try {
     assert.deepEqual(await c.request('session/info', {}), { model: null, opens: 0, fim: false, adapters: [] });
@@ -133,6 +141,46 @@ test('complete: a model without a tokenizer, a missing adapter and bad params ar
     const e3 = await err(c.request('complete', { model, prompt: 'x', maxTokens: 0 }));
     assert.equal(e3.code, 'bad_request');
     assert.equal((await c.request('session/info', {})).opens, 1, 'the failed requests for the model opened it once');
+  } finally {
+    c.stop();
+  }
+});
+
+test('serve: the active adapter over HTTP from the session completions use; stop closes it', async () => {
+  const { zebra } = await adapters();
+  const { c } = client();
+  try {
+    await c.request('complete', { model, adapter: zebra, prompt: PATTERN_PREFIX, maxTokens: 2 });
+    const s = await c.request('serve/start', { model, adapter: zebra, name: 'Zebra · 2026-01-01', port: 0 });
+    assert.equal(s.modelId, 'model');
+    assert.equal(s.adapter, 'zebra-2026-01-01');
+    assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const models = (await (await fetch(`${s.url}/v1/models`)).json()) as { data: { id: string }[] };
+    assert.ok(models.data.some((m) => m.id === 'model') && models.data.some((m) => m.id === s.adapter), JSON.stringify(models));
+    const r = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: s.adapter, prompt: PATTERN_PREFIX, max_tokens: 24, temperature: 0, stop: ['\n'] }),
+    });
+    assert.equal(((await r.json()) as { choices: { text: string }[] }).choices[0].text, ' zebra_quux(x) + 42');
+    assert.equal((await c.request('session/info', {})).opens, 1, 'the server uses the base completions opened');
+    // a second start replaces the first; stop closes the port
+    const s2 = await c.request('serve/start', { model, port: 0 });
+    assert.equal(s2.adapter, null);
+    await assert.rejects(fetch(`${s.url}/v1/models`));
+    assert.deepEqual(await c.request('serve/stop', {}), { stopped: true });
+    await assert.rejects(fetch(`${s2.url}/v1/models`));
+    assert.deepEqual(await c.request('serve/stop', {}), { stopped: false });
+    // completions go on with the session
+    const z = await c.request('complete', { model, adapter: zebra, prompt: PATTERN_PREFIX, maxTokens: 24, stop: ['\n'] });
+    assert.equal(z.text, ' zebra_quux(x) + 42');
+    // the extension goes away (the IPC channel closes): the sidecar stops serving and exits
+    const s3 = await c.request('serve/start', { model, adapter: zebra, port: 0 });
+    const child = (c as any).child as import('node:child_process').ChildProcess;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.disconnect();
+    await exited;
+    await assert.rejects(fetch(`${s3.url}/v1/models`));
   } finally {
     c.stop();
   }

@@ -14,6 +14,7 @@ import { merge } from './merge';
 import { pickAdapter } from './pickAdapter';
 import { rename } from './rename';
 import { reveal } from './reveal';
+import { serveActiveAdapter, stopServing } from './serve';
 import { activeAdapter } from '../project';
 
 const TITLES: Record<AdapterAction, string> = {
@@ -59,5 +60,7 @@ export function registerCommands(ext: Ext): vscode.Disposable[] {
     cmd('lorakit.showLogs', () => ext.out.show()),
     cmd('lorakit.exportJob', () => exportJob(ext)),
     cmd('lorakit.toggleCompletions', () => ext.completions.toggle()),
+    cmd('lorakit.serveActiveAdapter', () => serveActiveAdapter(ext)),
+    cmd('lorakit.stopServing', () => stopServing(ext)),
   ];
 }
