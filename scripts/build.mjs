@@ -45,7 +45,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
       absWorkingDir: root,
       external: ['vscode', 'webgpu'],
     });
-    // the panel: a browser bundle, and its styles (uPlot's and ours)
+    // the webviews (the training panel, Compare): browser bundles, and their styles (the panel's with uPlot's)
     await build({
       bundle: true,
       platform: 'browser',
@@ -54,7 +54,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
       sourcemap: 'linked',
       logLevel: 'warning',
       minify: true,
-      entryPoints: { panel: 'webview/panel.ts' },
+      entryPoints: { panel: 'webview/panel.ts', compare: 'webview/compare.ts' },
       outdir: path.join(root, 'dist', 'webview'),
       absWorkingDir: root,
     });
@@ -67,4 +67,5 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
       '\n' +
       fs.readFileSync(path.join(root, 'webview', 'panel.css'), 'utf8'),
   );
+  fs.copyFileSync(path.join(root, 'webview', 'compare.css'), path.join(root, 'dist', 'webview', 'compare.css'));
 }

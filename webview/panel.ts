@@ -24,6 +24,7 @@ import {
 } from '../src/protocol';
 import { adapterRow, deviceLabel, formatBytes as fmtBytes } from '../src/protocol/format';
 import { Chart, MEM_COLORS, css, watchTheme } from './charts';
+import { el } from './dom';
 import { placeSelects } from './selects';
 import { binaryCeil, binaryLabel, binaryTicks } from './ticks';
 
@@ -94,12 +95,6 @@ let confirmNotFit = false;
 const steps: StepEvent[] = [];
 const evals: EvalEvent[] = [];
 
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...kids: (Node | string)[]) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  e.append(...kids);
-  return e;
-};
 const custom = (tag: string, attrs: Record<string, string> = {}, ...kids: (Node | string)[]) => {
   const e = document.createElement(tag) as HTMLElement & { value: string; checked: boolean; disabled: boolean };
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);

@@ -8,13 +8,15 @@ import { SidecarClient } from './client';
 import { Controller } from './controller';
 import { PanelProvider } from './panel';
 import { AdaptersView } from './adapters';
-import { CompareDocs } from './compareDocs';
+import { COMPLETED, InlineCompletions } from './completions';
+import { ServingStatus } from './servingStatus';
 import { registerCommands } from './commands';
 import { makeUi } from './ui';
 import { activeAdapter } from './project';
 import type { Ext } from './ext';
 
 let client: SidecarClient | undefined;
+let serving: ServingStatus | undefined;
 
 export function activate(ctx: vscode.ExtensionContext): void {
   const out = vscode.window.createOutputChannel('lorakit', { log: true });
@@ -26,9 +28,13 @@ export function activate(ctx: vscode.ExtensionContext): void {
   let ext!: Ext;
   const ui = makeUi(root, bar, out, () => ext);
   let controller: Controller | undefined;
+  const served = (serving = new ServingStatus());
   client = new SidecarClient(ctx.asAbsolutePath('dist/sidecar.js'), {
     onEvent: (e) => controller?.onEvent(e),
-    onExit: (i) => void controller?.onExit(i),
+    onExit: (i) => {
+      served.set(null); // the server was in the sidecar
+      void controller?.onExit(i);
+    },
     log: (l) => out.info(l),
   });
   controller = new Controller(root, client, ui);
@@ -42,23 +48,30 @@ export function activate(ctx: vscode.ExtensionContext): void {
     () => c.adapters(),
     () => c.merged(),
   );
-  const compareDocs = new CompareDocs();
-  ext = { ctx, root, out, client, controller: c, panel, adaptersView, compareDocs };
+  const completions = new InlineCompletions(root, client, out, (dir) => c.adapters().find((a) => a.dir === dir)?.name);
+  ext = { ctx, root, out, client, controller: c, panel, adaptersView, completions, serving: served };
 
   const sidecar = client;
   ctx.subscriptions.push(
     out,
     bar,
     adaptersView,
+    completions,
+    served,
+    vscode.languages.registerInlineCompletionItemProvider(COMPLETED, completions),
     vscode.window.registerWebviewViewProvider('lorakit.panel', panel, { webviewOptions: { retainContextWhenHidden: false } }),
     vscode.window.registerTreeDataProvider('lorakit.adapters', adaptersView),
-    vscode.workspace.registerTextDocumentContentProvider(CompareDocs.scheme, compareDocs),
     ...registerCommands(ext),
     // settings changed after start-up (Choose Base Model saves lorakit.baseModel): the run settings and the panel follow
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('lorakit')) c.configChanged();
+      if (!e.affectsConfiguration('lorakit')) return;
+      c.configChanged();
+      completions.refresh();
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => panel.post(c.initMessage(ext.device))),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      panel.post(c.initMessage(ext.device));
+      completions.refresh();
+    }),
     { dispose: () => sidecar.stop() },
   );
   sidecar.request('hello', {}).then(
@@ -71,7 +84,12 @@ export function activate(ctx: vscode.ExtensionContext): void {
   if (root && activeAdapter(root)) out.info(`active adapter: ${activeAdapter(root)}`);
 }
 
-export function deactivate(): void {
-  client?.stop();
+/** Stop serving (if the sidecar serves), then end the sidecar. */
+export async function deactivate(): Promise<void> {
+  const c = client;
   client = undefined;
+  if (c?.alive && serving?.current)
+    await Promise.race([c.request('serve/stop', {}).catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  serving = undefined;
+  c?.stop();
 }

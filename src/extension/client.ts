@@ -1,6 +1,8 @@
 /**
  * The extension's end of the sidecar: forks it, sends requests, matches responses, validates everything that
- * comes back, and reports the process's death. No `vscode` here, so it is tested as plain Node.
+ * comes back, and reports the process's death. A request may carry an AbortSignal (aborting it sends the sidecar
+ * a `cancel` notification; the request still gets its answer) and a handler for its streamed text. No `vscode`
+ * here, so it is tested as plain Node.
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { EventMessage, Method, Params, Requests, Result, RpcError, issues, parseFromSidecar } from '../protocol';
@@ -22,10 +24,24 @@ export interface ClientHooks {
   log(line: string): void;
 }
 
+export interface RequestOptions {
+  /** aborting it asks the sidecar to end the request early (it answers with what it has) */
+  signal?: AbortSignal;
+  /** the request's streamed text (complete/delta events with its id) */
+  onDelta?: (text: string) => void;
+}
+
+interface Pending {
+  resolve: (v: any) => void;
+  reject: (e: Error) => void;
+  method: string;
+  onDelta?: (text: string) => void;
+}
+
 export class SidecarClient {
   private child: ChildProcess | null = null;
   private nextId = 1;
-  private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; method: string }>();
+  private pending = new Map<number, Pending>();
   private stopping = false;
 
   constructor(
@@ -66,7 +82,10 @@ export class SidecarClient {
   private receive(m: unknown): void {
     const r = parseFromSidecar(m);
     if (r.kind === 'invalid') return this.hooks.log(`rejected a malformed message from the sidecar: ${r.why}`);
-    if (r.kind === 'event') return this.hooks.onEvent(r.msg);
+    if (r.kind === 'event') {
+      if (r.msg.event === 'complete/delta') return this.pending.get(r.msg.params.id)?.onDelta?.(r.msg.params.text);
+      return this.hooks.onEvent(r.msg);
+    }
     const p = this.pending.get(r.msg.id);
     if (!p) return this.hooks.log(`a response to unknown request ${r.msg.id}`);
     this.pending.delete(r.msg.id);
@@ -79,13 +98,19 @@ export class SidecarClient {
     }
   }
 
-  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
+  request<M extends Method>(method: M, params: Params<M>, o: RequestOptions = {}): Promise<Result<M>> {
     this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, method });
-      this.child!.send({ id, method, params });
-    });
+    const child = this.child!;
+    const cancel = () => {
+      if (this.pending.has(id) && this.child === child) child.send({ method: 'cancel', params: { id } });
+    };
+    return new Promise<Result<M>>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, method, onDelta: o.onDelta });
+      child.send({ id, method, params });
+      if (o.signal?.aborted) cancel();
+      else o.signal?.addEventListener('abort', cancel, { once: true });
+    }).finally(() => o.signal?.removeEventListener('abort', cancel));
   }
 
   /** End the process (a running job writes its checkpoint only if it was stopped first). */

@@ -4,7 +4,8 @@ import type { SidecarClient } from './client';
 import type { Controller } from './controller';
 import type { PanelProvider } from './panel';
 import type { AdaptersView } from './adapters';
-import type { CompareDocs } from './compareDocs';
+import type { InlineCompletions } from './completions';
+import type { ServingStatus } from './servingStatus';
 
 export interface Ext {
   readonly ctx: vscode.ExtensionContext;
@@ -15,7 +16,9 @@ export interface Ext {
   readonly controller: Controller;
   readonly panel: PanelProvider;
   readonly adaptersView: AdaptersView;
-  readonly compareDocs: CompareDocs;
+  readonly completions: InlineCompletions;
+  /** what the sidecar serves over HTTP, if anything */
+  readonly serving: ServingStatus;
   /** the sidecar's device, once it said hello */
   device?: { name: string; bytes: number };
 }

@@ -1,10 +1,11 @@
 /**
- * The training panel's page: no inline script or style; the script carries a nonce, styles come only from files
- * under the webview's resource root. No `vscode` here, so the webview test serves the very same page.
+ * The page of a webview (the training panel, Compare): no inline script or style; the script carries a nonce,
+ * styles come only from files under the webview's resource root. No `vscode` here, so the webview test serves the
+ * very same page.
  */
 import { randomBytes } from 'node:crypto';
 
-export function panelHtml(script: string, style: string, cspSource: string): string {
+export function panelHtml(script: string, style: string, cspSource: string, title = 'LoRA Training'): string {
   const nonce = randomBytes(16).toString('base64');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -13,7 +14,7 @@ export function panelHtml(script: string, style: string, cspSource: string): str
 <meta http-equiv="Content-Security-Policy" content="${panelCsp(cspSource, nonce)}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${style}">
-<title>LoRA Training</title>
+<title>${title}</title>
 </head>
 <body>
 <div id="app"></div>

@@ -30,6 +30,9 @@ export function makeUi(root: string | null, bar: vscode.StatusBarItem, out: vsco
       return uris?.[0]?.fsPath;
     },
     adapterAction: (action, dir) => runAdapterAction(ext(), action, dir),
-    adaptersChanged: () => ext()?.adaptersView.refresh(),
+    adaptersChanged: () => {
+      ext()?.adaptersView.refresh();
+      ext()?.completions.refresh();
+    },
   };
 }

@@ -192,12 +192,68 @@ export const Requests = {
     }),
   },
   'hub/cancel': { params: z.object({}), result: z.object({ cancelling: z.boolean() }) },
+  /**
+   * A completion from the sidecar's generation session (one base model, kept loaded; `adapter` is a PEFT folder,
+   * loaded once and kept beside it). With `suffix`, fill-in-the-middle where the tokenizer has FIM tokens (the
+   * session decides). `stream`: the text also goes out as complete/delta events with this request's id. A `cancel`
+   * notification with this request's id ends it early: it still answers, with finishReason "cancelled".
+   */
+  complete: {
+    params: z.object({
+      model: path,
+      adapter: z.string().min(1).optional(),
+      prompt: z.string(),
+      suffix: z.string().optional(),
+      maxTokens: posInt.max(4096),
+      temperature: z.number().min(0).max(5).optional(),
+      seed: z.number().int().min(0).optional(),
+      stop: z.array(z.string().min(1)).max(16).optional(),
+      stream: z.boolean().optional(),
+    }),
+    result: z.object({
+      text: z.string(),
+      finishReason: z.enum(['stop', 'length', 'cancelled']),
+      promptTokens: z.number(),
+      completionTokens: z.number(),
+      /** prompt tokens whose keys and values came from the prefix cache */
+      cachedTokens: z.number(),
+      fim: z.boolean(),
+      firstTokenMs: z.number(),
+      tokensPerS: z.number(),
+    }),
+  },
+  /**
+   * Serve an adapter over HTTP (OpenAI- and Ollama-compatible, src/serve) from the sidecar's generation session:
+   * the base is the one completions use (opened if need be), the adapter is loaded under `name` (made URL-safe).
+   * One server at a time: a second start replaces the first.
+   */
+  'serve/start': {
+    params: z.object({
+      model: path,
+      adapter: z.string().min(1).optional(),
+      name: z.string().min(1).max(200).optional(),
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(0).max(65535).optional(),
+      apiKey: z.string().min(1).optional(),
+    }),
+    /** url: the server's root (OpenAI clients add /v1); modelId: the base's name; adapter: the adapter's name */
+    result: z.object({ url: z.string(), modelId: z.string(), adapter: z.string().nullable() }),
+  },
+  'serve/stop': { params: z.object({}), result: z.object({ stopped: z.boolean() }) },
+  /** the generation session: its base model (null before the first completion), how often a base was opened, adapters */
+  'session/info': {
+    params: z.object({}),
+    result: z.object({ model: z.string().nullable(), opens: z.number(), fim: z.boolean(), adapters: z.array(z.string()) }),
+  },
 } as const;
 export type Method = keyof typeof Requests;
 export type Params<M extends Method> = z.infer<(typeof Requests)[M]['params']>;
 export type Result<M extends Method> = z.infer<(typeof Requests)[M]['result']>;
 
 export const Request = z.object({ id: z.number().int(), method: z.string(), params: z.unknown() });
+/** extension → sidecar notifications (no id, no answer): `cancel` ends the request with that id early */
+export const Notification = z.object({ method: z.literal('cancel'), params: z.object({ id: z.number().int() }) });
+export type Notification = z.infer<typeof Notification>;
 export type RpcError = { code: 'bad_request' | 'user_error' | 'busy' | 'internal'; message: string; detail?: string };
 export type Response = { id: number; result: unknown } | { id: number; error: RpcError };
 
@@ -211,6 +267,8 @@ export const Events = {
   'train/eval': EvalEvent,
   /** a Hub download's progress (at most every 200 ms) */
   'hub/progress': HubProgress,
+  /** streamed text of a `complete` request with `stream` (its id), as the session decides it */
+  'complete/delta': z.object({ id: z.number().int(), text: z.string() }),
 } as const;
 export type EventName = keyof typeof Events;
 export type EventParams<E extends EventName> = z.infer<(typeof Events)[E]>;
@@ -294,6 +352,41 @@ export function parseFromPanel(m: unknown): { ok: true; msg: FromPanel } | { ok:
   const p = FromPanel.safeParse(m);
   return p.success ? { ok: true, msg: p.data } : { ok: false, why: issues(p.error) };
 }
+
+// ---- the Compare panel (webview) ⇄ extension: one prompt, the base and the adapter side by side ----
+
+export const FromCompare = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({
+    type: z.literal('run'),
+    prompt: z.string().min(1, 'is empty').max(100_000),
+    temperature: z.number().min(0).max(2),
+    maxTokens: posInt.max(1024),
+  }),
+  z.object({ type: z.literal('stop') }),
+]);
+export type FromCompare = z.infer<typeof FromCompare>;
+export type CompareSide = 'base' | 'adapter';
+
+export type ToCompare =
+  /** what the panel compares, the last run's settings, and its text so far (a reopened panel shows it again) */
+  | {
+      type: 'init';
+      adapter: string;
+      model: string;
+      prompt: string;
+      temperature: number;
+      maxTokens: number;
+      text: Record<CompareSide, string>;
+      running: boolean;
+    }
+  /** a run began: the columns start again from the prompt */
+  | { type: 'start'; prompt: string; temperature: number }
+  | { type: 'delta'; side: CompareSide; text: string }
+  | { type: 'done'; side: CompareSide; finishReason: 'stop' | 'length' | 'cancelled'; tokens: number; tokensPerS: number }
+  | { type: 'error'; side?: CompareSide; message: string }
+  /** both sides have finished */
+  | { type: 'idle' };
 
 /** the first problems of a failed parse, as "field: problem" */
 export function issues(e: z.ZodError): string {

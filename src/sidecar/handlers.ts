@@ -1,7 +1,9 @@
 /**
  * The sidecar's methods: one handler per protocol method, in a map the compiler checks is complete. Each takes
  * validated params and returns a result, or throws (a UserError becomes a `user_error` the extension shows as is).
- * One training run at a time; its progress goes out as events.
+ * One training run at a time; its progress goes out as events. Completions run in the generation session
+ * (completions.ts) beside it, and Serve's HTTP server over the same session (serving.ts); a request's context
+ * carries its id and the signal a `cancel` notification aborts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,9 +38,11 @@ import {
   train,
   workspaceSizer,
 } from '../engine';
+import { Completions, RequestContext } from './completions';
+import { Serving } from './serving';
 
 export type Emit = <E extends EventName>(event: E, params: EventParams<E>) => void;
-export type Handler<M extends Method> = (params: Params<M>) => Promise<Result<M>> | Result<M>;
+export type Handler<M extends Method> = (params: Params<M>, ctx: RequestContext) => Promise<Result<M>> | Result<M>;
 export type Handlers = { [M in Method]: Handler<M> };
 
 /** The panel's settings as a run's full config: what the panel does not set comes from the engine's defaults. */
@@ -77,9 +81,16 @@ export function stepBatcher(emit: Emit, intervalMs = 100) {
 export class Sidecar {
   private run: { ac: AbortController; pausing: boolean; runDir: string } | null = null;
   private pull: AbortController | null = null;
+  readonly completions: Completions;
+  readonly serving: Serving;
   readonly handlers: Handlers;
 
   constructor(private emit: Emit) {
+    this.completions = new Completions(
+      (line) => emit('log', { line }),
+      (id, text) => emit('complete/delta', { id, text }),
+    );
+    this.serving = new Serving(this.completions, (line) => emit('log', { line }));
     this.handlers = {
       hello: () => this.hello(),
       estimate: (p) => this.estimate(p),
@@ -97,6 +108,10 @@ export class Sidecar {
       'hub/list': () => ({ cache: hubCacheDir(), models: listCachedModels().map((m) => ({ id: m.id, dir: m.dir })) }),
       'hub/pull': (p) => this.hubPull(p),
       'hub/cancel': () => ({ cancelling: !!this.pull && (this.pull.abort(), true) }),
+      complete: (p, ctx) => this.completions.complete(p, ctx),
+      'session/info': () => this.completions.info(),
+      'serve/start': (p) => this.serving.start(p),
+      'serve/stop': async () => ({ stopped: await this.serving.stop() }),
     };
   }
 

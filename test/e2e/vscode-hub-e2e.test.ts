@@ -6,49 +6,20 @@
 // Screenshots go to test-output/e2e/hub-*.png. Skipped (saying why) where code-server or Chromium is missing.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, Page } from 'playwright-core';
 import { makeTinyModel } from '../../src/engine/fixtures/model';
 import { pullModel } from '../../src/engine/tasks/pull';
 import { MockHub } from '../hub-mock';
 import { tmpDir } from '../helpers';
+import { openVscode, palette, skip, waitFor } from './vscode-harness';
 
-const ROOT = path.resolve(process.env.VSCODE_E2E_ROOT ?? '.vscode-test/code-server');
-const CS = path.join(ROOT, 'cs/node_modules/.bin/code-server');
-const CHROMIUM = process.env.LORAKIT_CHROMIUM ?? '/usr/bin/chromium';
-const skip = !fs.existsSync(CS)
-  ? `needs code-server (sh scripts/e2e/install-code-server.sh)`
-  : !fs.existsSync(CHROMIUM)
-    ? `needs ${CHROMIUM}`
-    : false;
 if (skip) console.log(`# VS Code Hub end-to-end test skipped: ${skip}`);
-const OUT = path.resolve('test-output/e2e');
-
-async function palette(page: Page, command: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const qi = page.locator('.quick-input-widget');
-  await qi.waitFor({ state: 'visible' });
-  await page.keyboard.type(command);
-  const row = qi.locator('.monaco-list-row', { hasText: command }).first();
-  await row.waitFor();
-  await row.click();
-}
-
-async function waitFor(what: string, f: () => boolean, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!f()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 test(
   'in a real VS Code: the HF cache in Choose Base Model…, and a download from the (mock) Hub with Cancel and resume',
   { skip, timeout: 300_000 },
   async () => {
-    fs.mkdirSync(OUT, { recursive: true });
     const root = tmpDir('e2e-hub');
     const hub = new MockHub();
     const endpoint = await hub.start();
@@ -63,22 +34,13 @@ test(
     fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
     fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'lorakit.modelsFolder': '.' }, null, 2));
     const settings = () => fs.readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8');
-    const state = tmpDir('e2e-hub-state');
-    const port = String(20000 + ((process.pid + 7) % 20000));
-    const pid = execFileSync('sh', [path.resolve('scripts/e2e/start-vscode.sh'), state, port, ws, path.resolve('.')], {
-      encoding: 'utf8',
-      env: { ...process.env, VSCODE_E2E_ROOT: ROOT, HF_ENDPOINT: endpoint, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'hf') },
-    }).trim();
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-dev-shm-usage'],
+    const vs = await openVscode(ws, {
+      portOffset: 7,
+      shotPrefix: 'hub-',
+      env: { HF_ENDPOINT: endpoint, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'hf') },
     });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const shot = (name: string) => page.screenshot({ path: path.join(OUT, `hub-${name}.png`) });
+    const { page, shot } = vs;
     try {
-      await page.goto(`http://127.0.0.1:${port}/`);
-      await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
       await page.locator('#workbench\\.parts\\.statusbar .statusbar-item', { hasText: 'LoRA' }).first().waitFor({ timeout: 90_000 });
       const qi = page.locator('.quick-input-widget');
 
@@ -122,7 +84,7 @@ test(
       hub.throttle = null;
       const from = hub.log.length;
       await download();
-      await waitFor('lorakit.baseModel in settings.json', () => /"lorakit\.baseModel"/.test(settings()));
+      await waitFor('lorakit.baseModel in settings.json', () => /"lorakit\.baseModel"/.test(settings()), 60_000);
       const base = JSON.parse(settings())['lorakit.baseModel'];
       assert.equal(base, path.join(cache, 'models--org--tiny', 'snapshots', commit));
       assert.ok(fs.lstatSync(path.join(base, 'model.safetensors')).isSymbolicLink());
@@ -138,13 +100,8 @@ test(
       await shot('failure').catch(() => {});
       throw e;
     } finally {
-      await browser.close();
+      await vs.close();
       await hub.stop();
-      try {
-        process.kill(Number(pid));
-      } catch {
-        /* already gone */
-      }
     }
   },
 );

@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Controller, DEFAULT_SETTINGS, Ui, statusText } from '../../src/extension/controller';
 import { confirmDetail } from '../../src/extension/confirm';
-import { compareText } from '../../src/extension/compareText';
 import {
   badAdapterName,
   listAdapters,
@@ -270,10 +269,4 @@ test('11: in an untrusted workspace Compare, Activate, Merge and training are re
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
   assert.deepEqual(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations, ['lorakit.baseModel', 'lorakit.modelsFolder']);
   assert.equal(pkg.contributes.configuration.properties['lorakit.steps'].default, 0);
-});
-
-test('7: Compare’s text (shown in a read-only lorakit-compare: document)', () => {
-  const t = compareText('def ', 'foo():', 'bar(x):\n```', 'notes · 2025-03-04 17:05');
-  assert.match(t, /## Base model\n\n```\ndef foo\(\):\n```/);
-  assert.match(t, /## With notes · 2025-03-04 17:05\n\n````\ndef bar\(x\):\n```\n````/);
 });

@@ -14,6 +14,7 @@ import { merge } from './merge';
 import { pickAdapter } from './pickAdapter';
 import { rename } from './rename';
 import { reveal } from './reveal';
+import { serveActiveAdapter, stopServing } from './serve';
 import { activeAdapter } from '../project';
 
 const TITLES: Record<AdapterAction, string> = {
@@ -58,5 +59,8 @@ export function registerCommands(ext: Ext): vscode.Disposable[] {
     cmd('lorakit.revealMerged', (item?: { m?: { dir: string } }) => item?.m && reveal(ext, item.m.dir)),
     cmd('lorakit.showLogs', () => ext.out.show()),
     cmd('lorakit.exportJob', () => exportJob(ext)),
+    cmd('lorakit.toggleCompletions', () => ext.completions.toggle()),
+    cmd('lorakit.serveActiveAdapter', () => serveActiveAdapter(ext)),
+    cmd('lorakit.stopServing', () => stopServing(ext)),
   ];
 }
