@@ -5,6 +5,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { UserError } from '../core/errors';
 import { readJson } from '../core/fsx';
+import { FastEncoder } from './fast-encode';
 
 export interface ChatMessage {
   role: string;
@@ -110,6 +111,8 @@ function shown(tok: string): string {
 
 export class TextTokenizer implements Tokenizer {
   private tok: HfTokenizer;
+  /** the same ids as tok.encode, faster, for byte-level BPE tokenizers (formats/fast-encode.ts); else undefined */
+  private fast: FastEncoder | undefined;
   /** compiled on first use, so a broken chat_template only matters to data and prompts that need it */
   private template?: Template;
   private readonly templateSource: unknown;
@@ -129,6 +132,11 @@ export class TextTokenizer implements Tokenizer {
       this.tok = new HfTokenizer(json, config);
     } catch (e) {
       throw new UserError(`cannot load tokenizer (${oneLine(e)})`, file);
+    }
+    try {
+      this.fast = FastEncoder.for(this.tok, json, config);
+    } catch {
+      this.fast = undefined; // a post-processor that fails on the probe: the library encodes, and reports it there
     }
     const id = (t: unknown) => {
       const s = tokenText(t);
@@ -151,7 +159,19 @@ export class TextTokenizer implements Tokenizer {
 
   /** ids of text, with the tokenizer's special tokens (e.g. BOS) unless addSpecial is false */
   encode(text: string, addSpecial = true): number[] {
+    const fast = this.fast;
+    if (fast) return this.guard(() => fast.encode(text, addSpecial));
+    return this.encodeReference(text, addSpecial);
+  }
+
+  /** encode through @huggingface/tokenizers alone: the spec the fast path is held to (tests, bench) */
+  encodeReference(text: string, addSpecial = true): number[] {
     return this.guard(() => this.tok.encode(text, { add_special_tokens: addSpecial }).ids);
+  }
+
+  /** does encode take the fast path (a byte-level BPE tokenizer) */
+  get fastPath(): boolean {
+    return this.fast !== undefined;
   }
 
   decode(ids: number[], skipSpecial = true): string {
