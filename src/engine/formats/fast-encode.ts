@@ -17,7 +17,14 @@
  * ByteLevel's regex and byte table, the BPE model (for words not seen yet) and the post-processor (read once, with
  * sentinel tokens, as "these tokens before, these after"). test/unit/tokenize.test.ts holds the two equal.
  */
-import { BPE, ByteLevelPreTokenizer, Tokenizer as HfTokenizer, PreTokenizer, SequencePreTokenizer } from '@huggingface/tokenizers';
+import {
+  BPE,
+  ByteLevelPreTokenizer,
+  Tokenizer as HfTokenizer,
+  PreTokenizer,
+  SequencePreTokenizer,
+  SplitPreTokenizer,
+} from '@huggingface/tokenizers';
 
 interface Added {
   id: number;
@@ -26,6 +33,15 @@ interface Added {
 }
 
 type Trie = { [ch: string]: Trie } & { end?: string };
+
+/** what this reads of tokenizer.json (checked by TextTokenizer before) and tokenizer_config.json */
+interface TokenizerJson {
+  added_tokens?: { id: number; content: string; special?: boolean; normalized?: boolean; lstrip?: boolean; rstrip?: boolean }[];
+}
+interface TokenizerConfig {
+  remove_space?: unknown;
+  do_lowercase_and_remove_accent?: unknown;
+}
 
 /** the library's DictionarySplitter: at each position the longest added token starting there, else on by one code unit */
 class Splitter {
@@ -71,6 +87,8 @@ export class FastEncoder {
   private raw: Splitter;
   private norm: Splitter;
   private steps: PreTokenizer[];
+  /** a Split step right before ByteLevel (Qwen2's, Llama 3's), done here: its pieces go straight to the words */
+  private split: { pattern: RegExp; invert: boolean } | undefined;
   private byteLevel: ByteLevelPreTokenizer;
   private model: BPE;
   private normalizer: HfTokenizer['normalizer'];
@@ -81,7 +99,7 @@ export class FastEncoder {
   private old = new Map<string, number[]>();
 
   /** the fast path for this tokenizer, or undefined where it does not apply (the library encodes) */
-  static for(tok: HfTokenizer, json: any, config: any): FastEncoder | undefined {
+  static for(tok: HfTokenizer, json: TokenizerJson, config: TokenizerConfig | undefined): FastEncoder | undefined {
     if (!(tok.model instanceof BPE) || tok.model.fuse_unk) return undefined;
     if (config?.remove_space === true || config?.do_lowercase_and_remove_accent) return undefined;
     let steps: PreTokenizer[];
@@ -95,10 +113,15 @@ export class FastEncoder {
     return f.readPostProcessor(tok) ? f : undefined;
   }
 
-  private constructor(tok: HfTokenizer, json: any, steps: PreTokenizer[], byteLevel: ByteLevelPreTokenizer) {
+  private constructor(tok: HfTokenizer, json: TokenizerJson, steps: PreTokenizer[], byteLevel: ByteLevelPreTokenizer) {
     this.model = tok.model as BPE;
     this.vocab = this.model.tokens_to_ids;
     this.unkId = this.model.unk_token_id;
+    const split = steps.at(-1);
+    if (split instanceof SplitPreTokenizer && split.pattern && split.config.behavior?.toLowerCase() !== 'removed') {
+      this.split = { pattern: split.pattern, invert: !!split.config.invert };
+      steps = steps.slice(0, -1);
+    }
     this.steps = steps;
     this.byteLevel = byteLevel;
     // as the library's constructor builds added_tokens_map and its two splitters
@@ -192,14 +215,44 @@ export class FastEncoder {
       const options = { section_index: sectionIndex };
       for (const step of this.steps) parts = step.pre_tokenize(parts, options);
     }
-    const bl = this.byteLevel;
-    for (let part of parts) {
-      if (bl.add_prefix_space && !part.startsWith(' ')) part = ' ' + part;
-      if (!bl.use_regex) this.word(part, out);
-      else {
-        const ws = part.match(bl.pattern);
-        if (ws) for (const w of ws) this.word(w, out);
+    const split = this.split;
+    for (const part of parts) {
+      if (!split) this.byteLevelWords(part, out);
+      else if (split.invert) {
+        // Split with invert: the matches alone, empty ones dropped
+        for (const m of part.matchAll(split.pattern)) if (m[0].length > 0) this.byteLevelWords(m[0], out);
+      } else {
+        // the library's regex_split: the text between matches and each (non-empty) match, in order. Matches are
+        // disjoint, so when their lengths add up to the text's they tile it and there is nothing between them:
+        // match() (strings only, no match objects) is enough, and it is the common case (Qwen2's and Llama 3's
+        // regexes match every character)
+        const ms = part.match(split.pattern) ?? [];
+        let covered = 0;
+        for (const m of ms) covered += m.length;
+        if (covered === part.length) {
+          for (const m of ms) if (m.length > 0) this.byteLevelWords(m, out);
+          continue;
+        }
+        let prev = 0;
+        for (const m of part.matchAll(split.pattern)) {
+          const at = m.index!;
+          if (prev < at) this.byteLevelWords(part.slice(prev, at), out);
+          if (m[0].length > 0) this.byteLevelWords(m[0], out);
+          prev = at + m[0].length;
+        }
+        if (prev < part.length) this.byteLevelWords(part.slice(prev), out);
       }
+    }
+  }
+
+  /** ByteLevel's pre_tokenize_text on one piece, each word's ids pushed onto out */
+  private byteLevelWords(part: string, out: number[]): void {
+    const bl = this.byteLevel;
+    if (bl.add_prefix_space && !part.startsWith(' ')) part = ' ' + part;
+    if (!bl.use_regex) this.word(part, out);
+    else {
+      const ws = part.match(bl.pattern);
+      if (ws) for (const w of ws) this.word(w, out);
     }
   }
 
