@@ -148,6 +148,38 @@ test('property: any string encodes to the same ids on both paths', () => {
   );
 });
 
+test('Split steps of every kind before ByteLevel: inverted, with gaps and empty matches, removed, a string pattern', () => {
+  const f = makeTokenizer(corpus, 500, true, 'llama3');
+  const splits = [
+    { pattern: { Regex: '\\p{L}*|\\p{N}' }, behavior: 'Isolated', invert: true }, // the (non-empty) matches, the rest dropped
+    { pattern: { Regex: '\\d*' }, behavior: 'Isolated', invert: false }, // empty matches everywhere, text between
+    { pattern: { Regex: '\\D|\\d*' }, behavior: 'Isolated', invert: false }, // matches that tile the text, an empty one at the end
+    { pattern: { Regex: '\\s+' }, behavior: 'MergedWithPrevious', invert: false }, // the library splits it as Isolated
+    { pattern: { String: ' ' }, behavior: 'Removed', invert: false }, // left to the library's own step
+    { pattern: { String: '  ' }, behavior: 'Isolated', invert: false },
+  ];
+  for (const split of splits)
+    for (const [useRegex, prefix] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ]) {
+      const j = structuredClone(f.tokenizerJson) as Record<string, any>;
+      j.pre_tokenizer = {
+        type: 'Sequence',
+        pretokenizers: [
+          { type: 'Split', ...split },
+          { type: 'ByteLevel', add_prefix_space: prefix, trim_offsets: true, use_regex: useRegex },
+        ],
+      };
+      const t = new TextTokenizer('/nowhere', j, f.tokenizerConfig);
+      const what = `${JSON.stringify(split)}, ByteLevel use_regex ${useRegex} add_prefix_space ${prefix}`;
+      assert.ok(t.fastPath, what);
+      for (const s of NASTY) same(t, s, `${what}: ${JSON.stringify(s.slice(0, 30))}`);
+      same(t, codeText(8000, 21), `${what}: codeText`);
+    }
+});
+
 test('other tokenizer layouts are left to the library, which still encodes them', () => {
   const f = makeTokenizer(corpus, 400, false);
   const json = f.tokenizerJson as Record<string, any>;
