@@ -43,10 +43,13 @@ interface TokenizerConfig {
   do_lowercase_and_remove_accent?: unknown;
 }
 
-/** the library's DictionarySplitter: at each position the longest added token starting there, else on by one code unit */
+/**
+ * The library's DictionarySplitter: at each position the longest added token starting there, else on by one code
+ * unit. Positions where no added token can start are skipped with one regex search for their first code units.
+ */
 class Splitter {
   private trie: Trie = Object.create(null);
-  readonly empty: boolean;
+  private firsts: RegExp | undefined;
 
   constructor(words: string[]) {
     for (const w of words) {
@@ -54,16 +57,22 @@ class Splitter {
       for (let i = 0; i < w.length; i++) node = node[w[i]] ??= Object.create(null);
       node.end = w;
     }
-    this.empty = words.length === 0;
+    const units = [...new Set(words.filter((w) => w.length > 0).map((w) => w.charCodeAt(0)))];
+    if (units.length) this.firsts = new RegExp(`[${units.map((u) => `\\u${u.toString(16).padStart(4, '0')}`).join('')}]`, 'g');
   }
 
   split(text: string): string[] {
-    if (this.empty) return text.length ? [text] : [];
+    const firsts = this.firsts;
+    if (!firsts) return text.length ? [text] : [];
     const out: string[] = [];
     const n = text.length;
     let start = 0;
     let i = 0;
     while (i < n) {
+      firsts.lastIndex = i;
+      const next = firsts.exec(text);
+      if (!next) break;
+      i = next.index;
       let node: Trie | undefined = this.trie;
       let match: string | undefined;
       for (let j = i; j < n && (node = node[text[j]]); j++) if (node.end) match = node.end;
@@ -84,12 +93,16 @@ export class FastEncoder {
   static cacheWords = 1 << 17;
 
   private added = new Map<string, Added>();
+  /** the lengths of the added tokens' texts: most pieces of text are no added token, and are not hashed to find out */
+  private addedLengths = new Set<number>();
   private raw: Splitter;
   private norm: Splitter;
   private steps: PreTokenizer[];
   /** a Split step right before ByteLevel (Qwen2's, Llama 3's), done here: its pieces go straight to the words */
   private split: { pattern: RegExp; invert: boolean } | undefined;
   private byteLevel: ByteLevelPreTokenizer;
+  /** ByteLevel without its regex or a prefix space: each piece is one word as it is (Qwen2, Llama 3) */
+  private plainByteLevel: boolean;
   private model: BPE;
   private normalizer: HfTokenizer['normalizer'];
   private vocab: Map<string, number>;
@@ -124,6 +137,7 @@ export class FastEncoder {
     }
     this.steps = steps;
     this.byteLevel = byteLevel;
+    this.plainByteLevel = !byteLevel.use_regex && !byteLevel.add_prefix_space;
     // as the library's constructor builds added_tokens_map and its two splitters
     const rawWords: string[] = [];
     const normWords: string[] = [];
@@ -137,6 +151,7 @@ export class FastEncoder {
         this.added.set(n, a);
       } else rawWords.push(t.content);
     }
+    for (const k of this.added.keys()) this.addedLengths.add(k.length);
     this.raw = new Splitter(rawWords);
     this.norm = new Splitter(normWords);
     this.normalizer = tok.normalizer;
@@ -165,6 +180,10 @@ export class FastEncoder {
     return true;
   }
 
+  private addedOf(t: string): Added | undefined {
+    return this.addedLengths.has(t.length) ? this.added.get(t) : undefined;
+  }
+
   /** a token's id as the library's encode finds it (an unknown token without an unk id is undefined there too) */
   private idOf(t: string): number {
     return (this.added.get(t)?.id ?? this.vocab.get(t) ?? this.unkId) as number;
@@ -173,7 +192,7 @@ export class FastEncoder {
   /** the library's lstrip/rstrip pass over one split (it sees its own changes as it goes) */
   private strip(parts: string[]): void {
     for (let i = 0; i < parts.length; i++) {
-      const a = this.added.get(parts[i]);
+      const a = this.addedOf(parts[i]);
       if (!a) continue;
       if (a.lstrip && i > 0) parts[i - 1] = parts[i - 1].trimEnd();
       if (a.rstrip && i < parts.length - 1) parts[i + 1] = parts[i + 1].trimStart();
@@ -188,7 +207,7 @@ export class FastEncoder {
     for (let s = 0; s < sections.length; s++) {
       let t = sections[s];
       if (t.length === 0) continue;
-      const a = this.added.get(t);
+      const a = this.addedOf(t);
       if (a) {
         out.push(a.id);
         continue;
@@ -199,7 +218,7 @@ export class FastEncoder {
       this.strip(subs);
       for (const sub of subs) {
         if (sub.length === 0) continue;
-        const b = this.added.get(sub);
+        const b = this.addedOf(sub);
         if (b) out.push(b.id);
         else this.words(sub, s, out);
       }
@@ -230,7 +249,9 @@ export class FastEncoder {
         let covered = 0;
         for (const m of ms) covered += m.length;
         if (covered === part.length) {
-          for (const m of ms) if (m.length > 0) this.byteLevelWords(m, out);
+          if (this.plainByteLevel) {
+            for (const m of ms) if (m.length > 0) this.word(m, out);
+          } else for (const m of ms) if (m.length > 0) this.byteLevelWords(m, out);
           continue;
         }
         let prev = 0;
