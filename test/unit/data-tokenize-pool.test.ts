@@ -1,6 +1,6 @@
 // Tokenizing on several threads (data/tokenize-pool.ts): the same examples, in the same order, as one thread and
 // as @huggingface/tokenizers itself; a worker that is slow or fails changes nothing; errors name the data file;
-// small inputs stay on one thread.
+// inputs that one thread finishes soon stay on one thread.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -25,7 +25,7 @@ function withPool<T>(threads: number, o: Partial<typeof TokenizePool>, fn: () =>
   const keep = { ...TokenizePool };
   const env = process.env.LORAKIT_THREADS;
   process.env.LORAKIT_THREADS = String(threads);
-  Object.assign(TokenizePool, { PARALLEL_MIN: 0, CHUNK: 1 << 14 }, o);
+  Object.assign(TokenizePool, { PARALLEL_AFTER_MS: 0, CHUNK: 1 << 14 }, o);
   try {
     return fn();
   } finally {
@@ -42,7 +42,7 @@ test('a folder on 3 threads: the same examples in the same order as one thread, 
   const three = withPool(3, { MAIN_WORKS: false, PATIENCE_MS: 60_000 }, () => {
     const d = loadExamples(folder, tok, V, { appendEos: true });
     assert.equal(TokenizePool.lastThreads, 3);
-    assert.ok(TokenizePool.lastFromWorkers > 10, `the workers encoded ${TokenizePool.lastFromWorkers} chunks`);
+    assert.ok(TokenizePool.lastFromWorkers > 10, `the workers encoded ${TokenizePool.lastFromWorkers} files`);
     return d;
   });
   // and shared with this thread, as it runs
@@ -68,6 +68,23 @@ test('a worker that does not answer in time: this thread encodes its chunks, and
   assert.deepEqual(got, want);
 });
 
+test('texts that UTF-8 would change (lone surrogates) reach the workers intact', () => {
+  const texts = ['a\ud800b', codeText(3000, 1), '\udc00', '', 'x 🙂 \ud83d', '日本語'].map((text, i) => ({
+    text,
+    addSpecial: i % 2 === 0,
+    source: `t${i}`,
+  }));
+  const got = withPool(3, { MAIN_WORKS: false, PATIENCE_MS: 60_000, CHUNK: 1 }, () => {
+    const r = encodeAll(tok, texts);
+    assert.equal(TokenizePool.lastFromWorkers, texts.length, 'every text through a worker');
+    return r;
+  });
+  assert.deepEqual(
+    got,
+    texts.map((j) => tok.encodeReference(j.text, j.addSpecial)),
+  );
+});
+
 test('JSONL rows of every form on 2 threads: the same examples, masks and order as one thread', () => {
   const dir = tmpDir('pool-jsonl');
   const f = path.join(dir, 'd.jsonl');
@@ -87,9 +104,9 @@ test('JSONL rows of every form on 2 threads: the same examples, masks and order 
   }
   fs.writeFileSync(f, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const one = withPool(1, {}, () => loadExamples(f, tok, V, { appendEos: true }));
-  const two = withPool(2, { CHUNK: 4000 }, () => {
+  const two = withPool(2, { CHUNK: 4000, MAIN_WORKS: false, PATIENCE_MS: 60_000 }, () => {
     const d = loadExamples(f, tok, V, { appendEos: true });
-    assert.equal(TokenizePool.lastThreads, 2);
+    assert.equal(TokenizePool.lastFromWorkers, 15 + 2 * 15, 'every text row, prompt and completion through the worker');
     return d;
   });
   assert.deepEqual(two.examples, one.examples);
@@ -124,14 +141,23 @@ test('a tokenizer that fails: the error names the first data file in order, on a
   }
 });
 
-test('small inputs stay on one thread', () => {
+test('inputs that this thread finishes soon stay on one thread', () => {
   const keep = process.env.LORAKIT_THREADS;
   process.env.LORAKIT_THREADS = '4';
+  const chunk = TokenizePool.CHUNK;
+  TokenizePool.CHUNK = 1 << 14;
   try {
-    const got = encodeAll(tok, [{ text: 'const x = 1;', addSpecial: true, source: 'a' }]);
-    assert.deepEqual(got, [tok.encode('const x = 1;')]);
+    assert.deepEqual(encodeAll(tok, [{ text: 'const x = 1;', addSpecial: true, source: 'a' }]), [tok.encode('const x = 1;')]);
+    assert.equal(TokenizePool.lastThreads, 1);
+    // three chunks: after the first, the other two would take this thread far less than PARALLEL_AFTER_MS
+    const texts = Array.from({ length: 12 }, (_, i) => ({ text: codeText(4000, 300 + i), addSpecial: true, source: `t${i}` }));
+    assert.deepEqual(
+      encodeAll(tok, texts),
+      texts.map((j) => tok.encode(j.text)),
+    );
     assert.equal(TokenizePool.lastThreads, 1);
   } finally {
+    TokenizePool.CHUNK = chunk;
     if (keep === undefined) delete process.env.LORAKIT_THREADS;
     else process.env.LORAKIT_THREADS = keep;
   }

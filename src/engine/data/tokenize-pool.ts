@@ -1,14 +1,16 @@
 /**
  * Tokenizing many texts on several threads: a folder's files, a JSONL file's rows. Synchronous, like the rest of
- * data loading: this thread starts `threads − 1` workers (data/tokenize-worker.ts, bundled on its own), and all of
- * them take chunks of consecutive texts from an Atomics counter. Each worker builds its own tokenizer from the same
- * tokenizer.json, so the ids are the same whoever encodes a text, and the results land by index: the order of the
- * examples never depends on the threads.
+ * data loading. This thread starts alone, taking chunks of consecutive texts from an Atomics counter; once its pace
+ * says that the rest would take more than PARALLEL_AFTER_MS, it starts `threads − 1` workers
+ * (data/tokenize-worker.ts, bundled on its own) that take the remaining chunks from the same counter. A worker takes
+ * a few tenths of a second to start and build its tokenizer, so small inputs, and a fast tokenizer on a few MB,
+ * never pay for one. Each worker builds its tokenizer from the same tokenizer.json, so the ids are the same whoever
+ * encodes a text, and results land by index: the order of the examples never depends on the threads.
  *
  * This thread never waits on a worker for long: once no chunk is left to take, it collects the workers' results
  * (receiveMessageOnPort) and encodes again itself any chunk that a worker gave up on (an error: this thread then
- * meets it too and reports it, naming the file) or that is not done within a while (a worker that died). Small
- * inputs (under PARALLEL_MIN characters) are encoded here, on this thread alone.
+ * meets it too and reports it, naming the file) or that takes a worker much longer than this thread would (a
+ * worker starved of CPU, or dead).
  */
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { bundleFile } from '../core/bundle';
@@ -41,7 +43,16 @@ export interface WorkerInput {
   dir: string;
   json: unknown;
   config: unknown;
-  texts: string[];
+  /**
+   * The texts from job `base` on (a worker only takes chunks after those this thread had taken when it started):
+   * UTF-8 in `bytes`, job i from ends[i − base − 1] (0 for the first) to ends[i − base], which a worker decodes far
+   * faster than it would deserialize the strings; a text that is not well-formed UTF-16 (a lone surrogate from a
+   * JSONL "\ud800") would not survive UTF-8, and comes in `strings` instead.
+   */
+  base: number;
+  bytes: SharedArrayBuffer;
+  ends: Float64Array;
+  strings: (string | null)[];
   adds: boolean[];
   chunks: [number, number][];
   ctl: SharedArrayBuffer;
@@ -49,20 +60,23 @@ export interface WorkerInput {
 }
 
 export const TokenizePool = {
-  /** characters of text below which one thread encodes everything (settable for tests) */
-  PARALLEL_MIN: 1 << 20,
+  /**
+   * Workers start when this thread's pace says the rest would take it longer than this, plus twice what building
+   * the tokenizer took here (each worker builds its own). Settable for tests.
+   */
+  PARALLEL_AFTER_MS: 1000,
   /** a chunk's least size in characters (at most 4 times that): small enough to share the work out evenly */
   CHUNK: 1 << 17,
   /** how long this thread waits for a worker's chunk, in ms, beyond 1.5 times what it would take itself (settable for tests) */
   PATIENCE_MS: 20,
   /** false: this thread leaves every chunk to the workers unless one fails or is late (tests of the workers' path) */
   MAIN_WORKS: true,
-  /** the threads the last encodeAll used (1: this one alone), and how many of its chunks the workers encoded */
+  /** the threads the last encodeAll used (1: this one alone), and how many of its texts the workers encoded */
   lastThreads: 1,
   lastFromWorkers: 0,
 };
 
-/** Encode every job, in order; on several threads when the text is large and the tokenizer can be rebuilt in a worker. */
+/** Encode every job, in order; on several threads when there is enough work and the tokenizer can be rebuilt in a worker. */
 export function encodeAll(tok: Tokenizer, jobs: EncodeJob[], threads = defaultThreads()): number[][] {
   let chars = 0;
   for (const j of jobs) chars += j.text.length;
@@ -70,7 +84,7 @@ export function encodeAll(tok: Tokenizer, jobs: EncodeJob[], threads = defaultTh
   const n = Math.min(threads, chunks.length);
   TokenizePool.lastThreads = 1;
   TokenizePool.lastFromWorkers = 0;
-  const file = n > 1 && chars >= TokenizePool.PARALLEL_MIN && tok instanceof TextTokenizer ? workerBundle() : undefined;
+  const file = n > 1 && tok instanceof TextTokenizer ? workerBundle() : undefined;
   if (!file) return jobs.map((j) => encodeOne(tok, j));
   return encodeParallel(tok as TextTokenizer, jobs, chunks, n, file);
 }
@@ -114,29 +128,49 @@ function chunksOf(jobs: EncodeJob[], size: number): [number, number][] {
 
 function encodeParallel(tok: TextTokenizer, jobs: EncodeJob[], chunks: [number, number][], n: number, file: string): number[][] {
   const out: number[][] = new Array(jobs.length);
+  const have = new Uint8Array(chunks.length);
   const ctl = new Int32Array(new SharedArrayBuffer((STATES + chunks.length) * 4));
-  const shared = { dir: tok.dir, json: tok.json, config: tok.config, texts: jobs.map((j) => j.text), adds: jobs.map((j) => j.addSpecial) };
   const workers: Worker[] = [];
   const ports: MessagePort[] = [];
-  try {
+  const start = (next: number) => {
+    const base = next < chunks.length ? chunks[next][0] : jobs.length;
+    const rest = jobs.slice(base);
+    const texts = packTexts(rest.map((j) => j.text));
     for (let w = 1; w < n; w++) {
       const { port1, port2 } = new MessageChannel();
-      const input: WorkerInput = { ...shared, chunks, ctl: ctl.buffer as SharedArrayBuffer, port: port2 };
+      const input: WorkerInput = {
+        dir: tok.dir,
+        json: tok.json,
+        config: tok.config,
+        base,
+        ...texts,
+        adds: rest.map((j) => j.addSpecial),
+        chunks,
+        ctl: ctl.buffer as SharedArrayBuffer,
+        port: port2,
+      };
       const worker = new Worker(file, { workerData: input, transferList: [port2] });
       worker.unref();
       workers.push(worker);
       ports.push(port1);
     }
     TokenizePool.lastThreads = n;
-    const have = new Uint8Array(chunks.length);
+  };
+  try {
     const claim = (c: number) => Atomics.compareExchange(ctl, STATES + c, 0, TAKEN) === 0;
     const run = (c: number) => {
       for (let i = chunks[c][0]; i < chunks[c][1]; i++) out[i] = encodeOne(tok, jobs[i]);
       have[c] = 1;
     };
-    // this thread takes chunks like any worker; on an error it stops, and the pass in order below reports it
+    const total = chars(jobs, [0, jobs.length]);
+    // this thread takes chunks like any worker, and starts the workers once its pace says they are worth it; on
+    // an error it stops, and the pass in order below reports it
     let ms = 0;
     let done = 0;
+    let chunksHere = 0;
+    // a worker starts Node and builds its own tokenizer: worth it when the rest takes this thread longer than that
+    const startAfter = TokenizePool.PARALLEL_AFTER_MS + 2 * tok.buildMs;
+    if (!TokenizePool.MAIN_WORKS) start(0);
     for (let c = TokenizePool.MAIN_WORKS ? Atomics.add(ctl, NEXT, 1) : chunks.length; c < chunks.length; c = Atomics.add(ctl, NEXT, 1)) {
       if (!claim(c)) continue;
       const t0 = performance.now();
@@ -146,8 +180,12 @@ function encodeParallel(tok: TextTokenizer, jobs: EncodeJob[], chunks: [number, 
         Atomics.store(ctl, STATES + c, FAILED);
         break;
       }
-      ms += performance.now() - t0;
-      done += chars(jobs, chunks[c]);
+      const took = performance.now() - t0;
+      const size = chars(jobs, chunks[c]);
+      ms += took;
+      done += size;
+      // the first chunk runs cold (compiling, every word new): the pace is the latest chunk's, from the second on
+      if (!workers.length && ++chunksHere >= 2 && ((total - done) * took) / size > startAfter) start(c + 1);
     }
     const msPerChar = done > 0 ? ms / done : 0.002; // this thread's pace (else 0.5 MB/s)
     // then every chunk in order: collected from a worker, or encoded here when nobody took it, when a worker failed
@@ -160,7 +198,7 @@ function encodeParallel(tok: TextTokenizer, jobs: EncodeJob[], chunks: [number, 
           if (have[r.chunk]) continue;
           have[r.chunk] = 1;
           unpack(r, chunks[r.chunk], out);
-          TokenizePool.lastFromWorkers++;
+          TokenizePool.lastFromWorkers += r.lengths.length;
         }
     };
     for (let c = 0; c < chunks.length; c++) {
@@ -182,6 +220,21 @@ function encodeParallel(tok: TextTokenizer, jobs: EncodeJob[], chunks: [number, 
 }
 
 const chars = (jobs: EncodeJob[], [from, to]: [number, number]) => jobs.slice(from, to).reduce((n, j) => n + j.text.length, 0);
+
+/** String.prototype.isWellFormed (Node 20; the compiler's lib here predates it): no lone surrogate */
+type WellFormed = string & { isWellFormed(): boolean };
+
+/** texts as WorkerInput carries them: UTF-8 in shared memory, or as strings where UTF-8 would change them */
+function packTexts(texts: string[]): Pick<WorkerInput, 'bytes' | 'ends' | 'strings'> {
+  const strings = texts.map((t) => ((t as WellFormed).isWellFormed() ? null : t));
+  const ends = new Float64Array(new SharedArrayBuffer(8 * texts.length));
+  let total = 0;
+  texts.forEach((t, i) => (ends[i] = total += strings[i] === null ? Buffer.byteLength(t) : 0));
+  const bytes = new SharedArrayBuffer(total);
+  const buf = Buffer.from(bytes);
+  texts.forEach((t, i) => strings[i] === null && buf.write(t, i ? ends[i - 1] : 0));
+  return { bytes, ends, strings };
+}
 
 /** a worker's chunk back into one id list per text */
 function unpack(r: ChunkResult, [from, to]: [number, number], out: number[][]): void {

@@ -10,6 +10,13 @@ import { ChunkResult, DONE, FAILED, NEXT, STATES, TAKEN, WorkerInput } from './t
 
 const w = workerData as WorkerInput;
 const ctl = new Int32Array(w.ctl);
+const bytes = Buffer.from(w.bytes);
+
+/** job i's text (i counts from the first job of all, as chunks do) */
+function text(i: number): string {
+  const k = i - w.base;
+  return w.strings[k] ?? bytes.toString('utf8', k ? w.ends[k - 1] : 0, w.ends[k]);
+}
 
 function work(): void {
   let tok: TextTokenizer;
@@ -26,7 +33,7 @@ function work(): void {
       const all: number[][] = [];
       let total = 0;
       for (let i = from; i < to; i++) {
-        const ids = tok.encode(w.texts[i], w.adds[i]);
+        const ids = tok.encode(text(i), w.adds[i - w.base]);
         all.push(ids);
         total += ids.length;
       }

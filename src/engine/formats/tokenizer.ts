@@ -119,12 +119,15 @@ export class TextTokenizer implements Tokenizer {
   readonly eosId: number | undefined;
   readonly bosId: number | undefined;
   readonly vocabSize: number;
+  /** how long building it took, in ms: what a worker thread pays to build its own (data/tokenize-pool.ts) */
+  readonly buildMs: number;
 
   constructor(
     readonly dir: string,
     readonly json: any,
     readonly config: any,
   ) {
+    const t0 = performance.now();
     const file = path.join(dir, 'tokenizer.json');
     checkTokenIds(json, file);
     checkPreTokenizer(json.pre_tokenizer, file);
@@ -146,6 +149,7 @@ export class TextTokenizer implements Tokenizer {
     this.bosId = id(config.bos_token);
     this.vocabSize = this.tok.get_vocab(true).size;
     this.templateSource = config.chat_template ?? undefined;
+    this.buildMs = performance.now() - t0;
   }
 
   static load(dir: string): TextTokenizer {
