@@ -33,6 +33,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
         cli: 'src/cli/main.ts',
         demo: 'src/demo.ts',
         bench: 'src/bench.ts',
+        'bench-tokenize': 'src/bench/tokenize.ts',
         index: 'src/engine/index.ts',
         sidecar: 'src/sidecar/main.ts',
         ...WORKERS,

@@ -23,6 +23,7 @@ import { VERSION } from './engine/core/version';
 import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/core/qweight';
 import { NF4 } from './engine/core/blockwise';
 import { loadSpec } from './engine/formats/config';
+import { tokenizeBench } from './bench/tokenize';
 
 const root = path.resolve(__dirname, '..');
 const W = { vocab: 8192, hidden: 256, ff: 768, layers: 8, heads: 8, kv: 4, seq: 256, batch: 4, rank: 16 };
@@ -302,6 +303,7 @@ function main() {
   const run = qruns[0].run;
   const est = qruns[0].est;
   const gpuRows = webgpuRows(dir);
+  const tokenizing = tokenizeBench();
   const torch = torchRuns();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -370,7 +372,8 @@ ${qmm.join('\n')}
 ## WebGPU
 
 ${gpuRows.join('\n')}
-`;
+
+${tokenizing}`;
   fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
   fs.writeFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), md);
   console.log('\nwrote docs/BENCHMARKS.md');
