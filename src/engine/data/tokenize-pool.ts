@@ -150,6 +150,7 @@ function encodeParallel(tok: TextTokenizer, jobs: EncodeJob[], chunks: [number, 
         port: port2,
       };
       const worker = new Worker(file, { workerData: input, transferList: [port2] });
+      worker.on('error', () => {}); // a worker that dies leaves its chunk to this thread, which redoes it
       worker.unref();
       workers.push(worker);
       ports.push(port1);
