@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadExamples } from '../../src/engine/data/dataset';
 import { readFolder } from '../../src/engine/data/folder';
-import { TokenizePool, encodeAll } from '../../src/engine/data/tokenize-pool';
+import { TokenizePool, encodeAll, poolThreads } from '../../src/engine/data/tokenize-pool';
 import { TextTokenizer } from '../../src/engine/formats/tokenizer';
 import { makeTokenizer } from '../../src/engine/fixtures/bpe';
 import { codeText, writeCodeFolder } from '../../src/engine/fixtures/code';
@@ -158,6 +159,20 @@ test('inputs that this thread finishes soon stay on one thread', () => {
     assert.equal(TokenizePool.lastThreads, 1);
   } finally {
     TokenizePool.CHUNK = chunk;
+    if (keep === undefined) delete process.env.LORAKIT_THREADS;
+    else process.env.LORAKIT_THREADS = keep;
+  }
+});
+
+test('the pool takes LORAKIT_THREADS as given, else the idle cores (at least this thread)', () => {
+  const keep = process.env.LORAKIT_THREADS;
+  try {
+    process.env.LORAKIT_THREADS = '5';
+    assert.equal(poolThreads(), 5);
+    delete process.env.LORAKIT_THREADS;
+    const n = poolThreads();
+    assert.ok(n >= 1 && n <= os.availableParallelism(), `${n}`);
+  } finally {
     if (keep === undefined) delete process.env.LORAKIT_THREADS;
     else process.env.LORAKIT_THREADS = keep;
   }
