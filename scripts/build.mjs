@@ -19,7 +19,11 @@ export const common = {
 };
 
 /** the worker threads' own bundles, found beside the bundle that starts them */
-export const WORKERS = { 'wasm-worker': 'src/engine/ops/wasm-worker.ts', 'webgpu-worker': 'src/engine/backend/webgpu/worker.ts' };
+export const WORKERS = {
+  'wasm-worker': 'src/engine/ops/wasm-worker.ts',
+  'webgpu-worker': 'src/engine/backend/webgpu/worker.ts',
+  'tokenize-worker': 'src/engine/data/tokenize-worker.ts',
+};
 
 if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
   try {
@@ -30,6 +34,7 @@ if (process.argv[1] && process.argv[1].endsWith('build.mjs')) {
         demo: 'src/demo.ts',
         bench: 'src/bench.ts',
         'gpu-check': 'src/gpu-check.ts',
+        'bench-tokenize': 'src/bench/tokenize.ts',
         index: 'src/engine/index.ts',
         sidecar: 'src/sidecar/main.ts',
         ...WORKERS,

@@ -22,6 +22,7 @@ import { VERSION } from './engine/core/version';
 import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/core/qweight';
 import { NF4 } from './engine/core/blockwise';
 import { loadSpec } from './engine/formats/config';
+import { tokenizeBench } from './bench/tokenize';
 
 const root = path.resolve(__dirname, '..');
 
@@ -229,6 +230,7 @@ function main() {
   const run = qruns[0].run;
   const est = qruns[0].est;
   const gpuRows = webgpuRows(dir);
+  const tokenizing = tokenizeBench();
   const torch = torchRuns();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -297,7 +299,8 @@ ${qmm.join('\n')}
 ## WebGPU
 
 ${gpuRows.join('\n')}
-`;
+
+${tokenizing}`;
   fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
   fs.writeFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), md);
   console.log('\nwrote docs/BENCHMARKS.md');

@@ -14,6 +14,7 @@ import { UserError } from '../core/errors';
 import { ChatMessage, Tokenizer } from '../formats/tokenizer';
 import { Rng } from '../core/rng';
 import { SkippedFile, asText, nonRegularKind, readFolder, summarizeSkipped } from './folder';
+import { EncodeJob, encodeAll, encodeOne } from './tokenize-pool';
 
 export interface Example {
   ids: number[];
@@ -72,8 +73,12 @@ function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number 
   if (st.isDirectory()) {
     const f = readFolder(p);
     if (f.files.length === 0) throw new UserError(`no text files to train on (${summarizeSkipped(f.skipped)})`, p);
-    const examples = f.files.map((file) => {
-      const ids = tok.encode(`${file.path}\n${file.text}`);
+    const encoded = encodeAll(
+      tok,
+      f.files.map((file) => ({ text: `${file.path}\n${file.text}`, addSpecial: true, source: path.join(p, file.path) })),
+    );
+    const examples = f.files.map((file, i) => {
+      const ids = encoded[i];
       if (eos !== undefined) ids.push(eos);
       return { ids, scored: ids.map(() => true), source: file.path };
     });
@@ -86,14 +91,21 @@ function readExamples(p: string, tok: Tokenizer, vocabSize: number, eos: number 
     return { examples: parseJsonl(t.text, p, tok, vocabSize, eos), skipped: [], kind: 'jsonl', files: 1 };
   // the tokenizer's BOS and our EOS would otherwise make an empty file a 2-token example
   if (!t.text.trim()) throw new UserError('the file is empty: no text to train on', p);
-  const ids = tok.encode(t.text);
+  const ids = encodeOne(tok, { text: t.text, addSpecial: true, source: p });
   if (eos !== undefined) ids.push(eos);
   if (ids.length < 2) throw new UserError('the text is too short to train on', p);
   return { examples: [{ ids, scored: ids.map(() => true), source: path.basename(p) }], skipped: [], kind: 'text', files: 1 };
 }
 
+/**
+ * Rows are read in order; "text" and "prompt"/"completion" rows are tokenized together afterwards (on several
+ * threads when there is much text), chat rows as they are read (their parts depend on one another).
+ */
 function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: number, eos: number | undefined): Example[] {
   const out: Example[] = [];
+  const jobs: EncodeJob[] = [];
+  /** examples still to be made from the ids of jobs: [index in out, first job, kind] */
+  const pending: [number, number, 'text' | 'completion'][] = [];
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     const n = i + 1;
@@ -108,28 +120,32 @@ function parseJsonl(text: string, file: string, tok: Tokenizer, vocabSize: numbe
     const bad = (msg: string) => new UserError(`line ${n}: ${msg}`, file);
     if (!row || typeof row !== 'object' || Array.isArray(row)) throw bad('expected a JSON object');
     const source = `${path.basename(file)}:${n}`;
-    if (typeof row.text === 'string') out.push(textExample(row.text, tok, source, eos));
-    else if ('prompt' in row || 'completion' in row) {
+    const at = `${file}:${n}`;
+    if (typeof row.text === 'string') {
+      pending.push([out.push({ ids: [], scored: [], source }) - 1, jobs.length, 'text']);
+      jobs.push({ text: row.text, addSpecial: true, source: at });
+    } else if ('prompt' in row || 'completion' in row) {
       if (typeof row.prompt !== 'string' || typeof row.completion !== 'string') throw bad('"prompt" and "completion" must both be strings');
-      out.push(completionExample(row.prompt, row.completion, tok, source, eos));
+      pending.push([out.push({ ids: [], scored: [], source }) - 1, jobs.length, 'completion']);
+      jobs.push({ text: row.prompt, addSpecial: true, source: at }, { text: row.completion, addSpecial: false, source: at });
     } else if ('messages' in row) out.push(chatExample(row.messages, tok, source, bad));
     else if ('input_ids' in row) out.push(idsExample(row, vocabSize, source, bad));
     else throw bad('expected one of the fields "text", "prompt"+"completion", "messages" or "input_ids"');
   });
   if (out.length === 0) throw new UserError('no examples (the file is empty)', file);
+  const ids = encodeAll(tok, jobs);
+  for (const [k, j, kind] of pending)
+    out[k] = kind === 'text' ? textExample(ids[j], out[k].source, eos) : completionExample(ids[j], ids[j + 1], out[k].source, eos);
   return out;
 }
 
-function textExample(text: string, tok: Tokenizer, source: string, eos: number | undefined): Example {
-  const ids = tok.encode(text);
+function textExample(ids: number[], source: string, eos: number | undefined): Example {
   if (eos !== undefined) ids.push(eos);
   return { ids, scored: ids.map(() => true), source };
 }
 
 /** prompt tokens (with the tokenizer's specials, e.g. BOS) unscored, then the completion (+ EOS) scored */
-function completionExample(prompt: string, completion: string, tok: Tokenizer, source: string, eos: number | undefined): Example {
-  const p = tok.encode(prompt);
-  const c = tok.encode(completion, false);
+function completionExample(p: number[], c: number[], source: string, eos: number | undefined): Example {
   if (eos !== undefined) c.push(eos);
   return { ids: [...p, ...c], scored: [...p.map(() => false), ...c.map(() => true)], source };
 }

@@ -5,6 +5,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { UserError } from '../core/errors';
 import { readJson } from '../core/fsx';
+import { FastEncoder } from './fast-encode';
 
 export interface ChatMessage {
   role: string;
@@ -116,18 +117,23 @@ function shown(tok: string): string {
 
 export class TextTokenizer implements Tokenizer {
   private tok: HfTokenizer;
+  /** the same ids as tok.encode, faster, for byte-level BPE tokenizers (formats/fast-encode.ts); else undefined */
+  private fast: FastEncoder | undefined;
   /** compiled on first use, so a broken chat_template only matters to data and prompts that need it */
   private template?: Template;
   private readonly templateSource: unknown;
   readonly eosId: number | undefined;
   readonly bosId: number | undefined;
   readonly vocabSize: number;
+  /** how long building it took, in ms: what a worker thread pays to build its own (data/tokenize-pool.ts) */
+  readonly buildMs: number;
 
   constructor(
     readonly dir: string,
     readonly json: any,
     readonly config: any,
   ) {
+    const t0 = performance.now();
     const file = path.join(dir, 'tokenizer.json');
     checkTokenIds(json, file);
     checkPreTokenizer(json.pre_tokenizer, file);
@@ -135,6 +141,11 @@ export class TextTokenizer implements Tokenizer {
       this.tok = new HfTokenizer(json, config);
     } catch (e) {
       throw new UserError(`cannot load tokenizer (${oneLine(e)})`, file);
+    }
+    try {
+      this.fast = FastEncoder.for(this.tok, json, config);
+    } catch {
+      this.fast = undefined; // a post-processor that fails on the probe: the library encodes, and reports it there
     }
     const id = (t: unknown) => {
       const s = tokenText(t);
@@ -144,6 +155,7 @@ export class TextTokenizer implements Tokenizer {
     this.bosId = id(config.bos_token);
     this.vocabSize = this.tok.get_vocab(true).size;
     this.templateSource = config.chat_template ?? undefined;
+    this.buildMs = performance.now() - t0;
   }
 
   static load(dir: string): TextTokenizer {
@@ -157,11 +169,23 @@ export class TextTokenizer implements Tokenizer {
 
   /** ids of text, with the tokenizer's special tokens (e.g. BOS) unless addSpecial is false */
   encode(text: string, addSpecial = true): number[] {
+    const fast = this.fast;
+    if (fast) return this.guard(() => fast.encode(text, addSpecial));
+    return this.encodeReference(text, addSpecial);
+  }
+
+  /** encode through @huggingface/tokenizers alone: the spec the fast path is held to (tests, bench) */
+  encodeReference(text: string, addSpecial = true): number[] {
     return this.guard(() => this.tok.encode(text, { add_special_tokens: addSpecial }).ids);
   }
 
   tokenId(text: string): number | undefined {
     return this.tok.token_to_id(text) ?? undefined;
+  }
+
+  /** does encode take the fast path (a byte-level BPE tokenizer) */
+  get fastPath(): boolean {
+    return this.fast !== undefined;
   }
 
   decode(ids: number[], skipSpecial = true): string {

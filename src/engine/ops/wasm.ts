@@ -6,10 +6,10 @@
  * The memory holds a bump arena: an op copies its operands in (`put`, `alloc`), runs kernels on byte offsets, and
  * reads results back (`mem`). It grows and never shrinks; the backend counts it as workspace.
  */
-import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import kernels from 'lorakit:kernels';
 import { bundleFile } from '../core/bundle';
+import { defaultThreads } from '../core/threads';
 import { UserError } from '../core/errors';
 import { ARGS, DONE, GEN, MODES, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
 
@@ -163,8 +163,4 @@ export function sharedRuntime(): WasmRuntime {
   return (shared ??= new WasmRuntime());
 }
 
-export function defaultThreads(): number {
-  const env = Number(process.env.LORAKIT_THREADS);
-  if (Number.isInteger(env) && env > 0) return env;
-  return Math.max(1, Math.min(16, os.availableParallelism?.() ?? os.cpus().length));
-}
+export { defaultThreads };
