@@ -12,7 +12,8 @@ import { gemm } from './engine/ops/matmul/gemm';
 import { qgemm } from './engine/ops/qmatmul/qgemm';
 import { CpuBackend } from './engine/backend/cpu/cpu';
 import { estimateMemory, formatBytes } from './engine/tasks/estimate';
-import { makeTinyModel } from './engine/fixtures/model';
+import { TinyModelOptions, makeTinyModel } from './engine/fixtures/model';
+import { decodeSection } from './bench/decode';
 import { LoraAdapter } from './engine/model/lora';
 import { defaultLoraConfig } from './engine/formats/lora-config';
 import { openModel } from './engine/tasks/session';
@@ -269,17 +270,12 @@ function machine(): string {
 
 function main() {
   const dir = path.join(os.tmpdir(), `lorakit-bench-${process.pid}`);
-  makeTinyModel(dir, {
-    modelType: 'llama',
-    configVocab: W.vocab,
-    vocab: 512,
-    hidden: W.hidden,
-    intermediate: W.ff,
-    layers: W.layers,
-    heads: W.heads,
-    kvHeads: W.kv,
-    std: 0.02,
-  });
+  const ref: TinyModelOptions = { modelType: 'llama', configVocab: W.vocab, vocab: 512, hidden: W.hidden, intermediate: W.ff };
+  makeTinyModel(dir, Object.assign(ref, { layers: W.layers, heads: W.heads, kvHeads: W.kv, std: 0.02 }));
+  if (process.env.BENCH_ONLY === 'decode') {
+    console.log(decodeSection(dir, ref)); // the decode section alone, printed, not written
+    return fs.rmSync(dir, { recursive: true, force: true });
+  }
   const mm = matmulRows();
   const qmm = qmatmulRows();
   const spec = loadSpec(dir);
@@ -301,6 +297,7 @@ function main() {
   });
   const run = qruns[0].run;
   const est = qruns[0].est;
+  const decode = decodeSection(dir, ref);
   const gpuRows = webgpuRows(dir);
   const torch = torchRuns();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -367,6 +364,7 @@ row of x by them; the f32 weights never exist whole. Compared with the f32 gemm 
 |---|---|---|---|
 ${qmm.join('\n')}
 
+${decode}
 ## WebGPU
 
 ${gpuRows.join('\n')}

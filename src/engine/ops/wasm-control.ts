@@ -10,6 +10,8 @@ export const DONE = 1;
 export const ARGS = 4;
 export const ARG_SLOTS = 13;
 export const MODES = ARGS + ARG_SLOTS;
+/** loads of the control block a thread spins through before it sleeps on it (some tens of microseconds) */
+export const SPIN = 20000;
 
 /**
  * The kernels threads share through a work-stealing counter, with how many of the call's arguments each takes;
@@ -21,6 +23,8 @@ export const STEAL_KERNELS = {
   gemv_steal: { args: 9, thread: false },
   qgemm_steal: { args: 1, thread: true },
   qgemv_steal: { args: 1, thread: true },
+  qgemv_fast_steal: { args: 1, thread: true },
+  read_steal: { args: 5, thread: true },
 } as const;
 export type StealKernel = keyof typeof STEAL_KERNELS;
 export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];
