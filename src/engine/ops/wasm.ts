@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import kernels from 'lorakit:kernels';
 import { bundleFile } from '../core/bundle';
 import { UserError } from '../core/errors';
-import { ARGS, DONE, GEN, MODES, SPIN, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
+import { ACTIVE, ARGS, GEN, MODES, SPIN, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
 
 /** byte address of the work-stealing counter; the arena starts after it */
 export const COUNTER = 0;
@@ -51,6 +51,8 @@ export class WasmRuntime {
   /** every SharedArrayBuffer the memory has been seen as (a grow makes a new one): a view on one of them is resident */
   private sabs = new WeakSet<ArrayBufferLike>();
   private ctl: Int32Array;
+  /** the work-stealing counter at COUNTER (a view that survives the memory's growth: the memory is shared) */
+  private counter: Int32Array;
   private workers: Worker[] = [];
   private f32!: Float32Array;
   private typed = new Map<string, unknown>();
@@ -61,6 +63,7 @@ export class WasmRuntime {
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
     const sab = new SharedArrayBuffer((MODES + Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
+    this.counter = new Int32Array(this.memory.buffer, COUNTER, 1);
     const file = threads > 1 ? bundleFile('wasm-worker.js') : '';
     for (let w = 1; w < threads; w++) {
       const worker = new Worker(file, { workerData: { module, memory: this.memory, ctl: sab, index: w } });
@@ -96,25 +99,30 @@ export class WasmRuntime {
     if (this.f32.buffer !== this.memory.buffer || this.f32.length * 4 < bytes) this.view();
   }
 
-  /** Start `n` threads (this one included) on a work-stealing kernel with `args`, and wait for all of them. */
+  /**
+   * Run a work-stealing kernel with `args` on up to `n` threads (this one included) and wait for the workers that
+   * joined in (wasm-control.ts has the protocol). With n = 1 no worker is woken.
+   */
   dispatch(kernel: StealKernel, n: number, args: number[]): void {
-    Atomics.store(new Int32Array(this.memory.buffer, COUNTER, 1), 0, 0);
+    this.counter[0] = 0;
     const c = this.ctl;
+    if (n <= 1 || this.threads === 1) {
+      c.set(args, ARGS);
+      return callSteal(this.exports, kernel, c.subarray(ARGS), 0);
+    }
     const mode = STEAL_NAMES.indexOf(kernel) + 1;
     c.set(args, ARGS);
     for (let w = 1; w < this.threads; w++) c[MODES + w] = w < n ? mode : 0;
-    Atomics.store(c, DONE, 0);
-    Atomics.add(c, GEN, 1);
+    Atomics.add(c, GEN, 1); // open
     Atomics.notify(c, GEN);
     callSteal(this.exports, kernel, c.subarray(ARGS), 0);
-    const want = this.threads - 1;
-    // the workers finish about when this thread does: spin a little before sleeping (a futex wake-up costs more
-    // than a small decode product)
-    for (let i = 0; i < SPIN && Atomics.load(c, DONE) < want; i++);
+    Atomics.add(c, GEN, 1); // closed: a worker that has not joined yet stays out
+    // the workers inside finish about when this thread does: spin a little before sleeping
+    for (let i = 0; i < SPIN && Atomics.load(c, ACTIVE) !== 0; i++);
     for (;;) {
-      const d = Atomics.load(c, DONE);
-      if (d >= want) break;
-      Atomics.wait(c, DONE, d, 1000);
+      const a = Atomics.load(c, ACTIVE);
+      if (a === 0) break;
+      Atomics.wait(c, ACTIVE, a, 1000);
     }
   }
 

@@ -91,7 +91,7 @@ export async function generate(model: LlamaModel, tok: Tokenizer, prompt: string
   const stops = new Set([...eosIds(model.spec), ...(tok.eosId !== undefined ? [tok.eosId] : [])]);
   const n = Math.min(model.spec.vocabSize, tok.vocabSize);
   const be = model.be;
-  const cache = model.newCache();
+  const cache = model.newCache(promptIds.length + maxNew); // room for the whole generation at once
   const out: number[] = [];
   const t0 = performance.now();
   let shown = '';

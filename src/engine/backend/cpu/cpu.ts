@@ -281,7 +281,8 @@ export class CpuBackend implements Backend {
         saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations'),
       };
     }
-    const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p);
+    const kv = p.B * p.Tk * p.KV * p.D; // a KV cache may hold spare rows past Tk
+    const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k).subarray(0, kv), this.d(v).subarray(0, kv), p);
     this.syncWorkspace();
     return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq], r.lse, 'activations') };
   }

@@ -189,6 +189,11 @@ export function runJobs(rt: WasmRuntime, jobs: number[][]): void {
   if (jobs.length === 0) return;
   const table = rt.alloc(jobs.length * 12);
   const i32 = new Int32Array(rt.buffer(), table, jobs.length * 12);
-  jobs.forEach((j, n) => i32.set(j, n * 12));
-  rt.dispatch('jobs_steal', Math.min(rt.threads, jobs.length), [table, jobs.length, COUNTER]);
+  let work = 0; // multiply-adds: K × columns × rows (a decode step's attention is small: one thread)
+  jobs.forEach((j, n) => {
+    i32.set(j, n * 12);
+    work += j[3] * (j[8] - j[7]) * 8 * (j[6] - j[5]) * 4;
+  });
+  const n = work < WasmRuntime.PARALLEL_MIN / 8 ? 1 : Math.min(rt.threads, jobs.length);
+  rt.dispatch('jobs_steal', n, [table, jobs.length, COUNTER]);
 }
