@@ -14,10 +14,10 @@ export const GEMV_PARALLEL_MIN = 1 << 16;
 /** 0: B is f32; 1: bf16 bits; 2: f16 bits */
 export const halfKind = (g: GemmArgs) => (g.b instanceof Uint16Array ? (g.bHalf === 'f16' ? 2 : 1) : 0);
 
-/** threads and rows a grab for a matrix-vector product over n rows of K weights (whole groups of four rows) */
+/** threads and rows a grab for a matrix-vector product over n rows of K weights */
 export function gemvSplit(rt: WasmRuntime, n: number, K: number): { threads: number; chunk: number } {
   const threads = n * K < GEMV_PARALLEL_MIN ? 1 : rt.threads;
-  return { threads, chunk: threads === 1 ? n : Math.ceil(n / (8 * threads) / 4) * 4 };
+  return { threads, chunk: threads === 1 ? n : Math.ceil(n / (8 * threads)) };
 }
 
 export function gemv(rt: WasmRuntime, g: GemmArgs): void {
