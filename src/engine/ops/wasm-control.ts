@@ -27,6 +27,7 @@ export const STEAL_KERNELS = {
   gemm_steal: { args: 13, thread: false },
   jobs_steal: { args: 3, thread: false },
   gemv_steal: { args: 9, thread: false },
+  gemv_short_steal: { args: 9, thread: false },
   qgemm_steal: { args: 1, thread: true },
   qgemv_steal: { args: 1, thread: true },
   qgemv_fast_steal: { args: 1, thread: true },

@@ -125,6 +125,71 @@
       (br $next)))
   )
 
+  ;; y (M × N) = x (M × K) · Wᵀ for an f32 W with short rows (K ≤ 64, K mod 4 = 0: LoRA's B, K = r): four rows at a
+  ;; time, each summed into one f32x4 over its 4-groups in order, then the four reduced together by a transpose,
+  ;; (l0 + l1) + (l2 + l3) per row, so a row's sum does not depend on its group. A group past its chunk repeats the
+  ;; chunk's last row and does not store it. Arguments as gemv_steal's ($kind unused).
+  (func (export "gemv_short_steal") (param $x i32) (param $M i32) (param $w i32) (param $kind i32) (param $K i32) (param $N i32)
+        (param $y i32) (param $ctr i32) (param $chunk i32)
+    (local $n i32) (local $n1 i32) (local $last i32) (local $rs i32) (local $m i32) (local $xr i32) (local $o i32)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $yo i32) (local $xv v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $rs (i32.shl (local.get $K) (i32.const 2)))
+    (block $done (loop $next
+      (local.set $n (i32.mul (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)) (local.get $chunk)))
+      (br_if $done (i32.ge_u (local.get $n) (local.get $N)))
+      (local.set $n1 (i32.add (local.get $n) (local.get $chunk)))
+      (if (i32.gt_u (local.get $n1) (local.get $N)) (then (local.set $n1 (local.get $N))))
+      (local.set $last (i32.sub (local.get $n1) (i32.const 1)))
+      (block $gdone (loop $groups
+        (br_if $gdone (i32.ge_u (local.get $n) (local.get $n1)))
+        (local.set $r0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $rs))))
+        (local.set $r1 (i32.add (local.get $w) (i32.mul (call $minu (i32.add (local.get $n) (i32.const 1)) (local.get $last)) (local.get $rs))))
+        (local.set $r2 (i32.add (local.get $w) (i32.mul (call $minu (i32.add (local.get $n) (i32.const 2)) (local.get $last)) (local.get $rs))))
+        (local.set $r3 (i32.add (local.get $w) (i32.mul (call $minu (i32.add (local.get $n) (i32.const 3)) (local.get $last)) (local.get $rs))))
+        (local.set $m (i32.const 0))
+        (block $mdone (loop $ms
+          (br_if $mdone (i32.ge_u (local.get $m) (local.get $M)))
+          (local.set $xr (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $rs))))
+          (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+          (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+          (local.set $o (i32.const 0))
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $o) (local.get $rs)))
+            (local.set $xv (v128.load (i32.add (local.get $xr) (local.get $o))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (i32.add (local.get $r0) (local.get $o))) (local.get $xv))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load (i32.add (local.get $r1) (local.get $o))) (local.get $xv))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load (i32.add (local.get $r2) (local.get $o))) (local.get $xv))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $r3) (local.get $o))) (local.get $xv))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $kl)))
+          ;; transpose: u_j = lane j of each row; the row sums are (u0 + u1) + (u2 + u3)
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+          (local.set $xv (f32x4.add
+            (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2))
+                       (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+            (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3))
+                       (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))))
+          (local.set $yo (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $N)) (local.get $n)) (i32.const 2))))
+          (if (i32.le_u (i32.add (local.get $n) (i32.const 3)) (local.get $last))
+            (then (v128.store (local.get $yo) (local.get $xv)))
+            (else
+              (f32.store (local.get $yo) (f32x4.extract_lane 0 (local.get $xv)))
+              (if (i32.le_u (i32.add (local.get $n) (i32.const 1)) (local.get $last)) (then (f32.store offset=4 (local.get $yo) (f32x4.extract_lane 1 (local.get $xv)))))
+              (if (i32.le_u (i32.add (local.get $n) (i32.const 2)) (local.get $last)) (then (f32.store offset=8 (local.get $yo) (f32x4.extract_lane 2 (local.get $xv)))))))
+          (local.set $m (i32.add (local.get $m) (i32.const 1)))
+          (br $ms)))
+        (local.set $n (i32.add (local.get $n) (i32.const 4)))
+        (br $groups)))
+      (br $next)))
+  )
+
+  (func $minu (param $a i32) (param $b i32) (result i32)
+    (select (local.get $a) (local.get $b) (i32.lt_u (local.get $a) (local.get $b))))
+
   ;; four weights at $p as f32x4 ($kind: 0 f32, 1 bf16, 2 f16 bits; lanes past the row's end are read but unused)
   (func $w4 (param $p i32) (param $kind i32) (result v128)
     (if (result v128) (i32.eqz (local.get $kind))
