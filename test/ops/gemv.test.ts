@@ -1,5 +1,5 @@
-// The matrix-vector products of decoding (x·Wᵀ with M ≤ 4 rows of x): gemv_steal over f32, bf16 and f16 W, and
-// qgemv_fast_steal over 4-bit W (NF4/FP4, plain or double-quantized scales), against the reference ops, on odd
+// The matrix-vector products of decoding (x·Wᵀ with M ≤ 4 rows of x): gemv_steal and gemv_short_steal over f32,
+// bf16 and f16 W, and qgemv_fast_steal over 4-bit W (NF4/FP4, plain or double-quantized scales), against the reference ops, on odd
 // shapes; the same bits on any thread count, whether W is resident in the WebAssembly memory or copied in, and (for
 // a half-float W) as its f32 widening. Also the resident heap itself and the bandwidth probe of the bench.
 import { test } from 'node:test';
@@ -44,6 +44,9 @@ test('gemv (f32, bf16, f16 W; M ≤ 4; odd N and K) matches the reference, with 
       [130, 33],
       [300, 899],
       [611, 128],
+      [37, 16], // short rows (LoRA's B): four at a time
+      [9, 64],
+      [4, 8],
     ])
       for (const M of [1, 2, 3, 4])
         for (const kind of ['f32', 'bf16', 'f16'] as const)

@@ -1,8 +1,8 @@
 /**
  * The matrix-vector product of decoding on the CPU (gemv.wat): C = alpha·x·Wᵀ + beta·C for a few rows of x. W is
  * read once, in place when it is resident in the WebAssembly memory (a base weight or a LoRA matrix), else from a
- * copy in blocks of rows that fit MAX_BYTES; threads take chunks of rows from a counter. Short f32 rows (LoRA's B)
- * take a kernel that works four rows at a time. reference.ts is the spec.
+ * copy in blocks of rows that fit MAX_BYTES; threads take chunks of rows from a counter. Short rows (LoRA's B) take
+ * a kernel that works four rows at a time. reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime } from '../wasm';
 import type { GemmArgs } from './reference';
@@ -37,8 +37,8 @@ export function gemv(rt: WasmRuntime, g: GemmArgs): void {
     const wo = rt.at(wAll.subarray(n0 * K, (n0 + n) * K));
     const yo = rt.alloc(M * n);
     const { threads, chunk } = gemvSplit(rt, n, K);
-    // short f32 rows (LoRA's B: K = r) go four at a time; the per-row work of the long-row kernel would dominate
-    const short = kind === 0 && K <= 64 && K % 4 === 0;
+    // short rows (LoRA's B: K = r) go four at a time; the per-row work of the long-row kernel would dominate
+    const short = K <= 64 && K % 4 === 0;
     rt.dispatch(short ? 'gemv_short_steal' : 'gemv_steal', threads, [xo, M, wo, kind, K, n, yo, COUNTER, short ? Math.ceil(chunk / 4) * 4 : chunk]);
     const f = rt.mem();
     for (let m = 0; m < M; m++) {

@@ -125,16 +125,17 @@
       (br $next)))
   )
 
-  ;; y (M × N) = x (M × K) · Wᵀ for an f32 W with short rows (K ≤ 64, K mod 4 = 0: LoRA's B, K = r): four rows at a
-  ;; time, each summed into one f32x4 over its 4-groups in order, then the four reduced together by a transpose,
-  ;; (l0 + l1) + (l2 + l3) per row, so a row's sum does not depend on its group. A group past its chunk repeats the
-  ;; chunk's last row and does not store it. Arguments as gemv_steal's ($kind unused).
+  ;; y (M × N) = x (M × K) · Wᵀ for short rows (K ≤ 64, K mod 4 = 0: LoRA's B, K = r): four rows at a time, each
+  ;; summed into one f32x4 over its 4-groups in order, then the four reduced together by a transpose, (l0 + l1) +
+  ;; (l2 + l3) per row, so a row's sum does not depend on its group (and a half-float W gives what its widening
+  ;; gives). A group past its chunk repeats the chunk's last row and does not store it. Arguments as gemv_steal's.
   (func (export "gemv_short_steal") (param $x i32) (param $M i32) (param $w i32) (param $kind i32) (param $K i32) (param $N i32)
         (param $y i32) (param $ctr i32) (param $chunk i32)
     (local $n i32) (local $n1 i32) (local $last i32) (local $rs i32) (local $m i32) (local $xr i32) (local $o i32)
-    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $yo i32) (local $xv v128)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $yo i32) (local $xv v128) (local $sh i32) (local $ow i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (local.set $rs (i32.shl (local.get $K) (i32.const 2)))
+    (local.set $sh (select (i32.const 1) (i32.const 2) (local.get $kind)))  ;; log2 of the element size
+    (local.set $rs (i32.shl (local.get $K) (local.get $sh)))
     (block $done (loop $next
       (local.set $n (i32.mul (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)) (local.get $chunk)))
       (br_if $done (i32.ge_u (local.get $n) (local.get $N)))
@@ -150,19 +151,44 @@
         (local.set $m (i32.const 0))
         (block $mdone (loop $ms
           (br_if $mdone (i32.ge_u (local.get $m) (local.get $M)))
-          (local.set $xr (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $rs))))
+          (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $m) (local.get $K)) (i32.const 2))))
           (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
           (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
           (local.set $o (i32.const 0))
+          (local.set $ow (i32.const 0))
+          (if (i32.eqz (local.get $kind)) (then
           (block $kd (loop $kl
-            (br_if $kd (i32.ge_u (local.get $o) (local.get $rs)))
+            (br_if $kd (i32.ge_u (local.get $ow) (local.get $rs)))
             (local.set $xv (v128.load (i32.add (local.get $xr) (local.get $o))))
-            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (i32.add (local.get $r0) (local.get $o))) (local.get $xv))))
-            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load (i32.add (local.get $r1) (local.get $o))) (local.get $xv))))
-            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load (i32.add (local.get $r2) (local.get $o))) (local.get $xv))))
-            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $r3) (local.get $o))) (local.get $xv))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (i32.add (local.get $r0) (local.get $ow))) (local.get $xv))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load (i32.add (local.get $r1) (local.get $ow))) (local.get $xv))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load (i32.add (local.get $r2) (local.get $ow))) (local.get $xv))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $r3) (local.get $ow))) (local.get $xv))))
             (local.set $o (i32.add (local.get $o) (i32.const 16)))
-            (br $kl)))
+            (local.set $ow (i32.add (local.get $ow) (i32.shl (i32.const 4) (local.get $sh))))
+            (br $kl))))
+          (else (if (i32.eq (local.get $kind) (i32.const 1)) (then
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $ow) (local.get $rs)))
+            (local.set $xv (v128.load (i32.add (local.get $xr) (local.get $o))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (i32x4.shl (v128.load16x4_u (i32.add (local.get $r0) (local.get $ow))) (i32.const 16)) (local.get $xv))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (i32x4.shl (v128.load16x4_u (i32.add (local.get $r1) (local.get $ow))) (i32.const 16)) (local.get $xv))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (i32x4.shl (v128.load16x4_u (i32.add (local.get $r2) (local.get $ow))) (i32.const 16)) (local.get $xv))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (i32x4.shl (v128.load16x4_u (i32.add (local.get $r3) (local.get $ow))) (i32.const 16)) (local.get $xv))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $ow (i32.add (local.get $ow) (i32.shl (i32.const 4) (local.get $sh))))
+            (br $kl))))
+          (else
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $ow) (local.get $rs)))
+            (local.set $xv (v128.load (i32.add (local.get $xr) (local.get $o))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (call $f16x4 (i32.add (local.get $r0) (local.get $ow))) (local.get $xv))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (call $f16x4 (i32.add (local.get $r1) (local.get $ow))) (local.get $xv))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (call $f16x4 (i32.add (local.get $r2) (local.get $ow))) (local.get $xv))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (call $f16x4 (i32.add (local.get $r3) (local.get $ow))) (local.get $xv))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $ow (i32.add (local.get $ow) (i32.shl (i32.const 4) (local.get $sh))))
+            (br $kl)))))))
           ;; transpose: u_j = lane j of each row; the row sums are (u0 + u1) + (u2 + u3)
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
           (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
