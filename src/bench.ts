@@ -11,7 +11,8 @@ import { WasmRuntime } from './engine/ops/wasm';
 import { gemm } from './engine/ops/matmul/gemm';
 import { qgemm } from './engine/ops/qmatmul/qgemm';
 import { estimateMemory, formatBytes } from './engine/tasks/estimate';
-import { makeTinyModel } from './engine/fixtures/model';
+import { TinyModelOptions, makeTinyModel } from './engine/fixtures/model';
+import { decodeSection } from './bench/decode';
 import { defaultLoraConfig } from './engine/formats/lora-config';
 import { Rng } from './engine/core/rng';
 import { MEM_TAGS } from './engine/core/backend';
@@ -195,19 +196,14 @@ function machine(): string {
   return `${cpu}, ${os.availableParallelism()} cores, ${formatBytes(os.totalmem())} RAM, ${os.platform()} ${os.release()}, Node ${process.version}`;
 }
 
-function main() {
+async function main() {
   const dir = path.join(os.tmpdir(), `lorakit-bench-${process.pid}`);
-  makeTinyModel(dir, {
-    modelType: 'llama',
-    configVocab: W.vocab,
-    vocab: 512,
-    hidden: W.hidden,
-    intermediate: W.ff,
-    layers: W.layers,
-    heads: W.heads,
-    kvHeads: W.kv,
-    std: 0.02,
-  });
+  const ref: TinyModelOptions = { modelType: 'llama', configVocab: W.vocab, vocab: 512, hidden: W.hidden, intermediate: W.ff };
+  makeTinyModel(dir, Object.assign(ref, { layers: W.layers, heads: W.heads, kvHeads: W.kv, std: 0.02 }));
+  if (process.env.BENCH_ONLY === 'decode') {
+    console.log(await decodeSection(dir, ref)); // the decode section alone, printed, not written
+    return fs.rmSync(dir, { recursive: true, force: true });
+  }
   const mm = matmulRows();
   const qmm = qmatmulRows();
   const spec = loadSpec(dir);
@@ -229,6 +225,7 @@ function main() {
   });
   const run = qruns[0].run;
   const est = qruns[0].est;
+  const decode = await decodeSection(dir, ref);
   const gpuRows = webgpuRows(dir);
   const tokenizing = tokenizeBench();
   const torch = torchRuns();
@@ -296,6 +293,7 @@ row of x by them; the f32 weights never exist whole. Compared with the f32 gemm 
 |---|---|---|---|
 ${qmm.join('\n')}
 
+${decode}
 ## WebGPU
 
 ${gpuRows.join('\n')}
@@ -312,4 +310,4 @@ function pct(est: number, got: number): string {
   return `${e >= 0 ? '+' : ''}${e.toFixed(1)}%`;
 }
 
-main();
+void main();

@@ -239,6 +239,36 @@ test('KV-cached decoding gives the same logits as a full forward pass', () => {
   m.freeCache(cache);
 });
 
+test('the KV cache grows by doubling, not by a copy per token, and a reserved one gives the same logits bit for bit', () => {
+  const be = new CpuBackend();
+  const { model: m } = setup({ modelType: 'qwen2' }, be);
+  randomizeB(m);
+  const x = ids(20, m.spec.vocabSize, 3);
+  const decode = (reserve: number) => {
+    const cache = m.newCache(reserve);
+    const out: Float32Array[] = [];
+    const caps: number[] = [];
+    const step = (ids: Int32Array) => {
+      const l = m.step(ids, cache);
+      out.push(be.read(l).slice());
+      be.free(l);
+    };
+    step(x.subarray(0, 3));
+    for (let t = 3; t < 20; t++) {
+      step(x.subarray(t, t + 1));
+      caps.push(cache.k[0]!.shape[0]);
+    }
+    m.freeCache(cache);
+    return { out, caps };
+  };
+  const grown = decode(0);
+  assert.deepEqual([...new Set(grown.caps)], [6, 12, 24], 'the capacity doubles from the prompt');
+  const reserved = decode(64);
+  assert.deepEqual([...new Set(reserved.caps)], [64]);
+  assert.deepEqual(reserved.out, grown.out);
+  assert.equal(be.mem.live.activations, 0, 'freeCache frees the cache');
+});
+
 test('the LM head scored in row chunks gives the same loss and gradients as all rows at once', async () => {
   const { setLogitsChunkFloats, LOGITS_CHUNK_FLOATS } = await import('../../src/engine/model/llama');
   const be = new CpuBackend();

@@ -135,7 +135,10 @@ export interface Backend {
   rmsnormBackward(dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): Tensor;
   /** x (N, heads·D) rotated per row position; inverse rotates back (the backward pass) */
   rope(x: Tensor, heads: number, pos: Int32Array, tables: RopeTables, inverse: boolean): Tensor;
-  /** q (B·Tq, H·D), k/v (B·Tk, KV·D) → out (B·Tq, H·D); `saved` is what the backward pass needs */
+  /**
+   * q (B·Tq, H·D), k/v (B·Tk, KV·D) → out (B·Tq, H·D); `saved` is what the backward pass needs. With B = 1, k and v
+   * may have more rows than Tk (a KV cache's spare capacity): only the first Tk are read.
+   */
   attention(q: Tensor, k: Tensor, v: Tensor, p: AttnShape): { out: Tensor; saved: Tensor };
   attentionBackward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, saved: Tensor, p: AttnShape): { dq: Tensor; dk: Tensor; dv: Tensor };
   swiglu(gate: Tensor, up: Tensor): Tensor;

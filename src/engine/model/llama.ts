@@ -53,11 +53,17 @@ interface Ctx {
   cache?: KVCache;
 }
 
-/** per layer K and V (after RoPE) of the positions seen so far, batch 1 */
+/**
+ * Per layer K and V (after RoPE) of the positions seen so far, batch 1: (capacity, KV·D) tensors whose first `len`
+ * rows are filled. The capacity at least doubles when it runs out, so a token costs its own rows, not a copy of the
+ * whole cache.
+ */
 export interface KVCache {
   len: number;
   k: (Tensor | null)[];
   v: (Tensor | null)[];
+  /** the capacity to take at the first growth (a generation knows its prompt and token budget) */
+  reserve: number;
 }
 
 export interface Acts {
@@ -164,17 +170,8 @@ export class LlamaModel {
     let vAll = v;
     let Tk = ctx.T;
     if (ctx.cache) {
-      const c = ctx.cache;
-      if (c.k[l]) {
-        const kc = be.concatRows(c.k[l]!, k),
-          vc = be.concatRows(c.v[l]!, v);
-        be.free(c.k[l], c.v[l], k, v);
-        k = kc;
-        vAll = vc;
-      }
-      c.k[l] = k;
-      c.v[l] = vAll;
-      Tk = c.len + ctx.T;
+      Tk = ctx.cache.len + ctx.T;
+      [k, vAll] = this.cacheAppend(ctx.cache, l, k, v);
     }
     const p: AttnShape = { B: ctx.B, Tq: ctx.T, Tk, H, KV, D, window: this.spec.slidingWindow };
     const attn = be.attention(q, k, vAll, p);
@@ -351,27 +348,42 @@ export class LlamaModel {
     return ce;
   }
 
-  newCache(): KVCache {
-    return { len: 0, k: new Array(this.spec.layers).fill(null), v: new Array(this.spec.layers).fill(null) };
+  /** Write a layer's new K and V rows after the cached ones (growing the cache by doubling); returns its tensors. */
+  private cacheAppend(c: KVCache, l: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const be = this.be;
+    const need = c.len + k.shape[0];
+    let kc = c.k[l],
+      vc = c.v[l];
+    if (!kc || !vc || kc.shape[0] < need) {
+      const cap = Math.max(need, 2 * (kc?.shape[0] ?? 0), c.reserve);
+      const nk = be.zeros([cap, k.shape[1]], 'activations'),
+        nv = be.zeros([cap, v.shape[1]], 'activations');
+      if (kc && vc) {
+        be.setRows(nk, 0, kc);
+        be.setRows(nv, 0, vc);
+      }
+      be.free(kc, vc);
+      c.k[l] = kc = nk;
+      c.v[l] = vc = nv;
+    }
+    be.setRows(kc, c.len, k);
+    be.setRows(vc, c.len, v);
+    be.free(k, v);
+    return [kc, vc];
+  }
+
+  /** an empty KV cache; `reserve`: positions to make room for at once */
+  newCache(reserve = 0): KVCache {
+    return { len: 0, k: new Array(this.spec.layers).fill(null), v: new Array(this.spec.layers).fill(null), reserve };
   }
 
   freeCache(c: KVCache): void {
     this.be.free(...c.k, ...c.v);
   }
 
-  /** Keep the first `len` positions of a cache (a shared prompt prefix), dropping the rest. */
+  /** Keep the first `len` positions of a cache (a shared prompt prefix): the rows after them are written over next. */
   truncateCache(c: KVCache, len: number): void {
-    if (len >= c.len) return;
-    const be = this.be;
-    for (let l = 0; l < c.k.length; l++) {
-      const k = c.k[l],
-        v = c.v[l];
-      if (!k || !v) continue;
-      c.k[l] = len > 0 ? be.sliceRows(k, 0, len) : null;
-      c.v[l] = len > 0 ? be.sliceRows(v, 0, len) : null;
-      be.free(k, v);
-    }
-    c.len = len;
+    c.len = Math.max(0, Math.min(c.len, len));
   }
 
   /** Feed ids (batch 1) after the cached positions; returns the logits (1, V) of the last one. */

@@ -2,14 +2,22 @@
  * What the WebAssembly runtime (wasm.ts) and its worker threads (wasm-worker.ts) agree on: the control block's
  * layout and the work-stealing kernels a worker can be told to run.
  *
- * Control block (Int32 slots): [0] generation, [1] done count, [4..17) the call's arguments, then one mode slot per
- * worker (0: idle, else 1 + the index of its kernel in STEAL_KERNELS).
+ * Control block (Int32 slots): [0] generation, [1] workers inside the call, [4..17) the call's arguments, then one
+ * mode slot per worker (0: idle, else 1 + the index of its kernel in STEAL_KERNELS).
+ *
+ * A call is open while the generation is odd. The calling thread writes the arguments and modes, opens the call
+ * (generation + 1), runs its own share, closes it (+ 1 again) and waits until no worker is inside. A worker that
+ * sees an open call counts itself in, checks the call is still open, runs its share, and counts itself out. So a
+ * worker that comes late (descheduled on a busy machine) finds the call closed and keeps out: the caller, which has
+ * done the work itself by then, waits only for the workers that really joined in.
  */
 export const GEN = 0;
-export const DONE = 1;
+export const ACTIVE = 1;
 export const ARGS = 4;
 export const ARG_SLOTS = 13;
 export const MODES = ARGS + ARG_SLOTS;
+/** loads of the control block a thread spins through before it sleeps on it (some tens of microseconds) */
+export const SPIN = 20000;
 
 /**
  * The kernels threads share through a work-stealing counter, with how many of the call's arguments each takes;
@@ -19,8 +27,11 @@ export const STEAL_KERNELS = {
   gemm_steal: { args: 13, thread: false },
   jobs_steal: { args: 3, thread: false },
   gemv_steal: { args: 9, thread: false },
+  gemv_short_steal: { args: 9, thread: false },
   qgemm_steal: { args: 1, thread: true },
   qgemv_steal: { args: 1, thread: true },
+  qgemv_fast_steal: { args: 1, thread: true },
+  read_steal: { args: 5, thread: true },
 } as const;
 export type StealKernel = keyof typeof STEAL_KERNELS;
 export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];

@@ -1,10 +1,10 @@
 /**
  * A worker thread of the WebAssembly runtime (wasm.ts): it instantiates the kernels on the shared memory, then
- * waits on the control block for calls, runs its share of the work-stealing kernel it is given, and counts itself
- * done. Bundled on its own (dist/wasm-worker.js) and started by the runtime.
+ * waits on the control block for calls (spinning briefly first) and joins each open call it is asked into, as
+ * wasm-control.ts lays out. Bundled on its own (dist/wasm-worker.js) and started by the runtime.
  */
 import { workerData } from 'node:worker_threads';
-import { ARGS, ARG_SLOTS, DONE, GEN, MODES, STEAL_NAMES, callSteal } from './wasm-control';
+import { ACTIVE, ARGS, ARG_SLOTS, GEN, MODES, SPIN, STEAL_NAMES, callSteal } from './wasm-control';
 
 const { module, memory, ctl, index } = workerData as {
   module: WebAssembly.Module;
@@ -14,12 +14,16 @@ const { module, memory, ctl, index } = workerData as {
 };
 const inst = new WebAssembly.Instance(module, { env: { memory } });
 const c = new Int32Array(ctl);
-let seen = 0;
+let seen = Atomics.load(c, GEN);
 for (;;) {
+  // decoding calls kernels back to back: spin a little for the next call before sleeping until it comes
+  for (let i = 0; i < SPIN && Atomics.load(c, GEN) === seen; i++);
   Atomics.wait(c, GEN, seen);
-  seen = Atomics.load(c, GEN);
+  const g = (seen = Atomics.load(c, GEN));
   const mode = c[MODES + index];
-  if (mode > 0) callSteal(inst.exports, STEAL_NAMES[mode - 1], c.subarray(ARGS, ARGS + ARG_SLOTS), index);
-  Atomics.add(c, DONE, 1);
-  Atomics.notify(c, DONE);
+  if ((g & 1) === 0 || mode === 0) continue; // closed, or not asked
+  Atomics.add(c, ACTIVE, 1);
+  if (Atomics.load(c, GEN) === g) callSteal(inst.exports, STEAL_NAMES[mode - 1], c.subarray(ARGS, ARGS + ARG_SLOTS), index);
+  Atomics.sub(c, ACTIVE, 1);
+  Atomics.notify(c, ACTIVE);
 }

@@ -3,15 +3,17 @@
  * shared WebAssembly.Memory, instantiated on this thread and on worker threads. A call is synchronous: this thread
  * takes its own share of a work-stealing kernel and waits on an Atomics counter for the workers.
  *
- * The memory holds a bump arena: an op copies its operands in (`put`, `alloc`), runs kernels on byte offsets, and
- * reads results back (`mem`). It grows and never shrinks; the backend counts it as workspace.
+ * The memory holds, from the bottom, a resident heap (`hold`: tensors that live across calls, such as the base weights
+ * and the LoRA matrices, so a decode step reads them in place instead of copying them in), then a bump arena: an op
+ * copies its operands in (`put`, `alloc`; `at` for an operand that may be resident), runs kernels on byte offsets, and
+ * reads results back (`mem`). The memory grows and never shrinks; the backend counts the arena as workspace.
  */
 import { Worker } from 'node:worker_threads';
 import kernels from 'lorakit:kernels';
 import { bundleFile } from '../core/bundle';
 import { defaultThreads } from '../core/threads';
 import { UserError } from '../core/errors';
-import { ARGS, DONE, GEN, MODES, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
+import { ACTIVE, ARGS, GEN, MODES, SPIN, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
 
 /** byte address of the work-stealing counter; the arena starts after it */
 export const COUNTER = 0;
@@ -19,9 +21,19 @@ const ARENA = 64;
 /** the most bytes the arena may reach: offsets stay positive 32-bit integers */
 export const ARENA_LIMIT = 2 ** 31 - 65536;
 
+const PAGE = 65536;
+/** the arena's least size (what the memory started at before the heap existed) */
+const MIN_ARENA = 16 * PAGE;
+const up16 = (n: number) => Math.ceil(n / 16) * 16;
+
 export class WasmRuntime {
   /** multiply-adds below which one thread is faster than waking the others */
   static PARALLEL_MIN = 1 << 23;
+  /**
+   * The most bytes the resident heap may hold (settable for tests): past it a tensor stays in host memory and is
+   * copied into the arena per call, so at least ARENA_LIMIT − HEAP_LIMIT remains for the arena.
+   */
+  static HEAP_LIMIT = 1 << 30;
   /**
    * The most WebAssembly memory one product may take before it is cut into blocks (settable for tests). The memory
    * never shrinks, so this also bounds what the kernels keep.
@@ -30,8 +42,17 @@ export class WasmRuntime {
 
   readonly exports: WebAssembly.Exports;
   private memory: WebAssembly.Memory;
+  /** the heap is [ARENA, heapTop), its freed blocks in `holes`; the arena starts at `base` (page-aligned, only rises) */
+  private heapTop = ARENA;
+  private base = ARENA;
+  private blocks = new Map<number, number>();
+  private holes: { off: number; bytes: number }[] = [];
   private arenaTop = ARENA;
+  /** every SharedArrayBuffer the memory has been seen as (a grow makes a new one): a view on one of them is resident */
+  private sabs = new WeakSet<ArrayBufferLike>();
   private ctl: Int32Array;
+  /** the work-stealing counter at COUNTER (a view that survives the memory's growth: the memory is shared) */
+  private counter: Int32Array;
   private workers: Worker[] = [];
   private f32!: Float32Array;
   private typed = new Map<string, unknown>();
@@ -42,6 +63,7 @@ export class WasmRuntime {
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
     const sab = new SharedArrayBuffer((MODES + Math.max(1, threads)) * 4);
     this.ctl = new Int32Array(sab);
+    this.counter = new Int32Array(this.memory.buffer, COUNTER, 1);
     const file = threads > 1 ? bundleFile('wasm-worker.js') : '';
     for (let w = 1; w < threads; w++) {
       const worker = new Worker(file, { workerData: { module, memory: this.memory, ctl: sab, index: w } });
@@ -68,6 +90,7 @@ export class WasmRuntime {
 
   private view(): void {
     this.f32 = new Float32Array(this.memory.buffer);
+    this.sabs.add(this.memory.buffer);
   }
 
   private ensure(bytes: number): void {
@@ -76,30 +99,113 @@ export class WasmRuntime {
     if (this.f32.buffer !== this.memory.buffer || this.f32.length * 4 < bytes) this.view();
   }
 
-  /** Start `n` threads (this one included) on a work-stealing kernel with `args`, and wait for all of them. */
+  /**
+   * Run a work-stealing kernel with `args` on up to `n` threads (this one included) and wait for the workers that
+   * joined in (wasm-control.ts has the protocol). With n = 1 no worker is woken.
+   */
   dispatch(kernel: StealKernel, n: number, args: number[]): void {
-    Atomics.store(new Int32Array(this.memory.buffer, COUNTER, 1), 0, 0);
+    this.counter[0] = 0;
     const c = this.ctl;
+    if (n <= 1 || this.threads === 1) {
+      c.set(args, ARGS);
+      return callSteal(this.exports, kernel, c.subarray(ARGS), 0);
+    }
     const mode = STEAL_NAMES.indexOf(kernel) + 1;
     c.set(args, ARGS);
     for (let w = 1; w < this.threads; w++) c[MODES + w] = w < n ? mode : 0;
-    Atomics.store(c, DONE, 0);
-    Atomics.add(c, GEN, 1);
+    Atomics.add(c, GEN, 1); // open
     Atomics.notify(c, GEN);
     callSteal(this.exports, kernel, c.subarray(ARGS), 0);
-    const want = this.threads - 1;
+    Atomics.add(c, GEN, 1); // closed: a worker that has not joined yet stays out
+    // the workers inside finish about when this thread does: spin a little before sleeping
+    for (let i = 0; i < SPIN && Atomics.load(c, ACTIVE) !== 0; i++);
     for (;;) {
-      const d = Atomics.load(c, DONE);
-      if (d >= want) break;
-      Atomics.wait(c, DONE, d, 1000);
+      const a = Atomics.load(c, ACTIVE);
+      if (a === 0) break;
+      Atomics.wait(c, ACTIVE, a, 1000);
     }
+  }
+
+  // ---- the resident heap: tensors that stay in WebAssembly memory across calls ----
+
+  /**
+   * Reserve `bytes` (16-byte aligned) that stay put until `unhold`; returns the byte offset, or −1 when the heap would
+   * pass HEAP_LIMIT. Not to be called while an op is using the arena (the arena starts above the heap).
+   */
+  hold(bytes: number): number {
+    const n = up16(Math.max(16, bytes));
+    let off: number;
+    const i = this.holes.findIndex((h) => h.bytes >= n);
+    if (i >= 0) {
+      const h = this.holes[i];
+      off = h.off;
+      if (h.bytes === n) this.holes.splice(i, 1);
+      else Object.assign(h, { off: h.off + n, bytes: h.bytes - n });
+    } else {
+      if (this.heapTop + n > WasmRuntime.HEAP_LIMIT) return -1;
+      off = this.heapTop;
+      this.heapTop += n;
+      if (this.heapTop > this.base) this.base = Math.ceil(this.heapTop / PAGE) * PAGE;
+      this.arenaTop = this.base;
+      this.ensure(this.base + MIN_ARENA);
+    }
+    this.blocks.set(off, n);
+    return off;
+  }
+
+  /** Give back a block from `hold`: later holds reuse it (the arena does not move down). */
+  unhold(off: number): void {
+    const n = this.blocks.get(off);
+    if (n === undefined) return;
+    this.blocks.delete(off);
+    const hs = this.holes;
+    let i = hs.findIndex((h) => h.off > off);
+    if (i < 0) i = hs.length;
+    hs.splice(i, 0, { off, bytes: n });
+    // merge with the neighbours, then let the heap's top come down over a hole that ends it
+    if (i + 1 < hs.length && off + n === hs[i + 1].off) hs.splice(i, 2, { off, bytes: n + hs[i + 1].bytes });
+    if (i > 0 && hs[i - 1].off + hs[i - 1].bytes === off) hs.splice(i - 1, 2, { off: hs[i - 1].off, bytes: hs[i - 1].bytes + hs[i].bytes });
+    const last = hs[hs.length - 1];
+    if (last && last.off + last.bytes === this.heapTop) {
+      this.heapTop = last.off;
+      hs.pop();
+    }
+  }
+
+  /** bytes held in the heap */
+  heldBytes(): number {
+    let b = 0;
+    for (const n of this.blocks.values()) b += n;
+    return b;
+  }
+
+  /** the byte offset of a view on this memory (a resident tensor's data), or −1 when it lies elsewhere */
+  offsetOf(v: ArrayBufferView): number {
+    return this.sabs.has(v.buffer) ? v.byteOffset : -1;
+  }
+
+  /** an operand's byte offset: where it lies when resident, else a copy put in the arena */
+  at(data: Float32Array | Uint16Array | Uint8Array): number {
+    const off = this.offsetOf(data);
+    if (off >= 0) return off;
+    return data instanceof Float32Array ? this.put(data) : this.putBytes(data);
+  }
+  /**
+   * As `at`, but the arena room of a copy is taken even when the operand is resident (and read in place): the
+   * training kernels' arena then has one size whatever is resident, the size the workspace estimate counts.
+   */
+  atSized(data: Float32Array | Uint16Array | Uint8Array): number {
+    const off = this.offsetOf(data);
+    if (off < 0) return data instanceof Float32Array ? this.put(data) : this.putBytes(data);
+    this.alloc((data.byteLength + 3) >> 2);
+    return off;
   }
 
   // ---- the arena: operands that stay in WebAssembly memory across several kernels ----
 
   /** Start a new arena (everything allocated before is forgotten). */
   arenaReset(): void {
-    this.arenaTop = ARENA;
+    this.arenaTop = this.base;
   }
   /**
    * Reserve `floats` f32s (16-byte aligned); returns the byte offset. Call mem() again after allocating.
@@ -144,11 +250,17 @@ export class WasmRuntime {
   }
   /** the memory itself, for typed views other than f32 */
   buffer(): SharedArrayBuffer {
-    return this.memory.buffer as unknown as SharedArrayBuffer;
+    const b = this.memory.buffer;
+    this.sabs.add(b);
+    return b as unknown as SharedArrayBuffer;
   }
   /** Bytes of WebAssembly memory held (it grows, never shrinks). */
   bytes(): number {
     return this.memory.buffer.byteLength;
+  }
+  /** Bytes of the memory above the heap: the arena's scratch, what the backend counts as workspace. */
+  arenaBytes(): number {
+    return this.memory.buffer.byteLength - this.base;
   }
 
   dispose(): void {

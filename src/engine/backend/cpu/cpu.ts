@@ -2,7 +2,8 @@
  * The CPU backend: dispatch only. Matmuls (linear layers, LoRA, attention) run in the WebAssembly SIMD kernels on
  * all cores; softmax, cross-entropy and SwiGLU in WebAssembly on this thread; the rest (norms, RoPE, AdamW, …) in
  * the ops' TypeScript references. With `{ wasm: false }` everything runs in the references instead, which is how
- * the tests check the fast paths against the spec on whole models.
+ * the tests check the fast paths against the spec on whole models. Weight and LoRA matrices are resident in the
+ * WebAssembly memory where they fit (resident.ts), so the kernels read them in place.
  */
 import {
   AdamWParams,
@@ -17,7 +18,7 @@ import {
   numel,
 } from '../../core/backend';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
-import { QuantWeight, dequantizeWeight, quantBytes, scalesOf } from '../../core/qweight';
+import { QuantWeight, dequantizeWeight, quantBytes } from '../../core/qweight';
 import { codeTable } from '../../core/blockwise';
 import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
 import { GemmArgs, matmulRef } from '../../ops/matmul/reference';
@@ -36,6 +37,7 @@ import { crossEntropyWasm } from '../../ops/cross_entropy/cross_entropy';
 import { adamwStep } from '../../ops/adamw/reference';
 import * as ew from '../../ops/elementwise/reference';
 import { dropoutMask } from '../../ops/dropout/reference';
+import { Residency } from './resident';
 
 /**
  * f32 data, or half-float bits (Uint16Array: bf16 or f16) for base weight matrices stored that way, or (with
@@ -54,10 +56,21 @@ export class CpuTensor implements Tensor {
   }
 }
 
-/** what the fused kernel reads: codes, the f32 block scales (double quantization decoded), the code table */
+/** what the fused kernel reads: codes, the f32 block scales or the double-quantized ones, the code table */
 function qmatrix(q: QuantWeight): QMatrix {
-  return { packed: q.packed, scales: scalesOf(q), table: codeTable(q.type), blocksize: q.blocksize, rows: q.shape[0], cols: q.shape[1] };
+  return {
+    packed: q.packed,
+    scales: q.absmax,
+    nested: q.nested,
+    table: codeTable(q.type),
+    blocksize: q.blocksize,
+    rows: q.shape[0],
+    cols: q.shape[1],
+  };
 }
+
+/** tags whose matrices are kept resident in the WebAssembly memory: the frozen base and the adapter */
+const RESIDENT_TAGS: ReadonlySet<MemTag> = new Set(['weights', 'lora']);
 
 export interface CpuOptions {
   wasm?: boolean;
@@ -69,6 +82,7 @@ export class CpuBackend implements Backend {
   readonly mem = new MemTracker();
   private gemmImpl: (g: GemmArgs) => void;
   private wasm: WasmRuntime | null = null;
+  private res: Residency | null = null;
   private live = new Set<CpuTensor>();
   private wasmBytes = 0;
 
@@ -78,6 +92,7 @@ export class CpuBackend implements Backend {
       this.gemmImpl = matmulRef;
     } else {
       const rt = (this.wasm = opts.threads ? new WasmRuntime(opts.threads) : sharedRuntime());
+      this.res = new Residency(rt);
       this.name = `cpu (WebAssembly SIMD, ${rt.threads} thread${rt.threads > 1 ? 's' : ''})`;
       this.gemmImpl = (a) => {
         gemm(rt, a);
@@ -86,9 +101,9 @@ export class CpuBackend implements Backend {
     }
   }
 
-  /** The WebAssembly memory (kernel operands and scratch) counts as workspace; it grows and is kept. */
+  /** The WebAssembly arena (kernel operands and scratch) counts as workspace; it grows and is kept. */
   private syncWorkspace(): void {
-    const b = this.wasm!.bytes();
+    const b = this.wasm!.arenaBytes();
     if (b > this.wasmBytes) {
       this.mem.alloc('workspace', b - this.wasmBytes);
       this.wasmBytes = b;
@@ -96,6 +111,7 @@ export class CpuBackend implements Backend {
   }
 
   private make(shape: number[], data: Float32Array | Uint16Array, tag: MemTag): CpuTensor {
+    if (this.res && shape.length === 2 && RESIDENT_TAGS.has(tag)) data = this.res.place(data) ?? data;
     const t = new CpuTensor(shape, data, tag);
     this.mem.alloc(tag, data.byteLength);
     this.live.add(t);
@@ -129,7 +145,7 @@ export class CpuBackend implements Backend {
   }
   uploadQuantized(q: QuantWeight): Tensor {
     if (q.shape.length !== 2) throw new Error(`uploadQuantized: shape [${q.shape}] is not a matrix`);
-    const t = new CpuTensor([...q.shape], new Float32Array(0), 'weights', 'bf16', q);
+    const t = new CpuTensor([...q.shape], new Float32Array(0), 'weights', 'bf16', this.res ? this.res.placeQuant(q) : q);
     this.mem.alloc('weights', t.bytes);
     this.live.add(t);
     return t;
@@ -152,9 +168,11 @@ export class CpuBackend implements Backend {
     const x = (t.data as Uint16Array).subarray(from, to);
     return t.half === 'f16' ? f16ToF32(x, dst) : bf16ToF32(x, dst);
   }
+  /** the data itself for host f32 tensors; a copy for resident ones (their memory is reused once they are freed) */
   read(t: Tensor): Float32Array {
     const x = this.raw(t);
-    return x instanceof Float32Array && !(t as CpuTensor).quant ? x : this.widen(t as CpuTensor);
+    if (!(x instanceof Float32Array) || (t as CpuTensor).quant) return this.widen(t as CpuTensor);
+    return this.res?.has(x) ? x.slice() : x;
   }
   write(t: Tensor, data: Float32Array): void {
     this.d(t).set(data);
@@ -164,6 +182,9 @@ export class CpuBackend implements Backend {
       if (!t || !this.live.has(t as CpuTensor)) continue;
       this.live.delete(t as CpuTensor);
       this.mem.free(t.tag, (t as CpuTensor).bytes);
+      const q = (t as CpuTensor).quant;
+      if (q) this.res?.releaseQuant(q);
+      else this.res?.release((t as CpuTensor).data);
     }
   }
 
@@ -260,7 +281,8 @@ export class CpuBackend implements Backend {
         saved: this.make([p.B, p.H, p.Tq, p.Tk], r.probs, 'activations'),
       };
     }
-    const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k), this.d(v), p);
+    const kv = p.B * p.Tk * p.KV * p.D; // a KV cache may hold spare rows past Tk
+    const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k).subarray(0, kv), this.d(v).subarray(0, kv), p);
     this.syncWorkspace();
     return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq], r.lse, 'activations') };
   }

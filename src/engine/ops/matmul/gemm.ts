@@ -6,6 +6,7 @@
  */
 import { COUNTER, WasmRuntime } from '../wasm';
 import type { GemmArgs } from './reference';
+import { GEMV_MAX_ROWS, gemv, halfKind } from './gemv';
 
 interface GemmFns {
   gemm(
@@ -32,11 +33,7 @@ interface GemmFns {
 const NAMES: (keyof GemmFns)[] = ['gemm', 'pack_bt', 'pack_b', 'pack_at', 'scale', 'widen_bf16', 'widen_f16'];
 export const gemmFns = (rt: WasmRuntime) => rt.fns<GemmFns>(NAMES);
 
-/** products with at most this many rows of x·Wᵀ (decoding) take the matrix-vector path */
-export const GEMV_MAX_ROWS = 4;
-
-/** 0: B is f32; 1: bf16 bits; 2: f16 bits */
-const halfKind = (g: GemmArgs) => (g.b instanceof Uint16Array ? (g.bHalf === 'f16' ? 2 : 1) : 0);
+export { GEMV_MAX_ROWS } from './gemv';
 
 /** floats of WebAssembly memory one call holds: A (+ its packed copy), B raw + packed, C padded */
 export function gemmFloats(M: number, N: number, K: number, transA: boolean, halfB = false): number {
@@ -73,37 +70,6 @@ export function gemm(rt: WasmRuntime, g: GemmArgs): void {
   if (g.transB && !g.transA && M <= GEMV_MAX_ROWS) gemv(rt, g);
   else if (gemmFloats(M, N, K, !!g.transA, halfKind(g) > 0) * 4 > WasmRuntime.MAX_BYTES) gemmBlocked(rt, g);
   else gemmWhole(rt, g);
-}
-
-/**
- * x·Wᵀ for a few rows (decoding): no packing, W read once straight from a copy of its rows, in blocks of rows
- * that fit MAX_BYTES, threads taking rows from a counter.
- */
-function gemv(rt: WasmRuntime, g: GemmArgs): void {
-  const { M, N, K } = g;
-  const alpha = g.alpha ?? 1;
-  const beta = g.beta ?? 0;
-  const kind = halfKind(g);
-  const half = kind > 0; // two bytes a value
-  const perRow = K * (half ? 2 : 4) + M * 4;
-  const rows = Math.max(1, Math.min(N, Math.floor((WasmRuntime.MAX_BYTES - M * K * 4) / perRow)));
-  for (let n0 = 0; n0 < N; n0 += rows) {
-    const n = Math.min(rows, N - n0);
-    rt.arenaReset();
-    const xo = rt.put(g.a.length === M * K ? g.a : g.a.subarray(0, M * K));
-    const w = g.b.subarray(n0 * K, (n0 + n) * K);
-    const wo = w instanceof Uint16Array ? rt.putBytes(w) : rt.put(w);
-    const yo = rt.alloc(M * n);
-    const threads = n * K < WasmRuntime.PARALLEL_MIN / 4 ? 1 : rt.threads;
-    const chunk = Math.max(1, Math.ceil(n / (8 * threads)));
-    rt.dispatch('gemv_steal', threads, [xo, M, wo, kind, K, n, yo, COUNTER, chunk]);
-    const f = rt.mem();
-    for (let m = 0; m < M; m++)
-      for (let j = 0; j < n; j++) {
-        const i = m * N + n0 + j;
-        g.c[i] = alpha * f[(yo >> 2) + m * n + j] + (beta === 0 ? 0 : beta * g.c[i]);
-      }
-  }
 }
 
 /**
@@ -158,18 +124,21 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
   const f = rt.mem();
   const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
   const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
+  // a resident B (a base weight, a LoRA matrix) is widened or packed from where it lies; its room stays reserved
+  const bAt = rt.offsetOf(b);
   if (b instanceof Uint16Array) {
-    new Uint16Array(rt.buffer(), halfB, N * K).set(b);
-    if (half === 1) x.widen_bf16(halfB, N * K, rawB);
-    else x.widen_f16(halfB, N * K, rawB);
-  } else f.set(b, rawB >> 2);
+    if (bAt < 0) new Uint16Array(rt.buffer(), halfB, N * K).set(b);
+    if (half === 1) x.widen_bf16(bAt < 0 ? halfB : bAt, N * K, rawB);
+    else x.widen_f16(bAt < 0 ? halfB : bAt, N * K, rawB);
+  } else if (bAt < 0) f.set(b, rawB >> 2);
+  const srcB = b instanceof Float32Array && bAt >= 0 ? bAt : rawB;
   if (g.transA) {
     f.set(a, rawA >> 2);
     x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
   } else f.set(a, pa >> 2);
   if (g.transB)
-    x.pack_bt(rawB, K, N, pb, K * 4); // B is (N, K)
-  else x.pack_b(rawB, K, N, N * 4, pb); // B is (K, N)
+    x.pack_bt(srcB, K, N, pb, K * 4); // B is (N, K)
+  else x.pack_b(srcB, K, N, N * 4, pb); // B is (K, N)
   // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B
   const acc = beta === 1 ? 1 : 0;
   const c = g.c;
@@ -220,6 +189,11 @@ export function runJobs(rt: WasmRuntime, jobs: number[][]): void {
   if (jobs.length === 0) return;
   const table = rt.alloc(jobs.length * 12);
   const i32 = new Int32Array(rt.buffer(), table, jobs.length * 12);
-  jobs.forEach((j, n) => i32.set(j, n * 12));
-  rt.dispatch('jobs_steal', Math.min(rt.threads, jobs.length), [table, jobs.length, COUNTER]);
+  let work = 0; // multiply-adds: K × columns × rows (a decode step's attention is small: one thread)
+  jobs.forEach((j, n) => {
+    i32.set(j, n * 12);
+    work += j[3] * (j[8] - j[7]) * 8 * (j[6] - j[5]) * 4;
+  });
+  const n = work < WasmRuntime.PARALLEL_MIN / 8 ? 1 : Math.min(rt.threads, jobs.length);
+  rt.dispatch('jobs_steal', n, [table, jobs.length, COUNTER]);
 }

@@ -382,59 +382,6 @@
       (br $l2)))
   )
 
-  ;; y (M × N) = x (M × K) · Wᵀ for small M (decoding one token): W (N × K; $bf16: 0 f32, 1 bf16, 2 f16 bits) is read
-  ;; once, row by row; threads take chunks of $chunk rows of W from the counter at $ctr.
-  (func (export "gemv_steal") (param $x i32) (param $M i32) (param $w i32) (param $bf16 i32) (param $K i32) (param $N i32)
-        (param $y i32) (param $ctr i32) (param $chunk i32)
-    (local $c i32) (local $n i32) (local $n1 i32) (local $m i32) (local $k i32) (local $row i32) (local $xr i32)
-    (local $acc v128) (local $wv v128) (local $s f32) (local $k4 i32)
-    (local.set $k4 (i32.and (local.get $K) (i32.const -4)))
-    (block $done (loop $next
-      (local.set $c (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)))
-      (local.set $n (i32.mul (local.get $c) (local.get $chunk)))
-      (br_if $done (i32.ge_u (local.get $n) (local.get $N)))
-      (local.set $n1 (i32.add (local.get $n) (local.get $chunk)))
-      (if (i32.gt_u (local.get $n1) (local.get $N)) (then (local.set $n1 (local.get $N))))
-      (block $rdone (loop $rows
-        (br_if $rdone (i32.ge_u (local.get $n) (local.get $n1)))
-        (local.set $row (i32.add (local.get $w) (i32.mul (i32.mul (local.get $n) (local.get $K)) (select (i32.const 2) (i32.const 4) (local.get $bf16)))))
-        (local.set $m (i32.const 0))
-        (block $mdone (loop $ms
-          (br_if $mdone (i32.ge_u (local.get $m) (local.get $M)))
-          (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $m) (local.get $K)) (i32.const 2))))
-          (local.set $acc (v128.const f32x4 0 0 0 0))
-          (local.set $k (i32.const 0))
-          (block $kdone (loop $ks
-            (br_if $kdone (i32.ge_u (local.get $k) (local.get $k4)))
-            (if (i32.eq (local.get $bf16) (i32.const 1))
-              (then (local.set $wv (i32x4.shl (v128.load16x4_u (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1)))) (i32.const 16))))
-              (else (if (i32.eq (local.get $bf16) (i32.const 2))
-                (then (local.set $wv (call $f16x4 (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1))))))
-                (else (local.set $wv (v128.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2)))))))))
-            (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $wv) (v128.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2)))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 4)))
-            (br $ks)))
-          (local.set $s (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
-                                 (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
-          (block $tdone (loop $ts
-            (br_if $tdone (i32.ge_u (local.get $k) (local.get $K)))
-            (local.set $s (f32.add (local.get $s) (f32.mul
-              (if (result f32) (i32.eq (local.get $bf16) (i32.const 1))
-                (then (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1)))) (i32.const 16))))
-                (else (if (result f32) (i32.eq (local.get $bf16) (i32.const 2))
-                  (then (f32x4.extract_lane 0 (call $f16x4 (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 1))))))
-                  (else (f32.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2))))))))
-              (f32.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2)))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 1)))
-            (br $ts)))
-          (f32.store (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $N)) (local.get $n)) (i32.const 2))) (local.get $s))
-          (local.set $m (i32.add (local.get $m) (i32.const 1)))
-          (br $ms)))
-        (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        (br $rows)))
-      (br $next)))
-  )
-
   ;; four f16 values (bits at $p) as f32x4: shift the exponent and mantissa into place and rescale by 2^112
   ;; (exact for normal and subnormal values), then inf/NaN get the all-ones exponent and the sign goes back on
   (func $f16x4 (param $p i32) (result v128)

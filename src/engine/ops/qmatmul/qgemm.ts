@@ -1,15 +1,21 @@
 /**
  * The fused 4-bit matrix product on the CPU (qgemm.wat): C = x·op(W) (+ C) for an NF4/FP4 W, its codes decoded
  * panel by panel into each thread's scratch, so the f32 weights exist only a few panels at a time. Decoding (a few
- * rows of x) takes a matrix-vector kernel with a per-block scaled code table. reference.ts is the spec.
+ * rows of x) takes the matrix-vector kernels of qgemv.ts. reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime } from '../wasm';
-import { GEMV_MAX_ROWS } from '../matmul/gemm';
+import { GEMV_MAX_ROWS } from '../matmul/gemv';
+import type { NestedAbsmax } from '../../core/blockwise';
+import { qgemv, scalesOfQ } from './qgemv';
 
-/** A 4-bit weight matrix as the kernel reads it: packed codes, f32 block scales, the 16-value code table. */
+/**
+ * A 4-bit weight matrix as the kernels read it: packed codes, the block scales (f32, or double-quantized: `nested`),
+ * the 16-value code table.
+ */
 export interface QMatrix {
   packed: Uint8Array;
-  scales: Float32Array;
+  scales?: Float32Array;
+  nested?: NestedAbsmax;
   table: Float32Array;
   blocksize: number;
   rows: number;
@@ -35,11 +41,20 @@ export function qgemm(rt: WasmRuntime, g: QGemmArgs): void {
   const { M, w, trans } = g;
   const beta = g.beta ?? 0;
   if (trans && M <= GEMV_MAX_ROWS && M > 0) return qgemv(rt, g);
-  const { K, N, Np, nP, n, chunk, rows } = qgemmPlan(M, w.rows, w.cols, trans, w.packed.length, w.scales.length, rt.threads);
+  const { K, N, Np, nP, n, chunk, rows } = qgemmPlan(
+    M,
+    w.rows,
+    w.cols,
+    trans,
+    w.packed.length,
+    Math.ceil((w.rows * w.cols) / w.blocksize),
+    rt.threads,
+  );
   if (M === 0 || N === 0) return;
   rt.arenaReset();
-  const qo = rt.putBytes(w.packed);
-  const so = rt.put(w.scales);
+  // resident codes and f32 scales are read in place (their room still taken: the arena the estimate counts)
+  const qo = rt.atSized(w.packed);
+  const so = rt.atSized(scalesOfQ(w));
   const to = rt.put(w.table);
   const params = rt.alloc(20);
   const scratch = rt.alloc(n * chunk * K * 8);
@@ -78,31 +93,6 @@ export function qgemm(rt: WasmRuntime, g: QGemmArgs): void {
     const out = rt.mem();
     for (let i = 0; i < m; i++) g.c.set(out.subarray((pc >> 2) + i * Np, (pc >> 2) + i * Np + N), (m0 + i) * N);
   }
-}
-
-/**
- * x·Wᵀ for a few rows of x (decoding) and a 4-bit W: each row of W is decoded once, with a per-block scaled code
- * table, straight into dot products (qgemv_steal); no panels.
- */
-function qgemv(rt: WasmRuntime, g: QGemmArgs): void {
-  const { M, w } = g;
-  const R = w.rows,
-    C = w.cols;
-  const beta = g.beta ?? 0;
-  rt.arenaReset();
-  const xo = rt.put(g.x.length === M * C ? g.x : g.x.subarray(0, M * C));
-  const qo = rt.putBytes(w.packed);
-  const so = rt.put(w.scales);
-  const to = rt.put(w.table);
-  const n = R * C < WasmRuntime.PARALLEL_MIN / 4 ? 1 : rt.threads;
-  const tab = rt.alloc(16 * n);
-  const yo = rt.alloc(M * R);
-  const params = rt.alloc(12);
-  const chunk = Math.max(1, Math.ceil(R / (8 * n)));
-  new Int32Array(rt.buffer(), params, 12).set([xo, M, qo, so, to, Math.log2(w.blocksize), R, C, yo, COUNTER, chunk, tab]);
-  rt.dispatch('qgemv_steal', n, [params]);
-  const f = rt.mem();
-  for (let i = 0; i < M * R; i++) g.c[i] = f[(yo >> 2) + i] + (beta === 1 ? g.c[i] : 0);
 }
 
 /** how qgemm cuts its work: threads, panels a grab, rows of x a pass (each pass fits MAX_BYTES) */

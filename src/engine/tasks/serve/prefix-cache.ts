@@ -22,11 +22,11 @@ export class PrefixCache {
   ) {}
 
   /**
-   * A cache for `ids` under `adapter`: the cached entry sharing the longest prefix, cut back to it (always leaving
+   * A cache for `ids` under `adapter` (with room for `reserve` positions when it grows): the cached entry sharing the longest prefix, cut back to it (always leaving
    * at least one token to compute, whose logits the request needs), or a fresh one. The entry leaves the pool
    * until given back, so two requests never share one.
    */
-  take(adapter: string, ids: readonly number[]): { kv: KVCache; reused: number } {
+  take(adapter: string, ids: readonly number[], reserve = 0): { kv: KVCache; reused: number } {
     let best = -1,
       bestLen = 0;
     for (let i = 0; i < this.entries.length; i++) {
@@ -35,8 +35,9 @@ export class PrefixCache {
       const n = commonPrefix(e.ids, ids);
       if (n > bestLen) [best, bestLen] = [i, n];
     }
-    if (best < 0) return { kv: this.model.newCache(), reused: 0 };
+    if (best < 0) return { kv: this.model.newCache(reserve), reused: 0 };
     const [e] = this.entries.splice(best, 1);
+    e.kv.reserve = Math.max(e.kv.reserve, reserve);
     const keep = Math.min(bestLen, ids.length - 1, e.kv.len);
     this.model.truncateCache(e.kv, keep);
     return { kv: e.kv, reused: keep };

@@ -181,7 +181,8 @@ export class GenerationSession {
     let text = '';
     let firstTokenMs = 0;
     let t0 = 0;
-    const { kv, reused } = s.maxNew > 0 ? this.cache.take(name, promptIds) : { kv: model.newCache(), reused: 0 };
+    const room = promptIds.length + s.maxNew; // the whole generation's positions, taken at once
+    const { kv, reused } = s.maxNew > 0 ? this.cache.take(name, promptIds, room) : { kv: model.newCache(), reused: 0 };
     let fed = promptIds.slice(0, reused);
     let ok = false;
     let stopped = false;
