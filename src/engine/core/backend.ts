@@ -115,7 +115,11 @@ export interface Backend {
   uploadQuantized(q: QuantWeight): Tensor;
   /** the tensor itself when f32, else an f32 copy (the original is freed): for writing into a weight */
   toF32(t: Tensor): Tensor;
-  zeros(shape: number[], tag: MemTag): Tensor;
+  /**
+   * `resident`: the tensor lives across many calls and is read by kernels again and again (a KV cache): a backend
+   * that copies operands into kernel memory per call may keep it there instead.
+   */
+  zeros(shape: number[], tag: MemTag, opts?: { resident?: boolean }): Tensor;
   /** the tensor's values on the host (a copy for device backends) */
   read(t: Tensor): Float32Array;
   /** overwrite a tensor's values from the host */

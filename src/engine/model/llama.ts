@@ -356,8 +356,8 @@ export class LlamaModel {
       vc = c.v[l];
     if (!kc || !vc || kc.shape[0] < need) {
       const cap = Math.max(need, 2 * (kc?.shape[0] ?? 0), c.reserve);
-      const nk = be.zeros([cap, k.shape[1]], 'activations'),
-        nv = be.zeros([cap, v.shape[1]], 'activations');
+      const nk = be.zeros([cap, k.shape[1]], 'activations', { resident: true }),
+        nv = be.zeros([cap, v.shape[1]], 'activations', { resident: true });
       if (kc && vc) {
         be.setRows(nk, 0, kc);
         be.setRows(nv, 0, vc);

@@ -26,6 +26,7 @@ import { gemm } from '../../ops/matmul/gemm';
 import { QMatrix, qgemm } from '../../ops/qmatmul/qgemm';
 import { qmatmulRef } from '../../ops/qmatmul/reference';
 import { attentionBackwardWasm, attentionForwardWasm } from '../../ops/attention/attention';
+import { attentionDecodeWasm, decodeApplies } from '../../ops/attention/decode';
 import { attentionBackward, attentionForward } from '../../ops/attention/reference';
 import { embeddingForward } from '../../ops/embedding/reference';
 import { rmsnormBackward, rmsnormForward } from '../../ops/rmsnorm/reference';
@@ -110,8 +111,8 @@ export class CpuBackend implements Backend {
     }
   }
 
-  private make(shape: number[], data: Float32Array | Uint16Array, tag: MemTag): CpuTensor {
-    if (this.res && shape.length === 2 && RESIDENT_TAGS.has(tag)) data = this.res.place(data) ?? data;
+  private make(shape: number[], data: Float32Array | Uint16Array, tag: MemTag, resident = RESIDENT_TAGS.has(tag)): CpuTensor {
+    if (this.res && shape.length === 2 && resident) data = this.res.place(data) ?? data;
     const t = new CpuTensor(shape, data, tag);
     this.mem.alloc(tag, data.byteLength);
     this.live.add(t);
@@ -133,8 +134,8 @@ export class CpuBackend implements Backend {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} values for shape [${shape}]`);
     return this.make(shape, data, tag);
   }
-  zeros(shape: number[], tag: MemTag): Tensor {
-    return this.make(shape, new Float32Array(numel(shape)), tag);
+  zeros(shape: number[], tag: MemTag, opts?: { resident?: boolean }): Tensor {
+    return this.make(shape, new Float32Array(numel(shape)), tag, opts?.resident || RESIDENT_TAGS.has(tag));
   }
   uploadWeight(t: HostTensor, shape: number[]): Tensor {
     if (t.dtype === 'BF16' || t.dtype === 'F16') {
@@ -282,7 +283,8 @@ export class CpuBackend implements Backend {
       };
     }
     const kv = p.B * p.Tk * p.KV * p.D; // a KV cache may hold spare rows past Tk
-    const r = attentionForwardWasm(this.wasm, this.d(q), this.d(k).subarray(0, kv), this.d(v).subarray(0, kv), p);
+    const attend = decodeApplies(p) ? attentionDecodeWasm : attentionForwardWasm;
+    const r = attend(this.wasm, this.d(q), this.d(k).subarray(0, kv), this.d(v).subarray(0, kv), p);
     this.syncWorkspace();
     return { out: this.make([p.B * p.Tq, p.H * p.D], r.out, 'activations'), saved: this.make([p.B, p.H, p.Tq], r.lse, 'activations') };
   }

@@ -39,7 +39,17 @@ export function gemv(rt: WasmRuntime, g: GemmArgs): void {
     const { threads, chunk } = gemvSplit(rt, n, K);
     // short rows (LoRA's B: K = r) go four at a time; the per-row work of the long-row kernel would dominate
     const short = K <= 64 && K % 4 === 0;
-    rt.dispatch(short ? 'gemv_short_steal' : 'gemv_steal', threads, [xo, M, wo, kind, K, n, yo, COUNTER, short ? Math.ceil(chunk / 4) * 4 : chunk]);
+    rt.dispatch(short ? 'gemv_short_steal' : 'gemv_steal', threads, [
+      xo,
+      M,
+      wo,
+      kind,
+      K,
+      n,
+      yo,
+      COUNTER,
+      short ? Math.ceil(chunk / 4) * 4 : chunk,
+    ]);
     const f = rt.mem();
     for (let m = 0; m < M; m++) {
       const y = f.subarray((yo >> 2) + m * n, (yo >> 2) + m * n + n);

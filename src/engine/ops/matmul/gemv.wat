@@ -27,7 +27,7 @@
       (i32x4.add (i32x4.add (local.get $a0) (local.get $a1)) (i32x4.add (local.get $a2) (local.get $a3))))
   )
 
-;; y (M × N) = x (M × K) · Wᵀ for small M (decoding): W (N × K; $kind: 0 f32, 1 bf16, 2 f16 bits) is read once,
+  ;; y (M × N) = x (M × K) · Wᵀ for small M (decoding): W (N × K; $kind: 0 f32, 1 bf16, 2 f16 bits) is read once,
   ;; in place, row after row (one sequential stream: interleaving several rows' streams halves what the memory
   ;; delivers), 16 weights a step into four f32x4 accumulators. Threads take chunks of $chunk rows from the counter at
   ;; $ctr. Every row is summed in one order whatever its thread: accumulator j takes the 4-groups k ≡ j (mod 4) of
