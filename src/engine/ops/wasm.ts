@@ -3,10 +3,12 @@
  * shared WebAssembly.Memory, instantiated on this thread and on worker threads. A call is synchronous: this thread
  * takes its own share of a work-stealing kernel and waits on an Atomics counter for the workers.
  *
- * The memory holds, from the bottom, a resident heap (`hold`: tensors that live across calls, such as the base weights
- * and the LoRA matrices, so a decode step reads them in place instead of copying them in), then a bump arena: an op
- * copies its operands in (`put`, `alloc`; `at` for an operand that may be resident), runs kernels on byte offsets, and
- * reads results back (`mem`). The memory grows and never shrinks; the backend counts the arena as workspace.
+ * The memory holds a bump arena in its first 2 GiB: an op copies its operands in (`put`, `alloc`; `at` for an operand
+ * that may be resident), runs kernels on byte offsets, and reads results back (`mem`). Above 2 GiB lies a resident
+ * heap (`hold`): tensors that live across calls, such as the base weights, the LoRA matrices and the KV cache, so a
+ * decode step reads them in place instead of copying them in. Heap offsets pass 2^31: the kernels take them as i32
+ * bit patterns and only ever add to them or compare them unsigned. The memory grows and never shrinks (the heap's
+ * first block reserves the 2 GiB below it as address space only); the backend counts the arena as workspace.
  */
 import { Worker } from 'node:worker_threads';
 import kernels from 'lorakit:kernels';
@@ -22,18 +24,22 @@ const ARENA = 64;
 export const ARENA_LIMIT = 2 ** 31 - 65536;
 
 const PAGE = 65536;
-/** the arena's least size (what the memory started at before the heap existed) */
+/** the arena's least size (what the memory starts at) */
 const MIN_ARENA = 16 * PAGE;
+/** where the resident heap starts: above every arena offset */
+export const HEAP_BASE = 2 ** 31;
+/** bytes past the heap's last block that stay addressable (kernels may read a vector past an operand's end) */
+const SLACK = PAGE;
 const up16 = (n: number) => Math.ceil(n / 16) * 16;
 
 export class WasmRuntime {
   /** multiply-adds below which one thread is faster than waking the others */
   static PARALLEL_MIN = 1 << 23;
   /**
-   * The most bytes the resident heap may hold (settable for tests): past it a tensor stays in host memory and is
-   * copied into the arena per call, so at least ARENA_LIMIT − HEAP_LIMIT remains for the arena.
+   * The most bytes the resident heap may span (settable for tests): past it a tensor stays in host memory and is
+   * copied into the arena per call. The memory's 4 GiB bound leaves 2 GiB above HEAP_BASE.
    */
-  static HEAP_LIMIT = 1 << 30;
+  static HEAP_LIMIT = 2 ** 31 - 16 * PAGE;
   /**
    * The most WebAssembly memory one product may take before it is cut into blocks (settable for tests). The memory
    * never shrinks, so this also bounds what the kernels keep.
@@ -42,9 +48,10 @@ export class WasmRuntime {
 
   readonly exports: WebAssembly.Exports;
   private memory: WebAssembly.Memory;
-  /** the heap is [ARENA, heapTop), its freed blocks in `holes`; the arena starts at `base` (page-aligned, only rises) */
-  private heapTop = ARENA;
-  private base = ARENA;
+  /** the heap is [HEAP_BASE, heapTop), its freed blocks in `holes` */
+  private heapTop = HEAP_BASE;
+  /** the arena's high-water mark: its size is the workspace */
+  private arenaPeak = ARENA;
   private blocks = new Map<number, number>();
   private holes: { off: number; bytes: number }[] = [];
   private arenaTop = ARENA;
@@ -129,8 +136,8 @@ export class WasmRuntime {
   // ---- the resident heap: tensors that stay in WebAssembly memory across calls ----
 
   /**
-   * Reserve `bytes` (16-byte aligned) that stay put until `unhold`; returns the byte offset, or −1 when the heap would
-   * pass HEAP_LIMIT. Not to be called while an op is using the arena (the arena starts above the heap).
+   * Reserve `bytes` (16-byte aligned) that stay put until `unhold`; returns the byte offset (≥ HEAP_BASE), or −1
+   * when the heap would pass HEAP_LIMIT.
    */
   hold(bytes: number): number {
     const n = up16(Math.max(16, bytes));
@@ -142,18 +149,16 @@ export class WasmRuntime {
       if (h.bytes === n) this.holes.splice(i, 1);
       else Object.assign(h, { off: h.off + n, bytes: h.bytes - n });
     } else {
-      if (this.heapTop + n > WasmRuntime.HEAP_LIMIT) return -1;
+      if (this.heapTop + n - HEAP_BASE > WasmRuntime.HEAP_LIMIT) return -1;
       off = this.heapTop;
       this.heapTop += n;
-      if (this.heapTop > this.base) this.base = Math.ceil(this.heapTop / PAGE) * PAGE;
-      this.arenaTop = this.base;
-      this.ensure(this.base + MIN_ARENA);
+      this.ensure(this.heapTop + SLACK);
     }
     this.blocks.set(off, n);
     return off;
   }
 
-  /** Give back a block from `hold`: later holds reuse it (the arena does not move down). */
+  /** Give back a block from `hold`: later holds reuse it. */
   unhold(off: number): void {
     const n = this.blocks.get(off);
     if (n === undefined) return;
@@ -205,7 +210,7 @@ export class WasmRuntime {
 
   /** Start a new arena (everything allocated before is forgotten). */
   arenaReset(): void {
-    this.arenaTop = this.base;
+    this.arenaTop = ARENA;
   }
   /**
    * Reserve `floats` f32s (16-byte aligned); returns the byte offset. Call mem() again after allocating.
@@ -221,6 +226,7 @@ export class WasmRuntime {
         `one operation needs ${(top / 2 ** 30).toFixed(1)} GiB of WebAssembly memory, more than the ${ARENA_LIMIT / 2 ** 30} GiB it can address: use shorter sequences (--seq-len) or a smaller --batch`,
       );
     this.arenaTop = top;
+    if (top > this.arenaPeak) this.arenaPeak = top;
     this.ensure(this.arenaTop);
     return off;
   }
@@ -258,9 +264,9 @@ export class WasmRuntime {
   bytes(): number {
     return this.memory.buffer.byteLength;
   }
-  /** Bytes of the memory above the heap: the arena's scratch, what the backend counts as workspace. */
+  /** Bytes of the arena (its high-water mark in pages, at least 1 MiB): what the backend counts as workspace. */
   arenaBytes(): number {
-    return this.memory.buffer.byteLength - this.base;
+    return Math.max(MIN_ARENA, Math.ceil(this.arenaPeak / PAGE) * PAGE);
   }
 
   dispose(): void {
