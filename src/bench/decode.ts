@@ -243,6 +243,10 @@ Roofline = read bandwidth ÷ weight bytes per token. The bandwidth is measured i
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
+Before the resident weights and the decode kernels (commit 07733fc, this section run on the same machine at load 1–3, read bandwidth 53.8 GB/s), the Qwen2.5-0.5B shape decoded at 2.7 (f32), 4.6 (bf16) and 2.5 (NF4 + DQ) tokens/s: 10%, 8% and 2% of the roofline. Every call copied its weight into WebAssembly memory on one thread, the 4-bit gemv was scalar (about 1.2G weights/s) with its double-quantized scales decoded in TypeScript per call, and the KV cache was copied whole every token.
+
+NF4 stays far from its roofline because it is bound by compute, not memory: the SIMD table lookup runs at about 6G weights/s a thread (about 85 instructions per 32 weights: eight \`i8x16.swizzle\`s, to which V8 adds a saturating add each, sixteen interleaves, and the f32 multiply-adds, with no FMA in WebAssembly SIMD), so the 358M 4-bit weights take 30–40 ms a token on two threads where streaming their 185 MB would take 3. The bf16 LM head (272 MB, the tied embedding) is 60% of NF4's bytes.
+
 Time per token by op class (ms, 4 profiled steps; "model code" is the step's time outside backend calls):
 
 | model, base | ${OP_CLASSES.join(' | ')} |
