@@ -7,13 +7,13 @@ import * as assert from 'node:assert/strict';
 import { COUNTER, HEAP_BASE, WasmRuntime } from '../../src/engine/ops/wasm';
 import { gemm } from '../../src/engine/ops/matmul/gemm';
 import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
-import { qgemm } from '../../src/engine/ops/qmatmul/qgemm';
+import { qgemm, qmatrixOf } from '../../src/engine/ops/qmatmul/qgemm';
 import { qgemvFast } from '../../src/engine/ops/qmatmul/qgemv';
 import { qmatmulRef } from '../../src/engine/ops/qmatmul/reference';
 import { Residency } from '../../src/engine/backend/cpu/resident';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
-import { QuantWeight, quantizeWeight } from '../../src/engine/core/qweight';
-import { QuantType, codeTable } from '../../src/engine/core/blockwise';
+import { quantizeWeight } from '../../src/engine/core/qweight';
+import { QuantType } from '../../src/engine/core/blockwise';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/engine/core/dtype';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
@@ -93,18 +93,6 @@ test('gemv (f32, bf16, f16 W; M ≤ 4; odd N and K) matches the reference, with 
           }
   }));
 
-function qm(q: QuantWeight) {
-  return {
-    packed: q.packed,
-    scales: q.absmax,
-    nested: q.nested,
-    table: codeTable(q.type),
-    blocksize: q.blocksize,
-    rows: q.shape[0],
-    cols: q.shape[1],
-  };
-}
-
 test('the 4-bit gemv (NF4, FP4; plain and double-quantized scales; M ≤ 4) matches dequantize-then-multiply, the same on 1–3 threads, resident or not', () =>
   runtimes((rts) => {
     for (const [R, C, bs, type, dq] of [
@@ -119,7 +107,7 @@ test('the 4-bit gemv (NF4, FP4; plain and double-quantized scales; M ≤ 4) matc
       const w = randn(R * C);
       w[5] = 0;
       const q = quantizeWeight(w, [R, C], { type, blocksize: bs, doubleQuant: dq }, 'float32');
-      assert.ok(qgemvFast(qm(q)), 'these shapes take the SIMD kernel');
+      assert.ok(qgemvFast(qmatrixOf(q)), 'these shapes take the SIMD kernel');
       for (const M of [1, 2, 3, 4])
         for (const beta of [0, 1] as const) {
           const x = randn(M * C);
@@ -133,7 +121,7 @@ test('the 4-bit gemv (NF4, FP4; plain and double-quantized scales; M ≤ 4) matc
               const qq = resident ? res.placeQuant(q) : q;
               assert.equal(res.has(qq.packed), resident);
               const got = c0.slice();
-              qgemm(rt, { M, x, w: qm(qq), trans: true, c: got, beta });
+              qgemm(rt, { M, x, w: qmatrixOf(qq), trans: true, c: got, beta });
               if (resident) res.releaseQuant(qq);
               assertClose(got, want, 3e-6 * C, 1e-5, what);
               if (!first) first = got;

@@ -19,11 +19,10 @@ import {
 } from '../../core/backend';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
 import { QuantWeight, dequantizeWeight, quantBytes } from '../../core/qweight';
-import { codeTable } from '../../core/blockwise';
 import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
 import { GemmArgs, matmulRef } from '../../ops/matmul/reference';
 import { gemm } from '../../ops/matmul/gemm';
-import { QMatrix, qgemm } from '../../ops/qmatmul/qgemm';
+import { qgemm, qmatrixOf } from '../../ops/qmatmul/qgemm';
 import { qmatmulRef } from '../../ops/qmatmul/reference';
 import { attentionBackwardWasm, attentionForwardWasm } from '../../ops/attention/attention';
 import { attentionDecodeWasm, decodeApplies } from '../../ops/attention/decode';
@@ -55,19 +54,6 @@ export class CpuTensor implements Tensor {
   get bytes(): number {
     return this.quant ? quantBytes(this.quant) : this.data.byteLength;
   }
-}
-
-/** what the fused kernel reads: codes, the f32 block scales or the double-quantized ones, the code table */
-function qmatrix(q: QuantWeight): QMatrix {
-  return {
-    packed: q.packed,
-    scales: q.absmax,
-    nested: q.nested,
-    table: codeTable(q.type),
-    blocksize: q.blocksize,
-    rows: q.shape[0],
-    cols: q.shape[1],
-  };
 }
 
 /** tags whose matrices are kept resident in the WebAssembly memory: the frozen base and the adapter */
@@ -218,7 +204,7 @@ export class CpuBackend implements Backend {
   /** x · op(W) for a 4-bit W: the fused kernel, or (reference backend) dequantize then the reference matmul */
   private qgemm(x: Float32Array, M: number, q: QuantWeight, trans: boolean, c: Float32Array, beta: 0 | 1): void {
     if (this.wasm) {
-      qgemm(this.wasm, { M, x, w: qmatrix(q), trans, c, beta });
+      qgemm(this.wasm, { M, x, w: qmatrixOf(q), trans, c, beta });
       this.syncWorkspace();
     } else qmatmulRef(x, M, q, trans, c, beta);
   }

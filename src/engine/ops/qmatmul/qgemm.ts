@@ -5,7 +5,8 @@
  */
 import { COUNTER, WasmRuntime } from '../wasm';
 import { GEMV_MAX_ROWS } from '../matmul/gemv';
-import type { NestedAbsmax } from '../../core/blockwise';
+import { codeTable, type NestedAbsmax } from '../../core/blockwise';
+import type { QuantWeight } from '../../core/qweight';
 import { qgemv, scalesOfQ } from './qgemv';
 
 /**
@@ -20,6 +21,19 @@ export interface QMatrix {
   blocksize: number;
   rows: number;
   cols: number;
+}
+
+/** What the fused kernels read of a 4-bit weight: codes, the f32 block scales or the double-quantized ones, the code table. */
+export function qmatrixOf(q: QuantWeight): QMatrix {
+  return {
+    packed: q.packed,
+    scales: q.absmax,
+    nested: q.nested,
+    table: codeTable(q.type),
+    blocksize: q.blocksize,
+    rows: q.shape[0],
+    cols: q.shape[1],
+  };
 }
 
 export interface QGemmArgs {
