@@ -15,3 +15,27 @@ test('the memory tracker counts live and peak bytes by tag', () => {
   assert.equal(be.mem.peak.total, 416);
   be.free(w);
 });
+
+test("a freed tensor's array is reused for the next one of its size, cleared, and never handed out twice", () => {
+  const be = new CpuBackend({ wasm: false });
+  const n = 1 << 15;
+  const a = be.upload(Float32Array.from({ length: n }, (_, i) => i + 1), [n / 64, 64], 'activations');
+  const b = be.add(a, a); // an op's output comes from the pool
+  const seen = be.read(b); // a copy: b's array will be reused once b is freed
+  be.free(b);
+  be.free(b); // a second free gives nothing back twice
+  const c = be.zeros([n / 64, 64], 'activations');
+  const d = be.zeros([n / 64, 64], 'activations');
+  assert.equal(seen[5], 12, 'what was read stays as it was read');
+  assert.ok(be.read(c).every((x) => x === 0) && be.read(d).every((x) => x === 0), 'reused arrays read as new ones');
+  be.addInPlace(c, a);
+  assert.equal(be.read(d)[0], 0, 'two live tensors never share an array');
+  // an uploaded array belongs to the caller: freeing its tensor must not hand it to the next op
+  const mine = new Float32Array(n).fill(7);
+  const e = be.upload(mine, [n / 64, 64], 'activations');
+  be.free(e);
+  const f = be.zeros([n / 64, 64], 'activations');
+  be.addInPlace(f, a);
+  assert.equal(mine[0], 7);
+  be.dispose();
+});

@@ -17,6 +17,7 @@ import {
   matmulShape,
   numel,
 } from '../../core/backend';
+import { drainPool, f32, pooled, recycle } from '../../core/f32pool';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
 import { QuantWeight, dequantizeWeight, quantBytes } from '../../core/qweight';
 import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
@@ -121,7 +122,7 @@ export class CpuBackend implements Backend {
     return this.make(shape, data, tag);
   }
   zeros(shape: number[], tag: MemTag, opts?: { resident?: boolean }): Tensor {
-    return this.make(shape, new Float32Array(numel(shape)), tag, opts?.resident || RESIDENT_TAGS.has(tag));
+    return this.make(shape, f32(numel(shape)), tag, opts?.resident || RESIDENT_TAGS.has(tag));
   }
   uploadWeight(t: HostTensor, shape: number[]): Tensor {
     if (t.dtype === 'BF16' || t.dtype === 'F16') {
@@ -159,7 +160,7 @@ export class CpuBackend implements Backend {
   read(t: Tensor): Float32Array {
     const x = this.raw(t);
     if (!(x instanceof Float32Array) || (t as CpuTensor).quant) return this.widen(t as CpuTensor);
-    return this.res?.has(x) ? x.slice() : x;
+    return this.res?.has(x) || pooled(x) ? x.slice() : x;
   }
   write(t: Tensor, data: Float32Array): void {
     this.d(t).set(data);
@@ -171,7 +172,8 @@ export class CpuBackend implements Backend {
       this.mem.free(t.tag, (t as CpuTensor).bytes);
       const q = (t as CpuTensor).quant;
       if (q) this.res?.releaseQuant(q);
-      else this.res?.release((t as CpuTensor).data);
+      else if (this.res?.has((t as CpuTensor).data)) this.res.release((t as CpuTensor).data);
+      else if ((t as CpuTensor).data instanceof Float32Array) recycle((t as CpuTensor).data as Float32Array);
     }
   }
 
@@ -183,7 +185,7 @@ export class CpuBackend implements Backend {
     const [N, K] = x.shape;
     const M = w.shape[0];
     if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
-    const y = this.make([N, M], new Float32Array(N * M), 'activations');
+    const y = this.make([N, M], f32(N * M), 'activations');
     const q = (w as CpuTensor).quant;
     if (q) this.qgemm(this.d(x), N, q, true, this.d(y), 0);
     else this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), bHalf: (w as CpuTensor).half, transB: true, c: this.d(y) });
@@ -194,7 +196,7 @@ export class CpuBackend implements Backend {
   linearBackward(dy: Tensor, w: Tensor, into?: Tensor): Tensor {
     const [N, M] = dy.shape;
     const K = w.shape[1];
-    const dx = into ?? this.make([N, K], new Float32Array(N * K), 'activations');
+    const dx = into ?? this.make([N, K], f32(N * K), 'activations');
     const q = (w as CpuTensor).quant;
     if (q) this.qgemm(this.d(dy), N, q, false, this.d(dx), into ? 1 : 0);
     else this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), bHalf: (w as CpuTensor).half, c: this.d(dx), beta: into ? 1 : 0 });
@@ -211,7 +213,7 @@ export class CpuBackend implements Backend {
 
   matmul(a: Tensor, b: Tensor, o: MatmulOpts, tag: MemTag): Tensor {
     const [M, N, K] = matmulShape(a, b, o);
-    const out = o.out ?? this.make([M, N], new Float32Array(M * N), tag);
+    const out = o.out ?? this.make([M, N], f32(M * N), tag);
     this.gemm({
       M,
       N,
@@ -231,7 +233,7 @@ export class CpuBackend implements Backend {
     const C = table.shape[1];
     const t = this.raw(table);
     if (t instanceof Float32Array) return this.make([ids.length, C], embeddingForward(ids, t, C), 'activations');
-    const out = new Float32Array(ids.length * C); // rows of a half-float table, widened
+    const out = f32(ids.length * C); // rows of a half-float table, widened
     const V = table.shape[0];
     for (let n = 0; n < ids.length; n++) {
       if (!(ids[n] >= 0 && ids[n] < V)) throw new RangeError(`token id ${ids[n]} is outside the embedding table (${V} rows)`);
@@ -317,13 +319,15 @@ export class CpuBackend implements Backend {
   }
   sliceRows(x: Tensor, start: number, count: number): Tensor {
     const C = x.shape[1];
-    return this.make([count, C], this.d(x).slice(start * C, (start + count) * C), 'activations');
+    const out = f32(count * C);
+    out.set(this.d(x).subarray(start * C, (start + count) * C));
+    return this.make([count, C], out, 'activations');
   }
   setRows(dst: Tensor, start: number, src: Tensor): void {
     this.d(dst).set(this.d(src), start * dst.shape[1]);
   }
   concatRows(a: Tensor, b: Tensor): Tensor {
-    const out = new Float32Array(numel(a.shape) + numel(b.shape));
+    const out = f32(numel(a.shape) + numel(b.shape));
     out.set(this.d(a));
     out.set(this.d(b), numel(a.shape));
     return this.make([a.shape[0] + b.shape[0], a.shape[1]], out, a.tag);
@@ -349,5 +353,6 @@ export class CpuBackend implements Backend {
 
   dispose(): void {
     for (const t of [...this.live]) this.free(t);
+    drainPool();
   }
 }

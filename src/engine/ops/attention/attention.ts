@@ -13,6 +13,7 @@
 import type { AttnShape } from '../../core/backend';
 import type { WasmRuntime } from '../wasm';
 import { gemmFns, runJobs } from '../matmul/gemm';
+import { f32 } from '../../core/f32pool';
 
 interface SoftmaxFns {
   softmax_causal(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, stats: number): void;
@@ -79,8 +80,8 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
     ko = g.put(k),
     vo = g.put(v);
   const [kT, vN] = packHeads(g, ko, vo, p); // Kᵀ (D, Tk) and V (Tk, D) per (batch, kv head)
-  const out = new Float32Array(B * Tq * H * D);
-  const lse = new Float32Array(B * H * Tq);
+  const out = f32(B * Tq * H * D);
+  const lse = f32(B * H * Tq);
   const rows = queryRowsPerBlock(Tq, Tk, D);
   const perHead = up4(rows) * NpT + up4(rows) * NpD + 4 * rows;
   for (let q0 = 0; q0 < Tq; q0 += rows) {
@@ -139,9 +140,9 @@ export function attentionBackwardWasm(
     lo = g.put(lse);
   const [kT] = packHeads(g, ko, ko, p, true); // Kᵀ (D, Tk), to recompute the scores
   const [vT, kN] = packHeads(g, vo, ko, p); // Vᵀ (D, Tk) and K (Tk, D)
-  const dq = new Float32Array(q.length),
-    dk = new Float32Array(k.length),
-    dv = new Float32Array(v.length);
+  const dq = f32(q.length),
+    dk = f32(k.length),
+    dv = f32(v.length);
   for (const chunk of chunks(p, attnScratchFloats(p).backward)) {
     const mark = g.mark();
     const kv = (b: number, h: number) => b * KV + Math.floor(h / grp);

@@ -1,5 +1,6 @@
 /** Cross-entropy on the CPU with cross_entropy.wat: the gradient in place, the loss from per-row stats. reference.ts is the spec. */
 import type { WasmRuntime } from '../wasm';
+import { f32 } from '../../core/f32pool';
 
 interface CrossEntropyFns {
   cross_entropy(x: number, N: number, V: number, t: number, g: number, stats: number): void;
@@ -21,5 +22,7 @@ export function crossEntropyWasm(rt: WasmRuntime, logits: Float32Array, targets:
       loss += stats[2 * n] + Math.log(stats[2 * N + n]) - stats[2 * n + 1];
       count++;
     }
-  return { loss, count, dlogits: f.slice(xo >> 2, (xo >> 2) + N * V) };
+  const dlogits = f32(N * V);
+  dlogits.set(f.subarray(xo >> 2, (xo >> 2) + N * V));
+  return { loss, count, dlogits };
 }

@@ -6,6 +6,7 @@
  * is a pure function of (seed, i), so the GPU makes the mask in place (ops/dropout/dropout.wgsl.ts, the same
  * arithmetic) and it equals this one bit for bit; the CPU backend uses this one.
  */
+import { f32 } from '../../core/f32pool';
 
 const M0 = 0xd2511f53,
   M1 = 0xcd9e8d57,
@@ -58,7 +59,7 @@ export const dropThreshold = (p: number) => Math.min(0xffffffff, Math.floor(p * 
 export function dropoutMask(n: number, p: number, seed: number): Float32Array {
   const keep = Math.fround(1 / (1 - p));
   const t = dropThreshold(p);
-  const mask = new Float32Array(n);
+  const mask = f32(n);
   const ctr = new Uint32Array(4);
   const w = new Uint32Array(4);
   for (let i = 0; i < n; i += 4) {

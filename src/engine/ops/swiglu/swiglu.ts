@@ -3,6 +3,7 @@
  * values, so the kernels' memory stays bounded whatever the batch. reference.ts is the spec.
  */
 import type { WasmRuntime } from '../wasm';
+import { f32 } from '../../core/f32pool';
 
 interface SwigluFns {
   swiglu(g: number, u: number, h: number, n: number): void;
@@ -14,7 +15,7 @@ const fns = (rt: WasmRuntime) => rt.fns<SwigluFns>(['swiglu', 'swiglu_backward']
 export const ELEMENTWISE_CHUNK = 1 << 22;
 
 export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array): Float32Array {
-  const h = new Float32Array(gate.length);
+  const h = f32(gate.length);
   for (let i = 0; i < gate.length; i += ELEMENTWISE_CHUNK) {
     const n = Math.min(ELEMENTWISE_CHUNK, gate.length - i);
     rt.arenaReset();
@@ -28,8 +29,8 @@ export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array
 }
 
 export function swigluBackwardWasm(rt: WasmRuntime, dh: Float32Array, gate: Float32Array, up: Float32Array) {
-  const dgate = new Float32Array(gate.length),
-    dup = new Float32Array(gate.length);
+  const dgate = f32(gate.length),
+    dup = f32(gate.length);
   for (let i = 0; i < gate.length; i += ELEMENTWISE_CHUNK) {
     const n = Math.min(ELEMENTWISE_CHUNK, gate.length - i);
     rt.arenaReset();
