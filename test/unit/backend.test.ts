@@ -19,7 +19,11 @@ test('the memory tracker counts live and peak bytes by tag', () => {
 test("a freed tensor's array is reused for the next one of its size, cleared, and never handed out twice", () => {
   const be = new CpuBackend({ wasm: false });
   const n = 1 << 15;
-  const a = be.upload(Float32Array.from({ length: n }, (_, i) => i + 1), [n / 64, 64], 'activations');
+  const a = be.upload(
+    Float32Array.from({ length: n }, (_, i) => i + 1),
+    [n / 64, 64],
+    'activations',
+  );
   const b = be.add(a, a); // an op's output comes from the pool
   const seen = be.read(b); // a copy: b's array will be reused once b is freed
   be.free(b);
