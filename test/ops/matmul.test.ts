@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { WasmRuntime } from '../../src/engine/ops/wasm';
 import { gemm } from '../../src/engine/ops/matmul/gemm';
+import { Residency } from '../../src/engine/backend/cpu/resident';
 import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
@@ -105,21 +106,25 @@ test('half-float B operands (weights kept in bf16 or f16) are widened exactly, i
       [4, 300, 130],
       [5, 20, 9],
       [17, 33, 64],
+      [9, 523, 201], // packed by both threads, a partial last panel and a k tail
     ])
       for (const transB of [true, false])
-        for (const bHalf of ['bf16', 'f16'] as const) {
-          const a = rand(M * K);
-          const f = rand(K * N);
-          f[0] = 3e-6; // an f16 subnormal
-          f[1] = -65504; // the largest f16
-          f[2] = -0;
-          const b = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
-          const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
-          const want = { ...got, c: new Float32Array(M * N) };
-          gemm(g, got);
-          matmulRef(want);
-          assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB}`);
-        }
+        for (const bHalf of ['bf16', 'f16'] as const)
+          for (const resident of M === 9 ? [false, true] : [false]) {
+            const a = rand(M * K);
+            const f = rand(K * N);
+            f[0] = 3e-6; // an f16 subnormal
+            f[1] = -65504; // the largest f16
+            f[2] = -0;
+            const host = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
+            // resident: packed from where it lies in the heap (as a base weight is), not from a copy
+            const b = resident ? (new Residency(g).place(host) as Uint16Array) : host;
+            const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
+            const want = { ...got, b: host, c: new Float32Array(M * N) };
+            gemm(g, got);
+            matmulRef(want);
+            assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB} resident=${resident}`);
+          }
   } finally {
     g.dispose();
   }

@@ -25,6 +25,7 @@ export const SPIN = 20000;
  */
 export const STEAL_KERNELS = {
   gemm_steal: { args: 13, thread: false },
+  pack_steal: { args: 9, thread: false },
   jobs_steal: { args: 3, thread: false },
   gemv_steal: { args: 9, thread: false },
   gemv_short_steal: { args: 9, thread: false },

@@ -1,10 +1,11 @@
 /**
  * The matrix product on the CPU: C = alpha·op(A)·op(B) + beta·C with the 4×8 f32x4 kernel of gemm.wat, on this
- * thread and the runtime's workers (work stealing over panels). A is read in place or packed, B is copied and packed
- * (half-float B widened while packing); a product too large for the memory budget runs as blocks. reference.ts is
- * the spec.
+ * thread and the runtime's workers (work stealing over panels). A is read in place or packed; B is packed by all
+ * threads (pack.wat) from where it lies or from a copy, half-float B widened while packing; a product too large for
+ * the memory budget runs as blocks. reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime } from '../wasm';
+import { f32, recycle } from '../../core/f32pool';
 import type { GemmArgs } from './reference';
 import { GEMV_MAX_ROWS, gemv, halfKind } from './gemv';
 
@@ -27,10 +28,10 @@ interface GemmFns {
   pack_b(src: number, K: number, N: number, lds: number, dst: number): void;
   pack_at(src: number, lds: number, M: number, K: number, dst: number): void;
   scale(x: number, n: number, alpha: number): void;
-  widen_bf16(src: number, n: number, dst: number): void;
-  widen_f16(src: number, n: number, dst: number): void;
 }
-const NAMES: (keyof GemmFns)[] = ['gemm', 'pack_bt', 'pack_b', 'pack_at', 'scale', 'widen_bf16', 'widen_f16'];
+const NAMES: (keyof GemmFns)[] = ['gemm', 'pack_bt', 'pack_b', 'pack_at', 'scale'];
+/** elements of B packed below which one thread packs alone */
+const PACK_PARALLEL_MIN = 1 << 16;
 export const gemmFns = (rt: WasmRuntime) => rt.fns<GemmFns>(NAMES);
 
 export { GEMV_MAX_ROWS } from './gemv';
@@ -91,7 +92,7 @@ function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
   for (let n0 = 0; n0 < N; n0 += nb) {
     const n = Math.min(nb, N - n0);
     const whole = n === N;
-    const c = whole ? g.c : new Float32Array(M * n);
+    const c = whole ? g.c : f32(M * n);
     if (!whole && (g.beta ?? 0) !== 0) for (let i = 0; i < M; i++) c.set(g.c.subarray(i * N + n0, i * N + n0 + n), i * n);
     for (let k0 = 0; k0 < K; k0 += kb) {
       const k = Math.min(kb, K - k0);
@@ -100,6 +101,7 @@ function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
       gemmWhole(rt, { M, N: n, K: k, a, b, c, transA: tA, transB: tB, bHalf: g.bHalf, alpha: g.alpha, beta: k0 === 0 ? (g.beta ?? 0) : 1 });
     }
     if (!whole) for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
+    if (!whole) recycle(c);
   }
 }
 
@@ -124,21 +126,18 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
   const f = rt.mem();
   const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
   const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
-  // a resident B (a base weight, a LoRA matrix) is widened or packed from where it lies; its room stays reserved
+  // B is packed from where it lies when resident (a base weight, a LoRA matrix), else from its copy here, half
+  // floats widened on the way, by all threads; the room of the copy stays reserved either way
   const bAt = rt.offsetOf(b);
-  if (b instanceof Uint16Array) {
-    if (bAt < 0) new Uint16Array(rt.buffer(), halfB, N * K).set(b);
-    if (half === 1) x.widen_bf16(bAt < 0 ? halfB : bAt, N * K, rawB);
-    else x.widen_f16(bAt < 0 ? halfB : bAt, N * K, rawB);
-  } else if (bAt < 0) f.set(b, rawB >> 2);
-  const srcB = b instanceof Float32Array && bAt >= 0 ? bAt : rawB;
+  let srcB = bAt;
+  if (bAt < 0 && b instanceof Uint16Array) new Uint16Array(rt.buffer(), (srcB = halfB), N * K).set(b);
+  else if (bAt < 0) f.set(b, (srcB = rawB) >> 2);
   if (g.transA) {
     f.set(a, rawA >> 2);
     x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
   } else f.set(a, pa >> 2);
-  if (g.transB)
-    x.pack_bt(srcB, K, N, pb, K * 4); // B is (N, K)
-  else x.pack_b(srcB, K, N, N * 4, pb); // B is (K, N)
+  const es = half ? 2 : 4;
+  packB(rt, srcB, half, !!g.transB, K, N, (g.transB ? K : N) * es, pb); // B is (N, K) or (K, N)
   // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B
   const acc = beta === 1 ? 1 : 0;
   const c = g.c;
@@ -157,6 +156,14 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
     } else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
     else for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j] + beta * c[dst + j];
   }
+}
+
+/** pack op(B) from `src` (elements of `kind`: 0 f32, 1 bf16, 2 f16; row stride `lds` bytes) into panels at `dst` */
+function packB(rt: WasmRuntime, src: number, kind: number, trans: boolean, K: number, N: number, lds: number, dst: number): void {
+  const panels = (N + 7) >> 3;
+  const n = panels * 8 * K < PACK_PARALLEL_MIN ? 1 : Math.min(rt.threads, panels);
+  const chunk = Math.max(1, Math.ceil(panels / (4 * n)));
+  rt.dispatch('pack_steal', n, [src, kind, trans ? 1 : 0, K, N, lds, dst, COUNTER, chunk]);
 }
 
 function runPanels(
