@@ -85,10 +85,12 @@ function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
   // rows [r0, r0+rows) of a row-major matrix with `cols` columns, columns [c0, c0+w): a view when whole rows
   const rowsOf = <T extends Float32Array | Uint16Array>(x: T, cols: number, r0: number, rows: number, c0: number, w: number): T => {
     if (w === cols) return x.subarray(r0 * cols, (r0 + rows) * cols) as T;
-    const out = (x instanceof Float32Array ? new Float32Array(rows * w) : new Uint16Array(rows * w)) as T;
+    const out = (x instanceof Float32Array ? f32(rows * w) : new Uint16Array(rows * w)) as T;
     for (let r = 0; r < rows; r++) out.set(x.subarray((r0 + r) * cols + c0, (r0 + r) * cols + c0 + w), r * w);
+    if (out instanceof Float32Array) copies.push(out);
     return out;
   };
+  const copies: Float32Array[] = []; // given back to the pool after each block's product
   for (let n0 = 0; n0 < N; n0 += nb) {
     const n = Math.min(nb, N - n0);
     const whole = n === N;
@@ -99,6 +101,7 @@ function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
       const a = tA ? rowsOf(g.a, M, k0, k, 0, M) : rowsOf(g.a, K, 0, M, k0, k); // (k, M) or (M, k)
       const b = tB ? rowsOf(g.b, K, n0, n, k0, k) : rowsOf(g.b, N, k0, k, n0, n); // (n, k) or (k, n)
       gemmWhole(rt, { M, N: n, K: k, a, b, c, transA: tA, transB: tB, bHalf: g.bHalf, alpha: g.alpha, beta: k0 === 0 ? (g.beta ?? 0) : 1 });
+      copies.splice(0).forEach(recycle);
     }
     if (!whole) for (let i = 0; i < M; i++) g.c.set(c.subarray(i * n, i * n + n), i * N + n0);
     if (!whole) recycle(c);
