@@ -33,9 +33,11 @@ if (!outs.every((f) => fs.existsSync(f)))
     absWorkingDir: root,
     logLevel: 'error',
   });
+// as scripts/test.mjs: the FMA kernels from the start on Node 20/21
+const relaxed = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
 for (const [i, f] of outs.entries()) {
   const only = args[i][1] ? [`--test-name-pattern=${args[i][1]}`] : [];
-  const r = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-concurrency=1', '--test-reporter=dot', ...only, f], {
+  const r = spawnSync(process.execPath, ['--expose-gc', ...relaxed, '--test', '--test-concurrency=1', '--test-reporter=dot', ...only, f], {
     stdio: ['ignore', 'ignore', 'inherit'],
     cwd: root,
     env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },

@@ -36,7 +36,10 @@ await build({
 });
 const outs = files.map((f) => path.join(outdir, path.relative('test', f).replace(/\.ts$/, '.js')));
 if (bundleOnly) process.exit(0);
-const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', '--test', '--test-concurrency=1', ...outs], {
+// Node 20/21 have WebAssembly relaxed SIMD behind a flag: with it, the tests run the FMA kernels from the start (the
+// engine would turn it on itself; test/unit/wasm-kernels.test.ts checks that path from a CLI started without it)
+const relaxed = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
+const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', ...relaxed, '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',
   cwd: root,
   env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import {
   UserError,
+  cpuKernels,
   createBackend,
   estimateMemory,
   evaluateFile,
@@ -250,12 +251,14 @@ const infoCmd: Command = {
 lorakit info --devices [--json]
   Describes a model folder (architecture, parameters, dtypes, tokenizer), a .safetensors file, a PEFT adapter
   folder, or a run folder (status, steps, losses, checkpoints, adapter). --devices lists the WebGPU adapters found,
-  with their features and limits, and which one --backend auto would take.
+  with their features and limits, and which one --backend auto would take, and which CPU kernels run here:
+  relaxed (FMA) where WebAssembly has relaxed SIMD, else plain (LORAKIT_SIMD=plain|fma|auto overrides). With
+  --json, "simd" says the same for either.
 `,
   async run(argv) {
     const p = parseFlags(argv, { model: 'string', json: 'boolean', devices: 'boolean' });
     if (p.devices) {
-      const info = probeDevices();
+      const info = { ...probeDevices(), simd: cpuKernels().simd };
       if (p.json) return void out(JSON.stringify(info));
       if (!info.adapters.length) out(`no WebGPU adapter found${info.error ? ` (${info.error})` : ''}`);
       // the adapter marked * is the one --backend auto trains on; none is marked when auto takes the CPU
@@ -264,12 +267,13 @@ lorakit info --devices [--json]
           `${info.auto.backend === 'webgpu' && a.name === info.chosen?.name ? '* ' : '  '}${a.name} [${a.type === 'cpu' ? 'software, on the CPU' : 'hardware GPU'}]\n    features: ${a.features.join(', ')}\n    max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}, max buffer ${formatBytes(a.maxBufferSize)}${a.subgroupMinSize ? `, subgroups of ${a.subgroupMinSize}–${a.subgroupMaxSize} lanes` : ''}`,
         );
       out(`--backend auto trains on ${info.auto.backend === 'webgpu' ? 'the WebGPU adapter marked *' : 'the CPU'}: ${info.auto.reason}`);
+      out(`CPU kernels: WebAssembly SIMD, ${info.simd}`);
       return;
     }
     const target = resolveModel(need<string>(p, 'model'));
     if (!fs.existsSync(target)) throw new UserError('not found', target);
     const d = describe(target);
-    if (p.json) out(JSON.stringify(d));
+    if (p.json) out(JSON.stringify({ ...d, simd: cpuKernels().simd }));
     else out(d.text);
   },
 };

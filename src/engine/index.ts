@@ -32,6 +32,7 @@ export { readFolder, summarizeSkipped } from './data/folder';
 // backends
 export { autoChoice, createBackend, mayHaveGpu, workspaceSizer, probeDevices, releaseDevices } from './backend/select';
 export type { BackendName } from './backend/select';
+export { cpuKernels } from './ops/wasm-kernels';
 
 // tasks
 export { openModel } from './tasks/session';

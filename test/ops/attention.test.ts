@@ -1,12 +1,12 @@
 // Causal grouped-query attention: the reference's backward against finite differences, the WebAssembly path (whole,
-// one head at a time, and the decode kernel) and the WGSL kernels (tiled and per-row) against the reference.
+// one head at a time, and the decode kernel; plain and FMA builds) and the WGSL kernels (tiled and per-row) against the reference.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as ref from '../../src/engine/ops/attention/reference';
 import type { AttnShape } from '../../src/engine/core/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same, simdBuilds } from './parity';
 
 for (const shape of [
   { B: 1, Tq: 1, Tk: 1, H: 1, KV: 1, D: 4 },
@@ -28,12 +28,13 @@ for (const shape of [
     fdCheck('attention/v', v, (x) => ref.attentionForward(q, k, x, shape).out, g, dv);
   });
 
-  test(`cpu backend attention (WebAssembly path) matches the reference ${label}`, () => attentionParity(shape));
+  for (const { build, fma } of simdBuilds())
+    test(`cpu backend attention (WebAssembly path, ${build}) matches the reference ${label}`, () => attentionParity(shape, fma));
 }
 
 /** the CPU backend's attention, forward and backward, against the reference on random inputs */
-function attentionParity(shape: AttnShape): void {
-  const be = new CpuBackend({ threads: 2 });
+function attentionParity(shape: AttnShape, fma: boolean): void {
+  const be = new CpuBackend({ threads: 2, fma });
   const { B, Tq, Tk, H, KV, D } = shape;
   const q = rand(B * Tq * H * D),
     k = rand(B * Tk * KV * D),
@@ -53,21 +54,22 @@ function attentionParity(shape: AttnShape): void {
   be.dispose();
 }
 
-test('attention processed one head at a time (a tiny scratch budget) gives the same results', async () => {
-  const { setAttnChunkBytes, ATTN_CHUNK_BYTES } = await import('../../src/engine/ops/attention/attention');
-  const keep = ATTN_CHUNK_BYTES;
-  setAttnChunkBytes(1024);
-  try {
-    attentionParity({ B: 2, Tq: 9, Tk: 9, H: 4, KV: 2, D: 8 });
-    // the forward pass in blocks of 4 query rows (issue 10 #13: scratch linear in T), after a cache, with a window
-    const { queryRowsPerBlock } = await import('../../src/engine/ops/attention/attention');
-    assert.equal(queryRowsPerBlock(13, 17, 8), 4);
-    attentionParity({ B: 1, Tq: 13, Tk: 17, H: 2, KV: 1, D: 8 });
-    attentionParity({ B: 2, Tq: 11, Tk: 11, H: 2, KV: 2, D: 4, window: 3 });
-  } finally {
-    setAttnChunkBytes(keep);
-  }
-});
+for (const { build, fma } of simdBuilds())
+  test(`attention processed one head at a time (a tiny scratch budget) gives the same results (${build})`, async () => {
+    const { setAttnChunkBytes, ATTN_CHUNK_BYTES } = await import('../../src/engine/ops/attention/attention');
+    const keep = ATTN_CHUNK_BYTES;
+    setAttnChunkBytes(1024);
+    try {
+      attentionParity({ B: 2, Tq: 9, Tk: 9, H: 4, KV: 2, D: 8 }, fma);
+      // the forward pass in blocks of 4 query rows (issue 10 #13: scratch linear in T), after a cache, with a window
+      const { queryRowsPerBlock } = await import('../../src/engine/ops/attention/attention');
+      assert.equal(queryRowsPerBlock(13, 17, 8), 4);
+      attentionParity({ B: 1, Tq: 13, Tk: 17, H: 2, KV: 1, D: 8 }, fma);
+      attentionParity({ B: 2, Tq: 11, Tk: 11, H: 2, KV: 2, D: 4, window: 3 }, fma);
+    } finally {
+      setAttnChunkBytes(keep);
+    }
+  });
 
 test(
   'the WGSL attention matches the reference: causal, grouped-query, sliding window, decoding offsets, on each kernel path',
@@ -105,58 +107,59 @@ test(
   },
 );
 
-test('the decode attention kernel (batch 1, ≤ 4 query rows) matches the reference over the first Tk rows of a longer K/V, the same on 1–3 threads, resident or not', async () => {
-  const { WasmRuntime } = await import('../../src/engine/ops/wasm');
-  const { Residency } = await import('../../src/engine/backend/cpu/resident');
-  const { attentionDecodeWasm, decodeApplies } = await import('../../src/engine/ops/attention/decode');
-  const rts = [1, 2, 3].map((t) => new WasmRuntime(t));
-  try {
-    for (const p of [
-      { B: 1, Tq: 1, Tk: 1, H: 1, KV: 1, D: 4 },
-      { B: 1, Tq: 1, Tk: 37, H: 14, KV: 2, D: 64 },
-      { B: 1, Tq: 3, Tk: 9, H: 4, KV: 4, D: 12 },
-      { B: 1, Tq: 4, Tk: 300, H: 8, KV: 2, D: 64 }, // enough work for several threads
-      { B: 1, Tq: 2, Tk: 50, H: 2, KV: 1, D: 8, window: 7 },
-    ] as AttnShape[]) {
-      assert.ok(decodeApplies(p));
-      const spare = 5; // rows past Tk, as in a KV cache with room left
-      const q = rand(p.Tq * p.H * p.D),
-        k = rand((p.Tk + spare) * p.KV * p.D),
-        v = rand((p.Tk + spare) * p.KV * p.D);
-      const n = p.Tk * p.KV * p.D;
-      const want = ref.attentionForward(q, k.subarray(0, n), v.subarray(0, n), p);
-      // the log-sum-exp of each (head, row)'s scaled scores
-      const lse = new Float32Array(p.H * p.Tq);
-      for (let h = 0; h < p.H; h++)
-        for (let i = 0; i < p.Tq; i++) {
-          const kh = Math.floor(h / (p.H / p.KV));
-          let m = -Infinity;
-          const sc: number[] = [];
-          for (let j = 0; j < p.Tk; j++) {
-            if (!ref.visible(p, i, j)) continue;
-            let s = 0;
-            for (let d = 0; d < p.D; d++) s += q[(i * p.H + h) * p.D + d] * k[(j * p.KV + kh) * p.D + d];
-            sc.push(s / Math.sqrt(p.D));
-            m = Math.max(m, s / Math.sqrt(p.D));
+for (const { build, fma } of simdBuilds())
+  test(`the decode attention kernel (${build}; batch 1, ≤ 4 query rows) matches the reference over the first Tk rows of a longer K/V, the same on 1–3 threads, resident or not`, async () => {
+    const { WasmRuntime } = await import('../../src/engine/ops/wasm');
+    const { Residency } = await import('../../src/engine/backend/cpu/resident');
+    const { attentionDecodeWasm, decodeApplies } = await import('../../src/engine/ops/attention/decode');
+    const rts = [1, 2, 3].map((t) => new WasmRuntime(t, { fma }));
+    try {
+      for (const p of [
+        { B: 1, Tq: 1, Tk: 1, H: 1, KV: 1, D: 4 },
+        { B: 1, Tq: 1, Tk: 37, H: 14, KV: 2, D: 64 },
+        { B: 1, Tq: 3, Tk: 9, H: 4, KV: 4, D: 12 },
+        { B: 1, Tq: 4, Tk: 300, H: 8, KV: 2, D: 64 }, // enough work for several threads
+        { B: 1, Tq: 2, Tk: 50, H: 2, KV: 1, D: 8, window: 7 },
+      ] as AttnShape[]) {
+        assert.ok(decodeApplies(p));
+        const spare = 5; // rows past Tk, as in a KV cache with room left
+        const q = rand(p.Tq * p.H * p.D),
+          k = rand((p.Tk + spare) * p.KV * p.D),
+          v = rand((p.Tk + spare) * p.KV * p.D);
+        const n = p.Tk * p.KV * p.D;
+        const want = ref.attentionForward(q, k.subarray(0, n), v.subarray(0, n), p);
+        // the log-sum-exp of each (head, row)'s scaled scores
+        const lse = new Float32Array(p.H * p.Tq);
+        for (let h = 0; h < p.H; h++)
+          for (let i = 0; i < p.Tq; i++) {
+            const kh = Math.floor(h / (p.H / p.KV));
+            let m = -Infinity;
+            const sc: number[] = [];
+            for (let j = 0; j < p.Tk; j++) {
+              if (!ref.visible(p, i, j)) continue;
+              let s = 0;
+              for (let d = 0; d < p.D; d++) s += q[(i * p.H + h) * p.D + d] * k[(j * p.KV + kh) * p.D + d];
+              sc.push(s / Math.sqrt(p.D));
+              m = Math.max(m, s / Math.sqrt(p.D));
+            }
+            lse[h * p.Tq + i] = m + Math.log(sc.reduce((a, s) => a + Math.exp(s - m), 0));
           }
-          lse[h * p.Tq + i] = m + Math.log(sc.reduce((a, s) => a + Math.exp(s - m), 0));
-        }
-      let first: Float32Array | null = null;
-      for (const rt of rts)
-        for (const resident of [false, true]) {
-          const res = new Residency(rt);
-          const [kk, vv] = resident ? [res.place(k)!, res.place(v)!] : [k, v];
-          const got = attentionDecodeWasm(rt, q, kk, vv, p);
-          res.release(kk);
-          res.release(vv);
-          const what = `${JSON.stringify(p)} threads ${rt.threads} resident ${resident}`;
-          assertClose(got.out, want.out, 1e-5, 1e-4, what);
-          assertClose(got.lse, lse, 1e-5, 1e-5, `${what}: lse`);
-          if (!first) first = got.out;
-          else assert.deepEqual(got.out, first, what);
-        }
+        let first: Float32Array | null = null;
+        for (const rt of rts)
+          for (const resident of [false, true]) {
+            const res = new Residency(rt);
+            const [kk, vv] = resident ? [res.place(k)!, res.place(v)!] : [k, v];
+            const got = attentionDecodeWasm(rt, q, kk, vv, p);
+            res.release(kk);
+            res.release(vv);
+            const what = `${JSON.stringify(p)} threads ${rt.threads} resident ${resident}`;
+            assertClose(got.out, want.out, 1e-5, 1e-4, what);
+            assertClose(got.lse, lse, 1e-5, 1e-5, `${what}: lse`);
+            if (!first) first = got.out;
+            else assert.deepEqual(got.out, first, what);
+          }
+      }
+    } finally {
+      for (const rt of rts) rt.dispose();
     }
-  } finally {
-    for (const rt of rts) rt.dispose();
-  }
-});
+  });

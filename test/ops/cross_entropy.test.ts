@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as ref from '../../src/engine/ops/cross_entropy/reference';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same, simdBuilds } from './parity';
 
 test('cross-entropy gradient matches finite differences, ignoring masked targets', () => {
   const N = 4,
@@ -25,21 +25,22 @@ test('cross-entropy is stable for ±30 logits', () => {
   assert.ok(Math.abs(loss - (Math.log(Math.exp(0) + Math.exp(-1) + Math.exp(-59) + Math.exp(-30) + Math.exp(-58)) + 1)) < 1e-6);
 });
 
-test('WebAssembly cross-entropy matches the reference (odd sizes, ±30 logits, masked rows)', () => {
-  const be = new CpuBackend({ threads: 2 });
-  const N = 7,
-    V = 1003;
-  const logits = rand(N * V, 10);
-  logits[5] = 30;
-  logits[V + 7] = -30;
-  const targets = Int32Array.from([5, -1, 1002, 0, 17, -1, 500]);
-  const want = ref.crossEntropy(logits, targets, V, 0.25);
-  const got = be.crossEntropy(be.upload(logits.slice(), [N, V], 'activations'), targets, 0.25);
-  assert.equal(got.count, want.count);
-  assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
-  assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
-  be.dispose();
-});
+for (const { build, fma } of simdBuilds())
+  test(`WebAssembly cross-entropy (${build}) matches the reference (odd sizes, ±30 logits, masked rows)`, () => {
+    const be = new CpuBackend({ threads: 2, fma });
+    const N = 7,
+      V = 1003;
+    const logits = rand(N * V, 10);
+    logits[5] = 30;
+    logits[V + 7] = -30;
+    const targets = Int32Array.from([5, -1, 1002, 0, 17, -1, 500]);
+    const want = ref.crossEntropy(logits, targets, V, 0.25);
+    const got = be.crossEntropy(be.upload(logits.slice(), [N, V], 'activations'), targets, 0.25);
+    assert.equal(got.count, want.count);
+    assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
+    assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
+    be.dispose();
+  });
 
 test('the WGSL cross-entropy matches the reference, masked rows and ±30 logits included, on each kernel path', { skip: gpuSkip() }, () => {
   for (const [path, g] of gpus())

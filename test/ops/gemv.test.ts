@@ -1,4 +1,5 @@
-// The matrix-vector products of decoding (x·Wᵀ with M ≤ 4 rows of x): gemv_steal and gemv_short_steal over f32,
+// The matrix-vector products of decoding (x·Wᵀ with M ≤ 4 rows of x), in the plain and FMA builds of the kernels:
+// gemv_steal and gemv_short_steal over f32,
 // bf16 and f16 W, and qgemv_fast_steal over 4-bit W (NF4/FP4, plain or double-quantized scales), against the reference ops, on odd
 // shapes; the same bits on any thread count, whether W is resident in the WebAssembly memory or copied in, and (for
 // a half-float W) as its f32 widening. Also the resident heap itself and the bandwidth probe of the bench.
@@ -17,14 +18,15 @@ import { QuantType } from '../../src/engine/core/blockwise';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/engine/core/dtype';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
+import { simdBuilds } from './parity';
 
 const rng = new Rng(11);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
 
-/** one runtime per thread count, each with its heap */
-function runtimes<T>(f: (rts: { rt: WasmRuntime; res: Residency }[]) => T): T {
+/** one runtime per thread count, each with its heap, all of one build of the kernels (plain or FMA) */
+function runtimes<T>(fma: boolean, f: (rts: { rt: WasmRuntime; res: Residency }[]) => T): T {
   const rts = [1, 2, 3].map((t) => {
-    const rt = new WasmRuntime(t);
+    const rt = new WasmRuntime(t, { fma });
     return { rt, res: new Residency(rt) };
   });
   try {
@@ -34,102 +36,104 @@ function runtimes<T>(f: (rts: { rt: WasmRuntime; res: Residency }[]) => T): T {
   }
 }
 
-test('gemv (f32, bf16, f16 W; M ≤ 4; odd N and K) matches the reference, with the same bits on 1–3 threads, resident or not', () =>
-  runtimes((rts) => {
-    for (const [N, K] of [
-      [1, 1],
-      [3, 7],
-      [5, 4],
-      [37, 67],
-      [130, 33],
-      [300, 899],
-      [611, 128],
-      [37, 16], // short rows (LoRA's B): four at a time
-      [9, 64],
-      [4, 8],
-    ])
-      for (const M of [1, 2, 3, 4])
-        for (const kind of ['f32', 'bf16', 'f16'] as const)
-          for (const [alpha, beta] of [
-            [1, 0],
-            [0.5, 1],
-          ]) {
-            const f = randn(N * K);
-            const b = kind === 'f32' ? f : kind === 'bf16' ? f32ToBf16(f) : f32ToF16(f);
-            const wide = kind === 'f32' ? f : kind === 'bf16' ? bf16ToF32(b as Uint16Array) : f16ToF32(b as Uint16Array);
-            const a = randn(M * K);
-            const c0 = randn(M * N);
-            const args = (bb: Float32Array | Uint16Array): GemmArgs => ({
-              M,
-              N,
-              K,
-              a,
-              b: bb,
-              bHalf: kind === 'f16' ? 'f16' : 'bf16',
-              transB: true,
-              alpha,
-              beta,
-              c: c0.slice(),
-            });
-            const want = args(wide);
-            matmulRef(want);
-            const what = `${kind} M=${M} N=${N} K=${K} α=${alpha} β=${beta}`;
+for (const { build, fma } of simdBuilds()) {
+  test(`gemv (${build}; f32, bf16, f16 W; M ≤ 4; odd N and K) matches the reference, with the same bits on 1–3 threads, resident or not`, () =>
+    runtimes(fma, (rts) => {
+      for (const [N, K] of [
+        [1, 1],
+        [3, 7],
+        [5, 4],
+        [37, 67],
+        [130, 33],
+        [300, 899],
+        [611, 128],
+        [37, 16], // short rows (LoRA's B): four at a time
+        [9, 64],
+        [4, 8],
+      ])
+        for (const M of [1, 2, 3, 4])
+          for (const kind of ['f32', 'bf16', 'f16'] as const)
+            for (const [alpha, beta] of [
+              [1, 0],
+              [0.5, 1],
+            ]) {
+              const f = randn(N * K);
+              const b = kind === 'f32' ? f : kind === 'bf16' ? f32ToBf16(f) : f32ToF16(f);
+              const wide = kind === 'f32' ? f : kind === 'bf16' ? bf16ToF32(b as Uint16Array) : f16ToF32(b as Uint16Array);
+              const a = randn(M * K);
+              const c0 = randn(M * N);
+              const args = (bb: Float32Array | Uint16Array): GemmArgs => ({
+                M,
+                N,
+                K,
+                a,
+                b: bb,
+                bHalf: kind === 'f16' ? 'f16' : 'bf16',
+                transB: true,
+                alpha,
+                beta,
+                c: c0.slice(),
+              });
+              const want = args(wide);
+              matmulRef(want);
+              const what = `${kind} M=${M} N=${N} K=${K} α=${alpha} β=${beta}`;
+              let first: Float32Array | null = null;
+              for (const { rt, res } of rts)
+                for (const resident of [false, true]) {
+                  const bb = resident ? res.place(b)! : b;
+                  const got = args(bb);
+                  gemm(rt, got);
+                  if (resident) res.release(bb);
+                  assertClose(got.c, want.c, 2e-6 * K, 1e-5, what);
+                  if (!first) first = got.c;
+                  else assert.deepEqual(got.c, first, `${what}: threads ${rt.threads}, resident ${resident}`);
+                }
+              if (kind !== 'f32') {
+                const asF32 = args(wide);
+                gemm(rts[1].rt, asF32);
+                assert.deepEqual(asF32.c, first, `${what}: the half-float W gives exactly what its f32 widening gives`);
+              }
+            }
+    }));
+
+  test(`the 4-bit gemv (${build}; NF4, FP4; plain and double-quantized scales; M ≤ 4) matches dequantize-then-multiply, the same on 1–3 threads, resident or not`, () =>
+    runtimes(fma, (rts) => {
+      for (const [R, C, bs, type, dq] of [
+        [1, 32, 32, 'nf4', false],
+        [3, 64, 64, 'nf4', true],
+        [37, 192, 64, 'fp4', true],
+        [5, 256, 128, 'nf4', false],
+        [300, 64, 64, 'nf4', true], // 300 blocks: the nested scales' second block
+        [129, 512, 256, 'fp4', false],
+        [7, 96, 32, 'nf4', true],
+      ] as [number, number, number, QuantType, boolean][]) {
+        const w = randn(R * C);
+        w[5] = 0;
+        const q = quantizeWeight(w, [R, C], { type, blocksize: bs, doubleQuant: dq }, 'float32');
+        assert.ok(qgemvFast(qmatrixOf(q)), 'these shapes take the SIMD kernel');
+        for (const M of [1, 2, 3, 4])
+          for (const beta of [0, 1] as const) {
+            const x = randn(M * C);
+            const c0 = randn(M * R);
+            const want = c0.slice();
+            qmatmulRef(x, M, q, true, want, beta);
+            const what = `${type} dq=${dq} R=${R} C=${C} bs=${bs} M=${M} β=${beta}`;
             let first: Float32Array | null = null;
             for (const { rt, res } of rts)
               for (const resident of [false, true]) {
-                const bb = resident ? res.place(b)! : b;
-                const got = args(bb);
-                gemm(rt, got);
-                if (resident) res.release(bb);
-                assertClose(got.c, want.c, 2e-6 * K, 1e-5, what);
-                if (!first) first = got.c;
-                else assert.deepEqual(got.c, first, `${what}: threads ${rt.threads}, resident ${resident}`);
+                const qq = resident ? res.placeQuant(q) : q;
+                assert.equal(res.has(qq.packed), resident);
+                const got = c0.slice();
+                qgemm(rt, { M, x, w: qmatrixOf(qq), trans: true, c: got, beta });
+                if (resident) res.releaseQuant(qq);
+                assertClose(got, want, 3e-6 * C, 1e-5, what);
+                if (!first) first = got;
+                else assert.deepEqual(got, first, `${what}: threads ${rt.threads}, resident ${resident}`);
               }
-            if (kind !== 'f32') {
-              const asF32 = args(wide);
-              gemm(rts[1].rt, asF32);
-              assert.deepEqual(asF32.c, first, `${what}: the half-float W gives exactly what its f32 widening gives`);
-            }
           }
-  }));
-
-test('the 4-bit gemv (NF4, FP4; plain and double-quantized scales; M ≤ 4) matches dequantize-then-multiply, the same on 1–3 threads, resident or not', () =>
-  runtimes((rts) => {
-    for (const [R, C, bs, type, dq] of [
-      [1, 32, 32, 'nf4', false],
-      [3, 64, 64, 'nf4', true],
-      [37, 192, 64, 'fp4', true],
-      [5, 256, 128, 'nf4', false],
-      [300, 64, 64, 'nf4', true], // 300 blocks: the nested scales' second block
-      [129, 512, 256, 'fp4', false],
-      [7, 96, 32, 'nf4', true],
-    ] as [number, number, number, QuantType, boolean][]) {
-      const w = randn(R * C);
-      w[5] = 0;
-      const q = quantizeWeight(w, [R, C], { type, blocksize: bs, doubleQuant: dq }, 'float32');
-      assert.ok(qgemvFast(qmatrixOf(q)), 'these shapes take the SIMD kernel');
-      for (const M of [1, 2, 3, 4])
-        for (const beta of [0, 1] as const) {
-          const x = randn(M * C);
-          const c0 = randn(M * R);
-          const want = c0.slice();
-          qmatmulRef(x, M, q, true, want, beta);
-          const what = `${type} dq=${dq} R=${R} C=${C} bs=${bs} M=${M} β=${beta}`;
-          let first: Float32Array | null = null;
-          for (const { rt, res } of rts)
-            for (const resident of [false, true]) {
-              const qq = resident ? res.placeQuant(q) : q;
-              assert.equal(res.has(qq.packed), resident);
-              const got = c0.slice();
-              qgemm(rt, { M, x, w: qmatrixOf(qq), trans: true, c: got, beta });
-              if (resident) res.releaseQuant(qq);
-              assertClose(got, want, 3e-6 * C, 1e-5, what);
-              if (!first) first = got;
-              else assert.deepEqual(got, first, `${what}: threads ${rt.threads}, resident ${resident}`);
-            }
-        }
-    }
-  }));
+      }
+    }));
+}
 
 test('the resident heap lies above the arena, at 2 GiB (offsets past 2^31), reuses and merges freed blocks, and refuses past HEAP_LIMIT', () => {
   const rt = new WasmRuntime(1);

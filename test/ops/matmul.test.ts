@@ -1,5 +1,5 @@
-// The matrix product: the WebAssembly gemm and the WGSL matmul against the three-loop reference, on shapes that
-// are not tile multiples, in every transpose, with alpha/beta, blocked and half-precision operands.
+// The matrix product: the WebAssembly gemm (plain and FMA builds) and the WGSL matmul against the three-loop reference,
+// on shapes that are not tile multiples, in every transpose, with alpha/beta, blocked and half-precision operands.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { WasmRuntime } from '../../src/engine/ops/wasm';
@@ -8,127 +8,129 @@ import { Residency } from '../../src/engine/backend/cpu/resident';
 import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
-import { T, gpuSkip, gpus, same } from './parity';
+import { T, gpuSkip, gpus, same, simdBuilds } from './parity';
 
 const rng = new Rng(1);
 const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
 
-test('wasm gemm matches the reference in every transpose, on shapes that are not tile multiples', () => {
-  const g = new WasmRuntime(2);
-  try {
-    for (const [M, N, K] of [
-      [1, 1, 1],
-      [3, 5, 7],
-      [4, 8, 16],
-      [17, 9, 300],
-      [65, 130, 513],
-      [1, 64, 33],
-      [200, 3, 64],
-    ]) {
-      for (const transA of [false, true])
-        for (const transB of [false, true])
-          for (const [alpha, beta] of [
-            [1, 0],
-            [0.5, 1],
-            [-2, 0.25],
-          ]) {
-            const a = rand(M * K);
-            const b = rand(K * N);
-            const c0 = rand(M * N);
-            const args: GemmArgs = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
-            const want = { ...args, c: c0.slice() };
-            gemm(g, args);
-            matmulRef(want);
-            assertClose(args.c, want.c, 2e-6 * K * (Math.abs(alpha) + 1), 1e-5, `M=${M} N=${N} K=${K} tA=${transA} tB=${transB}`);
-          }
+for (const { build, fma } of simdBuilds()) {
+  test(`wasm gemm (${build}) matches the reference in every transpose, on shapes that are not tile multiples`, () => {
+    const g = new WasmRuntime(2, { fma });
+    try {
+      for (const [M, N, K] of [
+        [1, 1, 1],
+        [3, 5, 7],
+        [4, 8, 16],
+        [17, 9, 300],
+        [65, 130, 513],
+        [1, 64, 33],
+        [200, 3, 64],
+      ]) {
+        for (const transA of [false, true])
+          for (const transB of [false, true])
+            for (const [alpha, beta] of [
+              [1, 0],
+              [0.5, 1],
+              [-2, 0.25],
+            ]) {
+              const a = rand(M * K);
+              const b = rand(K * N);
+              const c0 = rand(M * N);
+              const args: GemmArgs = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
+              const want = { ...args, c: c0.slice() };
+              gemm(g, args);
+              matmulRef(want);
+              assertClose(args.c, want.c, 2e-6 * K * (Math.abs(alpha) + 1), 1e-5, `M=${M} N=${N} K=${K} tA=${transA} tB=${transB}`);
+            }
+      }
+    } finally {
+      g.dispose();
     }
-  } finally {
-    g.dispose();
-  }
-});
+  });
 
-test('wasm gemm splits large problems across threads with identical results', () => {
-  const one = new WasmRuntime(1);
-  const two = new WasmRuntime(2);
-  try {
-    const [M, N, K] = [130, 260, 96];
-    const a = rand(M * K);
-    const b = rand(K * N);
-    const c1 = new Float32Array(M * N);
-    const c2 = new Float32Array(M * N);
-    gemm(one, { M, N, K, a, b, c: c1 });
-    gemm(two, { M, N, K, a, b, c: c2 });
-    assert.deepEqual(c1, c2);
-  } finally {
-    one.dispose();
-    two.dispose();
-  }
-});
+  test(`wasm gemm (${build}) splits large problems across threads with identical results`, () => {
+    const one = new WasmRuntime(1, { fma });
+    const two = new WasmRuntime(2, { fma });
+    try {
+      const [M, N, K] = [130, 260, 96];
+      const a = rand(M * K);
+      const b = rand(K * N);
+      const c1 = new Float32Array(M * N);
+      const c2 = new Float32Array(M * N);
+      gemm(one, { M, N, K, a, b, c: c1 });
+      gemm(two, { M, N, K, a, b, c: c2 });
+      assert.deepEqual(c1, c2);
+    } finally {
+      one.dispose();
+      two.dispose();
+    }
+  });
 
-test('products too large for the WebAssembly memory run in blocks of columns and K, with the same result', () => {
-  const g = new WasmRuntime(2);
-  const keep = WasmRuntime.MAX_BYTES;
-  WasmRuntime.MAX_BYTES = 24 * 1024; // forces blocks on these shapes
-  try {
-    for (const [M, N, K] of [
-      [33, 70, 130],
-      [5, 300, 17],
-    ])
-      for (const transA of [false, true])
-        for (const transB of [false, true])
-          for (const [alpha, beta] of [
-            [1, 0],
-            [0.5, 1],
-            [2, -0.5],
-          ]) {
-            const a = rand(M * K),
-              b = rand(K * N),
-              c0 = rand(M * N);
-            const got = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
-            const want = { ...got, c: c0.slice() };
-            gemm(g, got);
-            matmulRef(want);
-            assertClose(got.c, want.c, 2e-6 * K * 3, 1e-5, `blocked M=${M} N=${N} K=${K} tA=${transA} tB=${transB} α=${alpha} β=${beta}`);
-          }
-  } finally {
-    WasmRuntime.MAX_BYTES = keep;
-    g.dispose();
-  }
-});
+  test(`products too large for the WebAssembly memory run in blocks of columns and K, with the same result (${build})`, () => {
+    const g = new WasmRuntime(2, { fma });
+    const keep = WasmRuntime.MAX_BYTES;
+    WasmRuntime.MAX_BYTES = 24 * 1024; // forces blocks on these shapes
+    try {
+      for (const [M, N, K] of [
+        [33, 70, 130],
+        [5, 300, 17],
+      ])
+        for (const transA of [false, true])
+          for (const transB of [false, true])
+            for (const [alpha, beta] of [
+              [1, 0],
+              [0.5, 1],
+              [2, -0.5],
+            ]) {
+              const a = rand(M * K),
+                b = rand(K * N),
+                c0 = rand(M * N);
+              const got = { M, N, K, a, b, transA, transB, alpha, beta, c: c0.slice() };
+              const want = { ...got, c: c0.slice() };
+              gemm(g, got);
+              matmulRef(want);
+              assertClose(got.c, want.c, 2e-6 * K * 3, 1e-5, `blocked M=${M} N=${N} K=${K} tA=${transA} tB=${transB} α=${alpha} β=${beta}`);
+            }
+    } finally {
+      WasmRuntime.MAX_BYTES = keep;
+      g.dispose();
+    }
+  });
 
-test('half-float B operands (weights kept in bf16 or f16) are widened exactly, in the matrix and matrix-vector paths', async () => {
-  const { f32ToBf16, f32ToF16 } = await import('../../src/engine/core/dtype');
-  const g = new WasmRuntime(2);
-  try {
-    for (const [M, N, K] of [
-      [1, 37, 67],
-      [3, 16, 8],
-      [4, 300, 130],
-      [5, 20, 9],
-      [17, 33, 64],
-      [9, 523, 201], // packed by both threads, a partial last panel and a k tail
-    ])
-      for (const transB of [true, false])
-        for (const bHalf of ['bf16', 'f16'] as const)
-          for (const resident of M === 9 ? [false, true] : [false]) {
-            const a = rand(M * K);
-            const f = rand(K * N);
-            f[0] = 3e-6; // an f16 subnormal
-            f[1] = -65504; // the largest f16
-            f[2] = -0;
-            const host = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
-            // resident: packed from where it lies in the heap (as a base weight is), not from a copy
-            const b = resident ? (new Residency(g).place(host) as Uint16Array) : host;
-            const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
-            const want = { ...got, b: host, c: new Float32Array(M * N) };
-            gemm(g, got);
-            matmulRef(want);
-            assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB} resident=${resident}`);
-          }
-  } finally {
-    g.dispose();
-  }
-});
+  test(`half-float B operands (weights kept in bf16 or f16) are widened exactly, in the matrix and matrix-vector paths (${build})`, async () => {
+    const { f32ToBf16, f32ToF16 } = await import('../../src/engine/core/dtype');
+    const g = new WasmRuntime(2, { fma });
+    try {
+      for (const [M, N, K] of [
+        [1, 37, 67],
+        [3, 16, 8],
+        [4, 300, 130],
+        [5, 20, 9],
+        [17, 33, 64],
+        [9, 523, 201], // packed by both threads, a partial last panel and a k tail
+      ])
+        for (const transB of [true, false])
+          for (const bHalf of ['bf16', 'f16'] as const)
+            for (const resident of M === 9 ? [false, true] : [false]) {
+              const a = rand(M * K);
+              const f = rand(K * N);
+              f[0] = 3e-6; // an f16 subnormal
+              f[1] = -65504; // the largest f16
+              f[2] = -0;
+              const host = bHalf === 'f16' ? f32ToF16(f) : f32ToBf16(f);
+              // resident: packed from where it lies in the heap (as a base weight is), not from a copy
+              const b = resident ? (new Residency(g).place(host) as Uint16Array) : host;
+              const got = { M, N, K, a, b, bHalf, transB, c: new Float32Array(M * N), alpha: 0.5, beta: 0 };
+              const want = { ...got, b: host, c: new Float32Array(M * N) };
+              gemm(g, got);
+              matmulRef(want);
+              assertClose(got.c, want.c, 2e-6 * K, 1e-5, `${bHalf} M=${M} N=${N} K=${K} tB=${transB} resident=${resident}`);
+            }
+    } finally {
+      g.dispose();
+    }
+  });
+}
 
 test(
   'WGSL matmul and linear match the reference in every transpose, with alpha/beta and a bias, on each kernel path',

@@ -7,6 +7,7 @@ import type { Backend, Tensor } from '../../src/engine/core/backend';
 import { WebGpuBackend } from '../../src/engine/backend/webgpu/webgpu';
 import { DEFAULT_LIMITS } from '../../src/engine/backend/webgpu/plan';
 import { Rng } from '../../src/engine/core/rng';
+import { relaxedSimd } from '../../src/engine/ops/wasm-kernels';
 import { assertClose } from '../helpers';
 
 export const rng = new Rng(7);
@@ -53,6 +54,20 @@ export function fdCheck(
     assert.ok(err < tol, `${name}: d/dx[${i}] numeric ${num} vs analytic ${dx[i]}`);
   }
   return worst;
+}
+
+/**
+ * The two builds of the WebAssembly kernels (ops/wasm-kernels.ts): the plain SIMD one and the FMA one (relaxed
+ * SIMD), where this JavaScript engine runs it. Each WebAssembly parity test runs on both.
+ */
+export function simdBuilds(): { build: string; fma: boolean }[] {
+  if (relaxedSimd())
+    return [
+      { build: 'plain', fma: false },
+      { build: 'FMA', fma: true },
+    ];
+  console.log('# the FMA kernels are skipped: this JavaScript engine has no WebAssembly relaxed SIMD');
+  return [{ build: 'plain', fma: false }];
 }
 
 /** the reference ops, as a backend */

@@ -1,7 +1,8 @@
 /**
- * The runtime of the CPU's WebAssembly kernels: one module (every op's .wat fragment, assembled at build time) on one
- * shared WebAssembly.Memory, instantiated on this thread and on worker threads. A call is synchronous: this thread
- * takes its own share of a work-stealing kernel and waits on an Atomics counter for the workers.
+ * The runtime of the CPU's WebAssembly kernels: one module (every op's .wat fragment, assembled at build time; plain
+ * or FMA, as wasm-kernels.ts chooses) on one shared WebAssembly.Memory, instantiated on this thread and on worker
+ * threads. A call is synchronous: this thread takes its own share of a work-stealing kernel and waits on an Atomics
+ * counter for the workers.
  *
  * The memory holds a bump arena in its first 2 GiB: an op copies its operands in (`put`, `alloc`; `at` for an operand
  * that may be resident), runs kernels on byte offsets, and reads results back (`mem`). Above 2 GiB lies a resident
@@ -11,11 +12,11 @@
  * first block reserves the 2 GiB below it as address space only); the backend counts the arena as workspace.
  */
 import { Worker } from 'node:worker_threads';
-import kernels from 'lorakit:kernels';
 import { bundleFile } from '../core/bundle';
 import { defaultThreads } from '../core/threads';
 import { UserError } from '../core/errors';
 import { ACTIVE, ARGS, GEN, MODES, SPIN, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
+import { chooseKernels } from './wasm-kernels';
 
 /** byte address of the work-stealing counter; the arena starts after it */
 export const COUNTER = 0;
@@ -47,6 +48,8 @@ export class WasmRuntime {
   static MAX_BYTES = 256 << 20;
 
   readonly exports: WebAssembly.Exports;
+  /** whether this runtime runs the FMA kernels (relaxed SIMD) rather than the plain ones (wasm-kernels.ts) */
+  readonly fma: boolean;
   private memory: WebAssembly.Memory;
   /** the heap is [HEAP_BASE, heapTop), its freed blocks in `holes` */
   private heapTop = HEAP_BASE;
@@ -64,8 +67,17 @@ export class WasmRuntime {
   private f32!: Float32Array;
   private typed = new Map<string, unknown>();
 
-  constructor(readonly threads = defaultThreads()) {
-    const module = new WebAssembly.Module(kernels);
+  /**
+   * `opts.fma` forces the FMA kernels (true: an error where WebAssembly lacks relaxed SIMD) or the plain ones
+   * (false); without it, LORAKIT_SIMD decides, and then FMA wherever it runs. The workers get the same module.
+   */
+  constructor(
+    readonly threads = defaultThreads(),
+    opts: { fma?: boolean } = {},
+  ) {
+    const choice = chooseKernels(opts.fma);
+    this.fma = choice.fma;
+    const module = new WebAssembly.Module(choice.bytes);
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports;
     const sab = new SharedArrayBuffer((MODES + Math.max(1, threads)) * 4);

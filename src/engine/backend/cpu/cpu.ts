@@ -63,6 +63,8 @@ const RESIDENT_TAGS: ReadonlySet<MemTag> = new Set(['weights', 'lora']);
 export interface CpuOptions {
   wasm?: boolean;
   threads?: number;
+  /** the FMA kernels (true) or the plain ones (false); unset: as WasmRuntime chooses */
+  fma?: boolean;
 }
 
 export class CpuBackend implements Backend {
@@ -79,9 +81,9 @@ export class CpuBackend implements Backend {
       this.name = 'cpu-reference';
       this.gemmImpl = matmulRef;
     } else {
-      const rt = (this.wasm = opts.threads ? new WasmRuntime(opts.threads) : sharedRuntime());
+      const rt = (this.wasm = opts.threads || opts.fma !== undefined ? new WasmRuntime(opts.threads, { fma: opts.fma }) : sharedRuntime());
       this.res = new Residency(rt);
-      this.name = `cpu (WebAssembly SIMD, ${rt.threads} thread${rt.threads > 1 ? 's' : ''})`;
+      this.name = `cpu (WebAssembly SIMD${rt.fma ? ' + FMA' : ''}, ${rt.threads} thread${rt.threads > 1 ? 's' : ''})`;
       this.gemmImpl = (a) => {
         gemm(rt, a);
         this.syncWorkspace();
