@@ -24,7 +24,7 @@ import { matmulSection } from './bench/matmul';
 import { qmatmulRows } from './bench/qmatmul';
 import { webgpuRows } from './bench/webgpu';
 import { step05bSection } from './bench/step-05b';
-import { bestRun, findPeers, isRun, peerLong, peerShort, torchRuns } from './bench/torch';
+import { bestRun, findPeers, isRun, peerLong, peerShort, torchRuns, trainableNote } from './bench/torch';
 import { pct } from './bench/pct';
 
 const root = path.resolve(__dirname, '..');
@@ -119,7 +119,7 @@ Below 1× PyTorch is faster. Both sides use every core; each engine runs its ste
 
 ## Workload (a): the reference (DESIGN.md §8)
 
-Llama-shaped, ${(est.params.base / 1e6).toFixed(1)}M parameters (vocab ${W.vocab}, hidden ${W.hidden}, MLP ${W.ff}, ${W.layers} layers, ${W.heads} heads / ${W.kv} KV heads), f32 base, LoRA r=${W.rank} on all linear layers (${est.params.trainable.toLocaleString('en')} trainable), seq ${W.seq}, batch ${W.batch}: one optimizer step = forward + backward + AdamW. Median of ${STEPS} steps after 2 warm-up steps (BENCH_STEPS sets the count). PyTorch: bench/torch_step.py, the same model and step written out in PyTorch, autograd included. Peak RSS: each process's high-water mark (getrusage), model set-up included.
+Llama-shaped, ${(est.params.base / 1e6).toFixed(1)}M parameters (vocab ${W.vocab}, hidden ${W.hidden}, MLP ${W.ff}, ${W.layers} layers, ${W.heads} heads / ${W.kv} KV heads), f32 base, LoRA r=${W.rank} on all linear layers (${est.params.trainable.toLocaleString('en')} trainable), seq ${W.seq}, batch ${W.batch}: one optimizer step = forward + backward + AdamW. Median of ${STEPS} steps after 2 warm-up steps (BENCH_STEPS sets the count). PyTorch: bench/torch_step.py, the same model and step written out in PyTorch, autograd included. Peak RSS: each process's high-water mark (getrusage), model set-up included. ${trainableNote(torch, est.params.trainable)}
 
 | engine | tokens/s (median) | step (median) | tokens/s (best step) | peak RSS | lorakit ÷ this |
 |---|---|---|---|---|---|

@@ -74,7 +74,8 @@ export function relaxedSimd(): boolean {
 
 /**
  * GFLOP/s of one thread running the loop: calls of growing length until one takes 50 ms (V8 tiers the function up
- * from its baseline compiler meanwhile), then the best of 7 calls of that length.
+ * from its baseline compiler meanwhile), then the best of 15 calls of that length (a peak: on a shared machine the
+ * best call is the one least disturbed).
  */
 export function simdPeak(fma: boolean): number {
   const bytes = peakModule(fma);
@@ -89,7 +90,7 @@ export function simdPeak(fma: boolean): number {
     if (i > 8) n *= 2;
   }
   let best = Infinity;
-  for (let r = 0; r < 7; r++) {
+  for (let r = 0; r < 15; r++) {
     const t = performance.now();
     peak(n, 0.5); // acc → 1: no denormals, no overflow
     best = Math.min(best, performance.now() - t);

@@ -10,7 +10,7 @@ import { defaultLoraConfig } from '../engine/formats/lora-config';
 import { loadSpec } from '../engine/formats/config';
 import { IsolatedRun, isolatedStep } from './child';
 import { QWEN05, QwenModels } from './qwen05';
-import { TorchRun, TorchSkip, isRun, peerLong, torchRuns } from './torch';
+import { TorchRun, TorchSkip, isRun, peerLong, torchRuns, trainableNote } from './torch';
 
 /** timed steps (after 2 warm-up steps); BENCH_STEPS overrides */
 export const STEPS_05B = Number(process.env.BENCH_STEPS ?? 5);
@@ -67,7 +67,7 @@ Qwen2.5-0.5B's shape, ${(est.params.base / 1e6).toFixed(0)}M parameters (hidden 
 | lorakit ${run.backend} | bf16 | ${run.tokensPerS.toFixed(1)} | ${run.stepMs.toFixed(0)} ms | ${run.bestTokensPerS.toFixed(1)} | ${gib(run.maxRss)} | 1.00× |
 ${rows.join('\n') || '| PyTorch | not available (no python3 with torch) | | | | | |'}
 
-lorakit's memory tracker at its peak: ${formatBytes(run.peak.total)} (weights ${formatBytes(run.peak.weights)}, LoRA ${formatBytes(run.peak.lora)}, optimizer ${formatBytes(run.peak.optimizer)}, activations ${formatBytes(run.peak.activations)}, workspace ${formatBytes(run.peak.workspace)}); the estimate before loading said ${formatBytes(est.bytes.total)}.
+${trainableNote(torch, est.params.trainable)}lorakit's memory tracker at its peak: ${formatBytes(run.peak.total)} (weights ${formatBytes(run.peak.weights)}, LoRA ${formatBytes(run.peak.lora)}, optimizer ${formatBytes(run.peak.optimizer)}, activations ${formatBytes(run.peak.activations)}, workspace ${formatBytes(run.peak.workspace)}); the estimate before loading said ${formatBytes(est.bytes.total)}.
 `;
   return { markdown, lorakit: run, torch };
 }

@@ -33,6 +33,8 @@ export interface TorchRun {
   /** ru_maxrss of the python process, bytes */
   max_rss: number;
   dtype: string;
+  /** LoRA parameters it trains */
+  trainable: number;
 }
 
 /** a peer that did not give a figure, and why */
@@ -40,6 +42,9 @@ export interface TorchSkip {
   peer: Peer;
   skipped: string;
 }
+
+/** the most seconds one peer's run may take (a loaded machine can slow a BLAS's threads 10×) */
+const TIMEOUT_S = 600;
 
 const rel = (p: string) => (p.startsWith(root + path.sep) ? path.relative(root, p) : p);
 
@@ -109,9 +114,14 @@ export function torchRuns(s: TorchShape, label: string): (TorchRun | TorchSkip)[
   for (const peer of findPeers()) {
     const args = [s.vocab, s.hidden, s.ff, s.layers, s.heads, s.kv, s.seq, s.batch, s.rank, s.steps, s.threads].map(String);
     if (s.maxFirstStepS) args.push('--max-first-step', String(s.maxFirstStepS));
-    const r = spawnSync(peer.python, [SCRIPT, ...args, ...(s.extra ?? [])], { encoding: 'utf8', cwd: root, maxBuffer: 16 << 20 });
+    const r = spawnSync(peer.python, [SCRIPT, ...args, ...(s.extra ?? [])], {
+      encoding: 'utf8',
+      cwd: root,
+      maxBuffer: 16 << 20,
+      timeout: TIMEOUT_S * 1000,
+    });
     if (r.status !== 0) {
-      const why = (r.stderr ?? '').trim().split('\n').pop() ?? `exit ${r.status}`;
+      const why = r.error ? `stopped after ${TIMEOUT_S} s` : ((r.stderr ?? '').trim().split('\n').pop() ?? `exit ${r.status}`);
       console.log(`${label}: ${peerShort(peer)} failed: ${why}`);
       out.push({ peer, skipped: `failed: ${why}` });
       continue;
@@ -135,3 +145,17 @@ export const isRun = (r: TorchRun | TorchSkip): r is TorchRun => !('skipped' in 
 /** the fastest peer that gave a figure */
 export const bestRun = (rs: (TorchRun | TorchSkip)[]): TorchRun | undefined =>
   rs.filter(isRun).sort((a, b) => b.tokens_per_s - a.tokens_per_s)[0];
+
+/** a sentence for the peers whose trainable-parameter count differs from lorakit's (none: '') */
+export function trainableNote(rs: (TorchRun | TorchSkip)[], lorakit: number): string {
+  const off = rs.filter(isRun).filter((t) => t.trainable !== lorakit);
+  if (off.length)
+    console.log(
+      `trainable parameters differ from lorakit's ${lorakit}: ${off.map((t) => `${peerShort(t.peer)} ${t.trainable}`).join(', ')}`,
+    );
+  return off
+    .map(
+      (t) => `${peerShort(t.peer)} trains ${t.trainable.toLocaleString('en')} LoRA parameters, lorakit ${lorakit.toLocaleString('en')}. `,
+    )
+    .join('');
+}
