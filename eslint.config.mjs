@@ -17,6 +17,7 @@ export default tseslint.config(
       'dist-mutate/**',
       'reports/**',
       '.test-deps/**',
+      '.bench/**',
     ],
   },
   js.configs.recommended,

@@ -1,195 +1,33 @@
 /**
- * `npm run bench`: the reference workload of DESIGN.md §8 (a ~10M-parameter Llama-shaped model, seq 256,
- * batch 4, LoRA r=16 on every linear layer) on each available backend, the matmul alone, and the same LoRA step
- * in PyTorch (bench/torch_step.py) with every python3 that has torch, side by side. Writes docs/BENCHMARKS.md.
+ * `npm run bench`: lorakit against every PyTorch on this machine on the two workloads of issue 13 — (a) the
+ * reference of DESIGN.md §8 (a 10.5M-parameter Llama, seq 256 × batch 4, LoRA r=16 on every linear layer) and (b)
+ * Qwen2.5-0.5B's shape (bf16, seq 128 × batch 1) — then the gemm by shape class against the SIMD peak, QLoRA, the
+ * fused 4-bit matmul, decode, WebGPU and tokenizing. Writes docs/BENCHMARKS.md. BENCH_ONLY=matmul|step05b|decode|peers
+ * prints one section instead (BENCH_STEPS sets the timed steps of both workloads).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { WasmRuntime } from './engine/ops/wasm';
-import { gemm } from './engine/ops/matmul/gemm';
-import { qgemm } from './engine/ops/qmatmul/qgemm';
 import { estimateMemory, formatBytes } from './engine/tasks/estimate';
 import { TinyModelOptions, makeTinyModel } from './engine/fixtures/model';
 import { decodeSection } from './bench/decode';
 import { defaultLoraConfig } from './engine/formats/lora-config';
-import { Rng } from './engine/core/rng';
 import { MEM_TAGS } from './engine/core/backend';
-import { WebGpuBackend } from './engine/backend/webgpu/webgpu';
-import { GPU_PATHS, describeCaps, gpuMatmulGflops } from './bench-gpu';
-import { STEPS, W, lorakitStep, median } from './bench-step';
+import { STEPS, W } from './bench-step';
 import { VERSION } from './engine/core/version';
-import { QuantConfig, bitsPerParam, quantizeWeight, scalesOf } from './engine/core/qweight';
-import { NF4 } from './engine/core/blockwise';
+import { QuantConfig, bitsPerParam } from './engine/core/qweight';
 import { loadSpec } from './engine/formats/config';
 import { tokenizeBench } from './bench/tokenize';
+import { isolatedStep, stepChild } from './bench/child';
+import { QwenModels } from './bench/qwen05';
+import { matmulSection } from './bench/matmul';
+import { qmatmulRows } from './bench/qmatmul';
+import { webgpuRows } from './bench/webgpu';
+import { step05bSection } from './bench/step-05b';
+import { bestRun, findPeers, isRun, peerLong, peerShort, torchRuns, trainableNote } from './bench/torch';
+import { pct } from './bench/pct';
 
 const root = path.resolve(__dirname, '..');
-
-function matmulRows(): string[] {
-  const rows: string[] = [];
-  const shapes: [number, number, number, boolean][] = [
-    [512, 1536, 576, true],
-    [512, 576, 1536, true],
-    [1024, 768, 256, true],
-    [1024, 256, 768, false],
-    [2048, 2048, 2048, false],
-  ];
-  for (const threads of [1, os.availableParallelism()]) {
-    const g = new WasmRuntime(threads);
-    for (const [M, N, K, tb] of shapes) {
-      const a = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) / 13);
-      const b = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) / 11);
-      const c = new Float32Array(M * N);
-      const times: number[] = [];
-      for (let r = 0; r < 5; r++) {
-        const t = performance.now();
-        gemm(g, { M, N, K, a, b, c, transB: tb });
-        times.push(performance.now() - t);
-      }
-      const gf = (2 * M * N * K) / median(times) / 1e6;
-      rows.push(
-        `| WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''} | ${M}×${K} · ${tb ? `(${N}×${K})ᵀ` : `${K}×${N}`} | ${gf.toFixed(1)} |`,
-      );
-      console.log(`matmul ${threads}t ${M}x${N}x${K}${tb ? ' (Bᵀ)' : ''}: ${gf.toFixed(1)} GFLOP/s`);
-    }
-    g.dispose();
-  }
-  return rows;
-}
-
-/** the fused 4-bit dequant-matmul against the f32 gemm on the same shapes (all threads) */
-function qmatmulRows(): string[] {
-  const rows: string[] = [];
-  const g = new WasmRuntime(os.availableParallelism());
-  const rng = new Rng(3);
-  for (const [M, R, C] of [
-    [1024, 768, 256],
-    [1024, 256, 768],
-    [512, 1536, 576],
-    [1, 1536, 576],
-  ] as [number, number, number][]) {
-    const w = Float32Array.from({ length: R * C }, () => rng.normal() * 0.02);
-    const q = quantizeWeight(w, [R, C], { type: 'nf4', blocksize: 64, doubleQuant: true }, 'float32');
-    const qm = { packed: q.packed, scales: scalesOf(q), table: NF4, blocksize: 64, rows: R, cols: C };
-    for (const trans of [true, false]) {
-      const K = trans ? C : R,
-        N = trans ? R : C;
-      const x = Float32Array.from({ length: M * K }, () => rng.normal());
-      const c = new Float32Array(M * N);
-      const time = (f: () => void) => {
-        const t: number[] = [];
-        for (let r = 0; r < 7; r++) {
-          const t0 = performance.now();
-          f();
-          t.push(performance.now() - t0);
-        }
-        return (2 * M * N * K) / median(t) / 1e6;
-      };
-      const gq = time(() => qgemm(g, { M, x, w: qm, trans, c }));
-      const gf = time(() => gemm(g, { M, N, K, a: x, b: w, transB: trans, c }));
-      const what = trans ? `x ${M}×${K} · Wᵀ (W ${R}×${C})` : `dY ${M}×${K} · W (W ${R}×${C})`;
-      rows.push(`| ${what} | ${gq.toFixed(1)} | ${gf.toFixed(1)} | ${(gq / gf).toFixed(2)} |`);
-      console.log(`qgemm ${what}: ${gq.toFixed(1)} GFLOP/s (f32 gemm ${gf.toFixed(1)})`);
-    }
-  }
-  g.dispose();
-  return rows;
-}
-
-/** the webgpu backend, when an adapter exists: matmul GFLOP/s and the reference step (f32 and NF4 + DQ), on both kernel paths */
-function webgpuRows(dir: string): string[] {
-  const gpus: WebGpuBackend[] = [];
-  try {
-    for (const p of GPU_PATHS) gpus.push(new WebGpuBackend(p.opts));
-  } catch (e) {
-    WebGpuBackend.disposeAll();
-    return [`No WebGPU adapter here (${(e as Error).message}).`];
-  }
-  const a = gpus[0].info.chosen!;
-  const rows = [
-    `Adapter: ${a.name} (${a.type === 'cpu' ? 'a software rasterizer running on the CPU: its speed says nothing about a GPU' : 'hardware'}); max storage binding ${formatBytes(a.maxStorageBufferBindingSize)}; features ${a.features.filter((f) => /f16|subgroup|timestamp/.test(f)).join(', ')}.`,
-    '',
-    ...GPU_PATHS.map((p, i) => `- ${p.label} kernels: ${describeCaps(gpus[i])}`),
-    '',
-    `| what | ${GPU_PATHS.map((p) => `webgpu, ${p.label}`).join(' | ')} | note |`,
-    `|---|${GPU_PATHS.map(() => '---|').join('')}---|`,
-  ];
-  for (const [M, N, K] of [
-    [256, 256, 256],
-    [512, 768, 256],
-  ]) {
-    const gf = gpus.map((g) => gpuMatmulGflops(g, M, N, K));
-    rows.push(
-      `| matmul ${M}×${K} · (${N}×${K})ᵀ | ${gf.map((v) => `${v.toFixed(2)} GFLOP/s`).join(' | ')} | 64×64 tiles, 4×4 outputs per invocation |`,
-    );
-    console.log(`webgpu matmul ${M}x${N}x${K}: ${gf.map((v) => v.toFixed(2)).join(' / ')} GFLOP/s`);
-  }
-  WebGpuBackend.disposeAll();
-  // on a software adapter the whole reference step would take minutes: a short one (seq 64, batch 1) stands in
-  const small = a.type === 'cpu';
-  const shape = small ? { seq: 64, batch: 1 } : { seq: W.seq, batch: W.batch };
-  for (const [name, q] of [
-    ['f32', null],
-    ['NF4 + DQ', { type: 'nf4', blocksize: 64, doubleQuant: true }],
-  ] as [string, QuantConfig | null][]) {
-    // a fresh device for each: its peak is this run's
-    const runs = GPU_PATHS.map((p) => lorakitStep(dir, q, new WebGpuBackend(p.opts), small ? 1 : 3, shape));
-    const r = runs[0];
-    const e = estimateMemory({
-      spec: loadSpec(dir),
-      lora: defaultLoraConfig({ r: W.rank, dropout: 0 }),
-      seqLen: shape.seq,
-      batch: shape.batch,
-      quant: q,
-    });
-    const tags = (['weights', 'lora', 'optimizer', 'activations'] as const)
-      .map((t) => `${t} ${formatBytes(r.peak[t])} (${pct(e.bytes[t], r.peak[t])})`)
-      .join(', ');
-    rows.push(
-      `| ${small ? `short step (seq ${shape.seq} × batch ${shape.batch})` : 'reference step'}, ${name} base | ${runs.map((x) => `${x.tokensPerS.toFixed(0)} tok/s, ${x.stepMs.toFixed(0)} ms/step`).join(' | ')} | live GPU buffers at peak ${formatBytes(r.peak.total)}: ${tags}; workspace ${formatBytes(r.peak.workspace)} |`,
-    );
-    console.log(`webgpu step ${name}: ${runs.map((x) => x.tokensPerS.toFixed(0)).join(' / ')} tok/s`);
-  }
-  rows.push(
-    '',
-    "In parentheses: the estimator's error for that tag (it models the CPU backend; the GPU allocates the same weights, LoRA, optimizer and activations, and its own small workspace instead of the WebAssembly arena).",
-  );
-  return rows;
-}
-
-interface TorchRun {
-  python: string;
-  tokens_per_s: number;
-  best_tokens_per_s: number;
-  step_ms: number;
-  torch: string;
-  blas: string;
-  threads: number;
-}
-
-function torchRuns(): TorchRun[] {
-  const out: TorchRun[] = [];
-  const seen = new Set<string>();
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    const which = spawnSync(py, ['-c', 'import sys, torch; print(sys.executable, torch.__version__)'], { encoding: 'utf8' });
-    if (which.status !== 0 || seen.has(which.stdout.trim())) continue;
-    seen.add(which.stdout.trim());
-    const args = [W.vocab, W.hidden, W.ff, W.layers, W.heads, W.kv, W.seq, W.batch, W.rank, STEPS, os.availableParallelism()].map(String);
-    const r = spawnSync(py, [path.join(root, 'bench', 'torch_step.py'), ...args], { encoding: 'utf8' });
-    if (r.status !== 0) {
-      console.log(`PyTorch with ${py} failed: ${r.stderr.trim().split('\n').pop()}`);
-      continue;
-    }
-    const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    out.push({ python: which.stdout.trim().split(' ')[0], ...j });
-    console.log(
-      `PyTorch ${j.torch} (${j.blas}, ${j.threads} threads): ${j.tokens_per_s.toFixed(0)} tok/s, ${j.step_ms.toFixed(0)} ms/step`,
-    );
-  }
-  return out;
-}
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -197,15 +35,33 @@ function machine(): string {
 }
 
 async function main() {
+  if (process.argv[2] === '--step-child') return stepChild(process.argv.slice(3));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lorakit-bench-'));
+  try {
+    await bench(tmp);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** one section alone, printed, not written */
+async function only(what: string, dir: string, ref: TinyModelOptions, qwen: QwenModels): Promise<void> {
+  if (what === 'decode') console.log(await decodeSection(dir, ref, qwen));
+  else if (what === 'step05b') console.log(step05bSection(qwen).markdown);
+  else if (what === 'matmul') console.log(matmulSection());
+  else if (what === 'peers') findPeers();
+  else throw new Error(`BENCH_ONLY=${what}: one of decode, step05b, matmul, peers`);
+}
+
+async function bench(tmp: string) {
   const loadAtStart = os.loadavg()[0];
-  const dir = path.join(os.tmpdir(), `lorakit-bench-${process.pid}`);
+  const dir = path.join(tmp, 'reference');
+  const qwen = new QwenModels(tmp);
   const ref: TinyModelOptions = { modelType: 'llama', configVocab: W.vocab, vocab: 512, hidden: W.hidden, intermediate: W.ff };
   makeTinyModel(dir, Object.assign(ref, { layers: W.layers, heads: W.heads, kvHeads: W.kv, std: 0.02 }));
-  if (process.env.BENCH_ONLY === 'decode') {
-    console.log(await decodeSection(dir, ref)); // the decode section alone, printed, not written
-    return fs.rmSync(dir, { recursive: true, force: true });
-  }
-  const mm = matmulRows();
+  if (process.env.BENCH_ONLY) return only(process.env.BENCH_ONLY, dir, ref, qwen);
+  const peers = findPeers();
+  const mm = matmulSection();
   const qmm = qmatmulRows();
   const spec = loadSpec(dir);
   const estOf = (quant: QuantConfig | null) =>
@@ -217,7 +73,7 @@ async function main() {
     ['FP4 + double quant, blocks of 64', { type: 'fp4', blocksize: 64, doubleQuant: true }],
   ];
   const qruns = quants.map(([name, q]) => {
-    const r = lorakitStep(dir, q);
+    const r = isolatedStep(dir, q, STEPS, { seq: W.seq, batch: W.batch });
     const e = estOf(q);
     console.log(
       `lorakit ${r.backend}, ${name}: ${r.tokensPerS.toFixed(0)} tok/s, ${r.stepMs.toFixed(0)} ms/step, peak ${formatBytes(r.peak.total)} (estimate ${formatBytes(e.bytes.total)}), weights ${r.peak.weights} B (analytic ${e.bytes.weights} B)`,
@@ -226,11 +82,18 @@ async function main() {
   });
   const run = qruns[0].run;
   const est = qruns[0].est;
-  const decode = await decodeSection(dir, ref);
+  const decode = await decodeSection(dir, ref, qwen);
+  const b = step05bSection(qwen);
   const gpuRows = webgpuRows(dir);
   const tokenizing = tokenizeBench();
-  const torch = torchRuns();
-  fs.rmSync(dir, { recursive: true, force: true });
+  const torch = torchRuns({ ...W, steps: STEPS, threads: os.availableParallelism() }, 'step reference');
+  const bestA = bestRun(torch);
+  const bestB = bestRun(b.torch);
+  const ratio = (l: number, t: { tokens_per_s: number } | undefined) => (t ? `**${(l / t.tokens_per_s).toFixed(2)}×**` : 'no PyTorch');
+  const summary = [
+    `| (a) reference: ${(est.params.base / 1e6).toFixed(1)}M-param Llama, seq ${W.seq} × batch ${W.batch}, LoRA r=${W.rank} on all 7 projections, f32 | ${run.tokensPerS.toFixed(0)} tok/s | ${bestA ? `${peerShort(bestA.peer)}: ${bestA.tokens_per_s.toFixed(0)} tok/s` : 'none'} | ${bestA ? `lorakit / ${peerShort(bestA.peer)}: ` : ''}${ratio(run.tokensPerS, bestA)} |`,
+    `| (b) Qwen2.5-0.5B shape, seq 128 × batch 1, LoRA r=${W.rank} on all 7 projections (lorakit bf16, PyTorch f32) | ${b.lorakit.tokensPerS.toFixed(1)} tok/s | ${bestB ? `${peerShort(bestB.peer)}: ${bestB.tokens_per_s.toFixed(1)} tok/s` : 'none'} | ${bestB ? `lorakit / ${peerShort(bestB.peer)}: ` : ''}${ratio(b.lorakit.tokensPerS, bestB)} |`,
+  ];
 
   const memRows = MEM_TAGS.map(
     (t) => `| ${t} | ${formatBytes(est.bytes[t])} | ${formatBytes(run.peak[t])} | ${pct(est.bytes[t], run.peak[t])} |`,
@@ -242,18 +105,28 @@ Machine: ${machine()}.
 Load (1-minute average, other processes included): ${loadAtStart.toFixed(1)} when the run began, ${os.loadavg()[0].toFixed(1)} when it ended.
 These machines are noisy (±30% between runs); compare rows from one run.
 
-## Reference workload (DESIGN.md §8)
+## lorakit against PyTorch
 
-Llama-shaped, ${(est.params.base / 1e6).toFixed(1)}M parameters (vocab ${W.vocab}, hidden ${W.hidden}, MLP ${W.ff}, ${W.layers} layers, ${W.heads} heads / ${W.kv} KV heads), f32 base, LoRA r=${W.rank} on all linear layers (${est.params.trainable.toLocaleString('en')} trainable), seq ${W.seq}, batch ${W.batch}: one optimizer step = forward + backward + AdamW. Median of ${STEPS} steps after 2 warm-up steps.
+Every PyTorch found on this machine (src/bench/torch.ts: $LORAKIT_BENCH_PYTHON, ./.venv, ./venv, .bench/venv, Debian's /usr/bin/python3, python3 on PATH; scripts/bench.mjs makes .bench/venv with \`pip install torch\` when there is no pip PyTorch), each on ${os.availableParallelism()} threads:
 
-| engine | tokens/s (median) | step (median) | tokens/s (best step) | ratio to lorakit (median) |
-|---|---|---|---|---|
-| lorakit ${run.backend} | ${run.tokensPerS.toFixed(0)} | ${run.stepMs.toFixed(0)} ms | ${run.bestTokensPerS.toFixed(0)} | 1.00 |
-${torch.map((t) => `| PyTorch ${t.torch} (${t.blas}, ${t.threads} threads; ${t.python}) | ${t.tokens_per_s.toFixed(0)} | ${t.step_ms.toFixed(0)} ms | ${t.best_tokens_per_s.toFixed(0)} | ${(t.tokens_per_s / run.tokensPerS).toFixed(2)} |`).join('\n') || '| PyTorch | not available (no python3 with torch) | | | |'}
+${peers.map((p) => `- ${peerLong(p)}`).join('\n') || '- none (no python3 with torch)'}
+${process.env.LORAKIT_BENCH_PIP_NOTE ? `\nHow the pip PyTorch came to be: ${process.env.LORAKIT_BENCH_PIP_NOTE}.\n` : ''}
+| workload | lorakit (median) | fastest PyTorch here (median) | lorakit / PyTorch |
+|---|---|---|---|
+${summary.join('\n')}
 
-The PyTorch peer (bench/torch_step.py) is the same model and step written directly in PyTorch, autograd included.
-A ratio above 1 means PyTorch is faster.
+Below 1× PyTorch is faster. Both sides use every core; each engine runs its step in a process of its own.
 
+## Workload (a): the reference (DESIGN.md §8)
+
+Llama-shaped, ${(est.params.base / 1e6).toFixed(1)}M parameters (vocab ${W.vocab}, hidden ${W.hidden}, MLP ${W.ff}, ${W.layers} layers, ${W.heads} heads / ${W.kv} KV heads), f32 base, LoRA r=${W.rank} on all linear layers (${est.params.trainable.toLocaleString('en')} trainable), seq ${W.seq}, batch ${W.batch}: one optimizer step = forward + backward + AdamW. Median of ${STEPS} steps after 2 warm-up steps (BENCH_STEPS sets the count). PyTorch: bench/torch_step.py, the same model and step written out in PyTorch, autograd included. Peak RSS: each process's high-water mark (getrusage), model set-up included. ${trainableNote(torch, est.params.trainable)}
+
+| engine | tokens/s (median) | step (median) | tokens/s (best step) | peak RSS | lorakit ÷ this |
+|---|---|---|---|---|---|
+| lorakit ${run.backend} | ${run.tokensPerS.toFixed(0)} | ${run.stepMs.toFixed(0)} ms | ${run.bestTokensPerS.toFixed(0)} | ${formatBytes(run.maxRss)} | 1.00× |
+${torch.map((t) => (isRun(t) ? `| ${peerLong(t.peer)}, ${t.threads} threads | ${t.tokens_per_s.toFixed(0)} | ${t.step_ms.toFixed(0)} ms | ${t.best_tokens_per_s.toFixed(0)} | ${formatBytes(t.max_rss)} | ${(run.tokensPerS / t.tokens_per_s).toFixed(2)}× |` : `| ${peerLong(t.peer)} | ${t.skipped} | | | | |`)).join('\n') || '| PyTorch | not available (no python3 with torch) | | | | |'}
+
+${b.markdown}
 ## Memory: estimate before loading vs measured peak (tracker, by tag)
 
 | tag | estimate | measured peak | estimate error |
@@ -261,14 +134,9 @@ A ratio above 1 means PyTorch is faster.
 ${memRows.join('\n')}
 | total | ${formatBytes(est.bytes.total)} | ${formatBytes(run.peak.total)} | ${pct(est.bytes.total, run.peak.total)} |
 
-Process RSS peak during the run: ${formatBytes(run.rssPeak)}. The tracker counts the engine's tensors and the kernels' WebAssembly memory; RSS adds Node itself, the model file's read buffers and arrays freed but not yet collected.
+Peak RSS of the step's process: ${formatBytes(run.maxRss)}. The tracker counts the engine's tensors and the kernels' WebAssembly memory; RSS adds Node itself, the model file's read buffers and arrays freed but not yet collected.
 
-## Matmul alone (fp32, GFLOP/s, median of 5)
-
-| kernel | shape | GFLOP/s |
-|---|---|---|
-${mm.join('\n')}
-
+${mm}
 ## QLoRA: the same workload on a 4-bit base
 
 The decoder's linear weights (${(qruns[1].est.params.quantized / 1e6).toFixed(2)}M of the ${(est.params.base / 1e6).toFixed(1)}M parameters) held as 4-bit codes and scales, dequantized inside the matmuls (forward x·Wᵀ and backward dY·W); embeddings, norms and lm_head stay f32. Same LoRA, same step.
@@ -304,12 +172,6 @@ ${tokenizing}`;
   fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
   fs.writeFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), md);
   console.log('\nwrote docs/BENCHMARKS.md');
-}
-
-function pct(est: number, got: number): string {
-  if (got === 0) return est === 0 ? '0%' : 'n/a';
-  const e = ((est - got) / got) * 100;
-  return `${e >= 0 ? '+' : ''}${e.toFixed(1)}%`;
 }
 
 void main();

@@ -23,26 +23,13 @@ import { QuantConfig } from '../engine/core/qweight';
 import { Rng } from '../engine/core/rng';
 import { LINEAR_NAMES } from '../engine/formats/structure';
 import { firstToken } from './first-token';
+import { QwenModels } from './qwen05';
 
 /** decode steps timed (after WARM untimed ones), prompt length, LoRA rank */
 const STEPS = Number(process.env.BENCH_DECODE_STEPS ?? 16);
 const WARM = 3;
 const PROMPT = 8;
 const RANK = 16;
-/** Qwen2.5-0.5B's shape (head dim 64, q/k/v biases, tied embeddings) */
-const QWEN05: TinyModelOptions = {
-  modelType: 'qwen2',
-  configVocab: 151936,
-  vocab: 512,
-  hidden: 896,
-  intermediate: 4864,
-  layers: 24,
-  heads: 14,
-  kvHeads: 2,
-  tied: true,
-  std: 0.02,
-  extraConfig: { attention_bias: true },
-};
 const NF4: QuantConfig = { type: 'nf4', blocksize: 64, doubleQuant: true };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -163,27 +150,17 @@ export function decodeRun(dir: string, quant: QuantConfig | null, lora: boolean)
   return { tokPerS: 1000 / median(times), bestTokPerS: 1000 / Math.min(...times), bytesPerTok, ops };
 }
 
-/** the Qwen2.5-0.5B-shaped model in bf16 and f32 (the same random weights), generated into `root` */
-function makeQwen(root: string): { bf16: string; f32: string } {
-  const bf16 = path.join(root, 'qwen05-bf16');
-  const f32 = path.join(root, 'qwen05-f32');
-  makeTinyModel(bf16, { ...QWEN05, dtype: 'BF16', shards: 2 });
-  makeTinyModel(f32, { ...QWEN05, dtype: 'F32', shards: 4 });
-  return { bf16, f32 };
-}
-
 /**
- * The section's rows: `ref` is the reference model's folder (f32); its bf16 twin and the 0.5B folders are made
- * under a temporary folder and removed after.
+ * The section's rows: `ref` is the reference model's folder (f32); its bf16 twin is made under a temporary folder
+ * and removed after; the 0.5B folders come from `qwen` (made on first use, shared with the training-step section).
  */
-export async function decodeSection(ref: string, refOpts: TinyModelOptions): Promise<string> {
+export async function decodeSection(ref: string, refOpts: TinyModelOptions, qwen: QwenModels): Promise<string> {
   const threads = sharedRuntime().threads;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lorakit-decode-'));
   try {
     const refBf16 = path.join(tmp, 'ref-bf16');
     makeTinyModel(refBf16, { ...refOpts, dtype: 'BF16' });
-    console.log('decode: generating the Qwen2.5-0.5B-shaped model (random weights)…');
-    const q = makeQwen(tmp);
+    const q = { bf16: qwen.bf16(), f32: qwen.f32() };
     const bw = readBandwidth(threads);
     const bw1 = readBandwidth(1);
     console.log(`decode: read bandwidth ${bw.toFixed(1)} GB/s on ${threads} threads, ${bw1.toFixed(1)} GB/s on 1`);
@@ -235,7 +212,7 @@ ${ttft.join('\n')}
 
 ## Decode: one token at a time against the memory roofline
 
-Greedy decoding through \`LlamaModel.step\` with a KV cache, batch 1, on the CPU backend (${threads} threads): a prompt of ${PROMPT} tokens, ${WARM} untimed steps, then the median of ${STEPS} single-token steps (logits read and argmaxed each step). Models: Qwen2.5-0.5B's shape (hidden 896, 24 layers, 14 heads / 2 KV heads, MLP 4864, vocab 151936, tied embeddings, q/k/v biases) with random weights, and the 10.5M reference model above. NF4 + DQ is quantized on load (blocks of 64) from the bf16 folder; the embedding (the tied LM head) stays bf16. LoRA: rank ${RANK} on all linear layers, B not zero.
+Greedy decoding through \`LlamaModel.step\` with a KV cache, batch 1, on the CPU backend (${threads} threads): a prompt of ${PROMPT} tokens, ${WARM} untimed steps, then the median of ${STEPS} single-token steps (logits read and argmaxed each step). Models: Qwen2.5-0.5B's shape (hidden 896, 24 layers, 14 heads / 2 KV heads, MLP 4864, vocab 151936, tied embeddings, q/k/v biases; the same model as the 0.5B training step) with random weights, and the 10.5M reference model above. NF4 + DQ is quantized on load (blocks of 64) from the bf16 folder; the embedding (the tied LM head) stays bf16. LoRA: rank ${RANK} on all linear layers, B not zero.
 
 Roofline = read bandwidth ÷ weight bytes per token. The bandwidth is measured in this run: all ${threads} threads stream a 512 MiB buffer of WebAssembly memory with v128 loads, taking 1 MiB chunks from a shared counter (\`read_steal\`, the way the decode kernels stream weights), best of 7: **${bw.toFixed(1)} GB/s** (${bw1.toFixed(1)} GB/s on one thread). Weight bytes per token: every decoder linear and the LM head as held (f32, bf16, or 4-bit codes with their scales), plus LoRA A and B in f32.
 
