@@ -15,6 +15,7 @@ export default tseslint.config(
       '.gpu/**',
       '.stryker-tmp/**',
       'dist-mutate/**',
+      'scratch/**',
       'reports/**',
       '.test-deps/**',
       '.bench/**',
