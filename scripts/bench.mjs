@@ -3,7 +3,7 @@
 // Debian's python3-torch links the reference BLAS unless libopenblas0-pthread is installed (5 vs ~150 GFLOP/s
 // here), so the two are installed together when the bench may use apt (as root, on Debian/Ubuntu;
 // LORAKIT_BENCH_NO_APT=1 says no). A pip PyTorch is looked for where a user keeps one ($LORAKIT_BENCH_PYTHON, ./.venv,
-// ./venv, python3 on PATH, the bench's own .bench/venv); when there is none it is installed the way a user would
+// ./venv, python3 on PATH, the tests' .test-deps/py, the bench's own .bench/venv); when there is none it is installed the way a user would
 // (`python3 -m venv` and `pip install torch`, with pip's own index and find-links) into .bench/venv
 // (LORAKIT_BENCH_NO_PIP=1 says no). dist/bench.js finds the same pythons (src/bench/torch.ts).
 import { spawnSync } from 'node:child_process';
@@ -47,6 +47,7 @@ const candidates = [
   path.join(root, '.venv', 'bin', 'python'),
   path.join(root, 'venv', 'bin', 'python'),
   'python3',
+  path.join(root, '.test-deps', 'py', 'bin', 'python'), // the tests' reference venv (pip's torch, transformers, PEFT)
   venvPy,
 ].filter((p) => p && (!p.includes('/') || fs.existsSync(p)));
 const pipTorch = candidates.find((py) => {

@@ -52,6 +52,39 @@ if (!fs.existsSync(path.join(testDeps, 'node_modules/node-llama-cpp/package.json
   if (r.status !== 0) console.log('gguf: installing node-llama-cpp failed; the llama.cpp checks of the GGUF exports will be skipped');
 }
 
+// The independent references: PyTorch, transformers and PEFT, which the golden tests (test/golden/) and the exported
+// training job's run check lorakit against. Installed once with pip into a venv at .test-deps/py, from wherever pip's
+// own configuration points (an index that cannot be reached fails fast: no retries); scripts/test.mjs hands the tests
+// its python as LORAKIT_PYTHON. A python3 that already has them (or LORAKIT_PYTHON) is used as it is. Without them
+// those tests skip and say why.
+const PY_PACKAGES = ['torch', 'transformers', 'peft', 'safetensors', 'pyyaml'];
+const venvPy = path.join(testDeps, 'py', 'bin', 'python');
+const hasRefs = (py) => spawnSync(py, ['-c', 'import torch, transformers, peft, safetensors, yaml'], { stdio: 'ignore' }).status === 0;
+if (!process.env.LORAKIT_SKIP_PYTHON_INSTALL && !hasRefs(process.env.LORAKIT_PYTHON ?? 'python3') && !hasRefs(venvPy)) {
+  console.log(`golden: installing ${PY_PACKAGES.join(', ')} with pip into .test-deps/py (once; about 1.5 minutes)…`);
+  fs.mkdirSync(testDeps, { recursive: true });
+  const venv = spawnSync('python3', ['-m', 'venv', path.join(testDeps, 'py')], { stdio: 'inherit' });
+  const pip =
+    venv.status === 0 &&
+    spawnSync(venvPy, ['-m', 'pip', 'install', '-q', '--retries', '0', '--timeout', '15', ...PY_PACKAGES], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
+  if (!pip || pip.status !== 0 || !hasRefs(venvPy)) {
+    const why = pip
+      ? (pip.stderr ?? '')
+          .trim()
+          .split('\n')
+          .filter((l) => !l.startsWith('WARNING'))
+          .pop()
+      : 'python3 -m venv failed';
+    console.log(
+      `golden: could not install them (${why ?? 'pip failed'}); the tests against PyTorch, transformers and PEFT will be skipped`,
+    );
+    fs.rmSync(path.join(testDeps, 'py'), { recursive: true, force: true });
+  }
+}
+
 const cs = path.join(root, '.vscode-test/code-server/cs/node_modules/.bin/code-server');
 if (process.env.LORAKIT_SKIP_E2E_INSTALL) process.exit(0);
 if (fs.existsSync(cs) && fs.existsSync('/usr/bin/chromium')) process.exit(0);

@@ -42,6 +42,12 @@ const relaxed = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimen
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', ...relaxed, '--test', '--test-concurrency=1', ...outs], {
   stdio: 'inherit',
   cwd: root,
-  env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...referencePython() },
 });
 process.exit(r.status ?? 1);
+
+/** LORAKIT_PYTHON for the tests: the venv ensure-test-deps made with PyTorch, transformers and PEFT, unless one is named */
+function referencePython() {
+  const venv = path.join(root, '.test-deps', 'py', 'bin', 'python');
+  return process.env.LORAKIT_PYTHON || !fs.existsSync(venv) ? {} : { LORAKIT_PYTHON: venv };
+}

@@ -26,9 +26,11 @@ const model = path.join(root, 'model');
 const spec = makeTinyModel(model, { modelType: 'qwen2' });
 const ds = makeDatasets(path.join(root, 'data'), 384);
 const tok = TextTokenizer.load(model);
-const python = spawnSync('python3', ['--version']).status === 0;
-const hasYaml = python && spawnSync('python3', ['-c', 'import yaml']).status === 0;
-const hf = python && spawnSync('python3', ['-c', 'import torch, transformers, peft']).status === 0;
+/** the python the tests run (LORAKIT_PYTHON: scripts/test.mjs points it at the test venv when there is one) */
+const PY = process.env.LORAKIT_PYTHON ?? 'python3';
+const python = spawnSync(PY, ['--version']).status === 0;
+const hasYaml = python && spawnSync(PY, ['-c', 'import yaml']).status === 0;
+const hf = python && spawnSync(PY, ['-c', 'import torch, transformers, peft']).status === 0;
 
 /** rows back into lorakit's windows (inputs padded with `pad`, targets −1 where not scored) */
 function toWindows(rows: JobRow[], T: number, pad: number): Windows {
@@ -94,7 +96,7 @@ test('lorakit_order.py yields the trainer’s window order', { skip: !python && 
     const want: number[] = [];
     for (let c = 0; c < count; c++) want.push(epochOrder(n, seed, Math.floor(c / n))[c % n]);
     const py = spawnSync(
-      'python3',
+      PY,
       ['-c', `import json; from lorakit_order import window_order; print(json.dumps(window_order(${n}, ${seed}, ${count})))`],
       {
         cwd: out,
@@ -204,9 +206,9 @@ test('export job: train.py compiles and carries the run’s settings; the files 
   assert.equal(res.warmupSteps, Math.ceil(0.25 * totalSteps));
 
   if (!python) return;
-  const c = spawnSync('python3', ['-m', 'py_compile', 'train.py', 'lorakit_order.py'], { cwd: out, encoding: 'utf8' });
+  const c = spawnSync(PY, ['-m', 'py_compile', 'train.py', 'lorakit_order.py'], { cwd: out, encoding: 'utf8' });
   assert.equal(c.status, 0, c.stderr);
-  const a = spawnSync('python3', ['-c', AST_DUMP, path.join(out, 'train.py')], { encoding: 'utf8' });
+  const a = spawnSync(PY, ['-c', AST_DUMP, path.join(out, 'train.py')], { encoding: 'utf8' });
   assert.equal(a.status, 0, a.stderr);
   const { calls, consts } = JSON.parse(a.stdout);
   assert.deepEqual(consts, {
@@ -252,7 +254,7 @@ test('export job: train.py compiles and carries the run’s settings; the files 
   // the accelerate configs: YAML with accelerate's keys and values only (accelerate refuses unknown keys)
   if (!hasYaml) return;
   const y = spawnSync(
-    'python3',
+    PY,
     [
       '-c',
       'import json, sys, yaml; print(json.dumps([yaml.safe_load(open(f)) for f in sys.argv[1:]]))',
@@ -436,7 +438,9 @@ test('an adapter in PEFT’s layout at output/adapter: info, eval, merge and the
 
 test(
   'the exported train.py runs 2 steps on the CPU and lorakit loads its adapter',
-  { skip: !hf && 'needs python3 with torch, transformers and peft (not installed here: no PyPI in this environment)' },
+  {
+    skip: !hf && `needs ${PY} with torch, transformers and peft (ensure-test-deps makes .test-deps/py with pip where pip can install them)`,
+  },
   () => {
     const out = path.join(tmpDir('run'), 'job');
     const r = lorakit(
@@ -456,7 +460,7 @@ test(
       '32',
     );
     assert.equal(r.code, 0, r.err);
-    const t = spawnSync('python3', ['train.py', '--cpu'], { cwd: out, encoding: 'utf8', timeout: 600_000 });
+    const t = spawnSync(PY, ['train.py', '--cpu'], { cwd: out, encoding: 'utf8', timeout: 600_000 });
     assert.equal(t.status, 0, t.stderr);
     const adapter = path.join(out, 'output', 'adapter');
     const info = lorakit('info', '--model', adapter, '--json');

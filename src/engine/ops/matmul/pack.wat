@@ -22,15 +22,6 @@
     (call $f16v (v128.load16x4_u (local.get $p)))
   )
 
-  ;; four consecutive elements at $p as f32x4: f32 ($kind 0), bf16 (1: the bits shifted into the high half), f16 (2)
-  (func $ld4 (param $p i32) (param $kind i32) (result v128)
-    (if (result v128) (i32.eqz (local.get $kind))
-      (then (v128.load (local.get $p)))
-      (else (if (result v128) (i32.eq (local.get $kind) (i32.const 1))
-        (then (i32x4.shl (v128.load16x4_u (local.get $p)) (i32.const 16)))
-        (else (call $f16x4 (local.get $p))))))
-  )
-
   ;; one element at $p as f32 (reads only its own bytes)
   (func $ld1 (param $p i32) (param $kind i32) (result f32)
     (if (result f32) (i32.eqz (local.get $kind))
@@ -40,15 +31,34 @@
         (else (f32x4.extract_lane 0 (call $f16v (i32x4.splat (i32.load16_u (local.get $p)))))))))
   )
 
+  ;; Rows r0..r7's next four elements (one f32x4 each) stored as four k-rows of the 8 columns at $d (two 4×4 transposes)
+  (func $tr8 (param $d i32) (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
+    (param $r4 v128) (param $r5 v128) (param $r6 v128) (param $r7 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+    (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r4) (local.get $r5)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r4) (local.get $r5)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r6) (local.get $r7)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r6) (local.get $r7)))
+    (v128.store offset=16 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (v128.store offset=80 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (v128.store offset=112 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+  )
+
   ;; Panel $p of op(B) = Wᵀ for W (N rows × K, row stride $lds bytes, at $src, elements of $kind): W's rows 8p..8p+7
-  ;; become the panel's 8 columns, k-major, at $dst + p·K·32. Rows past N give zero columns. Four k at a time:
-  ;; 8 row loads, two 4×4 transposes, 8 stores.
+  ;; become the panel's 8 columns, k-major, at $dst + p·K·32. Rows past N give zero columns.
   (func $pack_bt_panel (param $src i32) (param $K i32) (param $N i32) (param $dst i32) (param $lds i32) (param $p i32) (param $kind i32)
     (local $k i32) (local $c i32) (local $row i32) (local $es i32) (local $step i32)
     (local $s0 i32) (local $s1 i32) (local $s2 i32) (local $s3 i32) (local $s4 i32) (local $s5 i32) (local $s6 i32) (local $s7 i32)
     (local $d i32) (local $k4 i32)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
-    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local.set $es (select (i32.const 2) (i32.const 1) (i32.eqz (local.get $kind))))  ;; log2 of the element's bytes
     (local.set $step (i32.shl (i32.const 4) (local.get $es)))
     (local.set $k4 (i32.and (local.get $K) (i32.const -4)))
@@ -64,30 +74,22 @@
         (local.set $s6 (i32.add (local.get $s5) (local.get $lds)))
         (local.set $s7 (i32.add (local.get $s6) (local.get $lds)))
         (local.set $k (i32.const 0))
+        ;; four k at a time: the 8 rows' next 4 elements, loaded as their kind needs (f32 and bf16 inline), transposed
         (block $kdone (loop $kloop
           (br_if $kdone (i32.ge_u (local.get $k) (local.get $k4)))
-          ;; rows 0-3 → columns 0-3 of k..k+3
-          (local.set $a0 (call $ld4 (local.get $s0) (local.get $kind))) (local.set $a1 (call $ld4 (local.get $s1) (local.get $kind)))
-          (local.set $a2 (call $ld4 (local.get $s2) (local.get $kind))) (local.set $a3 (call $ld4 (local.get $s3) (local.get $kind)))
-          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
-          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
-          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
-          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
-          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
-          ;; rows 4-7 → columns 4-7
-          (local.set $a0 (call $ld4 (local.get $s4) (local.get $kind))) (local.set $a1 (call $ld4 (local.get $s5) (local.get $kind)))
-          (local.set $a2 (call $ld4 (local.get $s6) (local.get $kind))) (local.set $a3 (call $ld4 (local.get $s7) (local.get $kind)))
-          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
-          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
-          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
-          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
-          (v128.store offset=16 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=80 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=112 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (if (i32.eqz (local.get $kind))
+            (then (call $tr8 (local.get $d)
+              (v128.load (local.get $s0)) (v128.load (local.get $s1)) (v128.load (local.get $s2)) (v128.load (local.get $s3))
+              (v128.load (local.get $s4)) (v128.load (local.get $s5)) (v128.load (local.get $s6)) (v128.load (local.get $s7))))
+            (else (if (i32.eq (local.get $kind) (i32.const 1))
+              (then (call $tr8 (local.get $d)
+                (i32x4.shl (v128.load16x4_u (local.get $s0)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $s1)) (i32.const 16))
+                (i32x4.shl (v128.load16x4_u (local.get $s2)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $s3)) (i32.const 16))
+                (i32x4.shl (v128.load16x4_u (local.get $s4)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $s5)) (i32.const 16))
+                (i32x4.shl (v128.load16x4_u (local.get $s6)) (i32.const 16)) (i32x4.shl (v128.load16x4_u (local.get $s7)) (i32.const 16))))
+              (else (call $tr8 (local.get $d)
+                (call $f16x4 (local.get $s0)) (call $f16x4 (local.get $s1)) (call $f16x4 (local.get $s2)) (call $f16x4 (local.get $s3))
+                (call $f16x4 (local.get $s4)) (call $f16x4 (local.get $s5)) (call $f16x4 (local.get $s6)) (call $f16x4 (local.get $s7)))))))
           (local.set $s0 (i32.add (local.get $s0) (local.get $step))) (local.set $s1 (i32.add (local.get $s1) (local.get $step)))
           (local.set $s2 (i32.add (local.get $s2) (local.get $step))) (local.set $s3 (i32.add (local.get $s3) (local.get $step)))
           (local.set $s4 (i32.add (local.get $s4) (local.get $step))) (local.set $s5 (i32.add (local.get $s5) (local.get $step)))
@@ -137,9 +139,8 @@
   ;; Panel $p of B (K rows × N, row stride $lds bytes, at $src, elements of $kind): columns 8p..8p+7, k-major, at
   ;; $dst + p·K·32; columns past N are zero.
   (func $pack_b_panel (param $src i32) (param $K i32) (param $N i32) (param $lds i32) (param $dst i32) (param $p i32) (param $kind i32)
-    (local $k i32) (local $c i32) (local $s i32) (local $d i32) (local $es i32) (local $half i32)
+    (local $k i32) (local $c i32) (local $s i32) (local $d i32) (local $es i32)
     (local.set $es (select (i32.const 2) (i32.const 1) (i32.eqz (local.get $kind))))
-    (local.set $half (i32.shl (i32.const 4) (local.get $es)))  ;; bytes of four elements
     (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.shl (local.get $K) (i32.const 5)))))
     (local.set $s (i32.add (local.get $src) (i32.shl (i32.shl (local.get $p) (i32.const 3)) (local.get $es))))
     (local.set $k (i32.const 0))
@@ -147,8 +148,17 @@
       (then
         (block $kd (loop $kl
           (br_if $kd (i32.ge_u (local.get $k) (local.get $K)))
-          (v128.store (local.get $d) (call $ld4 (local.get $s) (local.get $kind)))
-          (v128.store offset=16 (local.get $d) (call $ld4 (i32.add (local.get $s) (local.get $half)) (local.get $kind)))
+          (if (i32.eqz (local.get $kind))
+            (then
+              (v128.store (local.get $d) (v128.load (local.get $s)))
+              (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s))))
+            (else (if (i32.eq (local.get $kind) (i32.const 1))
+              (then
+                (v128.store (local.get $d) (i32x4.shl (v128.load16x4_u (local.get $s)) (i32.const 16)))
+                (v128.store offset=16 (local.get $d) (i32x4.shl (v128.load16x4_u offset=8 (local.get $s)) (i32.const 16))))
+              (else
+                (v128.store (local.get $d) (call $f16x4 (local.get $s)))
+                (v128.store offset=16 (local.get $d) (call $f16x4 (i32.add (local.get $s) (i32.const 8))))))))
           (local.set $s (i32.add (local.get $s) (local.get $lds)))
           (local.set $d (i32.add (local.get $d) (i32.const 32)))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
