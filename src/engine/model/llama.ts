@@ -317,7 +317,7 @@ export class LlamaModel {
   private headLoss(nf: Tensor, targets: Int32Array, gradScale: number, dnf?: Tensor): { loss: Tensor; count: number } {
     const be = this.be;
     const N = nf.shape[0];
-    const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / this.spec.vocabSize)));
+    const rows = logitsRows(N, this.spec.vocabSize);
     const loss = be.zeros([1], 'workspace');
     let count = 0;
     for (let r0 = 0; r0 < N; r0 += rows) {
@@ -402,6 +402,15 @@ export class LlamaModel {
 export let LOGITS_CHUNK_FLOATS = 16 << 20;
 export function setLogitsChunkFloats(n: number): void {
   LOGITS_CHUNK_FLOATS = n;
+}
+
+/**
+ * Rows of logits scored at a time out of N with a vocabulary of V: at most LOGITS_CHUNK_FLOATS floats, in chunks of
+ * equal size (a short last chunk would pay for packing the whole LM head for a few rows).
+ */
+export function logitsRows(N: number, V: number): number {
+  const most = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V)));
+  return Math.ceil(N / Math.ceil(N / most));
 }
 
 const LINEAR_INDEX: Record<LinearName, number> = { q_proj: 0, k_proj: 1, v_proj: 2, o_proj: 3, gate_proj: 4, up_proj: 5, down_proj: 6 };

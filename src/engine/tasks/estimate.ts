@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { KernelCall, MemFigures, StepWorkload, WorkspaceSizer } from '../core/backend';
 import { ModelSpec } from '../formats/config';
 import { LoraConfig, isTarget, rankFor } from '../formats/lora-config';
-import { LOGITS_CHUNK_FLOATS } from '../model/llama';
+import { logitsRows } from '../model/llama';
 import { QuantConfig, bitsPerParam, quantBytesFor } from '../core/qweight';
 import { cpuWorkspace } from '../backend/cpu/workspace';
 import { LINEAR_NAMES, modulePath, expectedTensors, linearShape, isQuantizable } from '../formats/structure';
@@ -87,7 +87,7 @@ export function estimateMemory(e: EstimateInput): Estimate {
   const top = N * (2 * C + 1); // last hidden state and final norm
   // the LM head scores rows in chunks (llama.ts headLoss): the hidden-state gradient, then one chunk's logits,
   // their gradient and, when the batch is cut, the chunk's slice of hidden states
-  const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V)));
+  const rows = logitsRows(N, V);
   const lossPeak = N * C + 2 * rows * V + (rows < N ? rows * C : 0);
   // without checkpointing the peak is at the loss, every layer's activations saved; with it, either at the loss
   // (layer inputs only) or in the last layer's backward pass (its rebuilt activations, dx and the SwiGLU gradients)
@@ -125,7 +125,7 @@ const bf16Weights = (spec: ModelSpec) => /bfloat16|bf16|float16|f16|half/i.test(
 export function stepWorkload(spec: ModelSpec, lora: LoraConfig, B: number, T: number, quant: QuantConfig | null = null): StepWorkload {
   const { hidden: C, intermediate: FF, heads: H, kvHeads: KV, headDim: D, vocabSize: V } = spec;
   const N = B * T;
-  const rows = Math.max(1, Math.min(N, Math.floor(LOGITS_CHUNK_FLOATS / V))); // the LM head's row chunks
+  const rows = logitsRows(N, V); // the LM head's row chunks
   const halfB = bf16Weights(spec);
   const mm = (M: number, n: number, K: number, transA = false, half = false): KernelCall => ({
     op: 'matmul',
