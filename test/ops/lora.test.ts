@@ -10,6 +10,7 @@ import { f32ToBf16, f32ToF16 } from '../../src/engine/core/dtype';
 import { gemmTraffic } from '../../src/engine/ops/matmul/gemm';
 import { loraArenaFloats, loraFused } from '../../src/engine/ops/matmul/lora';
 import { WasmRuntime } from '../../src/engine/ops/wasm';
+import { cpuWorkspace } from '../../src/engine/backend/cpu/workspace';
 import { assertClose } from '../helpers';
 import { fdCheck, gpuSkip, gpus, rand, reference } from './parity';
 
@@ -181,6 +182,37 @@ test('the fused backward pass matches finite differences of the fused forward pa
     }
   } finally {
     be.dispose();
+  }
+});
+
+test("the workspace hook sizes a fused pass's arena exactly (what the estimate counts), resident or not", () => {
+  const keep = WasmRuntime.HEAP_LIMIT;
+  try {
+    for (const c of [
+      { N: 300, inp: 200, out: 500, r: 12, p: 0, w: 'F32', bias: false, into: false },
+      { N: 300, inp: 500, out: 200, r: 7, p: 0.1, w: 'BF16', bias: true, into: true },
+      { N: 640, inp: 96, out: 96, r: 16, p: 0.1, w: 'F32', bias: false, into: true },
+    ] as Case[])
+      for (const heap of [keep, 0]) {
+        WasmRuntime.HEAP_LIMIT = heap;
+        const be = new CpuBackend({ threads: 2 }); // a fresh WebAssembly memory: its arena is this pass's
+        const call = { op: 'loraLinear', N: c.N, inp: c.inp, out: c.out, r: c.r, halfW: c.w !== 'F32', dropout: c.p > 0 } as const;
+        const d = inputs(c);
+        const x = be.upload(d.x, [c.N, c.inp], 'activations');
+        const w = be.uploadWeight({ dtype: c.w, shape: [c.out, c.inp], data: d.w }, [c.out, c.inp]);
+        const A = be.upload(d.A, [c.r, c.inp], 'lora'),
+          B = be.upload(d.B, [c.out, c.r], 'lora');
+        const lora: LoraPair = { A, B, scale: 2, dA: be.zeros([c.r, c.inp], 'lora'), dB: be.zeros([c.out, c.r], 'lora') };
+        const f = be.linearLora(x, w, undefined, lora, { p: c.p, seed: 1 }, true);
+        const sized = cpuWorkspace({ forward: [call], backward: [call] });
+        assert.equal(be.mem.peak.workspace, sized.forward, `${name(c)}, heap ${heap}: forward`);
+        be.linearLoraBackward(be.upload(d.dy, [c.N, c.out], 'activations'), w, lora, f.saved!);
+        assert.equal(be.mem.peak.workspace, sized.all, `${name(c)}, heap ${heap}: backward`);
+        assert.ok(sized.all > 1 << 20, "past the arena's least size");
+        be.dispose();
+      }
+  } finally {
+    WasmRuntime.HEAP_LIMIT = keep;
   }
 });
 
