@@ -52,7 +52,7 @@ function run(be: Backend, c: Case, d: Inputs, composed = false) {
   const lora: LoraPair = {
     A: up(d.A, [c.r, c.inp], 'lora'),
     B: up(d.B, [c.out, c.r], 'lora'),
-    scale: 1.5,
+    scale: [1, 1.5, 16 / Math.sqrt(7)][c.N % 3], // 1, and scales exact and not in f32 (rsLoRA)
     dA: up(d.dA, [c.r, c.inp], 'lora'),
     dB: up(d.dB, [c.out, c.r], 'lora'),
   };
@@ -74,7 +74,7 @@ for (const [N, inp, out, r] of [
   [37, 45, 70, 5],
   [9, 64, 24, 16],
   [130, 33, 17, 3],
-  [66, 100, 52, 12],
+  [68, 100, 52, 12],
 ])
   for (const p of [0, 0.25])
     for (const w of ['F32', 'BF16'] as WType[]) CASES.push({ N, inp, out, r, p, w, bias: N % 2 === 0, into: (N + r) % 2 === 1 });
@@ -236,6 +236,20 @@ test('a few rows (decoding) and passes too large for the memory compose the plai
   } finally {
     WasmRuntime.MAX_BYTES = keep;
     be.dispose();
+  }
+});
+
+test('operands whose shapes do not agree are refused, on both CPU paths', () => {
+  for (const be of [new CpuBackend({ threads: 2 }), reference]) {
+    const x = be.zeros([8, 6], 'activations');
+    const w = be.zeros([5, 6], 'weights');
+    const lora: LoraPair = { A: be.zeros([2, 6], 'lora'), B: be.zeros([5, 3], 'lora'), scale: 1 };
+    assert.throws(() => be.linearLora(x, w, undefined, lora, { p: 0, seed: 0 }, false), /do not agree/);
+    lora.B = be.zeros([5, 2], 'lora');
+    const { saved } = be.linearLora(x, w, undefined, lora, { p: 0, seed: 0 }, true);
+    assert.throws(() => be.linearLoraBackward(x, w, lora, saved!), /do not agree/, 'dy must have out columns');
+    const dy = be.zeros([8, 5], 'activations');
+    assert.throws(() => be.linearLoraBackward(dy, w, lora, saved!, be.zeros([8, 5], 'activations')), /into \[8,5\]/);
   }
 });
 

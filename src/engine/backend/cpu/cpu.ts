@@ -212,7 +212,7 @@ export class CpuBackend implements Backend {
    * 4-bit W, a few rows (decoding), a pass too large for the memory and the reference backend compose the plain ops.
    */
   linearLora(x: Tensor, w: Tensor, b: Tensor | undefined, lora: LoraPair, drop: { p: number; seed: number }, save: boolean) {
-    const s = this.loraShape(x.shape[0], w, lora, drop.p > 0);
+    const s = this.loraShape(x, w, lora, drop.p > 0, false);
     if (!s || !loraFused(s, false)) return linearLoraComposed(this, x, w, b, lora, drop, save);
     const { y: xd, mask } = this.dropout(x, drop.p, drop.seed);
     const y = this.make([s.N, s.out], f32(s.N * s.out), 'activations');
@@ -237,7 +237,9 @@ export class CpuBackend implements Backend {
   }
 
   linearLoraBackward(dy: Tensor, w: Tensor, lora: LoraPair, saved: LoraSaved, into?: Tensor): Tensor {
-    const s = this.loraShape(dy.shape[0], w, lora, !!saved.mask);
+    const s = this.loraShape(dy, w, lora, !!saved.mask, true);
+    if (into && (into.shape[0] !== dy.shape[0] || into.shape[1] !== w.shape[1]))
+      throw new Error(`linearLoraBackward: into [${into.shape}] for dy [${dy.shape}] · w [${w.shape}]`);
     if (!s || !loraFused(s, true)) return linearLoraBackwardComposed(this, dy, w, lora, saved, into);
     const { dA, dB } = loraGrads(lora);
     const dx = into ?? this.make([s.N, s.inp], f32(s.N * s.inp), 'activations');
@@ -260,12 +262,21 @@ export class CpuBackend implements Backend {
     return dx;
   }
 
-  /** the shape of a LoRA linear the WebAssembly path can fuse (an f32 or half-float W), else null */
-  private loraShape(N: number, w: Tensor, lora: LoraPair, dropout: boolean): LoraShape | null {
+  /**
+   * The shape of a LoRA linear (x: the input, or dy for the backward pass) when the WebAssembly path can fuse it (an
+   * f32 or half-float W), else null; operands that do not agree are refused either way.
+   */
+  private loraShape(x: Tensor, w: Tensor, lora: LoraPair, dropout: boolean, backward: boolean): LoraShape | null {
+    const [out, inp] = w.shape;
+    const r = lora.A.shape[0];
+    if (x.shape[1] !== (backward ? out : inp) || lora.A.shape[1] !== inp || lora.B.shape[0] !== out || lora.B.shape[1] !== r)
+      throw new Error(
+        `linearLora: ${backward ? 'dy' : 'x'} [${x.shape}], w [${w.shape}], A [${lora.A.shape}], B [${lora.B.shape}] do not agree`,
+      );
     const t = w as CpuTensor;
     if (!this.wasm || t.quant) return null;
     const wKind = t.data instanceof Float32Array ? 0 : t.half === 'f16' ? 2 : 1;
-    return { N, inp: w.shape[1], out: w.shape[0], r: lora.A.shape[0], wKind, dropout };
+    return { N: x.shape[0], inp, out, r, wKind, dropout };
   }
 
   /** x · op(W) for a 4-bit W: the fused kernel, or (reference backend) dequantize then the reference matmul */
