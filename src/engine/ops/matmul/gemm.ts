@@ -2,7 +2,8 @@
  * The matrix product on the CPU: C = alpha·op(A)·op(B) + beta·C with the 4×8 f32x4 kernel of gemm.wat, on this
  * thread and the runtime's workers (work stealing over panels). A is read in place or packed; B is packed by all
  * threads (pack.wat) from where it lies or from a copy, half-float B widened while packing; a product too large for
- * the memory budget runs as blocks. reference.ts is the spec.
+ * the memory budget runs as blocks. gemmAt is the product on operands already in WebAssembly memory (gemmWhole copies
+ * its operands in and calls it; lora.ts runs several on one arena session). reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime } from '../wasm';
 import { f32, recycle } from '../../core/f32pool';
