@@ -8,7 +8,8 @@
  *
  * Each product is the one the composed sequence (core/lora-linear.ts) runs, on the same kernel with the same sums in
  * the same order, so the results are the same bit for bit; only the copies in and out are fewer. A session's arena
- * layout is planned (forwardPlan, backwardPlan) before anything runs, so the memory estimate counts exactly what a call takes.
+ * layout is planned (forwardPlan, backwardPlan) before anything runs, so the memory estimate counts exactly what a
+ * call takes.
  */
 import { WasmRuntime } from '../wasm';
 import { GEMV_MAX_ROWS } from './gemv';
