@@ -55,6 +55,22 @@ export interface MatmulOpts {
   beta?: number;
 }
 
+/** a LoRA pair on a frozen linear layer (out, in): y += scale·(drop(x)·Aᵀ)·Bᵀ; its backward pass adds into dA and dB */
+export interface LoraPair {
+  A: Tensor; // (r, in)
+  B: Tensor; // (out, r)
+  scale: number;
+  dA?: Tensor;
+  dB?: Tensor;
+}
+
+/** what a LoRA linear keeps for its backward pass */
+export interface LoraSaved {
+  xd: Tensor; // (N, in) the dropped-out input (x itself when p = 0)
+  mask: Tensor | null; // (N, in), with dropout
+  h: Tensor; // (N, r) = xd·Aᵀ
+}
+
 /** cos/sin tables (P, D/2) for positions 0..P−1 */
 export interface RopeTables {
   cos: Tensor;
@@ -78,6 +94,8 @@ export interface AttnShape {
  */
 export type KernelCall =
   | { op: 'matmul'; M: number; N: number; K: number; transA: boolean; halfB: boolean }
+  /** a LoRA linear (linearLora, or its backward pass in the backward list): N rows, W (out, inp), rank r */
+  | { op: 'loraLinear'; N: number; inp: number; out: number; r: number; halfW: boolean; dropout: boolean }
   | { op: 'qmatmul'; M: number; rows: number; cols: number; trans: boolean; packedBytes: number; scales: number }
   | { op: 'attention'; shape: AttnShape }
   | { op: 'swiglu'; n: number }
@@ -130,6 +148,23 @@ export interface Backend {
   linear(x: Tensor, w: Tensor, b?: Tensor): Tensor;
   /** dx (N, K) = dy (N, M) · w (M, K), added into `into` when given */
   linearBackward(dy: Tensor, w: Tensor, into?: Tensor): Tensor;
+  /**
+   * y (N, out) = x·wᵀ + b + scale·(drop(x)·Aᵀ)·Bᵀ, inverted dropout of rate p with the mask of `seed` (none at
+   * p = 0). With `save`, what linearLoraBackward needs (the caller frees it), else null.
+   */
+  linearLora(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | undefined,
+    lora: LoraPair,
+    drop: { p: number; seed: number },
+    save: boolean,
+  ): { y: Tensor; saved: LoraSaved | null };
+  /**
+   * The backward pass of linearLora: dx (N, in) = dy·w + (scale·dy·B·A)⊙mask, added into `into` when given; and
+   * the LoRA gradients dB += scale·dyᵀ·h, dA += (scale·dy·B)ᵀ·xd.
+   */
+  linearLoraBackward(dy: Tensor, w: Tensor, lora: LoraPair, saved: LoraSaved, into?: Tensor): Tensor;
   /** alpha·op(a)·op(b) (+ beta·out) */
   matmul(a: Tensor, b: Tensor, opts: MatmulOpts, tag: MemTag): Tensor;
 

@@ -5,7 +5,7 @@
  *
  * Rows are tokens: x is (N, C) with N = B·T, row n = b·T + t.
  */
-import { AttnShape, Backend, RopeTables, Tensor } from '../core/backend';
+import { AttnShape, Backend, LoraSaved, RopeTables, Tensor } from '../core/backend';
 import { ModelSpec } from '../formats/config';
 import { LoraAdapter, LoraModule } from './lora';
 import { LayerWeights, LinearWeights, ModelWeights } from './weights';
@@ -15,13 +15,6 @@ import { LinearName, modulePath } from '../formats/structure';
 interface Norm {
   y: Tensor;
   rstd: Tensor;
-}
-
-/** what a LoRA linear keeps for its backward pass */
-interface LoraSave {
-  xd: Tensor; // (N, in) the dropped-out input (x itself when p = 0)
-  mask: Tensor | null; // (N, in)
-  h: Tensor; // (N, r) = xd·Aᵀ
 }
 
 interface LayerActs {
@@ -40,7 +33,7 @@ interface LayerActs {
   gate: Tensor; // (N, FF)
   up: Tensor;
   h: Tensor; // (N, FF) swiglu output
-  lora: Map<LinearName, LoraSave>;
+  lora: Map<LinearName, LoraSaved>;
 }
 
 interface Ctx {
@@ -106,48 +99,28 @@ export class LlamaModel {
   }
 
   /** y = x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ */
-  private linFwd(x: Tensor, lw: LinearWeights, layer: number, name: LinearName, ctx: Ctx, saves: Map<LinearName, LoraSave>): Tensor {
-    const be = this.be;
-    const y = be.linear(x, lw.w, lw.b);
+  private linFwd(x: Tensor, lw: LinearWeights, layer: number, name: LinearName, ctx: Ctx, saves: Map<LinearName, LoraSaved>): Tensor {
     const m = this.lora(layer, name);
-    if (m) {
-      const p = ctx.train ? this.adapter!.config.dropout : 0;
-      const { y: xd, mask } = be.dropout(x, p, mix(ctx.seed, layer * 16 + LINEAR_INDEX[name]));
-      const h = be.matmul(xd, m.A, { transB: true }, 'activations'); // (N, r)
-      be.matmul(h, m.B, { transB: true, alpha: m.scale, out: y, beta: 1 }, 'activations');
-      if (ctx.save) saves.set(name, { xd, mask, h });
-      else be.free(h, xd === x ? null : xd, mask);
-    }
-    return y;
+    if (!m) return this.be.linear(x, lw.w, lw.b);
+    const p = ctx.train ? this.adapter!.config.dropout : 0;
+    const r = this.be.linearLora(x, lw.w, lw.b, m, { p, seed: mix(ctx.seed, layer * 16 + LINEAR_INDEX[name]) }, ctx.save);
+    if (r.saved) saves.set(name, r.saved);
+    return r.y;
   }
 
   /** dx (+)= dy·W, and the LoRA gradients: dB += s·dyᵀ·h, dA += (s·dy·B)ᵀ·xd */
-  private linBwd(dy: Tensor, lw: LinearWeights, layer: number, name: LinearName, saves: Map<LinearName, LoraSave>, into?: Tensor): Tensor {
-    const be = this.be;
-    const dx = be.linearBackward(dy, lw.w, into);
+  private linBwd(dy: Tensor, lw: LinearWeights, layer: number, name: LinearName, saves: Map<LinearName, LoraSaved>, into?: Tensor): Tensor {
     const m = this.lora(layer, name);
     const s = saves.get(name);
-    if (m && s) {
-      be.matmul(dy, s.h, { transA: true, alpha: m.scale, out: m.dB!, beta: 1 }, 'lora');
-      const dh = be.matmul(dy, m.B, { alpha: m.scale }, 'activations'); // (N, r)
-      be.matmul(dh, s.xd, { transA: true, out: m.dA!, beta: 1 }, 'lora');
-      if (!s.mask) be.matmul(dh, m.A, { out: dx, beta: 1 }, 'activations');
-      else {
-        const dxd = be.matmul(dh, m.A, {}, 'activations');
-        const dmasked = be.mul(dxd, s.mask);
-        be.addInPlace(dx, dmasked);
-        be.free(dxd, dmasked);
-      }
-      be.free(dh);
-    }
-    return dx;
+    if (m && s) return this.be.linearLoraBackward(dy, lw.w, m, s, into);
+    return this.be.linearBackward(dy, lw.w, into);
   }
 
   private layerFwd(l: number, x: Tensor, ctx: Ctx): { out: Tensor; acts?: LayerActs } {
     const be = this.be;
     const { heads: H, kvHeads: KV, headDim: D, rmsEps: eps } = this.spec;
     const W: LayerWeights = this.w.layers[l];
-    const saves = new Map<LinearName, LoraSave>();
+    const saves = new Map<LinearName, LoraSaved>();
     const n1 = be.rmsnorm(x, W.inNorm, eps);
     const qRaw = this.linFwd(n1.y, W.lin.q_proj, l, 'q_proj', ctx, saves);
     const kRaw = this.linFwd(n1.y, W.lin.k_proj, l, 'k_proj', ctx, saves);

@@ -139,6 +139,8 @@ export function stepWorkload(spec: ModelSpec, lora: LoraConfig, B: number, T: nu
   const backward: KernelCall[] = [mm(rows, C, V, false, halfB)];
   for (const name of LINEAR_NAMES) {
     const [out, inp] = linearShape(spec, name);
+    const target = isTarget(lora, modulePath(0, name));
+    const r = rankFor(lora, modulePath(0, name));
     if (quant) {
       const q = {
         op: 'qmatmul',
@@ -150,14 +152,19 @@ export function stepWorkload(spec: ModelSpec, lora: LoraConfig, B: number, T: nu
       } as const;
       forward.push({ ...q, trans: true });
       backward.push({ ...q, trans: false });
+      // a 4-bit W: the LoRA products run apart (core/lora-linear.ts)
+      if (target) {
+        forward.push(mm(N, r, inp), mm(N, out, r));
+        backward.push(mm(out, r, N, true), mm(N, r, out), mm(r, inp, N, true), mm(N, inp, r));
+      }
+    } else if (target) {
+      const call = { op: 'loraLinear', N, inp, out, r, halfW: halfB, dropout: lora.dropout > 0 } as const;
+      forward.push(call);
+      backward.push(call);
     } else {
       forward.push(mm(N, out, inp, false, halfB));
       backward.push(mm(N, inp, out, false, halfB));
     }
-    if (!isTarget(lora, modulePath(0, name))) continue;
-    const r = rankFor(lora, modulePath(0, name));
-    forward.push(mm(N, r, inp), mm(N, out, r));
-    backward.push(mm(out, r, N, true), mm(N, r, out), mm(r, inp, N, true), mm(N, inp, r));
   }
   const shape = { B, Tq: T, Tk: T, H, KV, D };
   forward.push({ op: 'attention', shape });

@@ -9,6 +9,8 @@ import {
   AdamWParams,
   AttnShape,
   Backend,
+  LoraPair,
+  LoraSaved,
   MatmulOpts,
   MemTag,
   MemTracker,
@@ -23,6 +25,8 @@ import { QuantWeight, dequantizeWeight, quantBytes } from '../../core/qweight';
 import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
 import { GemmArgs, matmulRef } from '../../ops/matmul/reference';
 import { gemm } from '../../ops/matmul/gemm';
+import { LoraShape, loraBackward, loraForward, loraFused } from '../../ops/matmul/lora';
+import { linearLoraBackwardComposed, linearLoraComposed, loraGrads } from '../../core/lora-linear';
 import { qgemm, qmatrixOf } from '../../ops/qmatmul/qgemm';
 import { qmatmulRef } from '../../ops/qmatmul/reference';
 import { attentionBackwardWasm, attentionForwardWasm } from '../../ops/attention/attention';
@@ -203,6 +207,78 @@ export class CpuBackend implements Backend {
     if (q) this.qgemm(this.d(dy), N, q, false, this.d(dx), into ? 1 : 0);
     else this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), bHalf: (w as CpuTensor).half, c: this.d(dx), beta: into ? 1 : 0 });
     return dx;
+  }
+
+  /**
+   * The WebAssembly path fuses the LoRA products into the base product's arena session (ops/matmul/lora.ts); a
+   * 4-bit W, a few rows (decoding), a pass too large for the memory and the reference backend compose the plain ops.
+   */
+  linearLora(x: Tensor, w: Tensor, b: Tensor | undefined, lora: LoraPair, drop: { p: number; seed: number }, save: boolean) {
+    const s = this.loraShape(x, w, lora, drop.p > 0, false);
+    if (!s || !loraFused(s, false)) return linearLoraComposed(this, x, w, b, lora, drop, save);
+    const { y: xd, mask } = this.dropout(x, drop.p, drop.seed);
+    const y = this.make([s.N, s.out], f32(s.N * s.out), 'activations');
+    const h = this.make([s.N, s.r], f32(s.N * s.r), 'activations');
+    const [A, B] = [this.d(lora.A), this.d(lora.B)];
+    loraForward(this.wasm!, {
+      ...s,
+      x: this.d(x),
+      xd: this.d(xd),
+      w: this.raw(w),
+      bias: b && this.d(b),
+      A,
+      B,
+      scale: lora.scale,
+      y: this.d(y),
+      h: this.d(h),
+    });
+    this.syncWorkspace();
+    if (save) return { y, saved: { xd, mask, h } };
+    this.free(h, xd === x ? null : xd, mask);
+    return { y, saved: null };
+  }
+
+  linearLoraBackward(dy: Tensor, w: Tensor, lora: LoraPair, saved: LoraSaved, into?: Tensor): Tensor {
+    const s = this.loraShape(dy, w, lora, !!saved.mask, true);
+    if (into && (into.shape[0] !== dy.shape[0] || into.shape[1] !== w.shape[1]))
+      throw new Error(`linearLoraBackward: into [${into.shape}] for dy [${dy.shape}] · w [${w.shape}]`);
+    if (!s || !loraFused(s, true)) return linearLoraBackwardComposed(this, dy, w, lora, saved, into);
+    const { dA, dB } = loraGrads(lora);
+    const dx = into ?? this.make([s.N, s.inp], f32(s.N * s.inp), 'activations');
+    loraBackward(this.wasm!, {
+      ...s,
+      dy: this.d(dy),
+      w: this.raw(w),
+      A: this.d(lora.A),
+      B: this.d(lora.B),
+      scale: lora.scale,
+      h: this.d(saved.h),
+      xd: this.d(saved.xd),
+      mask: saved.mask && this.d(saved.mask),
+      dx: this.d(dx),
+      into: !!into,
+      dA: this.d(dA),
+      dB: this.d(dB),
+    });
+    this.syncWorkspace();
+    return dx;
+  }
+
+  /**
+   * The shape of a LoRA linear (x: the input, or dy for the backward pass) when the WebAssembly path can fuse it (an
+   * f32 or half-float W), else null; operands that do not agree are refused either way.
+   */
+  private loraShape(x: Tensor, w: Tensor, lora: LoraPair, dropout: boolean, backward: boolean): LoraShape | null {
+    const [out, inp] = w.shape;
+    const r = lora.A.shape[0];
+    if (x.shape[1] !== (backward ? out : inp) || lora.A.shape[1] !== inp || lora.B.shape[0] !== out || lora.B.shape[1] !== r)
+      throw new Error(
+        `linearLora: ${backward ? 'dy' : 'x'} [${x.shape}], w [${w.shape}], A [${lora.A.shape}], B [${lora.B.shape}] do not agree`,
+      );
+    const t = w as CpuTensor;
+    if (!this.wasm || t.quant) return null;
+    const wKind = t.data instanceof Float32Array ? 0 : t.half === 'f16' ? 2 : 1;
+    return { N: x.shape[0], inp, out, r, wKind, dropout };
   }
 
   /** x · op(W) for a 4-bit W: the fused kernel, or (reference backend) dequantize then the reference matmul */

@@ -6,6 +6,7 @@
 import type { KernelCall, WorkspaceSizer } from '../../core/backend';
 import { defaultThreads } from '../../ops/wasm';
 import { gemmArenaFloats } from '../../ops/matmul/gemm';
+import { loraArenaFloats, loraFused } from '../../ops/matmul/lora';
 import { qgemmPlan } from '../../ops/qmatmul/qgemm';
 import { attnScratchFloats, headsPerChunk } from '../../ops/attention/attention';
 import { ELEMENTWISE_CHUNK } from '../../ops/swiglu/swiglu';
@@ -18,6 +19,17 @@ function callFloats(c: KernelCall, backward: boolean): number {
   switch (c.op) {
     case 'matmul':
       return gemmArenaFloats(c.M, c.N, c.K, c.transA, c.halfB);
+    case 'loraLinear': {
+      const s = { ...c, wKind: c.halfW ? 1 : 0 };
+      if (loraFused(s, backward)) return loraArenaFloats(s, backward);
+      // composed: the base product and the LoRA products one by one (core/lora-linear.ts)
+      const { N, inp, out, r, halfW } = c;
+      const calls = backward
+        ? [gemmArenaFloats(N, inp, out, false, halfW), gemmArenaFloats(out, r, N, true), gemmArenaFloats(N, r, out, false)]
+        : [gemmArenaFloats(N, out, inp, false, halfW), gemmArenaFloats(N, r, inp, false), gemmArenaFloats(N, out, r, false)];
+      if (backward) calls.push(gemmArenaFloats(r, inp, N, true), gemmArenaFloats(N, inp, r, false));
+      return Math.max(...calls);
+    }
     case 'qmatmul':
       return qgemmPlan(c.M, c.rows, c.cols, c.trans, c.packedBytes, c.scales, defaultThreads()).floats;
     case 'swiglu':

@@ -4,7 +4,20 @@
  * run by the GPU worker; device.ts holds the worker and the tensors. All tensors are f32 on the device, except
  * frozen weights (bf16/f16, or 4-bit codes and scales, widened or dequantized inside the kernels).
  */
-import { AdamWParams, AttnShape, Backend, MatmulOpts, MemTag, RopeTables, Tensor, matmulShape, numel } from '../../core/backend';
+import {
+  AdamWParams,
+  AttnShape,
+  Backend,
+  LoraPair,
+  LoraSaved,
+  MatmulOpts,
+  MemTag,
+  RopeTables,
+  Tensor,
+  matmulShape,
+  numel,
+} from '../../core/backend';
+import { linearLoraBackwardComposed, linearLoraComposed } from '../../core/lora-linear';
 import { UserError } from '../../core/errors';
 import { adamwScalars } from '../../ops/adamw/reference';
 import { dropThreshold } from '../../ops/dropout/reference';
@@ -32,6 +45,13 @@ export class WebGpuBackend extends GpuDevice implements Backend {
     const dx = into ?? this.make([N, K], 'activations');
     this.product(dy, w, false, dx, !!into, N);
     return dx;
+  }
+  /** the plain ops in sequence (core/lora-linear.ts) */
+  linearLora(x: Tensor, w: Tensor, b: Tensor | undefined, lora: LoraPair, drop: { p: number; seed: number }, save: boolean) {
+    return linearLoraComposed(this, x, w, b, lora, drop, save);
+  }
+  linearLoraBackward(dy: Tensor, w: Tensor, lora: LoraPair, saved: LoraSaved, into?: Tensor): Tensor {
+    return linearLoraBackwardComposed(this, dy, w, lora, saved, into);
   }
   /** x · op(W) into out: the 4-bit kernel for a quantized W, else the f32 matmul */
   private product(x: Tensor, w: Tensor, trans: boolean, out: Tensor, accumulate: boolean, M: number): void {

@@ -2,7 +2,8 @@
  * The matrix product on the CPU: C = alpha·op(A)·op(B) + beta·C with the 4×8 f32x4 kernel of gemm.wat, on this
  * thread and the runtime's workers (work stealing over panels). A is read in place or packed; B is packed by all
  * threads (pack.wat) from where it lies or from a copy, half-float B widened while packing; a product too large for
- * the memory budget runs as blocks. reference.ts is the spec.
+ * the memory budget runs as blocks. gemmAt is the product on operands already in WebAssembly memory (gemmWhole copies
+ * its operands in and calls it; lora.ts runs several on one arena session). reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime } from '../wasm';
 import { f32, recycle } from '../../core/f32pool';
@@ -109,7 +110,6 @@ function gemmBlocked(rt: WasmRuntime, g: GemmArgs): void {
 }
 
 function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
-  const x = gemmFns(rt);
   const { M, N, K } = g;
   const alpha = g.alpha ?? 1;
   const beta = g.beta ?? 0;
@@ -118,37 +118,44 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
   // A is copied as is and read in place by the kernel, or (transposed) copied and packed in WebAssembly;
   // B is copied and packed in WebAssembly. Layout: [A or Apack][Bpack][C][raw A][raw B]
   rt.arenaReset();
-  const lda = g.transA ? 0 : K * 4;
   const pa = rt.alloc(g.transA ? Mp * K : M * K);
   const pb = rt.alloc(Np * K);
   const pc = rt.alloc(Mp * Np);
   const rawA = g.transA ? rt.alloc(M * K) : 0;
   const rawB = rt.alloc(N * K);
   const half = halfKind(g);
-  const halfB = half ? rt.alloc((N * K + 1) >> 1) : 0; // half-float bits, widened into rawB
+  const halfB = half ? rt.alloc((N * K + 1) >> 1) : 0; // room for half-float bits
   const f = rt.mem();
   const a = g.a.length === M * K ? g.a : g.a.subarray(0, M * K);
   const b = g.b.length === N * K ? g.b : g.b.subarray(0, N * K);
   // B is packed from where it lies when resident (a base weight, a LoRA matrix), else from its copy here, half
   // floats widened on the way, by all threads; the room of the copy stays reserved either way
-  const bAt = rt.offsetOf(b);
-  let srcB = bAt;
-  if (bAt < 0 && b instanceof Uint16Array) new Uint16Array(rt.buffer(), (srcB = halfB), N * K).set(b);
-  else if (bAt < 0) f.set(b, (srcB = rawB) >> 2);
-  if (g.transA) {
-    f.set(a, rawA >> 2);
-    x.pack_at(rawA, M * 4, M, K, pa); // A is (K, M)
-  } else f.set(a, pa >> 2);
-  const es = half ? 2 : 4;
-  packB(rt, srcB, half, !!g.transB, K, N, (g.transB ? K : N) * es, pb); // B is (N, K) or (K, N)
+  const srcB = placeAt(rt, b, half ? halfB : rawB);
+  f.set(a, (g.transA ? rawA : pa) >> 2);
+  gemmTraffic.in += a.byteLength;
   // beta = 1: the old C goes into the kernel's C and the kernel adds to it; alpha scales the packed B
-  const acc = beta === 1 ? 1 : 0;
+  const acc = beta === 1;
   const c = g.c;
-  if (acc) {
-    for (let i = 0; i < M; i++) f.set(c.subarray(i * N, i * N + N), (pc >> 2) + i * Np);
-    if (alpha !== 1) x.scale(pb, Np * K, alpha);
-  }
-  runPanels(rt, pa, pb, pc, K, Np, Mp / 4, Np / 8, M * N * K, lda, M, acc);
+  if (acc) copyIn(rt, c, M, N, pc, Np);
+  const es = half ? 2 : 4;
+  gemmAt(rt, {
+    M,
+    N,
+    K,
+    a: g.transA ? rawA : pa,
+    lda: (g.transA ? M : K) * 4,
+    transA: g.transA,
+    pa,
+    b: srcB,
+    bKind: half,
+    transB: g.transB,
+    ldb: (g.transB ? K : N) * es,
+    pb,
+    c: pc,
+    acc,
+    alpha: acc ? alpha : 1,
+  });
+  gemmTraffic.out += M * N * 4;
   const base = pc >> 2;
   for (let i = 0; i < M; i++) {
     const src = base + i * Np;
@@ -159,6 +166,77 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
     } else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
     else for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j] + beta * c[dst + j];
   }
+}
+
+/**
+ * A product on operands already in WebAssembly memory (arena or resident heap), by byte offsets: C (+)= op(A)·op(B)
+ * with alpha scaling the packed B. Nothing is allocated: the caller gives the room of the packs.
+ */
+export interface ArenaGemm {
+  M: number;
+  N: number;
+  K: number;
+  /** A at byte offset `a`, row stride `lda` bytes: (M, K) read in place, or with transA (K, M) packed into `pa` (Mp·K floats) */
+  a: number;
+  lda: number;
+  transA?: boolean;
+  pa?: number;
+  /** B at `b`, elements of `bKind` (0 f32, 1 bf16, 2 f16), row stride `ldb` bytes: (K, N), or (N, K) with transB */
+  b: number;
+  bKind: number;
+  transB?: boolean;
+  ldb: number;
+  /** room for the packed B: Np·K floats */
+  pb: number;
+  /** C at `c`: Mp rows of Np floats (M, N padded to 4 and 8); `acc`: the product is added to what C holds */
+  c: number;
+  acc: boolean;
+  alpha?: number;
+}
+
+export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
+  const { M, N, K } = g;
+  const Mp = (M + 3) & ~3;
+  const Np = (N + 7) & ~7;
+  const x = gemmFns(rt);
+  if (g.transA) x.pack_at(g.a, g.lda, M, K, g.pa!);
+  packB(rt, g.b, g.bKind, !!g.transB, K, N, g.ldb, g.pb);
+  if ((g.alpha ?? 1) !== 1) x.scale(g.pb, Np * K, g.alpha!);
+  runPanels(rt, g.transA ? g.pa! : g.a, g.pb, g.c, K, Np, Mp / 4, Np / 8, M * N * K, g.transA ? 0 : g.lda, M, g.acc ? 1 : 0);
+}
+
+/**
+ * Bytes copied between host arrays and the WebAssembly memory by the matrix products (operands in, results out):
+ * a deterministic measure of what the copies cost.
+ */
+export const gemmTraffic = { in: 0, out: 0 };
+
+/** the byte offset of `data` where it lies when resident, else of its copy put at `room` */
+export function placeAt(rt: WasmRuntime, data: Float32Array | Uint16Array, room: number): number {
+  const at = rt.offsetOf(data);
+  if (at >= 0) return at;
+  if (data instanceof Float32Array) rt.mem().set(data, room >> 2);
+  else new Uint16Array(rt.buffer(), room, data.length).set(data);
+  gemmTraffic.in += data.byteLength;
+  return room;
+}
+
+/** rows × cols of a row-major host matrix into WebAssembly memory at `at` with a row stride of `ld` floats */
+export function copyIn(rt: WasmRuntime, x: Float32Array, rows: number, cols: number, at: number, ld: number): void {
+  const f = rt.mem();
+  const base = at >> 2;
+  if (ld === cols) f.set(x.subarray(0, rows * cols), base);
+  else for (let i = 0; i < rows; i++) f.set(x.subarray(i * cols, i * cols + cols), base + i * ld);
+  gemmTraffic.in += rows * cols * 4;
+}
+
+/** the reverse of copyIn: rows × cols at `at` (row stride `ld` floats) into a row-major host matrix */
+export function copyOut(rt: WasmRuntime, at: number, ld: number, x: Float32Array, rows: number, cols: number): void {
+  const f = rt.mem();
+  const base = at >> 2;
+  if (ld === cols) x.set(f.subarray(base, base + rows * cols));
+  else for (let i = 0; i < rows; i++) x.set(f.subarray(base + i * ld, base + i * ld + cols), i * cols);
+  gemmTraffic.out += rows * cols * 4;
 }
 
 /** pack op(B) from `src` (elements of `kind`: 0 f32, 1 bf16, 2 f16; row stride `lds` bytes) into panels at `dst` */
