@@ -115,13 +115,27 @@ test(
       assert.match(text, /Expected duration: unknown until a run on this machine has been measured/);
       assert.match(text, /Memory estimate: .* of /);
       await shot('03-confirm');
+      // every text the status bar's LoRA item shows, recorded as it changes: an 8-step run on a tiny model can be
+      // over between two polls, so a transient "step n/N" is checked in the record, not on the screen
+      await page.evaluate(() => {
+        const seen: string[] = [];
+        (window as unknown as { loraStatus: string[] }).loraStatus = seen;
+        const bar = document.querySelector('#workbench\\.parts\\.statusbar')!;
+        new MutationObserver(() => {
+          for (const el of Array.from(bar.querySelectorAll<HTMLElement>('.statusbar-item'))) {
+            const t = el.innerText;
+            if (t.includes('LoRA') && seen[seen.length - 1] !== t) seen.push(t);
+          }
+        }).observe(bar, { subtree: true, childList: true, characterData: true, attributes: true });
+      });
       await dialog.locator('.monaco-button', { hasText: 'Start Training' }).click();
 
       // the status bar shows steps, the loss chart gets points
-      await status
-        .filter({ hasText: /LoRA step \d+\/\d+ · loss/ })
-        .first()
-        .waitFor({ timeout: 120_000 });
+      await page.waitForFunction(
+        () => (window as unknown as { loraStatus: string[] }).loraStatus.some((t) => /LoRA step \d+\/\d+ · loss/.test(t)),
+        undefined,
+        { timeout: 120_000 },
+      );
       await panel.locator('#loss-chart[data-points]:not([data-points="0"])').waitFor({ timeout: 120_000 });
       await shot('04-training');
 
