@@ -107,7 +107,7 @@ These machines are noisy (±30% between runs); compare rows from one run.
 
 ## lorakit against PyTorch
 
-Every PyTorch found on this machine (src/bench/torch.ts: $LORAKIT_BENCH_PYTHON, ./.venv, ./venv, .bench/venv, Debian's /usr/bin/python3, python3 on PATH; scripts/bench.mjs makes .bench/venv with \`pip install torch\` when there is no pip PyTorch), each on ${os.availableParallelism()} threads:
+Every PyTorch found on this machine (src/bench/torch.ts: $LORAKIT_BENCH_PYTHON, ./.venv, ./venv, the tests' .test-deps/py, .bench/venv, Debian's /usr/bin/python3, python3 on PATH; scripts/bench.mjs makes .bench/venv with \`pip install torch\` when there is no pip PyTorch), each on ${os.availableParallelism()} threads:
 
 ${peers.map((p) => `- ${peerLong(p)}`).join('\n') || '- none (no python3 with torch)'}
 ${process.env.LORAKIT_BENCH_PIP_NOTE ? `\nHow the pip PyTorch came to be: ${process.env.LORAKIT_BENCH_PIP_NOTE}.\n` : ''}

@@ -2,7 +2,8 @@
  * The bench's PyTorch peers: every PyTorch this machine has, found where a user would have one, each named (version,
  * BLAS, which python, pip or Debian), and bench/torch_step.py run with each at a workload's shape.
  *
- * Where it looks: $LORAKIT_BENCH_PYTHON, ./.venv and ./venv (a user's own venv in the checkout), .bench/venv (the venv
+ * Where it looks: $LORAKIT_BENCH_PYTHON, ./.venv and ./venv (a user's own venv in the checkout), .test-deps/py (the
+ * venv the tests install torch, transformers and PEFT into), .bench/venv (the venv
  * scripts/bench.mjs makes with `pip install torch` when it finds no pip PyTorch), /usr/bin/python3 (Debian's
  * python3-torch) and python3 on PATH. Two pythons that import the same torch are one peer.
  */
@@ -64,6 +65,7 @@ export function findPeers(): Peer[] {
     process.env.LORAKIT_BENCH_PYTHON,
     path.join(root, '.venv', 'bin', 'python'),
     path.join(root, 'venv', 'bin', 'python'),
+    path.join(root, '.test-deps', 'py', 'bin', 'python'),
     path.join(root, '.bench', 'venv', 'bin', 'python'),
     '/usr/bin/python3',
     'python3',
