@@ -9,7 +9,7 @@
  * are left to the allocator.
  */
 const MIN_FLOATS = 1 << 14;
-let capBytes = 1 << 30;
+const CAP_BYTES = 1 << 30;
 const free = new Map<number, Float32Array[]>();
 /** arrays this pool made (only they may come back) */
 const ours = new WeakSet<Float32Array>();
@@ -33,7 +33,7 @@ export function f32(n: number): Float32Array {
 
 /** give back an array that `f32` made and nothing reads any more (anything else is ignored) */
 export function recycle(a: Float32Array): void {
-  if (!ours.has(a) || waiting.has(a) || pooledBytes + a.byteLength > capBytes) return;
+  if (!ours.has(a) || waiting.has(a) || pooledBytes + a.byteLength > CAP_BYTES) return;
   let list = free.get(a.length);
   if (!list) free.set(a.length, (list = []));
   list.push(a);
@@ -46,14 +46,8 @@ export function pooled(a: Float32Array): boolean {
   return ours.has(a);
 }
 
-/** bytes waiting in the pool */
-export function poolBytes(): number {
-  return pooledBytes;
-}
-
-/** empty the pool and set its cap (tests; a backend's dispose) */
-export function drainPool(cap = capBytes): void {
+/** empty the pool (a backend's dispose), leaving its arrays to the garbage collector */
+export function drainPool(): void {
   free.clear();
   pooledBytes = 0;
-  capBytes = cap;
 }

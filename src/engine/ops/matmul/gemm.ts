@@ -155,15 +155,15 @@ function gemmWhole(rt: WasmRuntime, g: GemmArgs): void {
     acc,
     alpha: acc ? alpha : 1,
   });
+  // C out: as it is (acc, or alpha 1 and beta 0), else with alpha and beta applied on the way
+  if (acc || (alpha === 1 && beta === 0)) return copyOut(rt, pc, Np, c, M, N);
   gemmTraffic.out += M * N * 4;
   const base = pc >> 2;
   for (let i = 0; i < M; i++) {
     const src = base + i * Np;
     const dst = i * N;
-    if (acc || alpha === 1) {
-      if (beta === 0 || acc) c.set(f.subarray(src, src + N), dst);
-      else for (let j = 0; j < N; j++) c[dst + j] = f[src + j] + beta * c[dst + j];
-    } else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
+    if (alpha === 1) for (let j = 0; j < N; j++) c[dst + j] = f[src + j] + beta * c[dst + j];
+    else if (beta === 0) for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j];
     else for (let j = 0; j < N; j++) c[dst + j] = alpha * f[src + j] + beta * c[dst + j];
   }
 }

@@ -215,43 +215,33 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
   const aAt = placeAt(rt, g.A, o + p.aRoom);
   const dh = { a: o + p.cdh, lda: Npr * 4 };
   gemmAt(rt, { M: N, N: inp, K: r, ...dh, b: aAt, bKind: 0, ldb: inp * 4, pb: o + p.pA, c: o + (g.mask ? p.cdxd : p.cdx), acc: !g.mask });
-  // dB += s·dyᵀ·h
-  copyIn(rt, g.h, N, r, o + p.h, r);
-  copyIn(rt, g.dB, out, r, o + p.cdB, Npr);
-  gemmAt(rt, {
-    M: out,
-    N: r,
+  // dB += s·dyᵀ·h, dA += dhᵀ·xd
+  addGrad(rt, {
+    grad: g.dB,
+    at: o + p.cdB,
+    rows: out,
+    cols: r,
     K: N,
     ...dy,
-    transA: true,
     pa: o + p.pAT,
-    b: o + p.h,
-    bKind: 0,
-    ldb: r * 4,
+    x: g.h,
+    xAt: o + p.h,
     pb: o + p.pH,
-    c: o + p.cdB,
-    acc: true,
     alpha: scale,
   });
-  copyOut(rt, o + p.cdB, Npr, g.dB, out, r);
-  // dA += dhᵀ·xd
-  copyIn(rt, g.xd, N, inp, o + p.xd, inp);
-  copyIn(rt, g.dA, r, inp, o + p.cdA, Npi);
-  gemmAt(rt, {
-    M: r,
-    N: inp,
+  addGrad(rt, {
+    grad: g.dA,
+    at: o + p.cdA,
+    rows: r,
+    cols: inp,
     K: N,
     ...dh,
-    transA: true,
     pa: o + p.pAH,
-    b: o + p.xd,
-    bKind: 0,
-    ldb: inp * 4,
+    x: g.xd,
+    xAt: o + p.xd,
     pb: o + p.pX,
-    c: o + p.cdA,
-    acc: true,
+    alpha: 1,
   });
-  copyOut(rt, o + p.cdA, Npi, g.dA, r, inp);
   if (!g.mask) return copyOut(rt, o + p.cdx, Npi, g.dx, N, inp);
   // dx = (dy·W) + (dh·A)⊙mask, rounded as the composed mul and add round
   const m = g.mask,
@@ -260,4 +250,49 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
   for (let i = 0, a = (o + p.cdx) >> 2, b = (o + p.cdxd) >> 2; i < N; i++, a += Npi, b += Npi)
     for (let j = 0, k = i * inp; j < inp; j++, k++) dx[k] = f2[a + j] + Math.fround(f2[b + j] * m[k]);
   gemmTraffic.out += N * inp * 4;
+}
+
+/**
+ * A LoRA gradient (rows × cols, host memory) += alpha·Aᵀ·x: A (K, rows) lies in the arena at `a` (row stride `lda`
+ * bytes) and is packed into `pa`; x (K, cols) is copied in at `xAt` and packed into `pb`; the gradient goes through
+ * the arena at `at` (row stride up8(cols)) and back.
+ */
+function addGrad(
+  rt: WasmRuntime,
+  g: {
+    grad: Float32Array;
+    at: number;
+    rows: number;
+    cols: number;
+    K: number;
+    a: number;
+    lda: number;
+    pa: number;
+    x: Float32Array;
+    xAt: number;
+    pb: number;
+    alpha: number;
+  },
+): void {
+  const { cols } = g;
+  const ld = up8(cols);
+  copyIn(rt, g.x, g.K, cols, g.xAt, cols);
+  copyIn(rt, g.grad, g.rows, cols, g.at, ld);
+  gemmAt(rt, {
+    M: g.rows,
+    N: cols,
+    K: g.K,
+    a: g.a,
+    lda: g.lda,
+    transA: true,
+    pa: g.pa,
+    b: g.xAt,
+    bKind: 0,
+    ldb: cols * 4,
+    pb: g.pb,
+    c: g.at,
+    acc: true,
+    alpha: g.alpha,
+  });
+  copyOut(rt, g.at, ld, g.grad, g.rows, cols);
 }
