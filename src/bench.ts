@@ -34,8 +34,15 @@ function machine(): string {
   return `${cpu}, ${os.availableParallelism()} cores, ${formatBytes(os.totalmem())} RAM, ${os.platform()} ${os.release()}, Node ${process.version}`;
 }
 
+const SECTIONS = ['decode', 'step05b', 'matmul', 'peers'];
+
 async function main() {
   if (process.argv[2] === '--step-child') return stepChild(process.argv.slice(3));
+  const only1 = process.env.BENCH_ONLY;
+  if (only1 && !SECTIONS.includes(only1)) {
+    console.error(`BENCH_ONLY=${only1}: not a section; one of ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lorakit-bench-'));
   try {
     await bench(tmp);
@@ -49,8 +56,7 @@ async function only(what: string, dir: string, ref: TinyModelOptions, qwen: Qwen
   if (what === 'decode') console.log(await decodeSection(dir, ref, qwen));
   else if (what === 'step05b') console.log(step05bSection(qwen).markdown);
   else if (what === 'matmul') console.log(matmulSection());
-  else if (what === 'peers') findPeers();
-  else throw new Error(`BENCH_ONLY=${what}: one of decode, step05b, matmul, peers`);
+  else findPeers(); // 'peers' (main has checked the name)
 }
 
 async function bench(tmp: string) {
