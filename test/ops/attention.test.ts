@@ -32,6 +32,17 @@ for (const shape of [
     test(`cpu backend attention (WebAssembly path, ${build}) matches the reference ${label}`, () => attentionParity(shape, fma));
 }
 
+// past one block of 32 query rows: the products skip the masked keys block by block; the first shape is large
+// enough to run on both threads
+for (const shape of [
+  { B: 2, Tq: 100, Tk: 100, H: 4, KV: 2, D: 32 },
+  { B: 1, Tq: 45, Tk: 77, H: 2, KV: 1, D: 12 }, // queries after a cache of 32
+  { B: 1, Tq: 90, Tk: 90, H: 2, KV: 2, D: 8, window: 40 },
+])
+  for (const { build, fma } of simdBuilds())
+    test(`cpu backend attention (WebAssembly path, ${build}) matches the reference over several row blocks ${JSON.stringify(shape)}`, () =>
+      attentionParity(shape, fma));
+
 /** the CPU backend's attention, forward and backward, against the reference on random inputs */
 function attentionParity(shape: AttnShape, fma: boolean): void {
   const be = new CpuBackend({ threads: 2, fma });

@@ -34,6 +34,7 @@ export const STEAL_KERNELS = {
   qgemv_fast_steal: { args: 1, thread: true },
   read_steal: { args: 5, thread: true },
   attn_decode_steal: { args: 1, thread: true },
+  heads_steal: { args: 3, thread: false },
 } as const;
 export type StealKernel = keyof typeof STEAL_KERNELS;
 export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];

@@ -8,7 +8,8 @@ import { defaultThreads } from '../../ops/wasm';
 import { gemmArenaFloats } from '../../ops/matmul/gemm';
 import { loraArenaFloats, loraFused } from '../../ops/matmul/lora';
 import { qgemmPlan } from '../../ops/qmatmul/qgemm';
-import { attnScratchFloats, headsPerChunk } from '../../ops/attention/attention';
+import { attnScratchFloats, backwardOps, forwardOps, headsPerChunk } from '../../ops/attention/attention';
+import { HeadPrograms } from '../../ops/attention/heads';
 import { ELEMENTWISE_CHUNK } from '../../ops/swiglu/swiglu';
 
 const up8 = (n: number) => (n + 7) & ~7;
@@ -37,18 +38,21 @@ function callFloats(c: KernelCall, backward: boolean): number {
     case 'crossEntropy':
       return c.rows * c.V + 7 * c.rows;
     case 'attention': {
-      // inputs, per-(batch, kv head) packs, then one chunk of heads' scratch
+      // inputs, per-(batch, kv head) packs, the outputs, then one chunk of heads' (kv groups') scratch and programs
       const { B, Tq: T, H, KV, D } = c.shape;
       const N = B * T;
       const NpT = up8(T),
         NpD = up8(D);
       const scratch = attnScratchFloats(c.shape);
-      const heads = (perHead: number) => Math.min(B * H, headsPerChunk(perHead));
       const slack = 16 * (B * KV * 3 + 12 * B * H); // alignment and end padding of each allocation
-      if (!backward) return N * (H * D + 2 * KV * D) + B * KV * (NpT * D + NpD * T) + heads(scratch.forward) * scratch.forward + slack;
-      return (
-        N * (2 * H * D + 2 * KV * D) + B * H * T + B * KV * (2 * NpT * D + NpD * T) + heads(scratch.backward) * scratch.backward + slack
-      );
+      if (!backward) {
+        const heads = Math.min(B * H, headsPerChunk(scratch.forward));
+        const table = HeadPrograms.floats(heads, heads * forwardOps(T));
+        return N * (2 * H * D + 2 * KV * D) + B * KV * (NpT * D + NpD * T) + heads * scratch.forward + table + slack;
+      }
+      const groups = Math.min(B * KV, headsPerChunk(scratch.backward));
+      const table = HeadPrograms.floats(groups, groups * backwardOps(T, T, H / KV));
+      return N * (3 * H * D + 4 * KV * D) + B * H * T + B * KV * (2 * NpT * D + NpD * T) + groups * scratch.backward + table + slack;
     }
   }
 }

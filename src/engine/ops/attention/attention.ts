@@ -1,7 +1,9 @@
 /**
- * Causal grouped-query attention on the CPU. The per-(batch, head) matmuls run as job tables split across the
- * threads, over operands copied into WebAssembly memory once and packed there; softmax and its backward run in
- * softmax.wat on the scores in place.
+ * Causal grouped-query attention on the CPU. Each head's work (forward) or each kv group's (backward) is one program
+ * of kernel calls (heads.ts, heads.wat), and the threads take whole programs: the products over operands copied
+ * into WebAssembly memory once and packed there, the softmax and its backward (softmax.wat) on the scores in place,
+ * and the copies into the outputs. The products skip the causally masked part: a block of 32 query rows reads only
+ * the keys it sees, and a block of keys only the queries that see it.
  *
  * Memory is linear in T, not quadratic: the forward pass keeps only each row's log-sum-exp (B, H, Tq), and the
  * backward pass recomputes the probabilities from the scores. Heads are processed in chunks whose T×T scratch
@@ -11,16 +13,10 @@
  * Layout: q (B·Tq, H·D), k/v (B·Tk, KV·D); lse (B, H, Tq).
  */
 import type { AttnShape } from '../../core/backend';
-import type { WasmRuntime } from '../wasm';
-import { gemmFns, runJobs } from '../matmul/gemm';
+import { WasmRuntime } from '../wasm';
+import { gemmFns } from '../matmul/gemm';
+import { HeadPrograms } from './heads';
 import { f32 } from '../../core/f32pool';
-
-interface SoftmaxFns {
-  softmax_causal(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, stats: number): void;
-  softmax_recompute(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, lse: number): void;
-  softmax_backward(dp: number, ldd: number, pp: number, ldp: number, Tq: number, Tk: number, scale: number): void;
-}
-const softmax = (g: WasmRuntime) => g.fns<SoftmaxFns>(['softmax_causal', 'softmax_recompute', 'softmax_backward']);
 
 /** scratch for the scores of one chunk of heads (settable for tests) */
 export let ATTN_CHUNK_BYTES = 64 << 20;
@@ -31,24 +27,23 @@ export function setAttnChunkBytes(n: number): void {
 const up4 = (n: number) => (n + 3) & ~3;
 const up8 = (n: number) => (n + 7) & ~7;
 
-/** a job computing C (rows × Np) = A · Bpacked with A read in place (lda bytes) or packed (lda 0) */
-function job(pa: number, pb: number, pc: number, K: number, Np: number, rows: number, lda: number): number[] {
-  return [pa, pb, pc, K, Np, 0, up4(rows) / 4, 0, Np / 8, lda, rows, 0];
+/** heads (or kv groups) per chunk when each takes `per` floats of scratch */
+export function headsPerChunk(per: number): number {
+  return Math.max(1, Math.floor(ATTN_CHUNK_BYTES / 4 / per));
 }
 
-/** (b, h) pairs in chunks whose per-head scratch of `perHead` floats fits the budget */
-export function headsPerChunk(perHead: number): number {
-  return Math.max(1, Math.floor(ATTN_CHUNK_BYTES / 4 / perHead));
-}
-
-function chunks(p: AttnShape, perHead: number): [number, number][][] {
-  const per = headsPerChunk(perHead);
+/** (outer, inner) pairs, outer-major, in chunks whose scratch of `per` floats each fits the budget */
+function pairChunks(outer: number, inner: number, per: number): [number, number][][] {
+  const n = headsPerChunk(per);
   const all: [number, number][] = [];
-  for (let b = 0; b < p.B; b++) for (let h = 0; h < p.H; h++) all.push([b, h]);
+  for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) all.push([o, i]);
   const out: [number, number][][] = [];
-  for (let i = 0; i < all.length; i += per) out.push(all.slice(i, i + per));
+  for (let i = 0; i < all.length; i += n) out.push(all.slice(i, i + n));
   return out;
 }
+/** (batch, head) pairs for the forward pass, (batch, kv head) groups for the backward pass */
+const chunks = (p: AttnShape, perHead: number) => pairChunks(p.B, p.H, perHead);
+const groupChunks = (p: AttnShape, perGroup: number) => pairChunks(p.B, p.KV, perGroup);
 
 /** per-head scratch of the forward and backward passes, in floats (what the estimate counts) */
 export function attnScratchFloats(p: AttnShape): { forward: number; backward: number } {
@@ -69,52 +64,75 @@ export function queryRowsPerBlock(Tq: number, Tk: number, D: number): number {
   return Math.min(Tq, Math.max(4, Math.floor(ATTN_CHUNK_BYTES / 4 / perRow / 4) * 4));
 }
 
+/** rows of a product in blocks: a block of query rows [r0, r1) needs keys [0, r1 + off) only (causal) */
+const ROW_BLOCK = 32;
+function causalBlocks(rows: number, off: number, Tk: number, each: (i0: number, i1: number, kEnd: number, r0: number) => void) {
+  for (let r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+    const r1 = Math.min(rows, r0 + ROW_BLOCK);
+    each(r0 / 4, Math.ceil(r1 / 4), Math.min(Tk, r1 + off), r0);
+  }
+}
+const blocks = (rows: number) => Math.ceil(rows / ROW_BLOCK);
+
+/** the ops of one head's forward program and one kv group's backward program (the estimate counts their table) */
+export const forwardOps = (rows: number) => 2 * blocks(rows) + 2;
+export const backwardOps = (Tq: number, Tk: number, grp: number) => grp * (5 * blocks(Tq) + 2 * blocks(Tk) + 7) + 2;
+
+/** whether the heads' programs are worth waking the other threads for */
+const parallel = (p: AttnShape, rows: number) => p.B * p.H * rows * p.Tk * p.D >= WasmRuntime.PARALLEL_MIN / 8;
+
 export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32Array, v: Float32Array, p: AttnShape) {
   const { B, Tq, Tk, H, KV, D } = p;
   const grp = H / KV;
   const NpT = up8(Tk),
     NpD = up8(D);
   const scale = 1 / Math.sqrt(D);
+  const off = Tk - Tq;
   g.arenaReset();
   const qo = g.put(q),
     ko = g.put(k),
     vo = g.put(v);
   const [kT, vN] = packHeads(g, ko, vo, p); // Kᵀ (D, Tk) and V (Tk, D) per (batch, kv head)
-  const out = f32(B * Tq * H * D);
+  const outAt = g.alloc(B * Tq * H * D);
   const lse = f32(B * H * Tq);
   const rows = queryRowsPerBlock(Tq, Tk, D);
   const perHead = up4(rows) * NpT + up4(rows) * NpD + 4 * rows;
   for (let q0 = 0; q0 < Tq; q0 += rows) {
     const n = Math.min(rows, Tq - q0);
-    // keys [0, TkEnd) are visible to some row of this block; the rest of each row is zeroed below
-    const TkEnd = Tk - Tq + q0 + n;
+    // keys [0, TkEnd) are visible to some row of this block
+    const TkEnd = off + q0 + n;
     for (const chunk of chunks(p, perHead)) {
       const mark = g.mark();
-      const S = chunk.map(() => g.alloc(up4(n) * NpT));
-      const O = chunk.map(() => g.alloc(up4(n) * NpD));
       const stats = chunk.map(() => g.alloc(4 * n)); // f64 (max·scale, Σ) per row
-      runJobs(
-        g,
-        chunk.map(([b, h], i) => job(qo + ((b * Tq + q0) * H + h) * D * 4, kT[b * KV + Math.floor(h / grp)], S[i], D, NpT, n, H * D * 4)),
-      );
-      chunk.forEach((_, i) => softmax(g).softmax_causal(S[i], n, TkEnd, NpT, p.window ?? 0, scale, stats[i]));
-      if (TkEnd < Tk) {
-        const f = g.mem();
-        for (const s of S) for (let t = 0; t < n; t++) f.fill(0, s / 4 + t * NpT + TkEnd, s / 4 + t * NpT + Tk);
-      }
-      runJobs(
-        g,
-        chunk.map(([b, h], i) => job(S[i], vN[b * KV + Math.floor(h / grp)], O[i], Tk, NpD, n, NpT * 4)),
-      );
+      const prog = new HeadPrograms();
+      chunk.forEach(([b, h], i) => {
+        const S = g.alloc(up4(n) * NpT),
+          O = g.alloc(up4(n) * NpD);
+        const kv = b * KV + Math.floor(h / grp);
+        const qAt = qo + ((b * Tq + q0) * H + h) * D * 4;
+        prog.open();
+        // S = Q·Kᵀ, then P = softmax(S) in place (zero past each row's keys), then O = P·V: each over the keys seen
+        causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) =>
+          prog.gemm({ pa: qAt, pb: kT[kv], pc: S, K: D, Np: NpT, i0, i1, j0: 0, j1: Math.ceil(kEnd / 8), lda: H * D * 4, M: n, acc: false, ka: D, kb: D, ks: 0 }),
+        );
+        prog.softmaxCausal(S, n, TkEnd, NpT, p.window ?? 0, scale, stats[i]);
+        causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) =>
+          prog.gemm({ pa: S, pb: vN[kv], pc: O, K: kEnd, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: NpT * 4, M: n, acc: false, ka: Tk, kb: Tk, ks: 0 }),
+        );
+        prog.copyRows(O, NpD * 4, outAt + ((b * Tq + q0) * H + h) * D * 4, H * D * 4, n, D);
+        prog.close();
+      });
+      prog.run(g, parallel(p, n));
       const f = g.mem();
       chunk.forEach(([b, h], i) => {
-        scatterRows(f, O[i] / 4, NpD, out, b * Tq + q0, n, H, h, D, false);
         const st = new Float64Array(f.buffer, stats[i], 2 * n);
         for (let t = 0; t < n; t++) lse[(b * H + h) * Tq + q0 + t] = st[2 * t] + Math.log(st[2 * t + 1]);
       });
       g.release(mark);
     }
   }
+  const out = f32(B * Tq * H * D);
+  out.set(g.mem().subarray(outAt >> 2, (outAt >> 2) + out.length));
   return { out, lse };
 }
 
@@ -132,6 +150,7 @@ export function attentionBackwardWasm(
   const NpT = up8(Tk),
     NpD = up8(D);
   const scale = 1 / Math.sqrt(D);
+  const off = Tk - Tq;
   g.arenaReset();
   const qo = g.put(q),
     ko = g.put(k),
@@ -140,63 +159,61 @@ export function attentionBackwardWasm(
     lo = g.put(lse);
   const [kT] = packHeads(g, ko, ko, p, true); // Kᵀ (D, Tk), to recompute the scores
   const [vT, kN] = packHeads(g, vo, ko, p); // Vᵀ (D, Tk) and K (Tk, D)
-  const dq = f32(q.length),
-    dk = f32(k.length),
-    dv = f32(v.length);
-  for (const chunk of chunks(p, attnScratchFloats(p).backward)) {
+  const dqAt = g.alloc(q.length),
+    dkAt = g.alloc(k.length),
+    dvAt = g.alloc(v.length);
+  const qAt = (b: number, h: number) => qo + (b * Tq * H + h) * D * 4;
+  const doAt = (b: number, h: number) => doo + (b * Tq * H + h) * D * 4;
+  for (const chunk of groupChunks(p, attnScratchFloats(p).backward)) {
     const mark = g.mark();
-    const kv = (b: number, h: number) => b * KV + Math.floor(h / grp);
-    const qAt = (b: number, h: number) => qo + (b * Tq * H + h) * D * 4;
-    const doAt = (b: number, h: number) => doo + (b * Tq * H + h) * D * 4;
-    const S = chunk.map(() => g.alloc(up4(Tq) * NpT));
-    const dP = chunk.map(() => g.alloc(up4(Tq) * NpT));
-    // S = Q·Kᵀ (scores again) and dP = dO·Vᵀ
-    runJobs(
-      g,
-      chunk.flatMap(([b, h], i) => [
-        job(qAt(b, h), kT[kv(b, h)], S[i], D, NpT, Tq, H * D * 4),
-        job(doAt(b, h), vT[kv(b, h)], dP[i], D, NpT, Tq, H * D * 4),
-      ]),
-    );
-    // P from the scores and lse; dS = P ⊙ (dP − Σ dP·P)·scale over dP; then pack Pᵀ, dSᵀ, dO and Q
-    const pT: number[] = [],
-      sT: number[] = [],
-      dO: number[] = [],
-      Q: number[] = [];
-    chunk.forEach(([b, h], i) => {
-      softmax(g).softmax_recompute(S[i], Tq, Tk, NpT, p.window ?? 0, scale, lo + (b * H + h) * Tq * 4);
-      softmax(g).softmax_backward(dP[i], NpT, S[i], NpT, Tq, Tk, scale);
-      pT.push(g.alloc(up4(Tk) * Tq));
-      gemmFns(g).pack_at(S[i], NpT * 4, Tk, Tq, pT[i]);
-      sT.push(g.alloc(up4(Tk) * Tq));
-      gemmFns(g).pack_at(dP[i], NpT * 4, Tk, Tq, sT[i]);
-      dO.push(g.alloc(NpD * Tq));
-      gemmFns(g).pack_b(doAt(b, h), Tq, D, H * D * 4, dO[i]);
-      Q.push(g.alloc(NpD * Tq));
-      gemmFns(g).pack_b(qAt(b, h), Tq, D, H * D * 4, Q[i]);
-    });
-    const dQ = chunk.map(() => g.alloc(up4(Tq) * NpD));
-    const dK = chunk.map(() => g.alloc(up4(Tk) * NpD));
-    const dV = chunk.map(() => g.alloc(up4(Tk) * NpD));
-    // dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q
-    runJobs(
-      g,
-      chunk.flatMap(([b, h], i) => [
-        job(pT[i], dO[i], dV[i], Tq, NpD, Tk, 0),
-        job(dP[i], kN[kv(b, h)], dQ[i], Tk, NpD, Tq, NpT * 4),
-        job(sT[i], Q[i], dK[i], Tq, NpD, Tk, 0),
-      ]),
-    );
-    const f = g.mem();
-    chunk.forEach(([b, h], i) => {
-      const kh = Math.floor(h / grp);
-      scatterRows(f, dQ[i] >> 2, NpD, dq, b * Tq, Tq, H, h, D, false);
-      scatterRows(f, dK[i] >> 2, NpD, dk, b * Tk, Tk, KV, kh, D, true);
-      scatterRows(f, dV[i] >> 2, NpD, dv, b * Tk, Tk, KV, kh, D, true);
-    });
+    const prog = new HeadPrograms();
+    for (const [b, kh] of chunk) {
+      const kv = b * KV + kh;
+      const [S, dP] = [g.alloc(up4(Tq) * NpT), g.alloc(up4(Tq) * NpT)];
+      const [pT, sT] = [g.alloc(up4(Tk) * Tq), g.alloc(up4(Tk) * Tq)];
+      const [dO, Q] = [g.alloc(NpD * Tq), g.alloc(NpD * Tq)];
+      const [dQ, dK, dV] = [g.alloc(up4(Tq) * NpD), g.alloc(up4(Tk) * NpD), g.alloc(up4(Tk) * NpD)];
+      prog.open();
+      for (let h = kh * grp; h < (kh + 1) * grp; h++) {
+        const first = h === kh * grp;
+        // S = Q·Kᵀ (the scores again) and dP = dO·Vᵀ, over the keys each block of query rows sees
+        causalBlocks(Tq, off, Tk, (i0, i1, kEnd) => {
+          const j1 = Math.ceil(kEnd / 8);
+          prog.gemm({ pa: qAt(b, h), pb: kT[kv], pc: S, K: D, Np: NpT, i0, i1, j0: 0, j1, lda: H * D * 4, M: Tq, acc: false, ka: D, kb: D, ks: 0 });
+          prog.gemm({ pa: doAt(b, h), pb: vT[kv], pc: dP, K: D, Np: NpT, i0, i1, j0: 0, j1, lda: H * D * 4, M: Tq, acc: false, ka: D, kb: D, ks: 0 });
+        });
+        // P from the scores and lse; dS = P ⊙ (dP − Σ dP·P)·scale over dP; then pack Pᵀ, dSᵀ, dO and Q
+        prog.softmaxRecompute(S, Tq, Tk, NpT, p.window ?? 0, scale, lo + (b * H + h) * Tq * 4);
+        prog.softmaxBackward(dP, NpT, S, NpT, Tq, Tk, scale);
+        prog.packAt(S, NpT * 4, Tk, Tq, pT);
+        prog.packAt(dP, NpT * 4, Tk, Tq, sT);
+        prog.packB(doAt(b, h), Tq, D, H * D * 4, dO);
+        prog.packB(qAt(b, h), Tq, D, H * D * 4, Q);
+        // dV (+)= Pᵀ·dO and dK (+)= dSᵀ·Q over the queries that see each block of keys; dQ = dS·K
+        causalBlocks(Tk, 0, Tq, (i0, i1, _kEnd, r0) => {
+          const ks = Math.max(0, r0 - off);
+          prog.gemm({ pa: pT, pb: dO, pc: dV, K: Tq, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: 0, M: Tk, acc: !first, ka: Tq, kb: Tq, ks });
+          prog.gemm({ pa: sT, pb: Q, pc: dK, K: Tq, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: 0, M: Tk, acc: !first, ka: Tq, kb: Tq, ks });
+        });
+        causalBlocks(Tq, off, Tk, (i0, i1, kEnd) =>
+          prog.gemm({ pa: dP, pb: kN[kv], pc: dQ, K: kEnd, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: NpT * 4, M: Tq, acc: false, ka: Tk, kb: Tk, ks: 0 }),
+        );
+        prog.copyRows(dQ, NpD * 4, dqAt + (b * Tq * H + h) * D * 4, H * D * 4, Tq, D);
+      }
+      prog.copyRows(dK, NpD * 4, dkAt + (b * Tk * KV + kh) * D * 4, KV * D * 4, Tk, D);
+      prog.copyRows(dV, NpD * 4, dvAt + (b * Tk * KV + kh) * D * 4, KV * D * 4, Tk, D);
+      prog.close();
+    }
+    prog.run(g, parallel(p, Tq));
     g.release(mark);
   }
-  return { dq, dk, dv };
+  const f = g.mem();
+  const take = (at: number, n: number) => {
+    const x = f32(n);
+    x.set(f.subarray(at >> 2, (at >> 2) + n));
+    return x;
+  };
+  return { dq: take(dqAt, q.length), dk: take(dkAt, k.length), dv: take(dvAt, v.length) };
 }
 
 /**
@@ -217,25 +234,4 @@ function packHeads(g: WasmRuntime, tOff: number, nOff: number, p: AttnShape, onl
       gemmFns(g).pack_b(nOff + head, Tk, D, KV * D * 4, n[n.length - 1]);
     }
   return [t, n];
-}
-
-/** rows of a (T × ld) block into head h of x (rows, heads·D), or added to it */
-function scatterRows(
-  f: Float32Array,
-  base: number,
-  ld: number,
-  x: Float32Array,
-  r0: number,
-  T: number,
-  heads: number,
-  h: number,
-  D: number,
-  add: boolean,
-): void {
-  for (let t = 0; t < T; t++) {
-    const o = ((r0 + t) * heads + h) * D;
-    const s = base + t * ld;
-    if (!add) x.set(f.subarray(s, s + D), o);
-    else for (let d = 0; d < D; d++) x[o + d] += f[s + d];
-  }
 }

@@ -13,6 +13,17 @@
   (func $gemm (export "gemm")
     (param $pa i32) (param $pb i32) (param $pc i32) (param $K i32) (param $Np i32)
     (param $i0 i32) (param $i1 i32) (param $j0 i32) (param $j1 i32) (param $lda i32) (param $M i32) (param $acc i32)
+    (call $gemm_k (local.get $pa) (local.get $pb) (local.get $pc) (local.get $K) (local.get $Np)
+      (local.get $i0) (local.get $i1) (local.get $j0) (local.get $j1) (local.get $lda) (local.get $M) (local.get $acc)
+      (local.get $K) (local.get $K) (i32.const 0))
+  )
+
+  ;; The same over k in [$ks, $K) only, with the panels' own lengths: packed A panels hold $ka k-rows, B panels $kb
+  ;; (attention skips the causally masked part of its products this way: the terms left out are zeros).
+  (func $gemm_k
+    (param $pa i32) (param $pb i32) (param $pc i32) (param $K i32) (param $Np i32)
+    (param $i0 i32) (param $i1 i32) (param $j0 i32) (param $j1 i32) (param $lda i32) (param $M i32) (param $acc i32)
+    (param $ka i32) (param $kb i32) (param $ks i32)
     (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $row i32)
     (local $k0 i32) (local $kl i32) (local $ib i32) (local $ie i32) (local $i i32) (local $j i32)
     (local $ap i32) (local $bp i32) (local $cp i32) (local $kend i32) (local $rs i32)
@@ -20,7 +31,7 @@
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $rs (i32.shl (local.get $Np) (i32.const 2)))  ;; C row stride in bytes
-    (local.set $k0 (i32.const 0))
+    (local.set $k0 (local.get $ks))
     (block $kdone (loop $kloop
       (br_if $kdone (i32.ge_u (local.get $k0) (local.get $K)))
       (local.set $kl (i32.sub (local.get $K) (local.get $k0)))
@@ -40,7 +51,7 @@
             (local.set $cp (i32.add (local.get $pc)
               (i32.add (i32.mul (i32.shl (local.get $i) (i32.const 2)) (local.get $rs))
                        (i32.shl (local.get $j) (i32.const 5)))))
-            (if (i32.and (i32.eqz (local.get $k0)) (i32.eqz (local.get $acc)))
+            (if (i32.and (i32.eq (local.get $k0) (local.get $ks)) (i32.eqz (local.get $acc)))
               (then
                 (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
                 (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
@@ -57,8 +68,8 @@
                 (local.set $c31 (v128.load offset=16 (i32.add (local.get $cp) (i32.mul (local.get $rs) (i32.const 3)))))))
             (if (i32.eqz (local.get $lda))
               (then
-            (local.set $ap (i32.add (local.get $pa) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $K)) (local.get $k0)) (i32.const 4))))
-            (local.set $bp (i32.add (local.get $pb) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $K)) (local.get $k0)) (i32.const 5))))
+            (local.set $ap (i32.add (local.get $pa) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $ka)) (local.get $k0)) (i32.const 4))))
+            (local.set $bp (i32.add (local.get $pb) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $kb)) (local.get $k0)) (i32.const 5))))
             (local.set $kend (i32.add (local.get $bp) (i32.shl (local.get $kl) (i32.const 5))))
             (loop $kk
               (local.set $b0 (v128.load (local.get $bp)))
@@ -80,7 +91,7 @@
               (br_if $kk (i32.lt_u (local.get $bp) (local.get $kend))))
               )
               (else
-            (local.set $bp (i32.add (local.get $pb) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $K)) (local.get $k0)) (i32.const 5))))
+            (local.set $bp (i32.add (local.get $pb) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $kb)) (local.get $k0)) (i32.const 5))))
             (local.set $kend (i32.add (local.get $bp) (i32.shl (local.get $kl) (i32.const 5))))
             ;; row pointers of rows 4i..4i+3 at column k0; rows past M repeat the last row (their C rows are padding)
             (local.set $row (i32.shl (local.get $i) (i32.const 2)))

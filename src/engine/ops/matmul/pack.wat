@@ -193,7 +193,7 @@
   )
 
   ;; Pack an f32 B (K rows × N, row stride $lds bytes) into 8-column panels at $dst, on this thread.
-  (func (export "pack_b") (param $src i32) (param $K i32) (param $N i32) (param $lds i32) (param $dst i32)
+  (func $pack_b (export "pack_b") (param $src i32) (param $K i32) (param $N i32) (param $lds i32) (param $dst i32)
     (local $p i32) (local $panels i32)
     (local.set $panels (i32.shr_u (i32.add (local.get $N) (i32.const 7)) (i32.const 3)))
     (block $done (loop $next
@@ -228,7 +228,7 @@
 
   ;; Pack op(A) = Xᵀ for X (K rows × M, row stride $lds bytes, at $src) into 4-row panels, k-major:
   ;; panel i, row k = X[k][4i..4i+3], one 16-byte copy; rows of op(A) past M are zero.
-  (func (export "pack_at") (param $src i32) (param $lds i32) (param $M i32) (param $K i32) (param $dst i32)
+  (func $pack_at (export "pack_at") (param $src i32) (param $lds i32) (param $M i32) (param $K i32) (param $dst i32)
     (local $p i32) (local $panels i32) (local $k i32) (local $r i32) (local $s i32) (local $d i32)
     (local.set $panels (i32.shr_u (i32.add (local.get $M) (i32.const 3)) (i32.const 2)))
     (local.set $p (i32.const 0))

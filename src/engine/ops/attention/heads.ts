@@ -1,0 +1,89 @@
+/**
+ * Programs of kernel calls, one per head or group of heads, that heads.wat runs with the threads taking whole
+ * programs (the layout of a program and its ops is in heads.wat). attention.ts writes them; each call here appends
+ * one op to the program that is open.
+ */
+import { COUNTER, WasmRuntime } from '../wasm';
+
+const OP_INTS = 16;
+const bits = new Float32Array(1);
+const asInt = new Int32Array(bits.buffer);
+const f32bits = (x: number) => ((bits[0] = x), asInt[0]);
+
+/** a product C = op(A)·Bpacked for gemm_k: panels [i0, i1) × [j0, j1), k in [ks, K) */
+export interface GemmOp {
+  pa: number;
+  pb: number;
+  pc: number;
+  K: number;
+  Np: number;
+  i0: number;
+  i1: number;
+  j0: number;
+  j1: number;
+  lda: number; // 0: A packed in panels of `ka` k-rows
+  M: number;
+  acc: boolean;
+  ka: number;
+  kb: number; // B's panels hold kb k-rows
+  ks: number;
+}
+
+export class HeadPrograms {
+  private ops: number[] = [];
+  private progs: number[] = []; // first op, op count
+  private first = 0;
+
+  /** ops appended from here on make up the next program, until `close` */
+  open(): void {
+    this.first = this.ops.length / OP_INTS;
+  }
+  close(): void {
+    this.progs.push(this.first, this.ops.length / OP_INTS - this.first);
+  }
+  private op(code: number, args: number[]): void {
+    this.ops.push(code, ...args);
+    while (this.ops.length % OP_INTS) this.ops.push(0);
+  }
+  gemm(g: GemmOp): void {
+    this.op(0, [g.pa, g.pb, g.pc, g.K, g.Np, g.i0, g.i1, g.j0, g.j1, g.lda, g.M, g.acc ? 1 : 0, g.ka, g.kb, g.ks]);
+  }
+  softmaxCausal(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, stats: number): void {
+    this.op(1, [p, Tq, Tk, ld, window, f32bits(scale), stats]);
+  }
+  softmaxRecompute(p: number, Tq: number, Tk: number, ld: number, window: number, scale: number, lse: number): void {
+    this.op(2, [p, Tq, Tk, ld, window, f32bits(scale), lse]);
+  }
+  softmaxBackward(dp: number, ldd: number, pp: number, ldp: number, Tq: number, Tk: number, scale: number): void {
+    this.op(3, [dp, ldd, pp, ldp, Tq, Tk, f32bits(scale)]);
+  }
+  packAt(src: number, lds: number, M: number, K: number, dst: number): void {
+    this.op(4, [src, lds, M, K, dst]);
+  }
+  packB(src: number, K: number, N: number, lds: number, dst: number): void {
+    this.op(5, [src, K, N, lds, dst]);
+  }
+  copyRows(src: number, lds: number, dst: number, ldd: number, rows: number, cols: number): void {
+    this.op(6, [src, lds, dst, ldd, rows, cols]);
+  }
+
+  /** floats of arena the table of `programs` programs of `ops` ops in all takes (what the estimate counts) */
+  static floats(programs: number, ops: number): number {
+    return 2 * programs + OP_INTS * ops;
+  }
+
+  /** run every program, each on one thread, on up to `threads` threads; `parallel` false: this thread alone */
+  run(rt: WasmRuntime, parallel: boolean): void {
+    const n = this.progs.length / 2;
+    if (n === 0) return;
+    const table = rt.alloc(HeadPrograms.floats(n, this.ops.length / OP_INTS));
+    const at = table + 8 * n;
+    const i32 = new Int32Array(rt.buffer(), table, 2 * n + this.ops.length);
+    for (let p = 0; p < n; p++) {
+      i32[2 * p] = at + this.progs[2 * p] * OP_INTS * 4;
+      i32[2 * p + 1] = this.progs[2 * p + 1];
+    }
+    i32.set(this.ops, 2 * n);
+    rt.dispatch('heads_steal', parallel ? Math.min(rt.threads, n) : 1, [table, n, COUNTER]);
+  }
+}
