@@ -2,7 +2,7 @@
  * `npm run bench`: lorakit against every PyTorch on this machine on the two workloads of issue 13 — (a) the
  * reference of DESIGN.md §8 (a 10.5M-parameter Llama, seq 256 × batch 4, LoRA r=16 on every linear layer) and (b)
  * Qwen2.5-0.5B's shape (bf16, seq 128 × batch 1) — then the gemm by shape class against the SIMD peak, QLoRA, the
- * fused 4-bit matmul, decode, WebGPU and tokenizing. Writes docs/BENCHMARKS.md. BENCH_ONLY=matmul|step05b|decode|peers
+ * fused 4-bit matmul, decode, WebGPU and tokenizing. Writes docs/BENCHMARKS.md. BENCH_ONLY=matmul|step05b|decode|peers|step
  * prints one section instead (BENCH_STEPS sets the timed steps of both workloads).
  */
 import * as fs from 'node:fs';
@@ -34,7 +34,7 @@ function machine(): string {
   return `${cpu}, ${os.availableParallelism()} cores, ${formatBytes(os.totalmem())} RAM, ${os.platform()} ${os.release()}, Node ${process.version}`;
 }
 
-const SECTIONS = ['decode', 'step05b', 'matmul', 'peers'];
+const SECTIONS = ['decode', 'step05b', 'matmul', 'peers', 'step'];
 
 async function main() {
   if (process.argv[2] === '--step-child') return stepChild(process.argv.slice(3));
@@ -56,7 +56,13 @@ async function only(what: string, dir: string, ref: TinyModelOptions, qwen: Qwen
   if (what === 'decode') console.log(await decodeSection(dir, ref, qwen));
   else if (what === 'step05b') console.log(step05bSection(qwen).markdown);
   else if (what === 'matmul') console.log(matmulSection());
-  else findPeers(); // 'peers' (main has checked the name)
+  else if (what === 'step') {
+    // workload (a) alone, lorakit then each PyTorch, as the full run measures them
+    const r = isolatedStep(dir, null, STEPS, { seq: W.seq, batch: W.batch });
+    console.log(`lorakit ${r.backend}: ${r.tokensPerS.toFixed(0)} tok/s (best step ${r.bestTokensPerS.toFixed(0)})`);
+    for (const t of torchRuns({ ...W, steps: STEPS, threads: os.availableParallelism() }, 'step reference'))
+      if (isRun(t)) console.log(`${peerShort(t.peer)}: ${t.tokens_per_s.toFixed(0)} tok/s, lorakit ÷ it ${(r.tokensPerS / t.tokens_per_s).toFixed(2)}×`);
+  } else findPeers(); // 'peers' (main has checked the name)
 }
 
 async function bench(tmp: string) {

@@ -26,21 +26,23 @@ test('cross-entropy is stable for ±30 logits', () => {
 });
 
 for (const { build, fma } of simdBuilds())
-  test(`WebAssembly cross-entropy (${build}) matches the reference (odd sizes, ±30 logits, masked rows)`, () => {
-    const be = new CpuBackend({ threads: 2, fma });
-    const N = 7,
-      V = 1003;
-    const logits = rand(N * V, 10);
-    logits[5] = 30;
-    logits[V + 7] = -30;
-    const targets = Int32Array.from([5, -1, 1002, 0, 17, -1, 500]);
-    const want = ref.crossEntropy(logits, targets, V, 0.25);
-    const got = be.crossEntropy(be.upload(logits.slice(), [N, V], 'activations'), targets, 0.25);
-    assert.equal(got.count, want.count);
-    assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
-    assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
-    be.dispose();
-  });
+  for (const [N, V] of [
+    [7, 1003],
+    [37, 2003], // enough to share the rows among both threads
+  ])
+    test(`WebAssembly cross-entropy (${build}) matches the reference (${N}×${V}, ±30 logits, masked rows)`, () => {
+      const be = new CpuBackend({ threads: 2, fma });
+      const logits = rand(N * V, 10);
+      logits[5] = 30;
+      logits[V + 7] = -30;
+      const targets = Int32Array.from({ length: N }, (_, i) => [5, -1, V - 1, 0, 17, -1, 500][i % 7]);
+      const want = ref.crossEntropy(logits, targets, V, 0.25);
+      const got = be.crossEntropy(be.upload(logits.slice(), [N, V], 'activations'), targets, 0.25);
+      assert.equal(got.count, want.count);
+      assert.ok(Math.abs(be.read(got.loss)[0] - want.loss) < 1e-5 * Math.abs(want.loss), `${be.read(got.loss)[0]} vs ${want.loss}`);
+      assertClose(be.read(got.dlogits), want.dlogits, 1e-7, 1e-5, 'dlogits');
+      be.dispose();
+    });
 
 test('the WGSL cross-entropy matches the reference, masked rows and ±30 logits included, on each kernel path', { skip: gpuSkip() }, () => {
   for (const [path, g] of gpus())

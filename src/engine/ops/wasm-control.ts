@@ -35,6 +35,9 @@ export const STEAL_KERNELS = {
   read_steal: { args: 5, thread: true },
   attn_decode_steal: { args: 1, thread: true },
   heads_steal: { args: 3, thread: false },
+  swiglu_steal: { args: 6, thread: false },
+  swiglu_backward_steal: { args: 6, thread: false },
+  cross_entropy_steal: { args: 8, thread: false },
 } as const;
 export type StealKernel = keyof typeof STEAL_KERNELS;
 export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];

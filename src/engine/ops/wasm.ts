@@ -33,6 +33,14 @@ export const HEAP_BASE = 2 ** 31;
 const SLACK = PAGE;
 const up16 = (n: number) => Math.ceil(n / 16) * 16;
 
+const bits = new Float32Array(1);
+const asInt = new Int32Array(bits.buffer);
+/** an f32 as the i32 bit pattern a kernel's integer argument carries (it reinterprets it) */
+export function f32Bits(x: number): number {
+  bits[0] = x;
+  return asInt[0];
+}
+
 export class WasmRuntime {
   /** multiply-adds below which one thread is faster than waking the others */
   static PARALLEL_MIN = 1 << 23;

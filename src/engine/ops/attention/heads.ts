@@ -3,12 +3,9 @@
  * programs (the layout of a program and its ops is in heads.wat). attention.ts writes them; each call here appends
  * one op to the program that is open.
  */
-import { COUNTER, WasmRuntime } from '../wasm';
+import { COUNTER, WasmRuntime, f32Bits as f32bits } from '../wasm';
 
 const OP_INTS = 16;
-const bits = new Float32Array(1);
-const asInt = new Int32Array(bits.buffer);
-const f32bits = (x: number) => ((bits[0] = x), asInt[0]);
 
 /** a product C = op(A)·Bpacked for gemm_k: panels [i0, i1) × [j0, j1), k in [ks, K) */
 export interface GemmOp {

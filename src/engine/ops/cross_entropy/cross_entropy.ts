@@ -1,10 +1,9 @@
-/** Cross-entropy on the CPU with cross_entropy.wat: the gradient in place, the loss from per-row stats. reference.ts is the spec. */
-import type { WasmRuntime } from '../wasm';
+/**
+ * Cross-entropy on the CPU with cross_entropy.wat, rows shared among the threads: the gradient in place, the loss
+ * from per-row stats. reference.ts is the spec.
+ */
+import { COUNTER, WasmRuntime, f32Bits } from '../wasm';
 import { f32 } from '../../core/f32pool';
-
-interface CrossEntropyFns {
-  cross_entropy(x: number, N: number, V: number, t: number, g: number, stats: number): void;
-}
 
 export function crossEntropyWasm(rt: WasmRuntime, logits: Float32Array, targets: Int32Array, V: number, gradScale: number) {
   const N = targets.length;
@@ -12,7 +11,9 @@ export function crossEntropyWasm(rt: WasmRuntime, logits: Float32Array, targets:
   const xo = rt.put(logits);
   const to = rt.putBytes(targets);
   const so = rt.alloc(6 * N); // (max, logit[target]) f64 pairs, then the sums
-  rt.fns<CrossEntropyFns>(['cross_entropy']).cross_entropy(xo, N, V, to, gradScale, so);
+  const threads = N * V < 1 << 16 ? 1 : Math.min(rt.threads, N);
+  const chunk = Math.max(1, Math.ceil(N / (4 * threads)));
+  rt.dispatch('cross_entropy_steal', threads, [xo, N, V, to, f32Bits(gradScale), so, COUNTER, chunk]);
   const f = rt.mem();
   const stats = new Float64Array(f.buffer, so, 3 * N);
   let loss = 0;

@@ -1,15 +1,18 @@
 /**
- * SwiGLU on the CPU with swiglu.wat: the operands go through WebAssembly memory in slices of ELEMENTWISE_CHUNK
- * values, so the kernels' memory stays bounded whatever the batch. reference.ts is the spec.
+ * SwiGLU on the CPU with swiglu.wat, on every thread: the operands go through WebAssembly memory in slices of
+ * ELEMENTWISE_CHUNK values, so the kernels' memory stays bounded whatever the batch. reference.ts is the spec.
  */
-import type { WasmRuntime } from '../wasm';
+import { COUNTER, WasmRuntime } from '../wasm';
 import { f32 } from '../../core/f32pool';
 
-interface SwigluFns {
-  swiglu(g: number, u: number, h: number, n: number): void;
-  swiglu_backward(dh: number, g: number, u: number, n: number): void;
+/** values per slice a thread takes */
+const SLICE = 1 << 14;
+
+/** a kernel over n values (rounded up to 4) at `ptrs`, in slices on every thread when there are enough */
+function steal(rt: WasmRuntime, kernel: 'swiglu_steal' | 'swiglu_backward_steal', ptrs: number[], n: number): void {
+  const n4 = (n + 3) & ~3;
+  rt.dispatch(kernel, n4 < 2 * SLICE ? 1 : rt.threads, [...ptrs, n4, COUNTER, SLICE]);
 }
-const fns = (rt: WasmRuntime) => rt.fns<SwigluFns>(['swiglu', 'swiglu_backward']);
 
 /** elementwise kernels work through their operands in slices of this many values (bounded kernel memory) */
 export const ELEMENTWISE_CHUNK = 1 << 22;
@@ -22,7 +25,7 @@ export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array
     const go = rt.put(gate.subarray(i, i + n)),
       uo = rt.put(up.subarray(i, i + n)),
       ho = rt.alloc(n);
-    fns(rt).swiglu(go, uo, ho, (n + 3) & ~3);
+    steal(rt, 'swiglu_steal', [go, uo, ho], n);
     h.set(rt.mem().subarray(ho >> 2, (ho >> 2) + n), i);
   }
   return h;
@@ -37,7 +40,7 @@ export function swigluBackwardWasm(rt: WasmRuntime, dh: Float32Array, gate: Floa
     const dho = rt.put(dh.subarray(i, i + n)),
       go = rt.put(gate.subarray(i, i + n)),
       uo = rt.put(up.subarray(i, i + n));
-    fns(rt).swiglu_backward(dho, go, uo, (n + 3) & ~3);
+    steal(rt, 'swiglu_backward_steal', [dho, go, uo], n);
     const f = rt.mem();
     dgate.set(f.subarray(go >> 2, (go >> 2) + n), i);
     dup.set(f.subarray(uo >> 2, (uo >> 2) + n), i);

@@ -1,5 +1,5 @@
   ;; SwiGLU: h = silu(gate)·up over n values (n a multiple of 4)
-  (func (export "swiglu") (param $g i32) (param $u i32) (param $h i32) (param $n i32)
+  (func $swiglu (export "swiglu") (param $g i32) (param $u i32) (param $h i32) (param $n i32)
     (local $i i32) (local $x v128) (local $o i32)
     (block $d (loop $l
       (br_if $d (i32.ge_s (local.get $i) (local.get $n)))
@@ -13,7 +13,7 @@
   )
 
   ;; SwiGLU backward in place: dgate over gate, dup over up (n a multiple of 4)
-  (func (export "swiglu_backward") (param $dh i32) (param $g i32) (param $u i32) (param $n i32)
+  (func $swiglu_backward (export "swiglu_backward") (param $dh i32) (param $g i32) (param $u i32) (param $n i32)
     (local $i i32) (local $x v128) (local $sg v128) (local $d v128) (local $o i32)
     (block $dn (loop $l
       (br_if $dn (i32.ge_s (local.get $i) (local.get $n)))
@@ -26,5 +26,27 @@
           (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $x) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $sg))))))
       (v128.store (i32.add (local.get $u) (local.get $o)) (f32x4.mul (f32x4.mul (local.get $d) (local.get $x)) (local.get $sg)))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+  )
+
+  ;; Both on all threads: each takes slices of $chunk values (a multiple of 4) from the counter at $ctr.
+  (func (export "swiglu_steal") (param $g i32) (param $u i32) (param $h i32) (param $n i32) (param $ctr i32) (param $chunk i32)
+    (local $lo i32) (local $o i32)
+    (block $d (loop $l
+      (local.set $lo (i32.mul (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)) (local.get $chunk)))
+      (br_if $d (i32.ge_u (local.get $lo) (local.get $n)))
+      (local.set $o (i32.shl (local.get $lo) (i32.const 2)))
+      (call $swiglu (i32.add (local.get $g) (local.get $o)) (i32.add (local.get $u) (local.get $o)) (i32.add (local.get $h) (local.get $o))
+        (select (local.get $chunk) (i32.sub (local.get $n) (local.get $lo)) (i32.lt_u (local.get $chunk) (i32.sub (local.get $n) (local.get $lo)))))
+      (br $l)))
+  )
+  (func (export "swiglu_backward_steal") (param $dh i32) (param $g i32) (param $u i32) (param $n i32) (param $ctr i32) (param $chunk i32)
+    (local $lo i32) (local $o i32)
+    (block $d (loop $l
+      (local.set $lo (i32.mul (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)) (local.get $chunk)))
+      (br_if $d (i32.ge_u (local.get $lo) (local.get $n)))
+      (local.set $o (i32.shl (local.get $lo) (i32.const 2)))
+      (call $swiglu_backward (i32.add (local.get $dh) (local.get $o)) (i32.add (local.get $g) (local.get $o)) (i32.add (local.get $u) (local.get $o))
+        (select (local.get $chunk) (i32.sub (local.get $n) (local.get $lo)) (i32.lt_u (local.get $chunk) (i32.sub (local.get $n) (local.get $lo)))))
       (br $l)))
   )
