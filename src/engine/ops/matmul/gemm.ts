@@ -191,7 +191,9 @@ export interface ArenaGemm {
   /** C at `c`: Mp rows of Np floats (M, N padded to 4 and 8); `acc`: the product is added to what C holds */
   c: number;
   acc: boolean;
+  /** scales the packed B (alpha) or, with transA, the packed A (alphaA) */
   alpha?: number;
+  alphaA?: number;
 }
 
 export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
@@ -200,6 +202,7 @@ export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
   const Np = (N + 7) & ~7;
   const x = gemmFns(rt);
   if (g.transA) x.pack_at(g.a, g.lda, M, K, g.pa!);
+  if (g.transA && (g.alphaA ?? 1) !== 1) x.scale(g.pa!, Mp * K, g.alphaA!);
   packB(rt, g.b, g.bKind, !!g.transB, K, N, g.ldb, g.pb);
   if ((g.alpha ?? 1) !== 1) x.scale(g.pb, Np * K, g.alpha!);
   runPanels(rt, g.transA ? g.pa! : g.a, g.pb, g.c, K, Np, Mp / 4, Np / 8, M * N * K, g.transA ? 0 : g.lda, M, g.acc ? 1 : 0);

@@ -73,10 +73,10 @@ export function backwardPlan(s: LoraShape) {
   L.top = phase;
   const [aRoom, pA] = [L.take(r * inp), L.take(up8(inp) * r)];
   L.top = phase;
-  const [h, pAT, pH, cdB] = [L.take(N * r), L.take(up4(out) * N), L.take(up8(r) * N), L.take(up4(out) * up8(r))];
+  const [h, pHT, pDy, cdBT] = [L.take(N * r), L.take(up4(r) * N), L.take(up8(out) * N), L.take(up4(r) * up8(out))];
   L.top = phase;
   const [xd, pAH, pX, cdA] = [L.take(N * inp), L.take(up4(r) * N), L.take(up8(inp) * N), L.take(up4(r) * up8(inp))];
-  return { bytes: L.peak, dy, cdx, cdh, cdxd, wRoom, pW, bRoom, pB, aRoom, pA, h, pAT, pH, cdB, xd, pAH, pX, cdA };
+  return { bytes: L.peak, dy, cdx, cdh, cdxd, wRoom, pW, bRoom, pB, aRoom, pA, h, pHT, pDy, cdBT, xd, pAH, pX, cdA };
 }
 
 /** floats of W's copy: its own elements, half floats two to a float */
@@ -215,20 +215,8 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
   const aAt = placeAt(rt, g.A, o + p.aRoom);
   const dh = { a: o + p.cdh, lda: Npr * 4 };
   gemmAt(rt, { M: N, N: inp, K: r, ...dh, b: aAt, bKind: 0, ldb: inp * 4, pb: o + p.pA, c: o + (g.mask ? p.cdxd : p.cdx), acc: !g.mask });
-  // dB += s·dyᵀ·h, dA += dhᵀ·xd
-  addGrad(rt, {
-    grad: g.dB,
-    at: o + p.cdB,
-    rows: out,
-    cols: r,
-    K: N,
-    ...dy,
-    pa: o + p.pAT,
-    x: g.h,
-    xAt: o + p.h,
-    pb: o + p.pH,
-    alpha: scale,
-  });
+  // dB += s·dyᵀ·h, as its transpose (s·h)ᵀ·dy: dy packs as B on every thread, not transposed on one; dA += dhᵀ·xd
+  addGradT(rt, { grad: g.dB, at: o + p.cdBT, out, r, N, dy: o + p.dy, pDy: o + p.pDy, h: g.h, hAt: o + p.h, pHT: o + p.pHT, scale });
   addGrad(rt, {
     grad: g.dA,
     at: o + p.cdA,
@@ -250,6 +238,27 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
   for (let i = 0, a = (o + p.cdx) >> 2, b = (o + p.cdxd) >> 2; i < N; i++, a += Npi, b += Npi)
     for (let j = 0, k = i * inp; j < inp; j++, k++) dx[k] = f2[a + j] + Math.fround(f2[b + j] * m[k]);
   gemmTraffic.out += N * inp * 4;
+}
+
+/**
+ * dB (out × r, host memory) += s·dyᵀ·h, computed as dBᵀ += (s·h)ᵀ·dy through the arena at `at` (r rows of up8(out)):
+ * the same products summed in the same order as s·dyᵀ·h (s·h as the composed product scales its packed h), so
+ * the same bits, but the large operand dy is packed as B (in parallel) instead of transposed as A (on one thread).
+ */
+function addGradT(
+  rt: WasmRuntime,
+  g: { grad: Float32Array; at: number; out: number; r: number; N: number; dy: number; pDy: number; h: Float32Array; hAt: number; pHT: number; scale: number },
+): void {
+  const { out, r, N, grad } = g;
+  const ld = up8(out);
+  copyIn(rt, g.h, N, r, g.hAt, r);
+  const f = rt.mem();
+  for (let j = 0, c = g.at >> 2; j < r; j++, c += ld) for (let o = 0; o < out; o++) f[c + o] = grad[o * r + j];
+  gemmAt(rt, { M: r, N: out, K: N, a: g.hAt, lda: r * 4, transA: true, pa: g.pHT, alphaA: g.scale, b: g.dy, bKind: 0, ldb: out * 4, pb: g.pDy, c: g.at, acc: true });
+  const f2 = rt.mem();
+  for (let j = 0, c = g.at >> 2; j < r; j++, c += ld) for (let o = 0; o < out; o++) grad[o * r + j] = f2[c + o];
+  gemmTraffic.in += out * r * 4;
+  gemmTraffic.out += out * r * 4;
 }
 
 /**
