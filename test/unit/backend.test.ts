@@ -43,3 +43,21 @@ test("a freed tensor's array is reused for the next one of its size, cleared, an
   assert.equal(mine[0], 7);
   be.dispose();
 });
+
+test('an op whose every output element is written takes a reused array uncleared, and writes all of it', () => {
+  const be = new CpuBackend({ wasm: false });
+  const n = 1 << 15;
+  const x = be.upload(
+    Float32Array.from({ length: n }, (_, i) => i % 7),
+    [n / 64, 64],
+    'activations',
+  );
+  const zero = be.zeros([n / 64, 64], 'activations');
+  const junk = be.add(x, x);
+  const junkArray = (junk as unknown as { data: Float32Array }).data;
+  be.free(junk); // its array, full of 2·(i mod 7), goes back to the pool
+  const y = be.add(x, zero); // takes it without clearing it
+  assert.equal((y as unknown as { data: Float32Array }).data, junkArray, 'the freed array is reused');
+  assert.deepEqual(be.read(y), be.read(x), 'no value of the array before shows through');
+  be.dispose();
+});

@@ -19,7 +19,7 @@ import {
   matmulShape,
   numel,
 } from '../../core/backend';
-import { drainPool, f32, pooled, recycle } from '../../core/f32pool';
+import { drainPool, f32, f32Out, pooled, recycle } from '../../core/f32pool';
 import { HostTensor, bf16ToF32, f16ToF32, toF32 } from '../../core/dtype';
 import { QuantWeight, dequantizeWeight, quantBytes } from '../../core/qweight';
 import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
@@ -191,7 +191,7 @@ export class CpuBackend implements Backend {
     const [N, K] = x.shape;
     const M = w.shape[0];
     if (w.shape[1] !== K) throw new Error(`linear: x [${x.shape}] · wᵀ [${w.shape}]`);
-    const y = this.make([N, M], f32(N * M), 'activations');
+    const y = this.make([N, M], f32Out(N * M), 'activations');
     const q = (w as CpuTensor).quant;
     if (q) this.qgemm(this.d(x), N, q, true, this.d(y), 0);
     else this.gemm({ M: N, N: M, K, a: this.d(x), b: this.raw(w), bHalf: (w as CpuTensor).half, transB: true, c: this.d(y) });
@@ -202,7 +202,7 @@ export class CpuBackend implements Backend {
   linearBackward(dy: Tensor, w: Tensor, into?: Tensor): Tensor {
     const [N, M] = dy.shape;
     const K = w.shape[1];
-    const dx = into ?? this.make([N, K], f32(N * K), 'activations');
+    const dx = into ?? this.make([N, K], f32Out(N * K), 'activations');
     const q = (w as CpuTensor).quant;
     if (q) this.qgemm(this.d(dy), N, q, false, this.d(dx), into ? 1 : 0);
     else this.gemm({ M: N, N: K, K: M, a: this.d(dy), b: this.raw(w), bHalf: (w as CpuTensor).half, c: this.d(dx), beta: into ? 1 : 0 });
@@ -217,8 +217,8 @@ export class CpuBackend implements Backend {
     const s = this.loraShape(x, w, lora, drop.p > 0, false);
     if (!s || !loraFused(s, false)) return linearLoraComposed(this, x, w, b, lora, drop, save);
     const { y: xd, mask } = this.dropout(x, drop.p, drop.seed);
-    const y = this.make([s.N, s.out], f32(s.N * s.out), 'activations');
-    const h = this.make([s.N, s.r], f32(s.N * s.r), 'activations');
+    const y = this.make([s.N, s.out], f32Out(s.N * s.out), 'activations');
+    const h = this.make([s.N, s.r], f32Out(s.N * s.r), 'activations');
     const [A, B] = [this.d(lora.A), this.d(lora.B)];
     loraForward(this.wasm!, {
       ...s,
@@ -244,7 +244,7 @@ export class CpuBackend implements Backend {
       throw new Error(`linearLoraBackward: into [${into.shape}] for dy [${dy.shape}] · w [${w.shape}]`);
     if (!s || !loraFused(s, true)) return linearLoraBackwardComposed(this, dy, w, lora, saved, into);
     const { dA, dB } = loraGrads(lora);
-    const dx = into ?? this.make([s.N, s.inp], f32(s.N * s.inp), 'activations');
+    const dx = into ?? this.make([s.N, s.inp], f32Out(s.N * s.inp), 'activations');
     loraBackward(this.wasm!, {
       ...s,
       dy: this.d(dy),

@@ -16,7 +16,7 @@ import type { AttnShape } from '../../core/backend';
 import { WasmRuntime } from '../wasm';
 import { gemmFns } from '../matmul/gemm';
 import { HeadPrograms } from './heads';
-import { f32 } from '../../core/f32pool';
+import { f32, f32Out } from '../../core/f32pool';
 
 /** scratch for the scores of one chunk of heads (settable for tests) */
 export let ATTN_CHUNK_BYTES = 64 << 20;
@@ -131,7 +131,7 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
       g.release(mark);
     }
   }
-  const out = f32(B * Tq * H * D);
+  const out = f32Out(B * Tq * H * D);
   out.set(g.mem().subarray(outAt >> 2, (outAt >> 2) + out.length));
   return { out, lse };
 }
@@ -209,7 +209,7 @@ export function attentionBackwardWasm(
   }
   const f = g.mem();
   const take = (at: number, n: number) => {
-    const x = f32(n);
+    const x = f32Out(n);
     x.set(f.subarray(at >> 2, (at >> 2) + n));
     return x;
   };

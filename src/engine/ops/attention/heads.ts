@@ -27,20 +27,27 @@ export interface GemmOp {
 }
 
 export class HeadPrograms {
-  private ops: number[] = [];
+  private ops = new Int32Array(OP_INTS * 64);
+  private count = 0; // ops written
   private progs: number[] = []; // first op, op count
   private first = 0;
 
   /** ops appended from here on make up the next program, until `close` */
   open(): void {
-    this.first = this.ops.length / OP_INTS;
+    this.first = this.count;
   }
   close(): void {
-    this.progs.push(this.first, this.ops.length / OP_INTS - this.first);
+    this.progs.push(this.first, this.count - this.first);
   }
   private op(code: number, args: number[]): void {
-    this.ops.push(code, ...args);
-    while (this.ops.length % OP_INTS) this.ops.push(0);
+    if ((this.count + 1) * OP_INTS > this.ops.length) {
+      const more = new Int32Array(this.ops.length * 2);
+      more.set(this.ops);
+      this.ops = more;
+    }
+    const at = this.count++ * OP_INTS;
+    this.ops[at] = code;
+    for (let i = 0; i < args.length; i++) this.ops[at + 1 + i] = args[i];
   }
   gemm(g: GemmOp): void {
     this.op(0, [g.pa, g.pb, g.pc, g.K, g.Np, g.i0, g.i1, g.j0, g.j1, g.lda, g.M, g.acc ? 1 : 0, g.ka, g.kb, g.ks]);
@@ -73,14 +80,15 @@ export class HeadPrograms {
   run(rt: WasmRuntime, parallel: boolean): void {
     const n = this.progs.length / 2;
     if (n === 0) return;
-    const table = rt.alloc(HeadPrograms.floats(n, this.ops.length / OP_INTS));
+    const ints = this.count * OP_INTS;
+    const table = rt.alloc(HeadPrograms.floats(n, this.count));
     const at = table + 8 * n;
-    const i32 = new Int32Array(rt.buffer(), table, 2 * n + this.ops.length);
+    const i32 = new Int32Array(rt.buffer(), table, 2 * n + ints);
     for (let p = 0; p < n; p++) {
       i32[2 * p] = at + this.progs[2 * p] * OP_INTS * 4;
       i32[2 * p + 1] = this.progs[2 * p + 1];
     }
-    i32.set(this.ops, 2 * n);
+    i32.set(this.ops.subarray(0, ints), 2 * n);
     rt.dispatch('heads_steal', parallel ? Math.min(rt.threads, n) : 1, [table, n, COUNTER]);
   }
 }

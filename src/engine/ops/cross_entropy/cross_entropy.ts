@@ -3,7 +3,7 @@
  * from per-row stats. reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime, f32Bits } from '../wasm';
-import { f32 } from '../../core/f32pool';
+import { f32Out } from '../../core/f32pool';
 
 export function crossEntropyWasm(rt: WasmRuntime, logits: Float32Array, targets: Int32Array, V: number, gradScale: number) {
   const N = targets.length;
@@ -23,7 +23,7 @@ export function crossEntropyWasm(rt: WasmRuntime, logits: Float32Array, targets:
       loss += stats[2 * n] + Math.log(stats[2 * N + n]) - stats[2 * n + 1];
       count++;
     }
-  const dlogits = f32(N * V);
+  const dlogits = f32Out(N * V);
   dlogits.set(f.subarray(xo >> 2, (xo >> 2) + N * V));
   return { loss, count, dlogits };
 }

@@ -1,14 +1,14 @@
 /** The elementwise ops' and reductions' spec, over f32 arrays of equal length. */
-import { f32 } from '../../core/f32pool';
+import { f32Out } from '../../core/f32pool';
 
 export function add(a: Float32Array, b: Float32Array): Float32Array {
-  const out = f32(a.length);
+  const out = f32Out(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
   return out;
 }
 
 export function mul(a: Float32Array, b: Float32Array): Float32Array {
-  const out = f32(a.length);
+  const out = f32Out(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i] * b[i];
   return out;
 }

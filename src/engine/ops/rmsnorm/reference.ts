@@ -3,11 +3,11 @@
  * root (as in Llama and Hugging Face's LlamaRMSNorm). The WGSL kernel is tested against it; the finite-difference
  * tests check its backward pass.
  */
-import { f32 } from '../../core/f32pool';
+import { f32, f32Out } from '../../core/f32pool';
 
 /** y (N, C) = x / rms(x) * w; rstd (N) kept for the backward pass */
 export function rmsnormForward(x: Float32Array, w: Float32Array, N: number, C: number, eps: number) {
-  const y = f32(N * C);
+  const y = f32Out(N * C);
   const rstd = f32(N);
   for (let n = 0; n < N; n++) {
     const o = n * C;
@@ -22,7 +22,7 @@ export function rmsnormForward(x: Float32Array, w: Float32Array, N: number, C: n
 
 /** dx (N, C) given dy (N, C); the norm weight is frozen so no dw */
 export function rmsnormBackward(dy: Float32Array, x: Float32Array, w: Float32Array, rstd: Float32Array, N: number, C: number) {
-  const dx = f32(N * C);
+  const dx = f32Out(N * C);
   for (let n = 0; n < N; n++) {
     const o = n * C;
     const r = rstd[n];

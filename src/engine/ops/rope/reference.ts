@@ -1,5 +1,5 @@
 /** RoPE's spec (rotate-half pairs, as Hugging Face's Llama); the WGSL kernel is tested against it. */
-import { f32 } from '../../core/f32pool';
+import { f32Out } from '../../core/f32pool';
 
 /**
  * RoPE in Hugging Face's rotate-half convention on x (N, heads, D), row n at position pos[n]:
@@ -16,7 +16,7 @@ export function ropeForward(
   sin: Float32Array,
   inverse = false,
 ): Float32Array {
-  const out = f32(x.length);
+  const out = f32Out(x.length);
   const h2 = D / 2;
   for (let n = 0; n < N; n++) {
     const t = pos[n] * h2;

@@ -3,7 +3,7 @@
  * ELEMENTWISE_CHUNK values, so the kernels' memory stays bounded whatever the batch. reference.ts is the spec.
  */
 import { COUNTER, WasmRuntime } from '../wasm';
-import { f32 } from '../../core/f32pool';
+import { f32Out } from '../../core/f32pool';
 
 /** values per slice a thread takes */
 const SLICE = 1 << 14;
@@ -18,7 +18,7 @@ function steal(rt: WasmRuntime, kernel: 'swiglu_steal' | 'swiglu_backward_steal'
 export const ELEMENTWISE_CHUNK = 1 << 22;
 
 export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array): Float32Array {
-  const h = f32(gate.length);
+  const h = f32Out(gate.length);
   for (let i = 0; i < gate.length; i += ELEMENTWISE_CHUNK) {
     const n = Math.min(ELEMENTWISE_CHUNK, gate.length - i);
     rt.arenaReset();
@@ -32,8 +32,8 @@ export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array
 }
 
 export function swigluBackwardWasm(rt: WasmRuntime, dh: Float32Array, gate: Float32Array, up: Float32Array) {
-  const dgate = f32(gate.length),
-    dup = f32(gate.length);
+  const dgate = f32Out(gate.length),
+    dup = f32Out(gate.length);
   for (let i = 0; i < gate.length; i += ELEMENTWISE_CHUNK) {
     const n = Math.min(ELEMENTWISE_CHUNK, gate.length - i);
     rt.arenaReset();
