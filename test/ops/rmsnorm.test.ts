@@ -1,8 +1,11 @@
-// RMSNorm: the reference's backward against finite differences, and the WGSL kernels against the reference.
+// RMSNorm: the reference's backward against finite differences, and the WebAssembly and WGSL kernels against the
+// reference.
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/rmsnorm/reference';
 import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
 import { assertClose } from '../helpers';
+import * as assert from 'node:assert/strict';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 
 test('rmsnorm backward matches finite differences', () => {
   const N = 3,
@@ -68,3 +71,25 @@ test('RMSNorm backward: dx = r·w·dy − (r³/C)·x·Σ(dy·w·x), by hand', ()
     'dx (given rstd)',
   );
 });
+
+for (const threads of [1, 2])
+  test(`the WebAssembly RMSNorm (${threads} thread${threads > 1 ? 's' : ''}) gives the reference bit for bit, forward and backward`, () => {
+    const be = new CpuBackend({ threads });
+    for (const [N, C] of [
+      [5, 7],
+      [301, 256], // enough rows to share among threads
+    ]) {
+      const x = rand(N * C, 3),
+        w = rand(C),
+        dy = rand(N * C);
+      const want = ref.rmsnormForward(x, w, N, C, 1e-5);
+      const tx = be.upload(x, [N, C], 'activations');
+      const tw = be.upload(w, [C], 'weights');
+      const got = be.rmsnorm(tx, tw, 1e-5);
+      assert.deepEqual(be.read(got.y), want.y, `y ${N}×${C}`);
+      assert.deepEqual(be.read(got.rstd), want.rstd, `rstd ${N}×${C}`);
+      const dx = be.rmsnormBackward(be.upload(dy, [N, C], 'activations'), tx, tw, got.rstd);
+      assert.deepEqual(be.read(dx), ref.rmsnormBackward(dy, x, w, want.rstd, N, C), `dx ${N}×${C}`);
+    }
+    be.dispose();
+  });

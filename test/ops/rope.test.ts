@@ -1,4 +1,5 @@
-// RoPE: the inverse rotation (the backward pass) against finite differences, and the WGSL kernel against the reference.
+// RoPE: the inverse rotation (the backward pass) against finite differences, and the WebAssembly and WGSL kernels
+// against the reference.
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/rope/reference';
 import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
@@ -6,6 +7,7 @@ import { ropeTables } from '../../src/engine/model/rope';
 import { parseSpec } from '../../src/engine/formats/config';
 import * as assert from 'node:assert/strict';
 import { assertClose } from '../helpers';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 
 test('rope backward (the inverse rotation) matches finite differences', () => {
   const N = 5,
@@ -86,3 +88,21 @@ test('RoPE: theta 100, head dim 4, rotate-half pairs (i, i + D/2) at positions 0
   // the backward pass is the inverse rotation: it brings the output back to x
   assertClose(ref.ropeForward(F(...want), 2, 2, 4, pos, cos, sin, true), x, 1e-6, 1e-6, 'inverse');
 });
+
+for (const threads of [1, 2])
+  test(`the WebAssembly RoPE (${threads} thread${threads > 1 ? 's' : ''}) gives the reference bit for bit, forward and inverse, at any positions`, () => {
+    const be = new CpuBackend({ threads });
+    const spec = parseSpec({ model_type: 'llama', vocab_size: 10, hidden_size: 64, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, rope_theta: 10000 });
+    const t = ropeTables(spec, 700);
+    const cos = be.upload(t.cos, [700, 8], 'workspace'),
+      sin = be.upload(t.sin, [700, 8], 'workspace');
+    for (const pos of [Int32Array.of(5), Int32Array.from({ length: 600 }, (_, i) => (i * 37) % 700)]) {
+      const N = pos.length;
+      const x = rand(N * 64, 2);
+      for (const inverse of [false, true]) {
+        const got = be.read(be.rope(be.upload(x, [N, 64], 'activations'), 4, pos, { cos, sin }, inverse));
+        assert.deepEqual(got, ref.ropeForward(x, N, 4, 16, pos, t.cos, t.sin, inverse), `${N} rows, inverse ${inverse}`);
+      }
+    }
+    be.dispose();
+  });

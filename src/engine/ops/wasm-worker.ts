@@ -4,7 +4,7 @@
  * wasm-control.ts lays out. Bundled on its own (dist/wasm-worker.js) and started by the runtime.
  */
 import { workerData } from 'node:worker_threads';
-import { ACTIVE, ARGS, ARG_SLOTS, GEN, MODES, SPIN, STEAL_NAMES, callSteal } from './wasm-control';
+import { ACTIVE, ARGS, ARG_SLOTS, GEN, MODES, STEAL_NAMES, callSteal, spin } from './wasm-control';
 
 const { module, memory, ctl, index } = workerData as {
   module: WebAssembly.Module;
@@ -16,8 +16,8 @@ const inst = new WebAssembly.Instance(module, { env: { memory } });
 const c = new Int32Array(ctl);
 let seen = Atomics.load(c, GEN);
 for (;;) {
-  // decoding calls kernels back to back: spin a little for the next call before sleeping until it comes
-  for (let i = 0; i < SPIN && Atomics.load(c, GEN) === seen; i++);
+  // calls come back to back (decoding) or after some serial work (training): spin for the next one before sleeping
+  spin(c, GEN, seen);
   Atomics.wait(c, GEN, seen);
   const g = (seen = Atomics.load(c, GEN));
   const mode = c[MODES + index];

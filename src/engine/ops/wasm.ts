@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { bundleFile } from '../core/bundle';
 import { defaultThreads } from '../core/threads';
 import { UserError } from '../core/errors';
-import { ACTIVE, ARGS, GEN, MODES, SPIN, STEAL_NAMES, StealKernel, callSteal } from './wasm-control';
+import { ACTIVE, ARGS, GEN, MODES, STEAL_NAMES, StealKernel, callSteal, spin } from './wasm-control';
 import { chooseKernels } from './wasm-kernels';
 
 /** byte address of the work-stealing counter; the arena starts after it */
@@ -145,7 +145,7 @@ export class WasmRuntime {
     callSteal(this.exports, kernel, c.subarray(ARGS), 0);
     Atomics.add(c, GEN, 1); // closed: a worker that has not joined yet stays out
     // the workers inside finish about when this thread does: spin a little before sleeping
-    for (let i = 0; i < SPIN && Atomics.load(c, ACTIVE) !== 0; i++);
+    spin(c, ACTIVE, 0, true);
     for (;;) {
       const a = Atomics.load(c, ACTIVE);
       if (a === 0) break;

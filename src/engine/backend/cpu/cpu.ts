@@ -35,6 +35,9 @@ import { attentionBackward, attentionForward } from '../../ops/attention/referen
 import { embeddingForward } from '../../ops/embedding/reference';
 import { rmsnormBackward, rmsnormForward } from '../../ops/rmsnorm/reference';
 import { ropeForward } from '../../ops/rope/reference';
+import { ropeWasm } from '../../ops/rope/rope';
+import { rmsnormBackwardWasm, rmsnormWasm } from '../../ops/rmsnorm/rmsnorm';
+import { addWasm } from '../../ops/elementwise/elementwise';
 import { swigluBackward, swigluForward } from '../../ops/swiglu/reference';
 import { swigluBackwardWasm, swigluWasm } from '../../ops/swiglu/swiglu';
 import { crossEntropy } from '../../ops/cross_entropy/reference';
@@ -323,20 +326,22 @@ export class CpuBackend implements Backend {
   rmsnorm(x: Tensor, w: Tensor, eps: number) {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
-    const r = rmsnormForward(this.d(x), this.d(w), N, C, eps);
+    const r = this.wasm ? rmsnormWasm(this.wasm, this.d(x), this.d(w), N, C, eps) : rmsnormForward(this.d(x), this.d(w), N, C, eps);
     return { y: this.make([...x.shape], r.y, 'activations'), rstd: this.make([N], r.rstd, 'activations') };
   }
 
   rmsnormBackward(dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): Tensor {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
-    return this.make([...x.shape], rmsnormBackward(this.d(dy), this.d(x), this.d(w), this.d(rstd), N, C), 'activations');
+    const args = [this.d(dy), this.d(x), this.d(w), this.d(rstd), N, C] as const;
+    return this.make([...x.shape], this.wasm ? rmsnormBackwardWasm(this.wasm, ...args) : rmsnormBackward(...args), 'activations');
   }
 
   rope(x: Tensor, heads: number, pos: Int32Array, t: RopeTables, inverse: boolean): Tensor {
     const N = x.shape[0];
     const D = x.shape[1] / heads;
-    return this.make([...x.shape], ropeForward(this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse), 'activations');
+    const args = [this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse] as const;
+    return this.make([...x.shape], this.wasm ? ropeWasm(this.wasm, ...args) : ropeForward(...args), 'activations');
   }
 
   /** saved: the rows' log-sum-exp (B, H, Tq) on the WebAssembly path, the probabilities (B, H, Tq, Tk) on the reference */
@@ -379,7 +384,7 @@ export class CpuBackend implements Backend {
   }
 
   add(a: Tensor, b: Tensor): Tensor {
-    return this.make([...a.shape], ew.add(this.d(a), this.d(b)), 'activations');
+    return this.make([...a.shape], this.wasm ? addWasm(this.wasm, this.d(a), this.d(b)) : ew.add(this.d(a), this.d(b)), 'activations');
   }
   addInPlace(a: Tensor, b: Tensor, s = 1): void {
     ew.axpy(this.d(a), this.d(b), s);

@@ -1,0 +1,34 @@
+/** RoPE on the CPU with rope.wat, the rows shared among the threads; reference.ts's results bit for bit. */
+import type { WasmRuntime } from '../wasm';
+import { f32Out } from '../../core/f32pool';
+import { stealRows } from '../rows';
+
+export function ropeWasm(
+  rt: WasmRuntime,
+  x: Float32Array,
+  N: number,
+  heads: number,
+  D: number,
+  pos: Int32Array,
+  cos: Float32Array,
+  sin: Float32Array,
+  inverse: boolean,
+): Float32Array {
+  const n = N * heads * D;
+  const h2 = D / 2;
+  // only the tables' rows these positions use go in (a decode step's one row, not the whole context's)
+  let lo = Infinity,
+    hi = -Infinity;
+  for (let i = 0; i < N; i++) (lo = Math.min(lo, pos[i])), (hi = Math.max(hi, pos[i]));
+  if (N === 0) lo = hi = 0;
+  rt.arenaReset();
+  const xo = rt.put(x.subarray(0, n)),
+    oo = rt.alloc(n),
+    po = rt.putBytes(Int32Array.from(pos.subarray(0, N), (p) => p - lo)),
+    co = rt.put(cos.subarray(lo * h2, (hi + 1) * h2)),
+    so = rt.put(sin.subarray(lo * h2, (hi + 1) * h2));
+  stealRows(rt, 'rope_steal', [xo, oo, N, heads, D, po, co, so, inverse ? 1 : 0], N, n);
+  const out = f32Out(n);
+  out.set(rt.mem().subarray(oo >> 2, (oo >> 2) + n));
+  return out;
+}
