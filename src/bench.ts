@@ -13,7 +13,7 @@ import { TinyModelOptions, makeTinyModel } from './engine/fixtures/model';
 import { decodeSection } from './bench/decode';
 import { defaultLoraConfig } from './engine/formats/lora-config';
 import { MEM_TAGS } from './engine/core/backend';
-import { STEPS, W } from './bench-step';
+import { STEPS, W, median } from './bench-step';
 import { VERSION } from './engine/core/version';
 import { QuantConfig, bitsPerParam } from './engine/core/qweight';
 import { loadSpec } from './engine/formats/config';
@@ -26,6 +26,10 @@ import { webgpuRows } from './bench/webgpu';
 import { step05bSection } from './bench/step-05b';
 import { bestRun, findPeers, isRun, peerLong, peerShort, torchRuns, trainableNote } from './bench/torch';
 import { pct } from './bench/pct';
+import { roundsA, roundsMarkdown } from './bench/rounds';
+
+/** rounds of workload (a), lorakit and the fastest PyTorch alternating (BENCH_ROUNDS) */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 
 const root = path.resolve(__dirname, '..');
 
@@ -60,8 +64,11 @@ async function only(what: string, dir: string, ref: TinyModelOptions, qwen: Qwen
     // workload (a) alone, lorakit then each PyTorch, as the full run measures them
     const r = isolatedStep(dir, null, STEPS, { seq: W.seq, batch: W.batch });
     console.log(`lorakit ${r.backend}: ${r.tokensPerS.toFixed(0)} tok/s (best step ${r.bestTokensPerS.toFixed(0)})`);
-    for (const t of torchRuns({ ...W, steps: STEPS, threads: os.availableParallelism() }, 'step reference'))
-      if (isRun(t)) console.log(`${peerShort(t.peer)}: ${t.tokens_per_s.toFixed(0)} tok/s, lorakit ÷ it ${(r.tokensPerS / t.tokens_per_s).toFixed(2)}×`);
+    const torch = torchRuns({ ...W, steps: STEPS, threads: os.availableParallelism() }, 'step reference');
+    for (const t of torch.filter(isRun))
+      console.log(`${peerShort(t.peer)}: ${t.tokens_per_s.toFixed(0)} tok/s, lorakit ÷ it ${(r.tokensPerS / t.tokens_per_s).toFixed(2)}×`);
+    const best = bestRun(torch);
+    if (best) console.log(roundsMarkdown(roundsA(dir, { lorakit: r.tokensPerS, torch: best }, ROUNDS - 1, os.availableParallelism()), peerShort(best.peer)));
   } else findPeers(); // 'peers' (main has checked the name)
 }
 
@@ -101,9 +108,12 @@ async function bench(tmp: string) {
   const torch = torchRuns({ ...W, steps: STEPS, threads: os.availableParallelism() }, 'step reference');
   const bestA = bestRun(torch);
   const bestB = bestRun(b.torch);
+  const rounds = bestA ? roundsA(dir, { lorakit: run.tokensPerS, torch: bestA }, ROUNDS - 1, os.availableParallelism()) : null;
+  const aLorakit = rounds ? median(rounds.lorakit) : run.tokensPerS;
+  const aTorch = rounds && bestA ? { ...bestA, tokens_per_s: median(rounds.torch) } : bestA;
   const ratio = (l: number, t: { tokens_per_s: number } | undefined) => (t ? `**${(l / t.tokens_per_s).toFixed(2)}×**` : 'no PyTorch');
   const summary = [
-    `| (a) reference: ${(est.params.base / 1e6).toFixed(1)}M-param Llama, seq ${W.seq} × batch ${W.batch}, LoRA r=${W.rank} on all 7 projections, f32 | ${run.tokensPerS.toFixed(0)} tok/s | ${bestA ? `${peerShort(bestA.peer)}: ${bestA.tokens_per_s.toFixed(0)} tok/s` : 'none'} | ${bestA ? `lorakit / ${peerShort(bestA.peer)}: ` : ''}${ratio(run.tokensPerS, bestA)} |`,
+    `| (a) reference: ${(est.params.base / 1e6).toFixed(1)}M-param Llama, seq ${W.seq} × batch ${W.batch}, LoRA r=${W.rank} on all 7 projections, f32${rounds ? ` (median of ${rounds.lorakit.length} alternating rounds)` : ''} | ${aLorakit.toFixed(0)} tok/s | ${aTorch ? `${peerShort(aTorch.peer)}: ${aTorch.tokens_per_s.toFixed(0)} tok/s` : 'none'} | ${aTorch ? `lorakit / ${peerShort(aTorch.peer)}: ` : ''}${ratio(aLorakit, aTorch)} |`,
     `| (b) Qwen2.5-0.5B shape, seq 128 × batch 1, LoRA r=${W.rank} on all 7 projections (lorakit bf16, PyTorch f32) | ${b.lorakit.tokensPerS.toFixed(1)} tok/s | ${bestB ? `${peerShort(bestB.peer)}: ${bestB.tokens_per_s.toFixed(1)} tok/s` : 'none'} | ${bestB ? `lorakit / ${peerShort(bestB.peer)}: ` : ''}${ratio(b.lorakit.tokensPerS, bestB)} |`,
   ];
 
@@ -137,7 +147,7 @@ Llama-shaped, ${(est.params.base / 1e6).toFixed(1)}M parameters (vocab ${W.vocab
 |---|---|---|---|---|---|
 | lorakit ${run.backend} | ${run.tokensPerS.toFixed(0)} | ${run.stepMs.toFixed(0)} ms | ${run.bestTokensPerS.toFixed(0)} | ${formatBytes(run.maxRss)} | 1.00× |
 ${torch.map((t) => (isRun(t) ? `| ${peerLong(t.peer)}, ${t.threads} threads | ${t.tokens_per_s.toFixed(0)} | ${t.step_ms.toFixed(0)} ms | ${t.best_tokens_per_s.toFixed(0)} | ${formatBytes(t.max_rss)} | ${(run.tokensPerS / t.tokens_per_s).toFixed(2)}× |` : `| ${peerLong(t.peer)} | ${t.skipped} | | | | |`)).join('\n') || '| PyTorch | not available (no python3 with torch) | | | | |'}
-
+${rounds && bestA ? `\nThen ${rounds.lorakit.length - 1} more rounds of lorakit and ${peerShort(bestA.peer)} alone, alternating, each in a fresh process (the first round is the table above). Single runs vary more than these tables suggest: PyTorch's step the most. The summary at the top compares the medians.\n\n${roundsMarkdown(rounds, peerShort(bestA.peer))}` : ''}
 ${b.markdown}
 ## Memory: estimate before loading vs measured peak (tracker, by tag)
 

@@ -110,10 +110,10 @@ export interface TorchShape {
   maxFirstStepS?: number;
 }
 
-/** torch_step.py with every peer at one shape */
-export function torchRuns(s: TorchShape, label: string): (TorchRun | TorchSkip)[] {
+/** torch_step.py with every peer (or those given) at one shape */
+export function torchRuns(s: TorchShape, label: string, peers: Peer[] = findPeers()): (TorchRun | TorchSkip)[] {
   const out: (TorchRun | TorchSkip)[] = [];
-  for (const peer of findPeers()) {
+  for (const peer of peers) {
     const args = [s.vocab, s.hidden, s.ff, s.layers, s.heads, s.kv, s.seq, s.batch, s.rank, s.steps, s.threads].map(String);
     if (s.maxFirstStepS) args.push('--max-first-step', String(s.maxFirstStepS));
     const r = spawnSync(peer.python, [SCRIPT, ...args, ...(s.extra ?? [])], {
