@@ -66,6 +66,8 @@ export class CpuTensor implements Tensor {
 
 /** tags whose matrices are kept resident in the WebAssembly memory: the frozen base and the adapter */
 const RESIDENT_TAGS: ReadonlySet<MemTag> = new Set(['weights', 'lora']);
+/** values from which the row and elementwise ops run in WebAssembly on every thread */
+const ROW_KERNEL_MIN = 1 << 14;
 
 export interface CpuOptions {
   wasm?: boolean;
@@ -323,10 +325,18 @@ export class CpuBackend implements Backend {
     return this.make([ids.length, C], out, 'activations');
   }
 
+  /**
+   * The runtime for an elementwise or row op on x, or null for the TypeScript spec: a decode step's few values are
+   * done in TypeScript sooner than copied through WebAssembly memory (both give the same bits).
+   */
+  private rows(x: Tensor): WasmRuntime | null {
+    return this.wasm && numel(x.shape) >= ROW_KERNEL_MIN ? this.wasm : null;
+  }
+
   rmsnorm(x: Tensor, w: Tensor, eps: number) {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
-    const r = this.wasm ? rmsnormWasm(this.wasm, this.d(x), this.d(w), N, C, eps) : rmsnormForward(this.d(x), this.d(w), N, C, eps);
+    const r = this.rows(x) ? rmsnormWasm(this.rows(x)!, this.d(x), this.d(w), N, C, eps) : rmsnormForward(this.d(x), this.d(w), N, C, eps);
     return { y: this.make([...x.shape], r.y, 'activations'), rstd: this.make([N], r.rstd, 'activations') };
   }
 
@@ -334,14 +344,16 @@ export class CpuBackend implements Backend {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
     const args = [this.d(dy), this.d(x), this.d(w), this.d(rstd), N, C] as const;
-    return this.make([...x.shape], this.wasm ? rmsnormBackwardWasm(this.wasm, ...args) : rmsnormBackward(...args), 'activations');
+    const rt = this.rows(x);
+    return this.make([...x.shape], rt ? rmsnormBackwardWasm(rt, ...args) : rmsnormBackward(...args), 'activations');
   }
 
   rope(x: Tensor, heads: number, pos: Int32Array, t: RopeTables, inverse: boolean): Tensor {
     const N = x.shape[0];
     const D = x.shape[1] / heads;
     const args = [this.d(x), N, heads, D, pos, this.d(t.cos), this.d(t.sin), inverse] as const;
-    return this.make([...x.shape], this.wasm ? ropeWasm(this.wasm, ...args) : ropeForward(...args), 'activations');
+    const rt = this.rows(x);
+    return this.make([...x.shape], rt ? ropeWasm(rt, ...args) : ropeForward(...args), 'activations');
   }
 
   /** saved: the rows' log-sum-exp (B, H, Tq) on the WebAssembly path, the probabilities (B, H, Tq, Tk) on the reference */
@@ -384,7 +396,8 @@ export class CpuBackend implements Backend {
   }
 
   add(a: Tensor, b: Tensor): Tensor {
-    return this.make([...a.shape], this.wasm ? addWasm(this.wasm, this.d(a), this.d(b)) : ew.add(this.d(a), this.d(b)), 'activations');
+    const rt = this.rows(a);
+    return this.make([...a.shape], rt ? addWasm(rt, this.d(a), this.d(b)) : ew.add(this.d(a), this.d(b)), 'activations');
   }
   addInPlace(a: Tensor, b: Tensor, s = 1): void {
     ew.axpy(this.d(a), this.d(b), s);
