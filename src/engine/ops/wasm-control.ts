@@ -38,7 +38,6 @@ export function spin(c: Int32Array, i: number, value: number, not = false): void
 export const STEAL_KERNELS = {
   gemm_steal: { args: 13, thread: false },
   pack_steal: { args: 9, thread: false },
-  jobs_steal: { args: 3, thread: false },
   gemv_steal: { args: 9, thread: false },
   gemv_short_steal: { args: 9, thread: false },
   qgemm_steal: { args: 1, thread: true },

@@ -271,20 +271,3 @@ function runPanels(
   const chunk = Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n)));
   rt.dispatch('gemm_steal', n, [pa, pb, pc, K, Np, mPanels, nPanels, lda, M, acc, COUNTER, chunk, byRows ? 1 : 0]);
 }
-
-/**
- * Run a table of independent gemm jobs split across the threads by job (attention's per-head products).
- * `jobs` rows: [pa, pb, pc, K, Np, i0, i1, j0, j1, lda, M, acc], as gemm.wat's gemm takes them.
- */
-export function runJobs(rt: WasmRuntime, jobs: number[][]): void {
-  if (jobs.length === 0) return;
-  const table = rt.alloc(jobs.length * 12);
-  const i32 = new Int32Array(rt.buffer(), table, jobs.length * 12);
-  let work = 0; // multiply-adds: K × columns × rows (a decode step's attention is small: one thread)
-  jobs.forEach((j, n) => {
-    i32.set(j, n * 12);
-    work += j[3] * (j[8] - j[7]) * 8 * (j[6] - j[5]) * 4;
-  });
-  const n = work < WasmRuntime.PARALLEL_MIN / 8 ? 1 : Math.min(rt.threads, jobs.length);
-  rt.dispatch('jobs_steal', n, [table, jobs.length, COUNTER]);
-}

@@ -140,21 +140,6 @@
       (br $kloop)))
   )
 
-  ;; Run jobs [j0, j1) of a table of gemm calls, 12 i32 each: pa pb pc K Np i0 i1 j0 j1 lda M acc.
-  (func $gemm_jobs (export "gemm_jobs") (param $table i32) (param $j0 i32) (param $j1 i32)
-    (local $t i32)
-    (block $done (loop $next
-      (br_if $done (i32.ge_u (local.get $j0) (local.get $j1)))
-      (local.set $t (i32.add (local.get $table) (i32.mul (local.get $j0) (i32.const 48))))
-      (call $gemm
-        (i32.load offset=0 (local.get $t)) (i32.load offset=4 (local.get $t)) (i32.load offset=8 (local.get $t))
-        (i32.load offset=12 (local.get $t)) (i32.load offset=16 (local.get $t)) (i32.load offset=20 (local.get $t))
-        (i32.load offset=24 (local.get $t)) (i32.load offset=28 (local.get $t)) (i32.load offset=32 (local.get $t))
-        (i32.load offset=36 (local.get $t)) (i32.load offset=40 (local.get $t)) (i32.load offset=44 (local.get $t)))
-      (local.set $j0 (i32.add (local.get $j0) (i32.const 1)))
-      (br $next)))
-  )
-
   ;; x[0..n) *= alpha (n a multiple of 4, 16-byte aligned)
   (func (export "scale") (param $x i32) (param $n i32) (param $alpha f32)
     (local $end i32) (local $a v128)
@@ -186,15 +171,5 @@
                 (local.get $lo) (local.get $hi) (i32.const 0) (local.get $nP) (local.get $lda) (local.get $M) (local.get $acc)))
         (else (call $gemm (local.get $pa) (local.get $pb) (local.get $pc) (local.get $K) (local.get $Np)
                 (i32.const 0) (local.get $mP) (local.get $lo) (local.get $hi) (local.get $lda) (local.get $M) (local.get $acc))))
-      (br $next)))
-  )
-
-  ;; Work-stealing job table: threads take jobs one by one from the counter at $ctr.
-  (func (export "jobs_steal") (param $table i32) (param $count i32) (param $ctr i32)
-    (local $j i32)
-    (block $done (loop $next
-      (local.set $j (i32.atomic.rmw.add (local.get $ctr) (i32.const 1)))
-      (br_if $done (i32.ge_u (local.get $j) (local.get $count)))
-      (call $gemm_jobs (local.get $table) (local.get $j) (i32.add (local.get $j) (i32.const 1)))
       (br $next)))
   )
