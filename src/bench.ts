@@ -68,7 +68,10 @@ async function only(what: string, dir: string, ref: TinyModelOptions, qwen: Qwen
     for (const t of torch.filter(isRun))
       console.log(`${peerShort(t.peer)}: ${t.tokens_per_s.toFixed(0)} tok/s, lorakit ÷ it ${(r.tokensPerS / t.tokens_per_s).toFixed(2)}×`);
     const best = bestRun(torch);
-    if (best) console.log(roundsMarkdown(roundsA(dir, { lorakit: r.tokensPerS, torch: best }, ROUNDS - 1, os.availableParallelism()), peerShort(best.peer)));
+    if (best)
+      console.log(
+        roundsMarkdown(roundsA(dir, { lorakit: r.tokensPerS, torch: best }, ROUNDS - 1, os.availableParallelism()), peerShort(best.peer)),
+      );
   } else findPeers(); // 'peers' (main has checked the name)
 }
 

@@ -92,7 +92,15 @@ test('RoPE: theta 100, head dim 4, rotate-half pairs (i, i + D/2) at positions 0
 for (const threads of [1, 2])
   test(`the WebAssembly RoPE (${threads} thread${threads > 1 ? 's' : ''}) gives the reference bit for bit, forward and inverse, at any positions`, () => {
     const be = new CpuBackend({ threads });
-    const spec = parseSpec({ model_type: 'llama', vocab_size: 10, hidden_size: 64, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, rope_theta: 10000 });
+    const spec = parseSpec({
+      model_type: 'llama',
+      vocab_size: 10,
+      hidden_size: 64,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      rope_theta: 10000,
+    });
     const t = ropeTables(spec, 700);
     const cos = be.upload(t.cos, [700, 8], 'workspace'),
       sin = be.upload(t.sin, [700, 8], 'workspace');

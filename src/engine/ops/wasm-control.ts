@@ -2,8 +2,10 @@
  * What the WebAssembly runtime (wasm.ts) and its worker threads (wasm-worker.ts) agree on: the control block's
  * layout and the work-stealing kernels a worker can be told to run.
  *
- * Control block (Int32 slots): [0] generation, [1] workers inside the call, [4..17) the call's arguments, then one
- * mode slot per worker (0: idle, else 1 + the index of its kernel in STEAL_KERNELS).
+ * Control block (Int32 slots): [0] generation, [1] workers inside the call, [2] workers whose share threw, [4..17)
+ * the call's arguments, then one mode slot per worker (0: idle, else 1 + the index of its kernel in STEAL_NAMES).
+ * The workers get STEAL_NAMES and STEAL_KERNELS from the runtime that starts them (workerData), so a worker bundle
+ * built before a kernel was added still reads the modes right.
  *
  * A call is open while the generation is odd. The calling thread writes the arguments and modes, opens the call
  * (generation + 1), runs its own share, closes it (+ 1 again) and waits until no worker is inside. A worker that
@@ -13,6 +15,7 @@
  */
 export const GEN = 0;
 export const ACTIVE = 1;
+export const FAILED = 2;
 export const ARGS = 4;
 export const ARG_SLOTS = 13;
 export const MODES = ARGS + ARG_SLOTS;
@@ -58,8 +61,14 @@ export type StealKernel = keyof typeof STEAL_KERNELS;
 export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];
 
 /** call a steal kernel of an instance with the arguments from the control block */
-export function callSteal(exports: WebAssembly.Exports, name: StealKernel, args: Int32Array, thread: number): void {
-  const k = STEAL_KERNELS[name];
+export function callSteal(
+  exports: WebAssembly.Exports,
+  name: StealKernel,
+  args: Int32Array,
+  thread: number,
+  kernels: Record<string, { args: number; thread: boolean }> = STEAL_KERNELS,
+): void {
+  const k = kernels[name];
   const fn = exports[name] as (...a: number[]) => void;
   const a = Array.from(args.subarray(0, k.args));
   if (k.thread) a.push(thread);

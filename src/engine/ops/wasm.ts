@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { bundleFile } from '../core/bundle';
 import { defaultThreads } from '../core/threads';
 import { UserError } from '../core/errors';
-import { ACTIVE, ARGS, GEN, MODES, STEAL_NAMES, StealKernel, callSteal, spin } from './wasm-control';
+import { ACTIVE, ARGS, FAILED, GEN, MODES, STEAL_KERNELS, STEAL_NAMES, StealKernel, callSteal, spin } from './wasm-control';
 import { chooseKernels } from './wasm-kernels';
 
 /** byte address of the work-stealing counter; the arena starts after it */
@@ -93,7 +93,8 @@ export class WasmRuntime {
     this.counter = new Int32Array(this.memory.buffer, COUNTER, 1);
     const file = threads > 1 ? bundleFile('wasm-worker.js') : '';
     for (let w = 1; w < threads; w++) {
-      const worker = new Worker(file, { workerData: { module, memory: this.memory, ctl: sab, index: w } });
+      const workerData = { module, memory: this.memory, ctl: sab, index: w, names: STEAL_NAMES, kernels: STEAL_KERNELS };
+      const worker = new Worker(file, { workerData });
       worker.unref();
       this.workers.push(worker);
     }
@@ -142,15 +143,23 @@ export class WasmRuntime {
     for (let w = 1; w < this.threads; w++) c[MODES + w] = w < n ? mode : 0;
     Atomics.add(c, GEN, 1); // open
     Atomics.notify(c, GEN);
-    callSteal(this.exports, kernel, c.subarray(ARGS), 0);
-    Atomics.add(c, GEN, 1); // closed: a worker that has not joined yet stays out
-    // the workers inside finish about when this thread does: spin a little before sleeping
-    spin(c, ACTIVE, 0, true);
-    for (;;) {
-      const a = Atomics.load(c, ACTIVE);
-      if (a === 0) break;
-      Atomics.wait(c, ACTIVE, a, 1000);
+    let failed: number;
+    try {
+      callSteal(this.exports, kernel, c.subarray(ARGS), 0);
+    } finally {
+      // closed (even if this thread's share threw): a worker that has not joined yet stays out
+      Atomics.add(c, GEN, 1);
+      // the workers inside finish about when this thread does: spin before sleeping
+      spin(c, ACTIVE, 0, true);
+      for (;;) {
+        const a = Atomics.load(c, ACTIVE);
+        if (a === 0) break;
+        Atomics.wait(c, ACTIVE, a, 1000);
+      }
+      failed = Atomics.exchange(c, FAILED, 0);
     }
+    // a worker's share that threw was not done: the result is wrong, so the call fails
+    if (failed) throw new Error(`internal: a WebAssembly worker thread failed in ${kernel} (its message is on stderr)`);
   }
 
   // ---- the resident heap: tensors that stay in WebAssembly memory across calls ----

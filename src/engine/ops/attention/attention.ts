@@ -113,11 +113,43 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
         prog.open();
         // S = Q·Kᵀ, then P = softmax(S) in place (zero past each row's keys), then O = P·V: each over the keys seen
         causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) =>
-          prog.gemm({ pa: qAt, pb: kT[kv], pc: S, K: D, Np: NpT, i0, i1, j0: 0, j1: Math.ceil(kEnd / 8), lda: H * D * 4, M: n, acc: false, ka: D, kb: D, ks: 0 }),
+          prog.gemm({
+            pa: qAt,
+            pb: kT[kv],
+            pc: S,
+            K: D,
+            Np: NpT,
+            i0,
+            i1,
+            j0: 0,
+            j1: Math.ceil(kEnd / 8),
+            lda: H * D * 4,
+            M: n,
+            acc: false,
+            ka: D,
+            kb: D,
+            ks: 0,
+          }),
         );
         prog.softmaxCausal(S, n, TkEnd, NpT, p.window ?? 0, scale, stats[i]);
         causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) =>
-          prog.gemm({ pa: S, pb: vN[kv], pc: O, K: kEnd, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: NpT * 4, M: n, acc: false, ka: Tk, kb: Tk, ks: 0 }),
+          prog.gemm({
+            pa: S,
+            pb: vN[kv],
+            pc: O,
+            K: kEnd,
+            Np: NpD,
+            i0,
+            i1,
+            j0: 0,
+            j1: NpD / 8,
+            lda: NpT * 4,
+            M: n,
+            acc: false,
+            ka: Tk,
+            kb: Tk,
+            ks: 0,
+          }),
         );
         prog.copyRows(O, NpD * 4, outAt + ((b * Tq + q0) * H + h) * D * 4, H * D * 4, n, D);
         prog.close();
@@ -179,8 +211,40 @@ export function attentionBackwardWasm(
         // S = Q·Kᵀ (the scores again) and dP = dO·Vᵀ, over the keys each block of query rows sees
         causalBlocks(Tq, off, Tk, (i0, i1, kEnd) => {
           const j1 = Math.ceil(kEnd / 8);
-          prog.gemm({ pa: qAt(b, h), pb: kT[kv], pc: S, K: D, Np: NpT, i0, i1, j0: 0, j1, lda: H * D * 4, M: Tq, acc: false, ka: D, kb: D, ks: 0 });
-          prog.gemm({ pa: doAt(b, h), pb: vT[kv], pc: dP, K: D, Np: NpT, i0, i1, j0: 0, j1, lda: H * D * 4, M: Tq, acc: false, ka: D, kb: D, ks: 0 });
+          prog.gemm({
+            pa: qAt(b, h),
+            pb: kT[kv],
+            pc: S,
+            K: D,
+            Np: NpT,
+            i0,
+            i1,
+            j0: 0,
+            j1,
+            lda: H * D * 4,
+            M: Tq,
+            acc: false,
+            ka: D,
+            kb: D,
+            ks: 0,
+          });
+          prog.gemm({
+            pa: doAt(b, h),
+            pb: vT[kv],
+            pc: dP,
+            K: D,
+            Np: NpT,
+            i0,
+            i1,
+            j0: 0,
+            j1,
+            lda: H * D * 4,
+            M: Tq,
+            acc: false,
+            ka: D,
+            kb: D,
+            ks: 0,
+          });
         });
         // P from the scores and lse; dS = P ⊙ (dP − Σ dP·P)·scale over dP; then pack Pᵀ, dSᵀ, dO and Q
         prog.softmaxRecompute(S, Tq, Tk, NpT, p.window ?? 0, scale, lo + (b * H + h) * Tq * 4);
@@ -196,7 +260,23 @@ export function attentionBackwardWasm(
           prog.gemm({ pa: sT, pb: Q, pc: dK, K: Tq, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: 0, M: Tk, acc: !first, ka: Tq, kb: Tq, ks });
         });
         causalBlocks(Tq, off, Tk, (i0, i1, kEnd) =>
-          prog.gemm({ pa: dP, pb: kN[kv], pc: dQ, K: kEnd, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: NpT * 4, M: Tq, acc: false, ka: Tk, kb: Tk, ks: 0 }),
+          prog.gemm({
+            pa: dP,
+            pb: kN[kv],
+            pc: dQ,
+            K: kEnd,
+            Np: NpD,
+            i0,
+            i1,
+            j0: 0,
+            j1: NpD / 8,
+            lda: NpT * 4,
+            M: Tq,
+            acc: false,
+            ka: Tk,
+            kb: Tk,
+            ks: 0,
+          }),
         );
         prog.copyRows(dQ, NpD * 4, dqAt + (b * Tq * H + h) * D * 4, H * D * 4, Tq, D);
       }

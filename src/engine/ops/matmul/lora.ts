@@ -247,14 +247,41 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
  */
 function addGradT(
   rt: WasmRuntime,
-  g: { grad: Float32Array; at: number; out: number; r: number; N: number; dy: number; pDy: number; h: Float32Array; hAt: number; pHT: number; scale: number },
+  g: {
+    grad: Float32Array;
+    at: number;
+    out: number;
+    r: number;
+    N: number;
+    dy: number;
+    pDy: number;
+    h: Float32Array;
+    hAt: number;
+    pHT: number;
+    scale: number;
+  },
 ): void {
   const { out, r, N, grad } = g;
   const ld = up8(out);
   copyIn(rt, g.h, N, r, g.hAt, r);
   const f = rt.mem();
   for (let j = 0, c = g.at >> 2; j < r; j++, c += ld) for (let o = 0; o < out; o++) f[c + o] = grad[o * r + j];
-  gemmAt(rt, { M: r, N: out, K: N, a: g.hAt, lda: r * 4, transA: true, pa: g.pHT, alphaA: g.scale, b: g.dy, bKind: 0, ldb: out * 4, pb: g.pDy, c: g.at, acc: true });
+  gemmAt(rt, {
+    M: r,
+    N: out,
+    K: N,
+    a: g.hAt,
+    lda: r * 4,
+    transA: true,
+    pa: g.pHT,
+    alphaA: g.scale,
+    b: g.dy,
+    bKind: 0,
+    ldb: out * 4,
+    pb: g.pDy,
+    c: g.at,
+    acc: true,
+  });
   const f2 = rt.mem();
   for (let j = 0, c = g.at >> 2; j < r; j++, c += ld) for (let o = 0; o < out; o++) grad[o * r + j] = f2[c + o];
   gemmTraffic.in += out * r * 4;

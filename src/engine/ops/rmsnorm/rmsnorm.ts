@@ -18,7 +18,15 @@ export function rmsnormWasm(rt: WasmRuntime, x: Float32Array, w: Float32Array, N
   return { y, rstd };
 }
 
-export function rmsnormBackwardWasm(rt: WasmRuntime, dy: Float32Array, x: Float32Array, w: Float32Array, rstd: Float32Array, N: number, C: number) {
+export function rmsnormBackwardWasm(
+  rt: WasmRuntime,
+  dy: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  rstd: Float32Array,
+  N: number,
+  C: number,
+) {
   rt.arenaReset();
   const dyo = rt.put(dy.subarray(0, N * C)),
     xo = rt.put(x.subarray(0, N * C)),

@@ -17,10 +17,12 @@ export function ropeWasm(
   const n = N * heads * D;
   const h2 = D / 2;
   // only the tables' rows these positions use go in (a decode step's one row, not the whole context's)
-  let lo = Infinity,
-    hi = -Infinity;
-  for (let i = 0; i < N; i++) (lo = Math.min(lo, pos[i])), (hi = Math.max(hi, pos[i]));
-  if (N === 0) lo = hi = 0;
+  let lo = N ? pos[0] : 0,
+    hi = lo;
+  for (let i = 1; i < N; i++) {
+    lo = Math.min(lo, pos[i]);
+    hi = Math.max(hi, pos[i]);
+  }
   rt.arenaReset();
   const xo = rt.put(x.subarray(0, n)),
     oo = rt.alloc(n),
