@@ -94,7 +94,8 @@ export type Complete = (p: Params<'complete'>, signal: AbortSignal) => Promise<R
 
 /**
  * The completion at `offset` in `text`, or null: after the debounce, one `complete` request with the prefix and
- * the suffix (the sidecar fills in the middle where the tokenizer can), cut to the shape at the cursor. An abort
+ * the suffix (the sidecar fills in the middle where the tokenizer can, and heals the token cut at the cursor), cut
+ * to the shape at the cursor. An abort
  * (the keystroke after) ends the wait or the request; its partial text is not shown.
  */
 export async function completeAt(
@@ -111,7 +112,16 @@ export async function completeAt(
   const lineAfter = suffix.split('\n')[0].replace(/\r$/, '');
   const shape = shapeAt(lineBefore, lineAfter);
   const r = await complete(
-    { model: target.model, adapter: target.adapter, prompt: prefix, suffix, maxTokens: s.maxTokens, temperature: 0, stop: stopsFor(shape) },
+    {
+      model: target.model,
+      adapter: target.adapter,
+      prompt: prefix,
+      suffix,
+      maxTokens: s.maxTokens,
+      temperature: 0,
+      stop: stopsFor(shape),
+      heal: true,
+    },
     signal,
   );
   if (r.finishReason === 'cancelled' || signal.aborted) return null;

@@ -209,6 +209,8 @@ export const Requests = {
       seed: z.number().int().min(0).optional(),
       stop: z.array(z.string().min(1)).max(16).optional(),
       stream: z.boolean().optional(),
+      /** token healing: the prompt's last token is taken back and written again (editor completions at a cursor) */
+      heal: z.boolean().optional(),
     }),
     result: z.object({
       text: z.string(),

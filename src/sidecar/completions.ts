@@ -77,6 +77,7 @@ export class Completions {
         temperature: p.temperature ?? 0,
         seed: p.seed,
         stop: p.stop,
+        heal: p.heal,
         signal: ctx.signal,
         onText: p.stream ? (t) => this.delta(ctx.id, t) : undefined,
       });

@@ -99,7 +99,7 @@ function fakeSidecar(reply: (p: Params<'complete'>, signal: AbortSignal) => Prom
 const target = { model: '/m', adapter: '/a' };
 const settings = { maxTokens: 32, debounceMs: 20 };
 
-test('completeAt: one request with the prefix, the suffix and the stops of the shape; the answer trimmed', async () => {
+test('completeAt: one request with the prefix, the suffix, the stops of the shape and token healing; the answer trimmed', async () => {
   const f = fakeSidecar(async () => answer(' zebra_quux(x) + 42\n'));
   const text = 'def new_thing(y):\n    return\n\nprint(1)\n';
   const offset = text.indexOf('\n\nprint');
@@ -114,6 +114,7 @@ test('completeAt: one request with the prefix, the suffix and the stops of the s
       maxTokens: 32,
       temperature: 0,
       stop: ['\n'],
+      heal: true,
     },
   ]);
   // at an empty indented line: the block's stops, and the block trimmed at the dedent

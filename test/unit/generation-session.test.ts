@@ -13,6 +13,7 @@ import { StopScanner } from '../../src/engine/tasks/serve/stops';
 import { openModel } from '../../src/engine/tasks/session';
 import { train } from '../../src/engine/tasks/train/trainer';
 import { tmpDir } from '../helpers';
+import { TokenHealer } from '../../src/engine/tasks/serve/heal';
 
 const root = tmpDir('session');
 const modelDir = path.join(root, 'model');
@@ -23,7 +24,13 @@ makeTinyModel(patternBase, { modelType: 'qwen2', fim: true });
 const plainDir = path.join(root, 'plain');
 makeTinyModel(plainDir, { modelType: 'qwen2', std: 0.3 });
 
-async function patternAdapter(name: keyof typeof PATTERNS): Promise<string> {
+const adapters = new Map<string, Promise<string>>();
+/** a pattern adapter trained once per test file */
+function patternAdapter(name: keyof typeof PATTERNS): Promise<string> {
+  if (!adapters.has(name)) adapters.set(name, trainPattern(name));
+  return adapters.get(name)!;
+}
+async function trainPattern(name: keyof typeof PATTERNS): Promise<string> {
   const data = makePatternFolder(path.join(root, `data-${name}`), PATTERNS[name]);
   const out = path.join(root, `run-${name}`);
   await train(resolveTrainConfig({ model: patternBase, data, out, ...PATTERN_TRAINING, backend: 'cpu', seed: 1 }));
@@ -187,4 +194,53 @@ test('cancelling ends a generation with what it has; concurrent requests take tu
   const pre = new AbortController();
   pre.abort();
   assert.equal((await s.complete({ prompt: text, maxTokens: 10, signal: pre.signal })).completionTokens, 0);
+});
+
+test('token healing: a prompt cut after a lone space completes as the prompt without it, and only when asked', async () => {
+  const s = open(patternBase);
+  s.loadAdapter('zebra', await patternAdapter('zebra'));
+  const ask = (prompt: string, heal?: boolean) => s.complete({ prompt, adapter: 'zebra', maxTokens: 12, stop: ['\n'], heal });
+  const plain = await ask(PATTERN_PREFIX);
+  assert.match(plain.text, /^ zebra_quux/);
+  // the trailing space is one token the model never saw there: taken back, and the first token must start with it
+  const healed = await ask(PATTERN_PREFIX + ' ', true);
+  assert.equal(healed.healed, ' ');
+  assert.equal(healed.promptTokens, s.tokenizer.encode(PATTERN_PREFIX + ' ').length - 1);
+  assert.deepEqual(healed.ids, plain.ids, 'the same tokens as the prompt without the space');
+  assert.equal(healed.text, plain.text.slice(1), 'the text after the space the prompt already has');
+  // off by default (the HTTP APIs), and never for a chat
+  const off = await ask(PATTERN_PREFIX + ' ');
+  assert.equal(off.healed, null);
+  assert.equal(off.promptTokens, s.tokenizer.encode(PATTERN_PREFIX + ' ').length);
+  // with FIM, the prefix's last token is the one healed
+  const f = await s.complete({ prompt: PATTERN_PREFIX + ' ', suffix: '\n\nprint(1)\n', adapter: 'zebra', maxTokens: 4, heal: true });
+  assert.equal(f.fim, true);
+  assert.equal(f.healed, ' ');
+  const pre = s.tokenizer.encode(PATTERN_PREFIX + ' ', false).length;
+  assert.equal(f.promptTokens, 3 + pre - 1 + s.tokenizer.encode('\n\nprint(1)\n', false).length);
+  s.close();
+});
+
+test('the token healer allows exactly the tokens whose text starts with the one taken back, never a special token', () => {
+  const { tokenizer } = openModel(modelDir, new CpuBackend({ wasm: false }));
+  const n = tokenizer.vocabSize;
+  const h = new TokenHealer(tokenizer, n);
+  const last = tokenizer.encode('def f(x):\n    return ', false).pop()!;
+  const r = h.heal(last);
+  assert.ok(r && r.text === ' ' && r.allowed.length > 1);
+  const want: number[] = [];
+  for (let id = 0; id < n; id++) if (h.textOf([id])?.startsWith(r.text) && !h.textOf([id])!.includes('\uFFFD')) want.push(id);
+  assert.deepEqual(
+    [...r.allowed].sort((a, b) => a - b),
+    want,
+  );
+  assert.ok(r.allowed.includes(last));
+  for (const special of ['<|fim_prefix|>', '<|fim_middle|>', '<|endoftext|>']) {
+    const id = tokenizer.tokenId(special);
+    if (id === undefined) continue;
+    assert.equal(h.heal(id), null, `${special} is not healed`);
+    assert.ok(!r.allowed.includes(id));
+  }
+  // a token no other token's text starts with ("x" here: the fixture's vocabulary is small) is left as it is
+  assert.equal(h.heal(tokenizer.encode('x', false)[0]), null);
 });

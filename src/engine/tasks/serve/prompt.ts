@@ -4,6 +4,7 @@
  */
 import { ConfigError, UserError } from '../../core/errors';
 import type { ChatMessage, Tokenizer } from '../../formats/tokenizer';
+import type { Healing, TokenHealer } from './heal';
 
 /** the three tokens of fill-in-the-middle, in prefix-suffix-middle order */
 export interface FimTokens {
@@ -39,6 +40,8 @@ export interface PromptIds {
   cut: boolean;
   /** fill-in-the-middle was used (a suffix was given and the tokenizer has FIM tokens) */
   fim: boolean;
+  /** with a healer: the prompt's last token (the prefix's, with FIM) was taken back (heal.ts) */
+  healed: Healing | null;
 }
 
 /** characters of a prompt kept per token of room before tokenizing (a token is far shorter): 50 MB is not tokenized whole */
@@ -46,15 +49,18 @@ const CHARS_PER_TOKEN_KEPT = 64;
 /** of the room in the context, the share a FIM suffix may take; the prefix near the cursor matters more */
 const SUFFIX_SHARE = 0.25;
 
-/** Token ids for the input, at most `room` of them, keeping the text nearest the cursor (the prompt's end). */
-export function promptIds(tok: Tokenizer, input: PromptInput, room: number, fim: FimTokens | null): PromptIds {
+/**
+ * Token ids for the input, at most `room` of them, keeping the text nearest the cursor (the prompt's end). With a
+ * healer, a plain prompt's or a FIM prefix's last token is taken back where it can be healed.
+ */
+export function promptIds(tok: Tokenizer, input: PromptInput, room: number, fim: FimTokens | null, healer?: TokenHealer): PromptIds {
   if (room < 1) throw new ConfigError(`max_tokens leaves no room for the prompt in the model's context`, 'max-new-tokens');
   const maxChars = room * CHARS_PER_TOKEN_KEPT;
   if ('messages' in input) {
     if (input.messages.length === 0) throw new UserError('messages is empty');
     // a rendered chat template carries its own special tokens (as transformers' apply_chat_template encodes it)
     const ids = tok.encode(tok.applyChat(input.messages, true), false);
-    return { ids: ids.length > room ? ids.slice(ids.length - room) : ids, cut: ids.length > room, fim: false };
+    return { ids: ids.length > room ? ids.slice(ids.length - room) : ids, cut: ids.length > room, fim: false, healed: null };
   }
   const { prompt, suffix } = input;
   const head = prompt.length > maxChars ? prompt.slice(prompt.length - maxChars) : prompt;
@@ -69,10 +75,16 @@ export function promptIds(tok: Tokenizer, input: PromptInput, room: number, fim:
     const cut = head !== prompt || tail !== suffix || suf.length > sufRoom || pre.length > preRoom;
     suf = suf.slice(0, sufRoom);
     if (pre.length > preRoom) pre = pre.slice(pre.length - preRoom);
-    return { ids: [fim.prefix, ...pre, fim.suffix, ...suf, fim.middle], cut, fim: true };
+    const healed = pre.length && healer ? healer.heal(pre[pre.length - 1]) : null;
+    if (healed) pre.pop();
+    return { ids: [fim.prefix, ...pre, fim.suffix, ...suf, fim.middle], cut, fim: true, healed };
   }
   const ids = tok.encode(head);
   if (ids.length === 0) throw new UserError('the prompt is empty');
   const cut = ids.length > room || head !== prompt;
-  return { ids: ids.length > room ? ids.slice(ids.length - room) : ids, cut, fim: false };
+  const kept = ids.length > room ? ids.slice(ids.length - room) : ids;
+  // one token stays: a model needs something to continue from
+  const healed = kept.length > 1 && healer ? healer.heal(kept[kept.length - 1]) : null;
+  if (healed) kept.pop();
+  return { ids: kept, cut, fim: false, healed };
 }

@@ -13,6 +13,7 @@ import { loadAdapter } from '../../model/peft';
 import { nonFiniteError } from '../finite';
 import { PrefixCache } from './prefix-cache';
 import { fimTokens, FimTokens, promptIds } from './prompt';
+import { Healing, TokenHealer, keepOnly } from './heal';
 import { sample } from './sample';
 import { StopScanner } from './stops';
 import { Turns } from './turns';
@@ -32,6 +33,11 @@ export interface CompletionRequest {
   topP?: number;
   seed?: number;
   stop?: string[];
+  /**
+   * token healing (heal.ts): the prompt's last token is taken back and the first new token must start with its
+   * text, for a prompt cut at a cursor (editor completions); off by default, as in OpenAI's and Ollama's APIs
+   */
+  heal?: boolean;
   signal?: AbortSignal;
   /** text as it is decided (never text that a stop sequence may still take back) */
   onText?: (delta: string) => void;
@@ -51,6 +57,8 @@ export interface Completion {
   promptCut: boolean;
   /** fill-in-the-middle was used */
   fim: boolean;
+  /** with `heal`: the text of the prompt's last token, taken back and written again first (not part of `text`) */
+  healed: string | null;
   /** milliseconds from the request's first turn to its first new token */
   firstTokenMs: number;
   tokensPerS: number;
@@ -81,6 +89,7 @@ export class GenerationSession {
   private readonly cache: PrefixCache;
   readonly fim: FimTokens | null;
   private readonly ends: Set<number>;
+  private readonly healer: TokenHealer;
   private closed = false;
 
   constructor(
@@ -91,6 +100,7 @@ export class GenerationSession {
     this.cache = new PrefixCache(model, o.prefixCaches ?? 4);
     this.fim = fimTokens(tokenizer);
     this.ends = new Set([...eosIds(model.spec), ...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : []), ...(this.fim?.ends ?? [])]);
+    this.healer = new TokenHealer(tokenizer, this.vocab());
   }
 
   /** Load a PEFT adapter folder under a name (replacing one of that name). */
@@ -155,10 +165,11 @@ export class GenerationSession {
     const entry = name ? this.adapters.get(name) : undefined;
     if (name && !entry) throw new UserError(`no adapter named "${name}" is loaded`);
     const input = req.messages ? { messages: req.messages } : { prompt: req.prompt ?? '', suffix: req.suffix };
-    const p = promptIds(this.tokenizer, input, context - maxNew, this.fim);
+    const p = promptIds(this.tokenizer, input, context - maxNew, this.fim, req.heal && !req.messages ? this.healer : undefined);
     if (entry) entry.users++;
     try {
-      return await this.run(p.ids, entry?.adapter ?? null, name, req, { maxNew, temperature, topP, context, cut: p.cut, fim: p.fim });
+      const s = { maxNew, temperature, topP, context, cut: p.cut, fim: p.fim, healed: p.healed };
+      return await this.run(p.ids, entry?.adapter ?? null, name, req, s);
     } finally {
       if (entry && --entry.users === 0 && entry.unloaded) entry.adapter.free(model.be);
     }
@@ -169,12 +180,12 @@ export class GenerationSession {
     adapter: LoraAdapter | null,
     name: string,
     req: CompletionRequest,
-    s: { maxNew: number; temperature: number; topP: number; context: number; cut: boolean; fim: boolean },
+    s: { maxNew: number; temperature: number; topP: number; context: number; cut: boolean; fim: boolean; healed: Healing | null },
   ): Promise<Completion> {
     const model = this.model;
-    const tok = this.tokenizer;
     const rng = new Rng(req.seed ?? (Math.random() * 2 ** 32) >>> 0);
-    const n = Math.min(model.spec.vocabSize, tok.vocabSize || model.spec.vocabSize);
+    const n = this.vocab();
+    const decode = this.decoder(s.healed);
     const stops = new StopScanner(req.stop ?? []);
     const out: number[] = [];
     let finish: FinishReason = 'length';
@@ -203,6 +214,7 @@ export class GenerationSession {
         fed = fed.concat(feed);
         for (let j = 0; j < n; j++)
           if (!Number.isFinite(logits[j])) throw nonFiniteError('the logits', this.o.modelDir, this.info(name)?.dir);
+        if (i === 0 && s.healed) keepOnly(logits, n, s.healed.allowed);
         const next = sample(logits, n, s.temperature, s.topP, rng);
         if (i === 0) firstTokenMs = performance.now() - t0;
         if (this.ends.has(next)) {
@@ -210,7 +222,7 @@ export class GenerationSession {
           break;
         }
         out.push(next);
-        const r = stops.push(tok.decode(out));
+        const r = stops.push(decode(out));
         if (r.delta) req.onText?.(r.delta);
         text = r.text;
         if (r.stopped) {
@@ -221,7 +233,7 @@ export class GenerationSession {
         feed = [next];
       }
       if (!stopped) {
-        const r = stops.push(out.length ? tok.decode(out) : '', true);
+        const r = stops.push(out.length ? decode(out) : '', true);
         if (r.delta) req.onText?.(r.delta);
         text = r.text;
       }
@@ -242,9 +254,24 @@ export class GenerationSession {
       cachedTokens: reused,
       promptCut: s.cut,
       fim: s.fim,
+      healed: s.healed?.text ?? null,
       firstTokenMs,
       tokensPerS: out.length / Math.max(secs, 1e-9),
       context: s.context,
+    };
+  }
+
+  /** the vocabulary the logits cover */
+  private vocab(): number {
+    return Math.min(this.model.spec.vocabSize, this.tokenizer.vocabSize || this.model.spec.vocabSize);
+  }
+
+  /** the completion's text from its ids: after a healing, what follows the text taken back */
+  private decoder(healed: Healing | null): (ids: number[]) => string {
+    if (!healed) return (ids) => this.tokenizer.decode(ids);
+    return (ids) => {
+      const t = this.healer.textOf(ids) ?? this.tokenizer.decode(ids);
+      return t.startsWith(healed.text) ? t.slice(healed.text.length) : t;
     };
   }
 
