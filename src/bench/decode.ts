@@ -72,7 +72,7 @@ function profiled(be: Backend, lmHead: unknown, acc: Record<OpClass, number>): B
     if (name === 'linear') return args[1] === lmHead ? 'LM head' : 'linear';
     if (name === 'matmul' || name === 'dropout') return 'LoRA';
     if (name === 'attention') return 'attention';
-    if (name === 'concatRows' || name === 'setRows' || name === 'zeros') return 'KV cache';
+    if (name === 'setRows' || name === 'zeros') return 'KV cache';
     return 'other ops';
   };
   return new Proxy(be, {

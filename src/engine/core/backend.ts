@@ -196,8 +196,6 @@ export interface Backend {
   sliceRows(x: Tensor, start: number, count: number): Tensor;
   /** overwrite rows [start, start + src rows) of dst with src */
   setRows(dst: Tensor, start: number, src: Tensor): void;
-  /** rows of a then rows of b, as a new tensor */
-  concatRows(a: Tensor, b: Tensor): Tensor;
   /** summed cross-entropy over targets ≥ 0 (a 1-element tensor) and dlogits scaled by gradScale */
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number): { loss: Tensor; count: number; dlogits: Tensor };
   /** Σ x² as a 1-element tensor */

@@ -422,12 +422,6 @@ export class CpuBackend implements Backend {
   setRows(dst: Tensor, start: number, src: Tensor): void {
     this.d(dst).set(this.d(src), start * dst.shape[1]);
   }
-  concatRows(a: Tensor, b: Tensor): Tensor {
-    const out = f32(numel(a.shape) + numel(b.shape));
-    out.set(this.d(a));
-    out.set(this.d(b), numel(a.shape));
-    return this.make([a.shape[0] + b.shape[0], a.shape[1]], out, a.tag);
-  }
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
     const V = logits.shape[1];
     const r = this.wasm

@@ -237,12 +237,6 @@ export class WebGpuBackend extends GpuDevice implements Backend {
   setRows(dst: Tensor, start: number, src: Tensor): void {
     this.copy(src, 0, dst, start * dst.shape[1] * 4, numel(src.shape) * 4);
   }
-  concatRows(a: Tensor, b: Tensor): Tensor {
-    const out = this.make([a.shape[0] + b.shape[0], a.shape[1]], a.tag);
-    this.copy(a, 0, out, 0, numel(a.shape) * 4);
-    this.copy(b, 0, out, numel(a.shape) * 4, numel(b.shape) * 4);
-    return out;
-  }
   crossEntropy(logits: Tensor, targets: Int32Array, gradScale: number) {
     const [N, V] = logits.shape;
     const t = this.make([N], 'workspace', targets);
