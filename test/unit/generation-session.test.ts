@@ -14,6 +14,7 @@ import { openModel } from '../../src/engine/tasks/session';
 import { train } from '../../src/engine/tasks/train/trainer';
 import { tmpDir } from '../helpers';
 import { TokenHealer } from '../../src/engine/tasks/serve/heal';
+import type { Tokenizer } from '../../src/engine/formats/tokenizer';
 
 const root = tmpDir('session');
 const modelDir = path.join(root, 'model');
@@ -221,26 +222,43 @@ test('token healing: a prompt cut after a lone space completes as the prompt wit
   s.close();
 });
 
-test('the token healer allows exactly the tokens whose text starts with the one taken back, never a special token', () => {
+test('the token healer allows exactly the tokens that extend the one taken back, never a special token, by bytes or by text', () => {
   const { tokenizer } = openModel(modelDir, new CpuBackend({ wasm: false }));
   const n = tokenizer.vocabSize;
-  const h = new TokenHealer(tokenizer, n);
-  const last = tokenizer.encode('def f(x):\n    return ', false).pop()!;
-  const r = h.heal(last);
-  assert.ok(r && r.text === ' ' && r.allowed.length > 1);
-  const want: number[] = [];
-  for (let id = 0; id < n; id++) if (h.textOf([id])?.startsWith(r.text) && !h.textOf([id])!.includes('\uFFFD')) want.push(id);
-  assert.deepEqual(
-    [...r.allowed].sort((a, b) => a - b),
-    want,
-  );
-  assert.ok(r.allowed.includes(last));
-  for (const special of ['<|fim_prefix|>', '<|fim_middle|>', '<|endoftext|>']) {
-    const id = tokenizer.tokenId(special);
-    if (id === undefined) continue;
-    assert.equal(h.heal(id), null, `${special} is not healed`);
-    assert.ok(!r.allowed.includes(id));
+  const pieces = tokenizer.vocabPieces();
+  assert.ok(pieces, 'the fixture tokenizer is byte-level BPE');
+  // the same tokenizer seen as one that is not byte-level: the healer compares decoded texts instead
+  const byText: Tokenizer = Object.assign(Object.create(tokenizer), { vocabPieces: () => null });
+  const specials = new Set(tokenizer.specialIds());
+  const got: number[][] = [];
+  for (const [tok, mode] of [
+    [tokenizer, 'bytes'],
+    [byText, 'text'],
+  ] as const) {
+    const h = new TokenHealer(tok, n);
+    const last = tokenizer.encode('def f(x):\n    return ', false).pop()!;
+    const r = h.heal(last);
+    assert.ok(r && r.text === ' ' && r.allowed.length > 1, mode);
+    const want: number[] = [];
+    for (let id = 0; id < n; id++) {
+      if (specials.has(id)) continue;
+      const t = mode === 'bytes' ? pieces[id] : h.textOf([id]);
+      const of = mode === 'bytes' ? pieces[last]! : r.text;
+      if (t?.startsWith(of) && !(mode === 'text' && t.includes('\uFFFD'))) want.push(id);
+    }
+    assert.deepEqual(
+      [...r.allowed].sort((a, b) => a - b),
+      want,
+      mode,
+    );
+    got.push(want);
+    assert.ok(r.allowed.includes(last));
+    for (const id of specials) {
+      assert.equal(h.heal(id), null, `special ${id} is not healed (${mode})`);
+      assert.ok(!r.allowed.includes(id));
+    }
+    // a token no other token's key starts with ("x" here: the fixture's vocabulary is small) is left as it is
+    assert.equal(h.heal(tokenizer.encode('x', false)[0]), null, mode);
   }
-  // a token no other token's text starts with ("x" here: the fixture's vocabulary is small) is left as it is
-  assert.equal(h.heal(tokenizer.encode('x', false)[0]), null);
+  assert.deepEqual(got[0], got[1], 'bytes and texts agree where every token is whole characters');
 });

@@ -23,6 +23,13 @@ export interface Tokenizer {
   applyChat(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
   /** the id of a token given by its text (an added or special token, or a vocabulary entry) */
   tokenId(text: string): number | undefined;
+  /** the ids of the special tokens (those decode skips) */
+  specialIds(): number[];
+  /**
+   * Each id's bytes written in byte-level BPE's alphabet, one character a byte (the vocabulary's own strings), for a
+   * byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2); null for any other kind
+   */
+  vocabPieces(): (string | undefined)[] | null;
 }
 
 /**
@@ -42,6 +49,12 @@ export class NoTokenizer implements Tokenizer {
   }
   encode(): number[] {
     return this.missing();
+  }
+  specialIds(): number[] {
+    return [];
+  }
+  vocabPieces(): null {
+    return null;
   }
   tokenId(): undefined {
     return undefined;
@@ -107,6 +120,20 @@ function checkPreTokenizer(pt: any, file: string, depth = 0): void {
   if (pt.type === 'FixedLength' && !(Number.isSafeInteger(pt.length) && pt.length > 0))
     throw new UserError(`pre_tokenizer FixedLength needs a positive integer "length", got ${JSON.stringify(pt.length) ?? 'nothing'}`, file);
   if (Array.isArray(pt.pretokenizers)) for (const p of pt.pretokenizers) checkPreTokenizer(p, file, depth + 1);
+}
+
+/**
+ * Byte-level BPE's alphabet, byte → character: the printable bytes stand for themselves, the others for the
+ * characters from U+0100 on, in byte order (GPT-2's bytes_to_unicode).
+ */
+function byteEncoder(): string[] {
+  const out: string[] = new Array(256);
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    out[b] = String.fromCharCode(printable ? b : 256 + n++);
+  }
+  return out;
 }
 
 /** a token for a message: quoted, short, on one line */
@@ -181,6 +208,26 @@ export class TextTokenizer implements Tokenizer {
 
   tokenId(text: string): number | undefined {
     return this.tok.token_to_id(text) ?? undefined;
+  }
+
+  specialIds(): number[] {
+    const added: unknown = this.json.added_tokens;
+    if (!Array.isArray(added)) return [];
+    return added.filter((t) => t && t.special === true && Number.isSafeInteger(t.id)).map((t) => t.id as number);
+  }
+
+  vocabPieces(): (string | undefined)[] | null {
+    if (!this.fast || this.json.decoder?.type !== 'ByteLevel') return null;
+    const out: (string | undefined)[] = new Array(this.vocabSize);
+    const vocab = this.json.model?.vocab ?? {};
+    for (const piece in vocab) out[vocab[piece]] = piece;
+    // added tokens hold their text as it is: written in the alphabet here
+    const toChar = byteEncoder();
+    const enc = new TextEncoder();
+    for (const t of Array.isArray(this.json.added_tokens) ? this.json.added_tokens : [])
+      if (t && typeof t.content === 'string' && Number.isSafeInteger(t.id))
+        out[t.id] = Array.from(enc.encode(t.content), (b) => toChar[b]).join('');
+    return out;
   }
 
   /** does encode take the fast path (a byte-level BPE tokenizer) */
