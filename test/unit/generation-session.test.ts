@@ -14,7 +14,8 @@ import { openModel } from '../../src/engine/tasks/session';
 import { train } from '../../src/engine/tasks/train/trainer';
 import { tmpDir } from '../helpers';
 import { TokenHealer } from '../../src/engine/tasks/serve/heal';
-import type { Tokenizer } from '../../src/engine/formats/tokenizer';
+import { TextTokenizer, type Tokenizer } from '../../src/engine/formats/tokenizer';
+import * as fs from 'node:fs';
 
 const root = tmpDir('session');
 const modelDir = path.join(root, 'model');
@@ -229,7 +230,7 @@ test('the token healer allows exactly the tokens that extend the one taken back,
   assert.ok(pieces, 'the fixture tokenizer is byte-level BPE');
   // the same tokenizer seen as one that is not byte-level: the healer compares decoded texts instead
   const byText: Tokenizer = Object.assign(Object.create(tokenizer), { vocabPieces: () => null });
-  const specials = new Set(tokenizer.specialIds());
+  const specials = new Set(tokenizer.addedIds());
   const got: number[][] = [];
   for (const [tok, mode] of [
     [tokenizer, 'bytes'],
@@ -261,4 +262,21 @@ test('the token healer allows exactly the tokens that extend the one taken back,
     assert.equal(h.heal(tokenizer.encode('x', false)[0]), null, mode);
   }
   assert.deepEqual(got[0], got[1], 'bytes and texts agree where every token is whole characters');
+});
+
+test("token healing never writes a control token out, even one its tokenizer does not mark special (Qwen2.5's FIM markers)", () => {
+  // the fixture's tokenizer with its added tokens marked "special": false, as Qwen2.5-Coder ships its FIM markers
+  const dir = path.join(root, 'unmarked');
+  fs.mkdirSync(dir, { recursive: true });
+  const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'tokenizer.json'), 'utf8'));
+  for (const t of json.added_tokens) t.special = false;
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(json));
+  fs.copyFileSync(path.join(modelDir, 'tokenizer_config.json'), path.join(dir, 'tokenizer_config.json'));
+  const tok = TextTokenizer.load(dir);
+  const added = tok.addedIds();
+  assert.ok(added.includes(tok.tokenId('<|fim_middle|>')!));
+  const last = tok.encode('List<', false).pop()!;
+  assert.equal(tok.decode([last]), '<');
+  const r = new TokenHealer(tok, tok.vocabSize).heal(last);
+  for (const id of added) assert.ok(!r?.allowed.includes(id), `added token ${tok.decode([id], false)} is never allowed`);
 });

@@ -23,8 +23,11 @@ export interface Tokenizer {
   applyChat(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
   /** the id of a token given by its text (an added or special token, or a vocabulary entry) */
   tokenId(text: string): number | undefined;
-  /** the ids of the special tokens (those decode skips) */
-  specialIds(): number[];
+  /**
+   * the ids of the added tokens: the special ones and the control tokens a model card may not mark special (Qwen2.5's
+   * FIM markers, `<|file_sep|>`, tool-call tags are "special": false, and decode writes them out)
+   */
+  addedIds(): number[];
   /**
    * Each id's bytes written in byte-level BPE's alphabet, one character a byte (the vocabulary's own strings), for a
    * byte-level BPE tokenizer (GPT-2, Llama 3, Qwen2); null for any other kind
@@ -50,7 +53,7 @@ export class NoTokenizer implements Tokenizer {
   encode(): number[] {
     return this.missing();
   }
-  specialIds(): number[] {
+  addedIds(): number[] {
     return [];
   }
   vocabPieces(): null {
@@ -210,10 +213,10 @@ export class TextTokenizer implements Tokenizer {
     return this.tok.token_to_id(text) ?? undefined;
   }
 
-  specialIds(): number[] {
+  addedIds(): number[] {
     const added: unknown = this.json.added_tokens;
     if (!Array.isArray(added)) return [];
-    return added.filter((t) => t && t.special === true && Number.isSafeInteger(t.id)).map((t) => t.id as number);
+    return added.filter((t) => t && Number.isSafeInteger(t.id)).map((t) => t.id as number);
   }
 
   vocabPieces(): (string | undefined)[] | null {

@@ -28,7 +28,7 @@ export class TokenHealer {
     /** the vocabulary the logits cover */
     private readonly n: number,
   ) {
-    this.special = new Set(tok.specialIds());
+    this.special = new Set(tok.addedIds());
   }
 
   /** decoded text of ids as they read after the anchor (null: no usable anchor) */
@@ -64,7 +64,7 @@ export class TokenHealer {
     return { text, allowed: ids.slice(lo, end) };
   }
 
-  /** the special tokens: never healed, never allowed */
+  /** the added tokens (specials and control tokens): never healed, never allowed */
   private readonly special: Set<number>;
 
   private anchorToken(): { id: number; text: string } | null {
