@@ -15,7 +15,7 @@
 import type { AttnShape } from '../../core/backend';
 import { WasmRuntime } from '../wasm';
 import { gemmFns } from '../matmul/gemm';
-import { HeadPrograms } from './heads';
+import { GemmOp, HeadPrograms } from './heads';
 import { f32, f32Out } from '../../core/f32pool';
 
 /** scratch for the scores of one chunk of heads (settable for tests) */
@@ -74,6 +74,24 @@ function causalBlocks(rows: number, off: number, Tk: number, each: (i0: number, 
 }
 const blocks = (rows: number) => Math.ceil(rows / ROW_BLOCK);
 
+// (each op is one object literal of one shape: building them with object spreads made attention's programs take
+// 20 ms of JavaScript a step, more than the kernels)
+/** a block of M query rows' scores: rows of q (or dO) at pa, in place, H·D apart, times Kᵀ (or Vᵀ) packed at pb */
+function scoresOp(p: AttnShape, pa: number, pb: number, pc: number, M: number, i0: number, i1: number, kEnd: number): GemmOp {
+  const [K, lda, j1] = [p.D, p.H * p.D * 4, Math.ceil(kEnd / 8)];
+  return { pa, pb, pc, K, Np: up8(p.Tk), i0, i1, j0: 0, j1, lda, M, acc: false, ka: K, kb: K, ks: 0 };
+}
+/** a block of keys' rows of Pᵀ (or dSᵀ) packed at pa times dO (or Q) packed at pb, over the queries [ks, Tq) */
+function keysOp(p: AttnShape, pa: number, pb: number, pc: number, i0: number, i1: number, acc: boolean, ks: number): GemmOp {
+  const Np = up8(p.D);
+  return { pa, pb, pc, K: p.Tq, Np, i0, i1, j0: 0, j1: Np / 8, lda: 0, M: p.Tk, acc, ka: p.Tq, kb: p.Tq, ks };
+}
+/** the same block's probabilities (or dS) at pa, in place, times V (or K) packed at pb, over its keys [0, kEnd) */
+function weightedOp(p: AttnShape, pa: number, pb: number, pc: number, M: number, i0: number, i1: number, kEnd: number): GemmOp {
+  const Np = up8(p.D);
+  return { pa, pb, pc, K: kEnd, Np, i0, i1, j0: 0, j1: Np / 8, lda: up8(p.Tk) * 4, M, acc: false, ka: p.Tk, kb: p.Tk, ks: 0 };
+}
+
 /** the ops of one head's forward program and one kv group's backward program (the estimate counts their table) */
 export const forwardOps = (rows: number) => 2 * blocks(rows) + 2;
 export const backwardOps = (Tq: number, Tk: number, grp: number) => grp * (5 * blocks(Tq) + 2 * blocks(Tk) + 7) + 2;
@@ -112,45 +130,9 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
         const qAt = qo + ((b * Tq + q0) * H + h) * D * 4;
         prog.open();
         // S = Q·Kᵀ, then P = softmax(S) in place (zero past each row's keys), then O = P·V: each over the keys seen
-        causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) =>
-          prog.gemm({
-            pa: qAt,
-            pb: kT[kv],
-            pc: S,
-            K: D,
-            Np: NpT,
-            i0,
-            i1,
-            j0: 0,
-            j1: Math.ceil(kEnd / 8),
-            lda: H * D * 4,
-            M: n,
-            acc: false,
-            ka: D,
-            kb: D,
-            ks: 0,
-          }),
-        );
+        causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) => prog.gemm(scoresOp(p, qAt, kT[kv], S, n, i0, i1, kEnd)));
         prog.softmaxCausal(S, n, TkEnd, NpT, p.window ?? 0, scale, stats[i]);
-        causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) =>
-          prog.gemm({
-            pa: S,
-            pb: vN[kv],
-            pc: O,
-            K: kEnd,
-            Np: NpD,
-            i0,
-            i1,
-            j0: 0,
-            j1: NpD / 8,
-            lda: NpT * 4,
-            M: n,
-            acc: false,
-            ka: Tk,
-            kb: Tk,
-            ks: 0,
-          }),
-        );
+        causalBlocks(n, off + q0, Tk, (i0, i1, kEnd) => prog.gemm(weightedOp(p, S, vN[kv], O, n, i0, i1, kEnd)));
         prog.copyRows(O, NpD * 4, outAt + ((b * Tq + q0) * H + h) * D * 4, H * D * 4, n, D);
         prog.close();
       });
@@ -210,41 +192,8 @@ export function attentionBackwardWasm(
         const first = h === kh * grp;
         // S = Q·Kᵀ (the scores again) and dP = dO·Vᵀ, over the keys each block of query rows sees
         causalBlocks(Tq, off, Tk, (i0, i1, kEnd) => {
-          const j1 = Math.ceil(kEnd / 8);
-          prog.gemm({
-            pa: qAt(b, h),
-            pb: kT[kv],
-            pc: S,
-            K: D,
-            Np: NpT,
-            i0,
-            i1,
-            j0: 0,
-            j1,
-            lda: H * D * 4,
-            M: Tq,
-            acc: false,
-            ka: D,
-            kb: D,
-            ks: 0,
-          });
-          prog.gemm({
-            pa: doAt(b, h),
-            pb: vT[kv],
-            pc: dP,
-            K: D,
-            Np: NpT,
-            i0,
-            i1,
-            j0: 0,
-            j1,
-            lda: H * D * 4,
-            M: Tq,
-            acc: false,
-            ka: D,
-            kb: D,
-            ks: 0,
-          });
+          prog.gemm(scoresOp(p, qAt(b, h), kT[kv], S, Tq, i0, i1, kEnd));
+          prog.gemm(scoresOp(p, doAt(b, h), vT[kv], dP, Tq, i0, i1, kEnd));
         });
         // P from the scores and lse; dS = P ⊙ (dP − Σ dP·P)·scale over dP; then pack Pᵀ, dSᵀ, dO and Q
         prog.softmaxRecompute(S, Tq, Tk, NpT, p.window ?? 0, scale, lo + (b * H + h) * Tq * 4);
@@ -256,28 +205,10 @@ export function attentionBackwardWasm(
         // dV (+)= Pᵀ·dO and dK (+)= dSᵀ·Q over the queries that see each block of keys; dQ = dS·K
         causalBlocks(Tk, 0, Tq, (i0, i1, _kEnd, r0) => {
           const ks = Math.max(0, r0 - off);
-          prog.gemm({ pa: pT, pb: dO, pc: dV, K: Tq, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: 0, M: Tk, acc: !first, ka: Tq, kb: Tq, ks });
-          prog.gemm({ pa: sT, pb: Q, pc: dK, K: Tq, Np: NpD, i0, i1, j0: 0, j1: NpD / 8, lda: 0, M: Tk, acc: !first, ka: Tq, kb: Tq, ks });
+          prog.gemm(keysOp(p, pT, dO, dV, i0, i1, !first, ks));
+          prog.gemm(keysOp(p, sT, Q, dK, i0, i1, !first, ks));
         });
-        causalBlocks(Tq, off, Tk, (i0, i1, kEnd) =>
-          prog.gemm({
-            pa: dP,
-            pb: kN[kv],
-            pc: dQ,
-            K: kEnd,
-            Np: NpD,
-            i0,
-            i1,
-            j0: 0,
-            j1: NpD / 8,
-            lda: NpT * 4,
-            M: Tq,
-            acc: false,
-            ka: Tk,
-            kb: Tk,
-            ks: 0,
-          }),
-        );
+        causalBlocks(Tq, off, Tk, (i0, i1, kEnd) => prog.gemm(weightedOp(p, dP, kN[kv], dQ, Tq, i0, i1, kEnd)));
         prog.copyRows(dQ, NpD * 4, dqAt + (b * Tq * H + h) * D * 4, H * D * 4, Tq, D);
       }
       prog.copyRows(dK, NpD * 4, dkAt + (b * Tk * KV + kh) * D * 4, KV * D * 4, Tk, D);
