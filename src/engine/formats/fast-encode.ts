@@ -277,14 +277,18 @@ export class FastEncoder {
     }
   }
 
+  /** text's UTF-8 bytes written in the byte-level alphabet (one character a byte), as the vocabulary writes them */
+  byteChars(text: string): string {
+    const bl = this.byteLevel;
+    return Array.from(bl.text_encoder.encode(text), (byte) => bl.byte_encoder[byte]).join('');
+  }
+
   private word(w: string, out: number[]): void {
     let ids = this.young.get(w);
     if (ids === undefined) {
       ids = this.old.get(w);
       if (ids === undefined) {
-        const bl = this.byteLevel;
-        const chars = Array.from(bl.text_encoder.encode(w), (byte) => bl.byte_encoder[byte]).join('');
-        ids = this.model.encode([chars]).map((t) => this.idOf(t));
+        ids = this.model.encode([this.byteChars(w)]).map((t) => this.idOf(t));
       }
       if (this.young.size >= FastEncoder.cacheWords) {
         this.old = this.young;

@@ -125,20 +125,6 @@ function checkPreTokenizer(pt: any, file: string, depth = 0): void {
   if (Array.isArray(pt.pretokenizers)) for (const p of pt.pretokenizers) checkPreTokenizer(p, file, depth + 1);
 }
 
-/**
- * Byte-level BPE's alphabet, byte → character: the printable bytes stand for themselves, the others for the
- * characters from U+0100 on, in byte order (GPT-2's bytes_to_unicode).
- */
-function byteEncoder(): string[] {
-  const out: string[] = new Array(256);
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    out[b] = String.fromCharCode(printable ? b : 256 + n++);
-  }
-  return out;
-}
-
 /** a token for a message: quoted, short, on one line */
 function shown(tok: string): string {
   const s = JSON.stringify(tok);
@@ -220,16 +206,14 @@ export class TextTokenizer implements Tokenizer {
   }
 
   vocabPieces(): (string | undefined)[] | null {
-    if (!this.fast || this.json.decoder?.type !== 'ByteLevel') return null;
+    const fast = this.fast;
+    if (!fast || this.json.decoder?.type !== 'ByteLevel') return null;
     const out: (string | undefined)[] = new Array(this.vocabSize);
     const vocab = this.json.model?.vocab ?? {};
     for (const piece in vocab) out[vocab[piece]] = piece;
     // added tokens hold their text as it is: written in the alphabet here
-    const toChar = byteEncoder();
-    const enc = new TextEncoder();
     for (const t of Array.isArray(this.json.added_tokens) ? this.json.added_tokens : [])
-      if (t && typeof t.content === 'string' && Number.isSafeInteger(t.id))
-        out[t.id] = Array.from(enc.encode(t.content), (b) => toChar[b]).join('');
+      if (t && typeof t.content === 'string' && Number.isSafeInteger(t.id)) out[t.id] = fast.byteChars(t.content);
     return out;
   }
 

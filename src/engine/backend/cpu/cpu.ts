@@ -1,7 +1,8 @@
 /**
- * The CPU backend: dispatch only. Matmuls (linear layers, LoRA, attention) run in the WebAssembly SIMD kernels on
- * all cores; softmax, cross-entropy and SwiGLU in WebAssembly on this thread; the rest (norms, RoPE, AdamW, …) in
- * the ops' TypeScript references. With `{ wasm: false }` everything runs in the references instead, which is how
+ * The CPU backend: dispatch only. Matmuls (linear layers, LoRA, attention), softmax, cross-entropy, SwiGLU,
+ * RMSNorm, RoPE and add run in the WebAssembly SIMD kernels on all cores (the row and elementwise ops of a decode
+ * step's few values in their TypeScript references, which give the same bits); the rest (AdamW, dropout, …) in the
+ * ops' TypeScript references. With `{ wasm: false }` everything runs in the references instead, which is how
  * the tests check the fast paths against the spec on whole models. Weight and LoRA matrices are resident in the
  * WebAssembly memory where they fit (resident.ts), so the kernels read them in place.
  */
@@ -25,6 +26,7 @@ import { QuantWeight, dequantizeWeight, quantBytes } from '../../core/qweight';
 import { WasmRuntime, sharedRuntime } from '../../ops/wasm';
 import { GemmArgs, matmulRef } from '../../ops/matmul/reference';
 import { gemm } from '../../ops/matmul/gemm';
+import { elementKind } from '../../ops/matmul/gemv';
 import { LoraShape, loraBackward, loraForward, loraFused } from '../../ops/matmul/lora';
 import { linearLoraBackwardComposed, linearLoraComposed, loraGrads } from '../../core/lora-linear';
 import { qgemm, qmatrixOf } from '../../ops/qmatmul/qgemm';
@@ -282,8 +284,7 @@ export class CpuBackend implements Backend {
       );
     const t = w as CpuTensor;
     if (!this.wasm || t.quant) return null;
-    const wKind = t.data instanceof Float32Array ? 0 : t.half === 'f16' ? 2 : 1;
-    return { N: x.shape[0], inp, out, r, wKind, dropout };
+    return { N: x.shape[0], inp, out, r, wKind: elementKind(t.data, t.half), dropout };
   }
 
   /** x · op(W) for a 4-bit W: the fused kernel, or (reference backend) dequantize then the reference matmul */
@@ -336,7 +337,9 @@ export class CpuBackend implements Backend {
   rmsnorm(x: Tensor, w: Tensor, eps: number) {
     const C = w.shape[0];
     const N = numel(x.shape) / C;
-    const r = this.rows(x) ? rmsnormWasm(this.rows(x)!, this.d(x), this.d(w), N, C, eps) : rmsnormForward(this.d(x), this.d(w), N, C, eps);
+    const args = [this.d(x), this.d(w), N, C, eps] as const;
+    const rt = this.rows(x);
+    const r = rt ? rmsnormWasm(rt, ...args) : rmsnormForward(...args);
     return { y: this.make([...x.shape], r.y, 'activations'), rstd: this.make([N], r.rstd, 'activations') };
   }
 

@@ -10,7 +10,7 @@ import { loraArenaFloats, loraFused } from '../../ops/matmul/lora';
 import { qgemmPlan } from '../../ops/qmatmul/qgemm';
 import { attnScratchFloats, backwardOps, forwardOps, headsPerChunk } from '../../ops/attention/attention';
 import { HeadPrograms } from '../../ops/attention/heads';
-import { ELEMENTWISE_CHUNK } from '../../ops/swiglu/swiglu';
+import { ELEMENTWISE_CHUNK } from '../../ops/rows';
 
 const up8 = (n: number) => (n + 7) & ~7;
 const pages = (floats: number) => Math.max(16, Math.ceil((64 + floats * 4) / 65536)) * 65536;

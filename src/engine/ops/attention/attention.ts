@@ -16,7 +16,8 @@ import type { AttnShape } from '../../core/backend';
 import { WasmRuntime } from '../wasm';
 import { gemmFns } from '../matmul/gemm';
 import { GemmOp, HeadPrograms } from './heads';
-import { f32, f32Out } from '../../core/f32pool';
+import { f32 } from '../../core/f32pool';
+import { takeOut } from '../rows';
 
 /** scratch for the scores of one chunk of heads (settable for tests) */
 export let ATTN_CHUNK_BYTES = 64 << 20;
@@ -94,7 +95,7 @@ function weightedOp(p: AttnShape, pa: number, pb: number, pc: number, M: number,
 
 /** the ops of one head's forward program and one kv group's backward program (the estimate counts their table) */
 export const forwardOps = (rows: number) => 2 * blocks(rows) + 2;
-export const backwardOps = (Tq: number, Tk: number, grp: number) => grp * (5 * blocks(Tq) + 2 * blocks(Tk) + 7) + 2;
+export const backwardOps = (Tq: number, Tk: number, grp: number) => grp * (3 * blocks(Tq) + 2 * blocks(Tk) + 7) + 2;
 
 /** whether the heads' programs are worth waking the other threads for */
 const parallel = (p: AttnShape, rows: number) => p.B * p.H * rows * p.Tk * p.D >= WasmRuntime.PARALLEL_MIN / 8;
@@ -145,9 +146,7 @@ export function attentionForwardWasm(g: WasmRuntime, q: Float32Array, k: Float32
       g.release(mark);
     }
   }
-  const out = f32Out(B * Tq * H * D);
-  out.set(g.mem().subarray(outAt >> 2, (outAt >> 2) + out.length));
-  return { out, lse };
+  return { out: takeOut(g, outAt, B * Tq * H * D), lse };
 }
 
 export function attentionBackwardWasm(
@@ -218,13 +217,7 @@ export function attentionBackwardWasm(
     prog.run(g, parallel(p, Tq));
     g.release(mark);
   }
-  const f = g.mem();
-  const take = (at: number, n: number) => {
-    const x = f32Out(n);
-    x.set(f.subarray(at >> 2, (at >> 2) + n));
-    return x;
-  };
-  return { dq: take(dqAt, q.length), dk: take(dkAt, k.length), dv: take(dvAt, v.length) };
+  return { dq: takeOut(g, dqAt, q.length), dk: takeOut(g, dkAt, k.length), dv: takeOut(g, dvAt, v.length) };
 }
 
 /**

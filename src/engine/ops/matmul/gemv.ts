@@ -12,8 +12,11 @@ export const GEMV_MAX_ROWS = 4;
 /** weights below which a matrix-vector product runs on one thread (waking the others costs about as much) */
 export const GEMV_PARALLEL_MIN = 1 << 16;
 
-/** 0: B is f32; 1: bf16 bits; 2: f16 bits */
-export const halfKind = (g: GemmArgs) => (g.b instanceof Uint16Array ? (g.bHalf === 'f16' ? 2 : 1) : 0);
+/** the kernels' element kind of a matrix: 0 f32, 1 bf16 bits, 2 f16 bits */
+export const elementKind = (b: Float32Array | Uint16Array, half?: 'bf16' | 'f16') =>
+  b instanceof Uint16Array ? (half === 'f16' ? 2 : 1) : 0;
+/** B's element kind */
+export const halfKind = (g: GemmArgs) => elementKind(g.b, g.bHalf);
 
 /** threads and rows a grab for a matrix-vector product over n rows of K weights */
 export function gemvSplit(rt: WasmRuntime, n: number, K: number): { threads: number; chunk: number } {

@@ -1,7 +1,6 @@
 /** RMSNorm on the CPU with rmsnorm.wat, the rows shared among the threads; reference.ts's results bit for bit. */
 import type { WasmRuntime } from '../wasm';
-import { f32Out } from '../../core/f32pool';
-import { stealRows } from '../rows';
+import { stealRows, takeOut } from '../rows';
 
 export function rmsnormWasm(rt: WasmRuntime, x: Float32Array, w: Float32Array, N: number, C: number, eps: number) {
   rt.arenaReset();
@@ -10,12 +9,7 @@ export function rmsnormWasm(rt: WasmRuntime, x: Float32Array, w: Float32Array, N
     yo = rt.alloc(N * C),
     ro = rt.alloc(N);
   stealRows(rt, 'rmsnorm_steal', [xo, wo, yo, ro, N, C], N, N * C, eps);
-  const f = rt.mem();
-  const y = f32Out(N * C),
-    rstd = f32Out(N);
-  y.set(f.subarray(yo >> 2, (yo >> 2) + N * C));
-  rstd.set(f.subarray(ro >> 2, (ro >> 2) + N));
-  return { y, rstd };
+  return { y: takeOut(rt, yo, N * C), rstd: takeOut(rt, ro, N) };
 }
 
 export function rmsnormBackwardWasm(
@@ -34,7 +28,5 @@ export function rmsnormBackwardWasm(
     ro = rt.put(rstd.subarray(0, N)),
     dxo = rt.alloc(N * C);
   stealRows(rt, 'rmsnorm_backward_steal', [dyo, xo, wo, ro, dxo, N, C], N, N * C);
-  const dx = f32Out(N * C);
-  dx.set(rt.mem().subarray(dxo >> 2, (dxo >> 2) + N * C));
-  return dx;
+  return takeOut(rt, dxo, N * C);
 }

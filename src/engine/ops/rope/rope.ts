@@ -1,7 +1,6 @@
 /** RoPE on the CPU with rope.wat, the rows shared among the threads; reference.ts's results bit for bit. */
 import type { WasmRuntime } from '../wasm';
-import { f32Out } from '../../core/f32pool';
-import { stealRows } from '../rows';
+import { stealRows, takeOut } from '../rows';
 
 export function ropeWasm(
   rt: WasmRuntime,
@@ -16,7 +15,7 @@ export function ropeWasm(
 ): Float32Array {
   const n = N * heads * D;
   const h2 = D / 2;
-  // only the tables' rows these positions use go in (a decode step's one row, not the whole context's)
+  // only the tables' rows these positions use go in (a prompt chunk far into a long context: not the whole table)
   let lo = N ? pos[0] : 0,
     hi = lo;
   for (let i = 1; i < N; i++) {
@@ -30,7 +29,5 @@ export function ropeWasm(
     co = rt.put(cos.subarray(lo * h2, (hi + 1) * h2)),
     so = rt.put(sin.subarray(lo * h2, (hi + 1) * h2));
   stealRows(rt, 'rope_steal', [xo, oo, N, heads, D, po, co, so, inverse ? 1 : 0], N, n);
-  const out = f32Out(n);
-  out.set(rt.mem().subarray(oo >> 2, (oo >> 2) + n));
-  return out;
+  return takeOut(rt, oo, n);
 }

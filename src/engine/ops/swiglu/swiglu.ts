@@ -2,20 +2,9 @@
  * SwiGLU on the CPU with swiglu.wat, on every thread: the operands go through WebAssembly memory in slices of
  * ELEMENTWISE_CHUNK values, so the kernels' memory stays bounded whatever the batch. reference.ts is the spec.
  */
-import { COUNTER, WasmRuntime } from '../wasm';
+import type { WasmRuntime } from '../wasm';
 import { f32Out } from '../../core/f32pool';
-
-/** values per slice a thread takes */
-const SLICE = 1 << 14;
-
-/** a kernel over n values (rounded up to 4) at `ptrs`, in slices on every thread when there are enough */
-function steal(rt: WasmRuntime, kernel: 'swiglu_steal' | 'swiglu_backward_steal', ptrs: number[], n: number): void {
-  const n4 = (n + 3) & ~3;
-  rt.dispatch(kernel, n4 < 2 * SLICE ? 1 : rt.threads, [...ptrs, n4, COUNTER, SLICE]);
-}
-
-/** elementwise kernels work through their operands in slices of this many values (bounded kernel memory) */
-export const ELEMENTWISE_CHUNK = 1 << 22;
+import { ELEMENTWISE_CHUNK, stealSlices } from '../rows';
 
 export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array): Float32Array {
   const h = f32Out(gate.length);
@@ -25,7 +14,7 @@ export function swigluWasm(rt: WasmRuntime, gate: Float32Array, up: Float32Array
     const go = rt.put(gate.subarray(i, i + n)),
       uo = rt.put(up.subarray(i, i + n)),
       ho = rt.alloc(n);
-    steal(rt, 'swiglu_steal', [go, uo, ho], n);
+    stealSlices(rt, 'swiglu_steal', [go, uo, ho], n);
     h.set(rt.mem().subarray(ho >> 2, (ho >> 2) + n), i);
   }
   return h;
@@ -40,7 +29,7 @@ export function swigluBackwardWasm(rt: WasmRuntime, dh: Float32Array, gate: Floa
     const dho = rt.put(dh.subarray(i, i + n)),
       go = rt.put(gate.subarray(i, i + n)),
       uo = rt.put(up.subarray(i, i + n));
-    steal(rt, 'swiglu_backward_steal', [dho, go, uo], n);
+    stealSlices(rt, 'swiglu_backward_steal', [dho, go, uo], n);
     const f = rt.mem();
     dgate.set(f.subarray(go >> 2, (go >> 2) + n), i);
     dup.set(f.subarray(uo >> 2, (uo >> 2) + n), i);
