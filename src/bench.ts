@@ -29,7 +29,7 @@ import { pct } from './bench/pct';
 import { roundsA, roundsMarkdown } from './bench/rounds';
 
 /** rounds of workload (a), lorakit and the fastest PyTorch alternating (BENCH_ROUNDS) */
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 const root = path.resolve(__dirname, '..');
 
@@ -42,6 +42,10 @@ const SECTIONS = ['decode', 'step05b', 'matmul', 'peers', 'step'];
 
 async function main() {
   if (process.argv[2] === '--step-child') return stepChild(process.argv.slice(3));
+  if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1)) {
+    console.error(`BENCH_ROUNDS=${process.env.BENCH_ROUNDS}: not a whole number of rounds, 1 or more`);
+    process.exit(2);
+  }
   const only1 = process.env.BENCH_ONLY;
   if (only1 && !SECTIONS.includes(only1)) {
     console.error(`BENCH_ONLY=${only1}: not a section; one of ${SECTIONS.join(', ')}`);

@@ -140,6 +140,9 @@ test('complete: a model without a tokenizer, a missing adapter and bad params ar
     assert.equal(e2.code, 'user_error', e2.message);
     const e3 = await err(c.request('complete', { model, prompt: 'x', maxTokens: 0 }));
     assert.equal(e3.code, 'bad_request');
+    const e4 = await err(c.request('complete', { model, prompt: 'x', maxTokens: 2, heal: 'yes' as unknown as boolean }));
+    assert.equal(e4.code, 'bad_request');
+    assert.match(e4.message, /heal/);
     assert.equal((await c.request('session/info', {})).opens, 1, 'the failed requests for the model opened it once');
   } finally {
     c.stop();
