@@ -4,7 +4,7 @@
 // runs in one checkout do not clobber each other. `--bundle-only` stops after bundling (scripts/gpu-check.sh
 // carries the bundles to a machine without esbuild).
 import { build } from 'esbuild';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { common } from './build.mjs';
@@ -39,12 +39,39 @@ if (bundleOnly) process.exit(0);
 // Node 20/21 have WebAssembly relaxed SIMD behind a flag: with it, the tests run the FMA kernels from the start (the
 // engine would turn it on itself; test/unit/wasm-kernels.test.ts checks that path from a CLI started without it)
 const relaxed = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
-const r = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', ...relaxed, '--test', '--test-concurrency=1', ...outs], {
-  stdio: 'inherit',
-  cwd: root,
-  env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...referencePython() },
+// A hang must fail the run, not stall CI. Each test file gets TEST_TIMEOUT_MS (the runner times a file's process as
+// one test; the longest file takes about 2 minutes here), a file exits once its tests are done even if a failed test
+// left a server or a child running (--test-force-exit), and the whole run is stopped after RUN_TIMEOUT_MS (a quiet
+// run takes about 10 minutes).
+const TEST_TIMEOUT_MS = 10 * 60_000;
+const RUN_TIMEOUT_MS = 40 * 60_000;
+const limits = [`--test-timeout=${TEST_TIMEOUT_MS}`, '--test-force-exit'];
+// The runner and its test files run in a process group of their own, so the whole group can be stopped.
+const runner = spawn(
+  process.execPath,
+  ['--enable-source-maps', '--expose-gc', ...relaxed, '--test', '--test-concurrency=1', ...limits, ...outs],
+  {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...referencePython() },
+    detached: true,
+  },
+);
+const stopAll = (signal) => {
+  try {
+    process.kill(-runner.pid, signal);
+  } catch {}
+};
+for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => stopAll(s));
+const timer = setTimeout(() => {
+  console.error(`the tests did not finish within ${RUN_TIMEOUT_MS / 60_000} minutes: stopped`);
+  stopAll('SIGKILL');
+}, RUN_TIMEOUT_MS);
+runner.on('exit', (code, signal) => {
+  clearTimeout(timer);
+  stopAll('SIGKILL'); // whatever a test left running (a server, a VS Code) would hold the run's output open
+  process.exit(code ?? (signal ? 1 : 0));
 });
-process.exit(r.status ?? 1);
 
 /** LORAKIT_PYTHON for the tests: the venv ensure-test-deps made with PyTorch, transformers and PEFT, unless one is named */
 function referencePython() {

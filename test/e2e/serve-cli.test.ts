@@ -1,7 +1,7 @@
 // `lorakit serve` as a user runs it: it prints where it listens (a line of JSON with --json; the URL and example
 // lines without), answers /v1/models with the base and its adapters, and stops with status 0 on SIGTERM; bad flags
 // are usage errors (2), a missing adapter folder or a port in use a user error (1).
-import { test } from 'node:test';
+import { TestContext, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
@@ -13,8 +13,9 @@ const root = tmpDir('serve-cli');
 const model = path.join(root, 'tiny-coder');
 makeTinyModel(model, { modelType: 'qwen2', fim: true });
 
-/** Start `lorakit serve …`; resolves with its first line of stdout, the process, and how to stop it. */
-function start(...args: string[]) {
+/** Start `lorakit serve …`; resolves with its first line of stdout, the process, and how to stop it. The test's
+ * `after` kills it if an assertion fails first: a server left running keeps this file's process, and the run, alive. */
+function start(t: TestContext, ...args: string[]) {
   const p = spawn(process.execPath, [path.resolve('bin/lorakit.js'), 'serve', '--model', model, '--port', '0', ...args], {
     env: { ...process.env, LORAKIT_THREADS: '2' },
   });
@@ -22,6 +23,9 @@ function start(...args: string[]) {
   let stderr = '';
   p.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+  t.after(() => {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  });
   const listening = new Promise<string>((resolve, reject) => {
     p.stdout.on('data', (d) => {
       stdout += d;
@@ -40,11 +44,11 @@ function start(...args: string[]) {
   };
 }
 
-test('serve --json: one line with the URL; /v1/models lists the base and the adapter; SIGTERM stops it with status 0', async () => {
+test('serve --json: one line with the URL; /v1/models lists the base and the adapter; SIGTERM stops it with status 0', async (t) => {
   const data = makePatternFolder(path.join(root, 'data'), 'zebra_quux(x) + 42');
   const run = path.join(root, 'run');
   await train(resolveTrainConfig({ model, data, out: run, ...PATTERN_TRAINING, steps: 2, backend: 'cpu' }));
-  const s = start('--adapter', `zebra=${path.join(run, 'adapter')}`, '--json');
+  const s = start(t, '--adapter', `zebra=${path.join(run, 'adapter')}`, '--json');
   const line = JSON.parse(await s.listening);
   assert.match(line.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.deepEqual([line.model, line.adapters], ['tiny-coder', ['zebra']]);
@@ -55,7 +59,8 @@ test('serve --json: one line with the URL; /v1/models lists the base and the ada
   );
   const r = await fetch(`${line.url}/v1/completions`, {
     method: 'POST',
-    body: JSON.stringify({ model: 'zebra', prompt: 'def f(', max_tokens: 3 }),
+    // greedy: sampled at OpenAI's default temperature 1, the tiny model ends the text early about 1 time in 80
+    body: JSON.stringify({ model: 'zebra', prompt: 'def f(', max_tokens: 3, temperature: 0 }),
   });
   assert.equal((await r.json()).usage.completion_tokens, 3);
   assert.equal(await s.stop(), 0);
@@ -64,8 +69,8 @@ test('serve --json: one line with the URL; /v1/models lists the base and the ada
   assert.equal(s.stdout().trim().split('\n').length, 1);
 });
 
-test('serve without --json prints the URL, a curl line and OPENAI_BASE_URL; --api-key guards it', async () => {
-  const s = start('--api-key', 'k3y');
+test('serve without --json prints the URL, a curl line and OPENAI_BASE_URL; --api-key guards it', async (t) => {
+  const s = start(t, '--api-key', 'k3y');
   const text = await s.listening;
   await new Promise((r) => setTimeout(r, 100)); // the example lines follow the first
   const url = /serving tiny-coder on (http:\/\/127\.0\.0\.1:\d+)/.exec(text)![1];
