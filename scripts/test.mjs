@@ -5,6 +5,7 @@
 // carries the bundles to a machine without esbuild).
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
+import { clearTimeout, setTimeout } from 'node:timers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { common } from './build.mjs';
@@ -60,7 +61,9 @@ const runner = spawn(
 const stopAll = (signal) => {
   try {
     process.kill(-runner.pid, signal);
-  } catch {}
+  } catch {
+    // the group has already exited
+  }
 };
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => stopAll(s));
 const timer = setTimeout(() => {

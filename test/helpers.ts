@@ -4,6 +4,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+/**
+ * The seed of every property-based test: CI explores the same cases each run, so a red run is a regression and not a
+ * new draw. A fuzz campaign sets LORAKIT_FUZZ_SEED (fast-check prints the seed of a failure).
+ */
+export const FUZZ_SEED = Number(process.env.LORAKIT_FUZZ_SEED ?? 20261201);
+
+/** The environment for a `lorakit` child: this one's, less the machine's Hugging Face settings (HF_HUB_OFFLINE,
+ * HF_TOKEN… would change what a test sees), on 2 threads, plus `extra`. */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(HF_|HUGGING_FACE_)/.test(k)));
+  return { ...env, LORAKIT_THREADS: '2', ...extra };
+}
+
 /** |got − want| ≤ atol + rtol·|want| everywhere; on failure, report the worst element. */
 export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number, what = ''): void {
   assert.equal(got.length, want.length, `${what}: length ${got.length} != ${want.length}`);
@@ -43,7 +56,7 @@ export function tmpDir(name: string): string {
 export function lorakit(...args: string[]) {
   const r = spawnSync(process.execPath, [path.resolve('bin/lorakit.js'), ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LORAKIT_THREADS: '2' },
+    env: cliEnv(),
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }

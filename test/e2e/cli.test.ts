@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
-import { lorakit, tmpDir, userError } from '../helpers';
+import { cliEnv, lorakit, tmpDir, userError } from '../helpers';
 
 const root = tmpDir('cli');
 const model = path.join(root, 'model');
@@ -162,8 +162,25 @@ test('train → eval --json → merge → eval: the merged model scores as base 
 test('Ctrl-C during training keeps a checkpoint, exits 130, and --resume finishes the run', async () => {
   const { spawn } = await import('node:child_process');
   const run = path.join(root, 'sigint');
-  const args = ['train', '--model', model, '--data', ds.text, '--out', run, '--steps', '400', '--seq-len', '32', '--batch', '2'];
-  const child = spawn(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // no checkpoint of its own before the Ctrl-C lands (the default is every 10 steps)
+  const args = [
+    'train',
+    '--model',
+    model,
+    '--data',
+    ds.text,
+    '--out',
+    run,
+    '--steps',
+    '400',
+    '--seq-len',
+    '32',
+    '--batch',
+    '2',
+    '--checkpoint-every',
+    '1000',
+  ];
+  const child = spawn(process.execPath, [path.resolve('bin/lorakit.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv() });
   let err = '';
   let sent = false;
   child.stderr.on('data', (d) => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { PATTERN_TRAINING, makePatternFolder, makeTinyModel, resolveTrainConfig, train } from '../../src/engine';
-import { lorakit, tmpDir, userError } from '../helpers';
+import { cliEnv, lorakit, tmpDir, userError } from '../helpers';
 
 const root = tmpDir('serve-cli');
 const model = path.join(root, 'tiny-coder');
@@ -17,7 +17,7 @@ makeTinyModel(model, { modelType: 'qwen2', fim: true });
  * `after` kills it if an assertion fails first: a server left running keeps this file's process, and the run, alive. */
 function start(t: TestContext, ...args: string[]) {
   const p = spawn(process.execPath, [path.resolve('bin/lorakit.js'), 'serve', '--model', model, '--port', '0', ...args], {
-    env: { ...process.env, LORAKIT_THREADS: '2' },
+    env: cliEnv(),
   });
   let stdout = '';
   let stderr = '';
@@ -44,32 +44,36 @@ function start(t: TestContext, ...args: string[]) {
   };
 }
 
-test('serve --json: one line with the URL; /v1/models lists the base and the adapter; SIGTERM stops it with status 0', async (t) => {
-  const data = makePatternFolder(path.join(root, 'data'), 'zebra_quux(x) + 42');
-  const run = path.join(root, 'run');
-  await train(resolveTrainConfig({ model, data, out: run, ...PATTERN_TRAINING, steps: 2, backend: 'cpu' }));
-  const s = start(t, '--adapter', `zebra=${path.join(run, 'adapter')}`, '--json');
-  const line = JSON.parse(await s.listening);
-  assert.match(line.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  assert.deepEqual([line.model, line.adapters], ['tiny-coder', ['zebra']]);
-  const models = await (await fetch(`${line.url}/v1/models`)).json();
-  assert.deepEqual(
-    models.data.map((m: { id: string }) => m.id),
-    ['tiny-coder', 'zebra'],
-  );
-  const r = await fetch(`${line.url}/v1/completions`, {
-    method: 'POST',
-    // greedy: sampled at OpenAI's default temperature 1, the tiny model ends the text early about 1 time in 80
-    body: JSON.stringify({ model: 'zebra', prompt: 'def f(', max_tokens: 3, temperature: 0 }),
-  });
-  assert.equal((await r.json()).usage.completion_tokens, 3);
-  assert.equal(await s.stop(), 0);
-  assert.match(s.stderr(), /completion zebra: .* → length/);
-  assert.match(s.stderr(), /SIGTERM: stopping/);
-  assert.equal(s.stdout().trim().split('\n').length, 1);
-});
+test(
+  'serve --json: one line with the URL; /v1/models lists the base and the adapter; SIGTERM stops it with status 0',
+  { timeout: 120_000 },
+  async (t) => {
+    const data = makePatternFolder(path.join(root, 'data'), 'zebra_quux(x) + 42');
+    const run = path.join(root, 'run');
+    await train(resolveTrainConfig({ model, data, out: run, ...PATTERN_TRAINING, steps: 2, backend: 'cpu' }));
+    const s = start(t, '--adapter', `zebra=${path.join(run, 'adapter')}`, '--json');
+    const line = JSON.parse(await s.listening);
+    assert.match(line.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.deepEqual([line.model, line.adapters], ['tiny-coder', ['zebra']]);
+    const models = await (await fetch(`${line.url}/v1/models`)).json();
+    assert.deepEqual(
+      models.data.map((m: { id: string }) => m.id),
+      ['tiny-coder', 'zebra'],
+    );
+    const r = await fetch(`${line.url}/v1/completions`, {
+      method: 'POST',
+      // greedy: sampled at OpenAI's default temperature 1, the tiny model ends the text early about 1 time in 80
+      body: JSON.stringify({ model: 'zebra', prompt: 'def f(', max_tokens: 3, temperature: 0 }),
+    });
+    assert.equal((await r.json()).usage.completion_tokens, 3);
+    assert.equal(await s.stop(), 0);
+    assert.match(s.stderr(), /completion zebra: .* → length/);
+    assert.match(s.stderr(), /SIGTERM: stopping/);
+    assert.equal(s.stdout().trim().split('\n').length, 1);
+  },
+);
 
-test('serve without --json prints the URL, a curl line and OPENAI_BASE_URL; --api-key guards it', async (t) => {
+test('serve without --json prints the URL, a curl line and OPENAI_BASE_URL; --api-key guards it', { timeout: 60_000 }, async (t) => {
   const s = start(t, '--api-key', 'k3y');
   const text = await s.listening;
   await new Promise((r) => setTimeout(r, 100)); // the example lines follow the first

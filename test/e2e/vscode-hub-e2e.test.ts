@@ -51,7 +51,7 @@ test(
       await shot('1-choose-lists-cache');
 
       // download through the id box; slow "CDN", so the notification shows and Cancel can be pressed
-      hub.throttle = { chunk: 32768, ms: 150 };
+      hub.throttle = { chunk: 32768, ms: 400 }; // about 25 s for the file: time for the toast, a screenshot and Cancel on 2 busy cores
       const download = async () => {
         await palette(page, 'LoRA: Choose Base Model…');
         await qi.locator('.monaco-list-row', { hasText: 'Download from Hugging Face…' }).click();

@@ -6,7 +6,6 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { makeDatasets, makeTinyModel } from '../../src/engine/fixtures/model';
 import { CancelledError, UserError } from '../../src/engine/core/errors';
@@ -14,7 +13,7 @@ import { pullModel, PullOptions } from '../../src/engine/tasks/pull';
 import { listCachedModels, parseHubId, resolveModel } from '../../src/engine/formats/hf-cache';
 import { openModelFolder } from '../../src/engine/formats/model-folder';
 import { MockHub } from '../hub-mock';
-import { tmpDir } from '../helpers';
+import { cliEnv, tmpDir } from '../helpers';
 
 const root = tmpDir('hub');
 const hub = new MockHub();
@@ -207,14 +206,9 @@ test('404, no network, unsupported architecture, pickle-only weights: one clear 
   await rejects(pullModel('org/nope', opts(cache, { env: env(cache, { HF_TOKEN: 'hf_x' }) })), /no model org\/nope on the Hub \(404\)/);
   await rejects(pullModel('org/nope', opts(cache)), /org\/nope needs a login \(401\)/);
   await rejects(pullModel('org/tiny@v9', opts(cache)), /no revision by that name/);
-  const closed = await new Promise<number>((r) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => r(port));
-    });
-  });
+  // port 2 has no listener (a port freed by another server could be taken again before the pull; fetch refuses 1)
   await rejects(
-    pullModel('org/tiny', { ...opts(cache), endpoint: `http://127.0.0.1:${closed}` }),
+    pullModel('org/tiny', { ...opts(cache), endpoint: 'http://127.0.0.1:2' }),
     /cannot reach the Hub \(ECONNREFUSED\).*HF_HUB_OFFLINE/,
   );
   const from = hub.log.length;
@@ -250,7 +244,7 @@ test('HF_HUB_OFFLINE: the cache only', async () => {
 function lorakitAsync(args: string[], extraEnv: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const c = spawn(process.execPath, [path.resolve('bin/lorakit.js'), ...args], {
-      env: { ...process.env, LORAKIT_THREADS: '2', ...extraEnv },
+      env: cliEnv(extraEnv),
     });
     let out = '';
     let err = '';
@@ -306,7 +300,7 @@ test('CLI: Ctrl-C stops the download with status 130 and keeps the partial file;
   const cache = path.join(root, 'cache9');
   const e = { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'home') };
   hub.throttle = { chunk: 16384, ms: 30 };
-  const c = spawn(process.execPath, [path.resolve('bin/lorakit.js'), 'pull', 'org/tiny'], { env: { ...process.env, ...e } });
+  const c = spawn(process.execPath, [path.resolve('bin/lorakit.js'), 'pull', 'org/tiny'], { env: cliEnv(e) });
   let err = '';
   const done = new Promise<number | null>((r) => c.on('close', r));
   c.stderr.on('data', (d) => {
