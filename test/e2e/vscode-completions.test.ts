@@ -77,7 +77,7 @@ test(
     const log = (what: string) => console.log(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
     const ws = await workspace();
     log('adapters trained');
-    const vs = await openVscode(ws, { portOffset: 13, shotPrefix: 'completions-' });
+    const vs = await openVscode(ws, { shotPrefix: 'completions-' });
     log('workbench DOM');
     const { page, shot } = vs;
     try {

@@ -3,6 +3,7 @@
 // it that records CSP violations, the command palette, and waiting for a condition on disk.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Browser, FrameLocator, Page, chromium } from 'playwright-core';
 import { tmpDir } from '../helpers';
@@ -28,14 +29,11 @@ export interface Vscode {
   close(): Promise<void>;
 }
 
-/** A fresh code-server on `ws` (port picked from the pid and `portOffset`) and a Chromium page on its workbench. */
-export async function openVscode(
-  ws: string,
-  o: { portOffset?: number; env?: Record<string, string>; shotPrefix?: string } = {},
-): Promise<Vscode> {
+/** A fresh code-server on `ws` (on a port the system says is free) and a Chromium page on its workbench. */
+export async function openVscode(ws: string, o: { env?: Record<string, string>; shotPrefix?: string } = {}): Promise<Vscode> {
   fs.mkdirSync(OUT, { recursive: true });
   const state = tmpDir('e2e-state');
-  const port = String(20000 + ((process.pid + (o.portOffset ?? 0)) % 20000));
+  const port = String(await freePort());
   const pid = execFileSync('sh', [path.resolve('scripts/e2e/start-vscode.sh'), state, port, ws, path.resolve('.')], {
     encoding: 'utf8',
     env: { ...process.env, VSCODE_E2E_ROOT: ROOT, ...o.env },
@@ -107,4 +105,18 @@ export async function waitFor(what: string, f: () => boolean, ms = 120_000): Pro
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * A port of 127.0.0.1 that nothing listens on: one the system hands out, closed again for code-server to take. A port
+ * derived from the pid could be another server's, and start-vscode.sh's health check would then pass on it.
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }

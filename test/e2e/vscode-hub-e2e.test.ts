@@ -35,7 +35,6 @@ test(
     fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'lorakit.modelsFolder': '.' }, null, 2));
     const settings = () => fs.readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8');
     const vs = await openVscode(ws, {
-      portOffset: 7,
       shotPrefix: 'hub-',
       env: { HF_ENDPOINT: endpoint, HF_HUB_CACHE: cache, HF_HOME: path.join(root, 'hf') },
     });
