@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { WasmRuntime } from '../../src/engine/ops/wasm';
-import { gemm } from '../../src/engine/ops/matmul/gemm';
+import { gemm, gemmTnAt } from '../../src/engine/ops/matmul/gemm';
 import { Residency } from '../../src/engine/backend/cpu/resident';
 import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
 import { Rng } from '../../src/engine/core/rng';
@@ -63,6 +63,48 @@ for (const { build, fma } of simdBuilds()) {
     } finally {
       one.dispose();
       two.dispose();
+    }
+  });
+
+  test(`gemm_tn (${build}), Aᵀ·B with both operands read in place: the bits of the packed transA product, on 1 and 2 threads`, () => {
+    for (const threads of [1, 2]) {
+      const rt = new WasmRuntime(threads, { fma });
+      try {
+        // M the rank (not a multiple of 4 too), N columns past a panel, K tokens past a 256-step block
+        for (const [M, N, K] of [
+          [1, 1, 1],
+          [7, 37, 300],
+          [16, 768, 1024],
+          [12, 5, 513],
+        ])
+          for (const acc of [false, true]) {
+            const at = rand(K * M);
+            const b = rand(K * N);
+            const c0 = rand(M * N);
+            const Np = (N + 7) & ~7;
+            const Mp = (M + 3) & ~3;
+            // packed: gemm()'s transA path; in place: gemmTnAt on At, B and C laid out in the arena
+            const packed = c0.slice();
+            gemm(rt, { M, N, K, a: at, b, transA: true, beta: acc ? 1 : 0, c: packed });
+            rt.arenaReset();
+            const pa = rt.alloc(K * M),
+              pb = rt.alloc(K * N),
+              pc = rt.alloc(Mp * Np);
+            const f = rt.mem();
+            f.set(at, pa >> 2);
+            f.set(b, pb >> 2);
+            for (let i = 0; i < M; i++) f.set(c0.subarray(i * N, (i + 1) * N), (pc >> 2) + i * Np);
+            gemmTnAt(rt, { M, N, K, a: pa, lda: M * 4, b: pb, ldb: N * 4, c: pc, acc });
+            const got = new Float32Array(M * N);
+            for (let i = 0; i < M; i++) got.set(rt.mem().subarray((pc >> 2) + i * Np, (pc >> 2) + i * Np + N), i * N);
+            assert.deepEqual(got, packed, `${M}×${N}×${K} acc ${acc}, ${threads} threads`);
+            const want = { M, N, K, a: at, b, transA: true, beta: acc ? 1 : 0, c: c0.slice() };
+            matmulRef(want);
+            assertClose(got, want.c, 1e-4, 1e-4, `${M}×${N}×${K} vs the reference`);
+          }
+      } finally {
+        rt.dispose();
+      }
     }
   });
 

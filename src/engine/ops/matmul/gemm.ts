@@ -209,6 +209,24 @@ export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
 }
 
 /**
+ * C (+)= Aᵀ·B on operands in WebAssembly memory, both read in place (gemm.wat's gemm_tn): At (K, M) and B (K, N),
+ * f32, row strides `lda` and `ldb` bytes; C as in ArenaGemm. For a LoRA weight gradient (M = the rank, K = the
+ * tokens) this skips packing the large B, which each packed element would repay only M times. The same products in
+ * the same order as gemmAt with transA, so the same bits (alphaA aside: scale At first, as the pack would).
+ */
+export function gemmTnAt(
+  rt: WasmRuntime,
+  g: { M: number; N: number; K: number; a: number; lda: number; b: number; ldb: number; c: number; acc: boolean },
+): void {
+  const Np = (g.N + 7) & ~7;
+  const mPanels = (g.M + 3) >> 2,
+    nPanels = Np >> 3;
+  const n = g.M * g.N * g.K < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, nPanels);
+  const chunk = Math.max(1, Math.ceil(nPanels / (4 * n)));
+  rt.dispatch('gemm_tn_steal', n, [g.a, g.lda, g.b, g.ldb, g.c, g.K, Np, mPanels, nPanels, g.acc ? 1 : 0, COUNTER, chunk]);
+}
+
+/**
  * Bytes copied between host arrays and the WebAssembly memory by the matrix products (operands in, results out):
  * a deterministic measure of what the copies cost.
  */

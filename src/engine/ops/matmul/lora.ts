@@ -4,7 +4,8 @@
  *
  *   forward   h = xd·Aᵀ; y = x·Wᵀ + b; y += h·(s·B)ᵀ into the same C, so y is copied out once, h kept;
  *   backward  dx (+)= dy·W; dh = s·dy·B; dx += dh·A (with dropout: dx += (dh·A)⊙mask on the way out);
- *             dB += s·dyᵀ·h; dA += dhᵀ·xd, dy copied in once and read by all four.
+ *             dB += s·dyᵀ·h; dA += dhᵀ·xd, dy copied in once and read by all four (the gradients' operands in
+ *             place, unpacked: gemmTnAt).
  *
  * Each product is the one the composed sequence (core/lora-linear.ts) runs, on the same kernel with the same sums in
  * the same order, so the results are the same bit for bit; only the copies in and out are fewer. A session's arena
@@ -13,7 +14,7 @@
  */
 import { WasmRuntime } from '../wasm';
 import { GEMV_MAX_ROWS } from './gemv';
-import { copyIn, copyOut, gemmAt, gemmTraffic, placeAt } from './gemm';
+import { copyIn, copyOut, gemmAt, gemmFns, gemmTnAt, gemmTraffic, placeAt } from './gemm';
 
 /** the shape of a LoRA linear: N rows (tokens), W (out, inp) of element kind wKind (0 f32, 1 bf16, 2 f16), rank r */
 export interface LoraShape {
@@ -73,10 +74,10 @@ export function backwardPlan(s: LoraShape) {
   L.top = phase;
   const [aRoom, pA] = [L.take(r * inp), L.take(up8(inp) * r)];
   L.top = phase;
-  const [h, pHT, pDy, cdBT] = [L.take(N * r), L.take(up4(r) * N), L.take(up8(out) * N), L.take(up4(r) * up8(out))];
+  const [h, cdBT] = [L.take(N * r), L.take(up4(r) * up8(out))];
   L.top = phase;
-  const [xd, pAH, pX, cdA] = [L.take(N * inp), L.take(up4(r) * N), L.take(up8(inp) * N), L.take(up4(r) * up8(inp))];
-  return { bytes: L.peak, dy, cdx, cdh, cdxd, wRoom, pW, bRoom, pB, aRoom, pA, h, pHT, pDy, cdBT, xd, pAH, pX, cdA };
+  const [xd, cdA] = [L.take(N * inp), L.take(up4(r) * up8(inp))];
+  return { bytes: L.peak, dy, cdx, cdh, cdxd, wRoom, pW, bRoom, pB, aRoom, pA, h, cdBT, xd, cdA };
 }
 
 /** floats of W's copy: its own elements, half floats two to a float */
@@ -215,21 +216,9 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
   const aAt = placeAt(rt, g.A, o + p.aRoom);
   const dh = { a: o + p.cdh, lda: Npr * 4 };
   gemmAt(rt, { M: N, N: inp, K: r, ...dh, b: aAt, bKind: 0, ldb: inp * 4, pb: o + p.pA, c: o + (g.mask ? p.cdxd : p.cdx), acc: !g.mask });
-  // dB += s·dyᵀ·h, as its transpose (s·h)ᵀ·dy: dy packs as B on every thread, not transposed on one; dA += dhᵀ·xd
-  addGradT(rt, { grad: g.dB, at: o + p.cdBT, out, r, N, dy: o + p.dy, pDy: o + p.pDy, h: g.h, hAt: o + p.h, pHT: o + p.pHT, scale });
-  addGrad(rt, {
-    grad: g.dA,
-    at: o + p.cdA,
-    rows: r,
-    cols: inp,
-    K: N,
-    ...dh,
-    pa: o + p.pAH,
-    x: g.xd,
-    xAt: o + p.xd,
-    pb: o + p.pX,
-    alpha: 1,
-  });
+  // dB += s·dyᵀ·h, as its transpose (s·h)ᵀ·dy, and dA += dhᵀ·xd, on dy, h, dh and xd where they lie
+  addGradT(rt, { grad: g.dB, at: o + p.cdBT, out, r, N, dy: o + p.dy, h: g.h, hAt: o + p.h, scale });
+  addGrad(rt, { grad: g.dA, at: o + p.cdA, rows: r, cols: inp, K: N, ...dh, x: g.xd, xAt: o + p.xd });
   if (!g.mask) return copyOut(rt, o + p.cdx, Npi, g.dx, N, inp);
   // dx = (dy·W) + (dh·A)⊙mask, rounded as the composed mul and add round
   const m = g.mask,
@@ -241,47 +230,21 @@ export function loraBackward(rt: WasmRuntime, g: LoraBackwardArgs): void {
 }
 
 /**
- * dB (out × r, host memory) += s·dyᵀ·h, computed as dBᵀ += (s·h)ᵀ·dy through the arena at `at` (r rows of up8(out)):
- * the same products summed in the same order as s·dyᵀ·h (s·h as the composed product scales its packed h), so
- * the same bits, but the large operand dy is packed as B (in parallel) instead of transposed as A (on one thread).
+ * dB (out × r, host memory) += s·dyᵀ·h, computed as dBᵀ += (s·h)ᵀ·dy through the arena at `at` (r rows of up8(out)),
+ * with dy (at `dy`) and s·h (copied in at `hAt`, then scaled as the composed product scales its packed h) read in
+ * place: the same products summed in the same order as s·dyᵀ·h, so the same bits, and neither operand packed.
  */
 function addGradT(
   rt: WasmRuntime,
-  g: {
-    grad: Float32Array;
-    at: number;
-    out: number;
-    r: number;
-    N: number;
-    dy: number;
-    pDy: number;
-    h: Float32Array;
-    hAt: number;
-    pHT: number;
-    scale: number;
-  },
+  g: { grad: Float32Array; at: number; out: number; r: number; N: number; dy: number; h: Float32Array; hAt: number; scale: number },
 ): void {
   const { out, r, N, grad } = g;
   const ld = up8(out);
   copyIn(rt, g.h, N, r, g.hAt, r);
+  if (g.scale !== 1) gemmFns(rt).scale(g.hAt, up4(N * r), g.scale); // up to 3 floats of the slack past h
   const f = rt.mem();
   for (let j = 0, c = g.at >> 2; j < r; j++, c += ld) for (let o = 0; o < out; o++) f[c + o] = grad[o * r + j];
-  gemmAt(rt, {
-    M: r,
-    N: out,
-    K: N,
-    a: g.hAt,
-    lda: r * 4,
-    transA: true,
-    pa: g.pHT,
-    alphaA: g.scale,
-    b: g.dy,
-    bKind: 0,
-    ldb: out * 4,
-    pb: g.pDy,
-    c: g.at,
-    acc: true,
-  });
+  gemmTnAt(rt, { M: r, N: out, K: N, a: g.hAt, lda: r * 4, b: g.dy, ldb: out * 4, c: g.at, acc: true });
   const f2 = rt.mem();
   for (let j = 0, c = g.at >> 2; j < r; j++, c += ld) for (let o = 0; o < out; o++) grad[o * r + j] = f2[c + o];
   gemmTraffic.in += out * r * 4;
@@ -289,46 +252,18 @@ function addGradT(
 }
 
 /**
- * A LoRA gradient (rows × cols, host memory) += alpha·Aᵀ·x: A (K, rows) lies in the arena at `a` (row stride `lda`
- * bytes) and is packed into `pa`; x (K, cols) is copied in at `xAt` and packed into `pb`; the gradient goes through
- * the arena at `at` (row stride up8(cols)) and back.
+ * A LoRA gradient (rows × cols, host memory) += Aᵀ·x: A (K, rows) lies in the arena at `a` (row stride `lda` bytes);
+ * x (K, cols) is copied in at `xAt`; both are read in place; the gradient goes through the arena at `at` (row stride
+ * up8(cols)) and back.
  */
 function addGrad(
   rt: WasmRuntime,
-  g: {
-    grad: Float32Array;
-    at: number;
-    rows: number;
-    cols: number;
-    K: number;
-    a: number;
-    lda: number;
-    pa: number;
-    x: Float32Array;
-    xAt: number;
-    pb: number;
-    alpha: number;
-  },
+  g: { grad: Float32Array; at: number; rows: number; cols: number; K: number; a: number; lda: number; x: Float32Array; xAt: number },
 ): void {
   const { cols } = g;
   const ld = up8(cols);
   copyIn(rt, g.x, g.K, cols, g.xAt, cols);
   copyIn(rt, g.grad, g.rows, cols, g.at, ld);
-  gemmAt(rt, {
-    M: g.rows,
-    N: cols,
-    K: g.K,
-    a: g.a,
-    lda: g.lda,
-    transA: true,
-    pa: g.pa,
-    b: g.xAt,
-    bKind: 0,
-    ldb: cols * 4,
-    pb: g.pb,
-    c: g.at,
-    acc: true,
-    alpha: g.alpha,
-  });
+  gemmTnAt(rt, { M: g.rows, N: cols, K: g.K, a: g.a, lda: g.lda, b: g.xAt, ldb: cols * 4, c: g.at, acc: true });
   copyOut(rt, g.at, ld, g.grad, g.rows, cols);
 }
