@@ -108,6 +108,35 @@ for (const { build, fma } of simdBuilds()) {
     }
   });
 
+  test(`a bf16 B that is not transposed is read in place (gemm_bh): the bits of its f32 widening packed, on 1 and 2 threads (${build})`, async () => {
+    const { f32ToBf16, bf16ToF32 } = await import('../../src/engine/core/dtype');
+    for (const threads of [1, 2]) {
+      const g = new WasmRuntime(threads, { fma });
+      try {
+        // M not a multiple of 4, K past a 256-step block, N of several panels; C added to (beta 1) or not
+        for (const [M, N, K] of [
+          [130, 96, 300],
+          [64, 8, 600],
+          [7, 40, 5],
+        ])
+          for (const beta of [0, 1])
+            for (const resident of [false, true]) {
+              const a = rand(M * K);
+              const host = f32ToBf16(rand(K * N));
+              const b = resident ? (new Residency(g).place(host) as Uint16Array) : host;
+              const c0 = rand(M * N);
+              const got = { M, N, K, a, b, bHalf: 'bf16' as const, c: c0.slice(), beta };
+              const want = { M, N, K, a, b: bf16ToF32(host), c: c0.slice(), beta };
+              gemm(g, got);
+              gemm(g, want);
+              assert.deepEqual(got.c, want.c, `M=${M} N=${N} K=${K} beta=${beta} resident=${resident}, ${threads} threads`);
+            }
+      } finally {
+        g.dispose();
+      }
+    }
+  });
+
   test(`products too large for the WebAssembly memory run in blocks of columns and K, with the same result (${build})`, () => {
     const g = new WasmRuntime(2, { fma });
     const keep = WasmRuntime.MAX_BYTES;

@@ -41,6 +41,7 @@ export function spin(c: Int32Array, i: number, value: number, not = false): void
 export const STEAL_KERNELS = {
   gemm_steal: { args: 13, thread: false },
   gemm_tn_steal: { args: 12, thread: false },
+  gemm_bh_steal: { args: 14, thread: false },
   pack_steal: { args: 9, thread: false },
   gemv_steal: { args: 9, thread: false },
   gemv_short_steal: { args: 9, thread: false },

@@ -200,6 +200,15 @@ export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
   const { M, N, K } = g;
   const Mp = (M + 3) & ~3;
   const Np = (N + 7) & ~7;
+  // a bf16 B that is not transposed (a weight in a backward product, dy·W) is read in place, not packed
+  if (g.bKind === 1 && !g.transB && !g.transA && (g.alpha ?? 1) === 1 && N % 8 === 0) {
+    const [mPanels, nPanels] = [Mp / 4, Np / 8];
+    const n = M * N * K < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, Math.max(mPanels, nPanels));
+    const byRows = mPanels >= nPanels;
+    const chunk = Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n)));
+    const args = [g.a, g.lda, g.b, g.ldb, g.c, K, Np, mPanels, nPanels, M, g.acc ? 1 : 0, COUNTER, chunk, byRows ? 1 : 0];
+    return rt.dispatch('gemm_bh_steal', n, args);
+  }
   const x = gemmFns(rt);
   if (g.transA) x.pack_at(g.a, g.lda, M, K, g.pa!);
   if (g.transA && (g.alphaA ?? 1) !== 1) x.scale(g.pa!, Mp * K, g.alphaA!);
