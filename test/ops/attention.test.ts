@@ -6,7 +6,7 @@ import * as ref from '../../src/engine/ops/attention/reference';
 import type { AttnShape } from '../../src/engine/core/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpuSkip, gpus, rand, same, simdBuilds } from './parity';
+import { T, fdCheck, gpuSkip, gpus, joinedRuntime, rand, same, simdBuilds } from './parity';
 
 for (const shape of [
   { B: 1, Tq: 1, Tk: 1, H: 1, KV: 1, D: 4 },
@@ -120,10 +120,10 @@ test(
 
 for (const { build, fma } of simdBuilds())
   test(`the decode attention kernel (${build}; batch 1, ≤ 4 query rows) matches the reference over the first Tk rows of a longer K/V, the same on 1–3 threads, resident or not`, async () => {
-    const { WasmRuntime } = await import('../../src/engine/ops/wasm');
     const { Residency } = await import('../../src/engine/backend/cpu/resident');
     const { attentionDecodeWasm, decodeApplies } = await import('../../src/engine/ops/attention/decode');
-    const rts = [1, 2, 3].map((t) => new WasmRuntime(t, { fma }));
+    const joined = [1, 2, 3].map((t) => joinedRuntime(t, { fma })); // workers joined: 2 and 3 threads really split
+    const rts = joined.map((j) => j.rt);
     try {
       for (const p of [
         { B: 1, Tq: 1, Tk: 1, H: 1, KV: 1, D: 4 },
@@ -171,6 +171,6 @@ for (const { build, fma } of simdBuilds())
           }
       }
     } finally {
-      for (const rt of rts) rt.dispose();
+      for (const j of joined.reverse()) j.restore();
     }
   });

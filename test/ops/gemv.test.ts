@@ -18,21 +18,22 @@ import { QuantType } from '../../src/engine/core/blockwise';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/engine/core/dtype';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
-import { simdBuilds } from './parity';
+import { joinedRuntime, simdBuilds } from './parity';
 
 const rng = new Rng(11);
 const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
 
 /** one runtime per thread count, each with its heap, all of one build of the kernels (plain or FMA) */
 function runtimes<T>(fma: boolean, f: (rts: { rt: WasmRuntime; res: Residency }[]) => T): T {
+  // workers joined before the first product (joinedRuntime), so that 2 and 3 threads really split the work
   const rts = [1, 2, 3].map((t) => {
-    const rt = new WasmRuntime(t, { fma });
-    return { rt, res: new Residency(rt) };
+    const { rt, restore } = joinedRuntime(t, { fma });
+    return { rt, restore, res: new Residency(rt) };
   });
   try {
     return f(rts);
   } finally {
-    for (const { rt } of rts) rt.dispose();
+    for (const { restore } of rts.reverse()) restore();
   }
 }
 

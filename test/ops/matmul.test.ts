@@ -8,7 +8,7 @@ import { Residency } from '../../src/engine/backend/cpu/resident';
 import { GemmArgs, matmulRef } from '../../src/engine/ops/matmul/reference';
 import { Rng } from '../../src/engine/core/rng';
 import { assertClose } from '../helpers';
-import { T, gpuSkip, gpus, same, simdBuilds } from './parity';
+import { T, gpuSkip, gpus, joinedRuntime, same, simdBuilds } from './parity';
 
 const rng = new Rng(1);
 const rand = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
@@ -48,27 +48,32 @@ for (const { build, fma } of simdBuilds()) {
     }
   });
 
-  test(`wasm gemm (${build}) splits large problems across threads with identical results`, () => {
+  test(`wasm gemm (${build}) splits problems across threads with identical results`, () => {
     const one = new WasmRuntime(1, { fma });
-    const two = new WasmRuntime(2, { fma });
+    const two = joinedRuntime(2, { fma });
     try {
-      const [M, N, K] = [130, 260, 96];
-      const a = rand(M * K);
-      const b = rand(K * N);
-      const c1 = new Float32Array(M * N);
-      const c2 = new Float32Array(M * N);
-      gemm(one, { M, N, K, a, b, c: c1 });
-      gemm(two, { M, N, K, a, b, c: c2 });
-      assert.deepEqual(c1, c2);
+      // panels split by rows (more row panels than column panels) and by columns
+      for (const [M, N, K] of [
+        [130, 60, 96],
+        [30, 260, 300],
+      ]) {
+        const a = rand(M * K);
+        const b = rand(K * N);
+        const c1 = new Float32Array(M * N);
+        const c2 = new Float32Array(M * N);
+        gemm(one, { M, N, K, a, b, c: c1 });
+        gemm(two.rt, { M, N, K, a, b, c: c2 });
+        assert.deepEqual(c1, c2, `${M}×${N}×${K}`);
+      }
     } finally {
       one.dispose();
-      two.dispose();
+      two.restore();
     }
   });
 
   test(`gemm_tn (${build}), Aᵀ·B with both operands read in place: the bits of the packed transA product, on 1 and 2 threads`, () => {
     for (const threads of [1, 2]) {
-      const rt = new WasmRuntime(threads, { fma });
+      const { rt, restore } = joinedRuntime(threads, { fma });
       try {
         // M the rank (not a multiple of 4 too), N columns past a panel, K tokens past a 256-step block
         for (const [M, N, K] of [
@@ -103,7 +108,7 @@ for (const { build, fma } of simdBuilds()) {
             assertClose(got, want.c, 1e-4, 1e-4, `${M}×${N}×${K} vs the reference`);
           }
       } finally {
-        rt.dispose();
+        restore();
       }
     }
   });
@@ -111,11 +116,13 @@ for (const { build, fma } of simdBuilds()) {
   test(`a bf16 B that is not transposed is read in place (gemm_bh): the bits of its f32 widening packed, on 1 and 2 threads (${build})`, async () => {
     const { f32ToBf16, bf16ToF32 } = await import('../../src/engine/core/dtype');
     for (const threads of [1, 2]) {
-      const g = new WasmRuntime(threads, { fma });
+      const { rt: g, restore } = joinedRuntime(threads, { fma });
       try {
-        // M not a multiple of 4, K past a 256-step block, N of several panels; C added to (beta 1) or not
+        // M not a multiple of 4, K past a 256-step block, N of several panels (split by rows, then by columns); C
+        // added to (beta 1) or not
         for (const [M, N, K] of [
           [130, 96, 300],
+          [20, 200, 300],
           [64, 8, 600],
           [7, 40, 5],
         ])
@@ -132,7 +139,7 @@ for (const { build, fma } of simdBuilds()) {
               assert.deepEqual(got.c, want.c, `M=${M} N=${N} K=${K} beta=${beta} resident=${resident}, ${threads} threads`);
             }
       } finally {
-        g.dispose();
+        restore();
       }
     }
   });

@@ -8,6 +8,7 @@ import { WebGpuBackend } from '../../src/engine/backend/webgpu/webgpu';
 import { DEFAULT_LIMITS } from '../../src/engine/backend/webgpu/plan';
 import { Rng } from '../../src/engine/core/rng';
 import { relaxedSimd } from '../../src/engine/ops/wasm-kernels';
+import { COUNTER, WasmRuntime } from '../../src/engine/ops/wasm';
 import { assertClose } from '../helpers';
 
 export const rng = new Rng(7);
@@ -125,4 +126,30 @@ export function same(
   const want = run(reference);
   const got = run(be);
   want.forEach((w, i) => assertClose(got[i], w, atol, rtol, `${what} output ${i}`));
+}
+
+/**
+ * `threads` threads whose workers have all joined a call, so that a test of the split among threads runs on every
+ * thread: a worker joins no call for its first 100 ms or so (V8 compiles the module for it), and a call shorter than
+ * a worker's wake-up runs on the caller alone. With `everyCall`, products of any size are split (PARALLEL_MIN 0)
+ * until `restore()`.
+ */
+export function joinedRuntime(threads: number, o: { fma?: boolean } = {}): { rt: WasmRuntime; restore(): void } {
+  const rt = new WasmRuntime(threads, o);
+  const keep = WasmRuntime.PARALLEL_MIN;
+  WasmRuntime.PARALLEL_MIN = 0;
+  if (threads > 1) {
+    rt.arenaReset();
+    const buf = rt.alloc(1 << 12);
+    const out = rt.alloc(4 * threads);
+    const slots = () => new Int32Array(rt.buffer(), out, 4 * threads);
+    for (const until = Date.now() + 30_000; ;) {
+      slots().fill(-1);
+      rt.dispatch('read_steal', threads, [buf, 1 << 14, 64, COUNTER, out]);
+      // each thread that joined stored its sum (of zeros) at out + 16·thread
+      if (slots().every((v) => v !== -1)) break;
+      assert.ok(Date.now() < until, 'the workers joined no call within 30 s');
+    }
+  }
+  return { rt, restore: () => void ((WasmRuntime.PARALLEL_MIN = keep), rt.dispose()) };
 }

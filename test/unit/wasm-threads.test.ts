@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { COUNTER, WasmRuntime } from '../../src/engine/ops/wasm';
+import { ARG_SLOTS, STEAL_KERNELS } from '../../src/engine/ops/wasm-control';
 
 /** read_steal over 8 MiB, each thread's sum stored at out + 16·thread */
 const read = (rt: WasmRuntime, out: number) => rt.dispatch('read_steal', 2, [64, 8 << 20, 64 << 10, COUNTER, out]);
@@ -28,6 +29,21 @@ test("a worker's share that traps fails the call with a clear error, and later c
     // this thread's share traps: the call is closed all the same, and the next one runs on both threads
     assert.throws(() => read(rt, end), /out of bounds/);
     read(rt, 1 << 10);
+  } finally {
+    rt.dispose();
+  }
+});
+
+test("every kernel's arguments fit the control block, and a call with more is refused", () => {
+  // a worker reads ARG_SLOTS arguments: one past them would reach the caller's share only (gemm_bh_steal once took
+  // 14 of 13, and a worker split panels by columns while the caller split them by rows)
+  for (const [name, k] of Object.entries(STEAL_KERNELS)) assert.ok(k.args <= ARG_SLOTS, `${name} takes ${k.args}`);
+  const rt = new WasmRuntime(2);
+  try {
+    assert.throws(
+      () => rt.dispatch('gemm_steal', 2, new Array(ARG_SLOTS + 1).fill(0)),
+      /gemm_steal takes 17 arguments, the control block holds 16/,
+    );
   } finally {
     rt.dispose();
   }

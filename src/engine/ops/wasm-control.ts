@@ -17,7 +17,8 @@ export const GEN = 0;
 export const ACTIVE = 1;
 export const FAILED = 2;
 export const ARGS = 4;
-export const ARG_SLOTS = 13;
+/** a call's arguments the control block holds: every kernel of STEAL_KERNELS takes at most this many (a test checks) */
+export const ARG_SLOTS = 16;
 export const MODES = ARGS + ARG_SLOTS;
 /**
  * How long a thread spins on the control block before it sleeps on it. A training step runs serial work between

@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { bundleFile } from '../core/bundle';
 import { defaultThreads } from '../core/threads';
 import { UserError } from '../core/errors';
-import { ACTIVE, ARGS, FAILED, GEN, MODES, STEAL_KERNELS, STEAL_NAMES, StealKernel, callSteal, spin } from './wasm-control';
+import { ACTIVE, ARGS, ARG_SLOTS, FAILED, GEN, MODES, STEAL_KERNELS, STEAL_NAMES, StealKernel, callSteal, spin } from './wasm-control';
 import { chooseKernels } from './wasm-kernels';
 
 /** byte address of the work-stealing counter; the arena starts after it */
@@ -132,6 +132,8 @@ export class WasmRuntime {
    * joined in (wasm-control.ts has the protocol). With n = 1 no worker is woken.
    */
   dispatch(kernel: StealKernel, n: number, args: number[]): void {
+    // a worker reads ARG_SLOTS arguments: more would reach the caller's share only, and the threads would disagree
+    if (args.length > ARG_SLOTS) throw new Error(`internal: ${kernel} takes ${args.length} arguments, the control block holds ${ARG_SLOTS}`);
     this.counter[0] = 0;
     const c = this.ctl;
     if (n <= 1 || this.threads === 1) {
