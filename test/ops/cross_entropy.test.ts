@@ -3,9 +3,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as ref from '../../src/engine/ops/cross_entropy/reference';
-import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpuSkip, gpus, rand, same, simdBuilds } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same, simdBuilds, joinedBackend } from './parity';
 
 test('cross-entropy gradient matches finite differences, ignoring masked targets', () => {
   const N = 4,
@@ -31,7 +30,7 @@ for (const { build, fma } of simdBuilds())
     [37, 2003], // enough to share the rows among both threads
   ])
     test(`WebAssembly cross-entropy (${build}) matches the reference (${N}×${V}, ±30 logits, masked rows)`, () => {
-      const be = new CpuBackend({ threads: 2, fma });
+      const be = joinedBackend(2, { fma });
       const logits = rand(N * V, 10);
       logits[5] = 30;
       logits[V + 7] = -30;

@@ -2,9 +2,8 @@
 // and the WGSL kernels against the reference.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { T, gpu, gpuSkip, gpus, same } from './parity';
+import { T, gpu, gpuSkip, gpus, same, joinedBackend } from './parity';
 import { add, addBias, axpy, sumSquares } from '../../src/engine/ops/elementwise/reference';
-import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
 
 test('the reference axpy (s = 1 and s ≠ 1) and the bias added to every row', () => {
@@ -54,7 +53,7 @@ test(
 
 for (const threads of [1, 2])
   test(`the WebAssembly add (${threads} thread${threads > 1 ? 's' : ''}) gives the reference bit for bit, odd lengths included`, () => {
-    const be = new CpuBackend({ threads });
+    const be = joinedBackend(threads);
     for (const n of [3, 70001]) {
       const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e3),
         b = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.7) / 3);

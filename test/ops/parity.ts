@@ -129,27 +129,37 @@ export function same(
 }
 
 /**
- * `threads` threads whose workers have all joined a call, so that a test of the split among threads runs on every
- * thread: a worker joins no call for its first 100 ms or so (V8 compiles the module for it), and a call shorter than
- * a worker's wake-up runs on the caller alone. With `everyCall`, products of any size are split (PARALLEL_MIN 0)
- * until `restore()`.
+ * Wait until every worker of `rt` has joined a call, so that a test of the split among threads runs on every thread:
+ * a worker joins no call for its first 100 ms or so (V8 compiles the module for it), and a short test would run on
+ * the caller alone.
  */
+export function joinWorkers(rt: WasmRuntime): void {
+  if (rt.threads < 2) return;
+  rt.arenaReset();
+  const buf = rt.alloc(1 << 12);
+  const out = rt.alloc(4 * rt.threads);
+  const slots = () => new Int32Array(rt.buffer(), out, 4 * rt.threads);
+  for (const until = Date.now() + 30_000; ;) {
+    slots().fill(-1);
+    rt.dispatch('read_steal', rt.threads, [buf, 1 << 14, 64, COUNTER, out]);
+    // each thread that joined stored its sum (of zeros) at out + 16·thread
+    if (slots().every((v) => v !== -1)) return;
+    assert.ok(Date.now() < until, 'the workers joined no call within 30 s');
+  }
+}
+
+/** A runtime of `threads` threads, its workers joined (joinWorkers), that splits products of any size (PARALLEL_MIN 0) until `restore()`. */
 export function joinedRuntime(threads: number, o: { fma?: boolean } = {}): { rt: WasmRuntime; restore(): void } {
   const rt = new WasmRuntime(threads, o);
   const keep = WasmRuntime.PARALLEL_MIN;
   WasmRuntime.PARALLEL_MIN = 0;
-  if (threads > 1) {
-    rt.arenaReset();
-    const buf = rt.alloc(1 << 12);
-    const out = rt.alloc(4 * threads);
-    const slots = () => new Int32Array(rt.buffer(), out, 4 * threads);
-    for (const until = Date.now() + 30_000; ;) {
-      slots().fill(-1);
-      rt.dispatch('read_steal', threads, [buf, 1 << 14, 64, COUNTER, out]);
-      // each thread that joined stored its sum (of zeros) at out + 16·thread
-      if (slots().every((v) => v !== -1)) break;
-      assert.ok(Date.now() < until, 'the workers joined no call within 30 s');
-    }
-  }
+  joinWorkers(rt);
   return { rt, restore: () => void ((WasmRuntime.PARALLEL_MIN = keep), rt.dispose()) };
+}
+
+/** A CPU backend on `threads` threads, its workers joined (joinWorkers) */
+export function joinedBackend(threads: number, o: { fma?: boolean } = {}): CpuBackend {
+  const be = new CpuBackend({ threads, fma: o.fma });
+  joinWorkers(be.runtime!);
+  return be;
 }

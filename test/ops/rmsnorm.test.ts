@@ -2,10 +2,9 @@
 // reference.
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/rmsnorm/reference';
-import { T, fdCheck, gpuSkip, gpus, rand, same } from './parity';
+import { T, fdCheck, gpuSkip, gpus, rand, same, joinedBackend } from './parity';
 import { assertClose } from '../helpers';
 import * as assert from 'node:assert/strict';
-import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 
 test('rmsnorm backward matches finite differences', () => {
   const N = 3,
@@ -74,7 +73,7 @@ test('RMSNorm backward: dx = r·w·dy − (r³/C)·x·Σ(dy·w·x), by hand', ()
 
 for (const threads of [1, 2])
   test(`the WebAssembly RMSNorm (${threads} thread${threads > 1 ? 's' : ''}) gives the reference bit for bit, forward and backward`, () => {
-    const be = new CpuBackend({ threads });
+    const be = joinedBackend(threads);
     for (const [N, C] of [
       [2341, 7], // an odd row length
       [301, 256],

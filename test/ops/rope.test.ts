@@ -2,12 +2,11 @@
 // against the reference.
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/rope/reference';
-import { T, fdCheck, gpu, gpuSkip, rand, same } from './parity';
+import { T, fdCheck, gpu, gpuSkip, rand, same, joinedBackend } from './parity';
 import { ropeTables } from '../../src/engine/model/rope';
 import { parseSpec } from '../../src/engine/formats/config';
 import * as assert from 'node:assert/strict';
 import { assertClose } from '../helpers';
-import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 
 test('rope backward (the inverse rotation) matches finite differences', () => {
   const N = 5,
@@ -91,7 +90,7 @@ test('RoPE: theta 100, head dim 4, rotate-half pairs (i, i + D/2) at positions 0
 
 for (const threads of [1, 2])
   test(`the WebAssembly RoPE (${threads} thread${threads > 1 ? 's' : ''}) gives the reference bit for bit, forward and inverse, at any positions`, () => {
-    const be = new CpuBackend({ threads });
+    const be = joinedBackend(threads);
     const spec = parseSpec({
       model_type: 'llama',
       vocab_size: 10,

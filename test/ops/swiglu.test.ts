@@ -1,9 +1,8 @@
 // SwiGLU: the reference's backward against finite differences; the WebAssembly and WGSL kernels against the reference.
 import { test } from 'node:test';
 import * as ref from '../../src/engine/ops/swiglu/reference';
-import { CpuBackend } from '../../src/engine/backend/cpu/cpu';
 import { assertClose } from '../helpers';
-import { T, fdCheck, gpu, gpuSkip, rand, same, simdBuilds } from './parity';
+import { T, fdCheck, gpu, gpuSkip, rand, same, simdBuilds, joinedBackend } from './parity';
 
 test('swiglu backward matches finite differences', () => {
   const n = 40;
@@ -17,7 +16,7 @@ test('swiglu backward matches finite differences', () => {
 
 for (const { build, fma } of simdBuilds())
   test(`WebAssembly SwiGLU (${build}) matches the reference, past one kernel slice and with an odd tail`, () => {
-    const be = new CpuBackend({ threads: 2, fma });
+    const be = joinedBackend(2, { fma });
     const n = (1 << 22) + 4099; // past one kernel slice (ELEMENTWISE_CHUNK), with an odd tail
     const gate = rand(n, 4),
       up = rand(n),

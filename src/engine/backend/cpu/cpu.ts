@@ -190,6 +190,11 @@ export class CpuBackend implements Backend {
     }
   }
 
+  /** the WebAssembly runtime the kernels run on (null for the reference backend) */
+  get runtime(): WasmRuntime | null {
+    return this.wasm;
+  }
+
   private gemm(g: GemmArgs): void {
     this.gemmImpl(g);
   }
