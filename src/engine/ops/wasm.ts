@@ -133,7 +133,8 @@ export class WasmRuntime {
    */
   dispatch(kernel: StealKernel, n: number, args: number[]): void {
     // a worker reads ARG_SLOTS arguments: more would reach the caller's share only, and the threads would disagree
-    if (args.length > ARG_SLOTS) throw new Error(`internal: ${kernel} takes ${args.length} arguments, the control block holds ${ARG_SLOTS}`);
+    if (args.length > ARG_SLOTS)
+      throw new Error(`internal: ${kernel} takes ${args.length} arguments, the control block holds ${ARG_SLOTS}`);
     this.counter[0] = 0;
     const c = this.ctl;
     if (n <= 1 || this.threads === 1) {
