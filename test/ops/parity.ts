@@ -148,13 +148,31 @@ export function joinWorkers(rt: WasmRuntime): void {
   }
 }
 
-/** A runtime of `threads` threads, its workers joined (joinWorkers), that splits products of any size (PARALLEL_MIN 0) until `restore()`. */
+let splitting = 0; // joined runtimes not yet restored
+let parallelMin = WasmRuntime.PARALLEL_MIN;
+
+/**
+ * A runtime of `threads` threads, its workers joined (joinWorkers), that splits products of any size (PARALLEL_MIN
+ * 0) until the last such runtime is restored, in whatever order.
+ */
 export function joinedRuntime(threads: number, o: { fma?: boolean } = {}): { rt: WasmRuntime; restore(): void } {
   const rt = new WasmRuntime(threads, o);
-  const keep = WasmRuntime.PARALLEL_MIN;
+  if (splitting++ === 0) parallelMin = WasmRuntime.PARALLEL_MIN;
   WasmRuntime.PARALLEL_MIN = 0;
-  joinWorkers(rt);
-  return { rt, restore: () => void ((WasmRuntime.PARALLEL_MIN = keep), rt.dispose()) };
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    rt.dispose();
+    if (--splitting === 0) WasmRuntime.PARALLEL_MIN = parallelMin;
+  };
+  try {
+    joinWorkers(rt);
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  return { rt, restore };
 }
 
 /** A CPU backend on `threads` threads, its workers joined (joinWorkers) */

@@ -2,10 +2,11 @@
  * What the WebAssembly runtime (wasm.ts) and its worker threads (wasm-worker.ts) agree on: the control block's
  * layout and the work-stealing kernels a worker can be told to run.
  *
- * Control block (Int32 slots): [0] generation, [1] workers inside the call, [2] workers whose share threw, [4..17)
- * the call's arguments, then one mode slot per worker (0: idle, else 1 + the index of its kernel in STEAL_NAMES).
- * The workers get STEAL_NAMES and STEAL_KERNELS from the runtime that starts them (workerData), so a worker bundle
- * built before a kernel was added still reads the modes right.
+ * Control block (Int32 slots): [0] generation, [1] workers inside the call, [2] workers whose share threw,
+ * [ARGS, ARGS + ARG_SLOTS) the call's arguments, then one mode slot per worker at MODES (0: idle, else 1 + the index of
+ * its kernel in STEAL_NAMES). The workers get STEAL_NAMES, STEAL_KERNELS and the layout from the runtime that starts
+ * them (workerData), so a worker bundle built before a kernel was added, or the slots were resized, reads the same
+ * arguments and modes as the caller.
  *
  * A call is open while the generation is odd. The calling thread writes the arguments and modes, opens the call
  * (generation + 1), runs its own share, closes it (+ 1 again) and waits until no worker is inside. A worker that
@@ -73,7 +74,7 @@ export function callSteal(
 ): void {
   const k = kernels[name];
   const fn = exports[name] as (...a: number[]) => void;
-  const a = Array.from(args.subarray(0, k.args));
+  const a = Array.from(args.subarray(0, k.args)); // the caller and the workers both pass ARG_SLOTS slots
   if (k.thread) a.push(thread);
   fn(...a);
 }

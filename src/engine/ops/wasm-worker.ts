@@ -5,16 +5,19 @@
  * table of kernels. A share that throws is counted in the control block, and the caller raises it.
  */
 import { workerData } from 'node:worker_threads';
-import { ACTIVE, ARGS, ARG_SLOTS, FAILED, GEN, MODES, StealKernel, callSteal, spin } from './wasm-control';
+import { ACTIVE, FAILED, GEN, StealKernel, callSteal, spin } from './wasm-control';
 
-const { module, memory, ctl, index, names, kernels } = workerData as {
+// the layout comes with the kernel table from the runtime, not from this bundle, which may be older
+const { module, memory, ctl, index, names, kernels, layout } = workerData as {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   ctl: SharedArrayBuffer;
   index: number;
   names: StealKernel[];
   kernels: Record<string, { args: number; thread: boolean }>;
+  layout: { ARGS: number; ARG_SLOTS: number; MODES: number };
 };
+const { ARGS, ARG_SLOTS, MODES } = layout;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
 const c = new Int32Array(ctl);
 let seen = Atomics.load(c, GEN);

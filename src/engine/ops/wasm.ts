@@ -93,7 +93,15 @@ export class WasmRuntime {
     this.counter = new Int32Array(this.memory.buffer, COUNTER, 1);
     const file = threads > 1 ? bundleFile('wasm-worker.js') : '';
     for (let w = 1; w < threads; w++) {
-      const workerData = { module, memory: this.memory, ctl: sab, index: w, names: STEAL_NAMES, kernels: STEAL_KERNELS };
+      const workerData = {
+        module,
+        memory: this.memory,
+        ctl: sab,
+        index: w,
+        names: STEAL_NAMES,
+        kernels: STEAL_KERNELS,
+        layout: { ARGS, ARG_SLOTS, MODES },
+      };
       const worker = new Worker(file, { workerData });
       worker.unref();
       this.workers.push(worker);
@@ -132,14 +140,17 @@ export class WasmRuntime {
    * joined in (wasm-control.ts has the protocol). With n = 1 no worker is woken.
    */
   dispatch(kernel: StealKernel, n: number, args: number[]): void {
-    // a worker reads ARG_SLOTS arguments: more would reach the caller's share only, and the threads would disagree
+    // every thread reads the kernel's own count of arguments out of ARG_SLOTS slots: a call with another count, or more
+    // than the slots hold, would give the threads different arguments
+    if (args.length !== STEAL_KERNELS[kernel].args)
+      throw new Error(`internal: ${kernel} takes ${STEAL_KERNELS[kernel].args} arguments, the call passed ${args.length}`);
     if (args.length > ARG_SLOTS)
       throw new Error(`internal: ${kernel} takes ${args.length} arguments, the control block holds ${ARG_SLOTS}`);
     this.counter[0] = 0;
     const c = this.ctl;
     if (n <= 1 || this.threads === 1) {
       c.set(args, ARGS);
-      return callSteal(this.exports, kernel, c.subarray(ARGS), 0);
+      return callSteal(this.exports, kernel, c.subarray(ARGS, ARGS + ARG_SLOTS), 0);
     }
     const mode = STEAL_NAMES.indexOf(kernel) + 1;
     c.set(args, ARGS);
@@ -148,7 +159,7 @@ export class WasmRuntime {
     Atomics.notify(c, GEN);
     let failed: number;
     try {
-      callSteal(this.exports, kernel, c.subarray(ARGS), 0);
+      callSteal(this.exports, kernel, c.subarray(ARGS, ARGS + ARG_SLOTS), 0);
     } finally {
       // closed (even if this thread's share threw): a worker that has not joined yet stays out
       Atomics.add(c, GEN, 1);

@@ -218,7 +218,7 @@ export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
 }
 
 /**
- * C (+)= Aᵀ·B on operands in WebAssembly memory, both read in place (gemm.wat's gemm_tn): At (K, M) and B (K, N),
+ * C (+)= Aᵀ·B on operands in WebAssembly memory, both read in place (gemm.wat's gemm_tn_steal): At (K, M) and B (K, N),
  * f32, row strides `lda` and `ldb` bytes; C as in ArenaGemm. For a LoRA weight gradient (M = the rank, K = the
  * tokens) this skips packing the large B, which each packed element would repay only M times. The same products in
  * the same order as gemmAt with transA, so the same bits (alphaA aside: scale At first, as the pack would).
@@ -227,6 +227,7 @@ export function gemmTnAt(
   rt: WasmRuntime,
   g: { M: number; N: number; K: number; a: number; lda: number; b: number; ldb: number; c: number; acc: boolean },
 ): void {
+  if (g.K === 0) throw new Error('internal: gemmTnAt with K = 0'); // its tiles would leave C as it was
   const Np = (g.N + 7) & ~7;
   const mPanels = (g.M + 3) >> 2,
     nPanels = Np >> 3;
