@@ -39,7 +39,8 @@ const outs = files.map((f) => path.join(outdir, path.relative('test', f).replace
 if (bundleOnly) process.exit(0);
 // Node 20/21 have WebAssembly relaxed SIMD behind a flag: with it, the tests run the FMA kernels from the start (the
 // engine would turn it on itself; test/unit/wasm-kernels.test.ts checks that path from a CLI started without it)
-const relaxed = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
+const [major, minor] = process.versions.node.split('.').map(Number);
+const relaxed = major < 22 ? ['--experimental-wasm-relaxed-simd'] : [];
 // A hang must fail the run, not stall CI. Each test file gets TEST_TIMEOUT_MS (the runner times a file's process as
 // one test; the longest file takes about 2 minutes here), a file exits once its tests are done even if a failed test
 // left a server or a child running (--test-force-exit), and the whole run is stopped after RUN_TIMEOUT_MS (a quiet
@@ -47,7 +48,6 @@ const relaxed = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimen
 const TEST_TIMEOUT_MS = 10 * 60_000;
 const RUN_TIMEOUT_MS = 40 * 60_000;
 // --test-force-exit came in Node 20.14 and 22
-const [major, minor] = process.versions.node.split('.').map(Number);
 const forceExit = major >= 22 || (major === 20 && minor >= 14) ? ['--test-force-exit'] : [];
 const limits = [`--test-timeout=${TEST_TIMEOUT_MS}`, ...forceExit];
 // The runner and its test files run in a process group of their own, so the whole group can be stopped.

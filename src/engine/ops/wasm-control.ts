@@ -63,6 +63,9 @@ export const STEAL_KERNELS = {
 } as const;
 export type StealKernel = keyof typeof STEAL_KERNELS;
 export const STEAL_NAMES = Object.keys(STEAL_KERNELS) as StealKernel[];
+for (const name of STEAL_NAMES)
+  if (STEAL_KERNELS[name].args > ARG_SLOTS)
+    throw new Error(`internal: ${name} takes ${STEAL_KERNELS[name].args} arguments, the control block holds ${ARG_SLOTS}`);
 
 /** call a steal kernel of an instance with the arguments from the control block */
 export function callSteal(

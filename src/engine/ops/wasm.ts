@@ -140,12 +140,10 @@ export class WasmRuntime {
    * joined in (wasm-control.ts has the protocol). With n = 1 no worker is woken.
    */
   dispatch(kernel: StealKernel, n: number, args: number[]): void {
-    // every thread reads the kernel's own count of arguments out of ARG_SLOTS slots: a call with another count, or more
-    // than the slots hold, would give the threads different arguments
+    // every thread reads the kernel's own count of arguments out of ARG_SLOTS slots (each kernel fits them: checked
+    // when wasm-control.ts loads): a call with another count would give the threads different arguments
     if (args.length !== STEAL_KERNELS[kernel].args)
       throw new Error(`internal: ${kernel} takes ${STEAL_KERNELS[kernel].args} arguments, the call passed ${args.length}`);
-    if (args.length > ARG_SLOTS)
-      throw new Error(`internal: ${kernel} takes ${args.length} arguments, the control block holds ${ARG_SLOTS}`);
     this.counter[0] = 0;
     const c = this.ctl;
     if (n <= 1 || this.threads === 1) {

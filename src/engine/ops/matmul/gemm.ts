@@ -203,9 +203,7 @@ export function gemmAt(rt: WasmRuntime, g: ArenaGemm): void {
   // a bf16 B that is not transposed (a weight in a backward product, dy·W) is read in place, not packed
   if (g.bKind === 1 && !g.transB && !g.transA && (g.alpha ?? 1) === 1 && N % 8 === 0) {
     const [mPanels, nPanels] = [Mp / 4, Np / 8];
-    const n = M * N * K < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, Math.max(mPanels, nPanels));
-    const byRows = mPanels >= nPanels;
-    const chunk = Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n)));
+    const { n, chunk, byRows } = panelSplit(rt, mPanels, nPanels, M * N * K);
     const args = [g.a, g.lda, g.b, g.ldb, g.c, K, Np, mPanels, nPanels, M, g.acc ? 1 : 0, COUNTER, chunk, byRows ? 1 : 0];
     return rt.dispatch('gemm_bh_steal', n, args);
   }
@@ -292,10 +290,17 @@ function runPanels(
   M: number,
   acc: number,
 ): void {
-  const n = work < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, Math.max(mPanels, nPanels));
+  const { n, chunk, byRows } = panelSplit(rt, mPanels, nPanels, work);
   if (n <= 1) return gemmFns(rt).gemm(pa, pb, pc, K, Np, 0, mPanels, 0, nPanels, lda, M, acc);
-  // the larger panel dimension is cut into about four chunks per thread, taken from a shared counter
-  const byRows = mPanels >= nPanels;
-  const chunk = Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n)));
   rt.dispatch('gemm_steal', n, [pa, pb, pc, K, Np, mPanels, nPanels, lda, M, acc, COUNTER, chunk, byRows ? 1 : 0]);
+}
+
+/**
+ * How a product's tiles are shared: its threads (one below PARALLEL_MIN multiply-adds), and the larger panel
+ * dimension cut into about four chunks per thread, taken from a shared counter
+ */
+function panelSplit(rt: WasmRuntime, mPanels: number, nPanels: number, work: number) {
+  const n = work < WasmRuntime.PARALLEL_MIN ? 1 : Math.min(rt.threads, Math.max(mPanels, nPanels));
+  const byRows = mPanels >= nPanels;
+  return { n, byRows, chunk: Math.max(1, Math.ceil((byRows ? mPanels : nPanels) / (4 * n))) };
 }
